@@ -48,3 +48,39 @@ class FuncType:
         p = " ".join(NAMES.get(t, hex(t)) for t in self.params)
         r = " ".join(NAMES.get(t, hex(t)) for t in self.results)
         return f"[{p}] -> [{r}]"
+
+
+# The type of a value popped from the polymorphic stack of unreachable code
+# (the spec's "bot"); only `jeet.wasm.analysis` produces it, never a module.
+BOT: ValType = 0x00
+
+# Block types for the value types, as stored in `Instr.imm` of block/loop/if.
+BLOCK_I32 = blocktype_of_valtype(I32)
+BLOCK_I64 = blocktype_of_valtype(I64)
+BLOCK_F32 = blocktype_of_valtype(F32)
+BLOCK_F64 = blocktype_of_valtype(F64)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Size limits of a table or memory, in elements or 64 KiB pages; `max` None means unbounded."""
+
+    min: int
+    max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableType:
+    elem: ValType
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class MemType:
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalType:
+    type: ValType
+    mutable: bool

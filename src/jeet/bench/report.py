@@ -1,0 +1,76 @@
+"""The benchmark's outputs: a Markdown table and a plot of fitness over generations."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from ..evolve.seeding import wasm_opt_path
+from .suite import BenchReport
+
+
+def wasm_opt_available() -> bool:
+    return wasm_opt_path() is not None
+
+
+def _f(v) -> str:
+    return "n/a" if v is None else str(v)
+
+
+def markdown(report: BenchReport, command: str) -> str:
+    s = report.summary()
+    lines = [
+        "# jeet bench",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"workers {report.workers}; budget {report.budget_s:g} s per kernel; "
+        f"wasm-opt {'present' if report.wasm_opt else 'absent'}; total {report.seconds:g} s",
+        "",
+        "Fuel is summed over each kernel's held-out cases (same cases for every column). "
+        "Wall times are medians of repeated runs on wasmtime (Cranelift, no fuel), input and evolved side by side.",
+        "",
+        "| kernel | -O0 fuel | -O0 + wasm-opt -O3 | -O2 | -O2 + wasm-opt -O3 | evolved | evolved/-O0 | beats -O2+opt | held-out | evals/s/core | valid | wall -O0 µs | wall evolved µs | wall ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for k in report.kernels:
+        lines.append(
+            f"| {k.kernel} | {k.fuel_O0} | {_f(k.fuel_O0_wasm_opt)} | {k.fuel_O2} | {_f(k.fuel_O2_wasm_opt)} | "
+            f"{k.fuel_evolved} | {k.ratio_evolved:.3f} | {'yes' if k.beats_O2_wasm_opt else 'no'} | "
+            f"{k.held_out_cases - k.held_out_failures}/{k.held_out_cases} | {k.evals_per_s_per_core:.0f} | "
+            f"{k.valid_offspring_rate:.1%} | {k.wall_O0_us:.1f} | {k.wall_evolved_us:.1f} | {k.wall_ratio:.3f} |")
+    lines += [
+        "",
+        f"- median fuel ratio (evolved / -O0): **{s['median_fuel_ratio']:.3f}**" if s["median_fuel_ratio"] is not None else "- no kernels",
+        f"- held-out failures over the suite: **{s['held_out_failures']}**",
+        f"- kernels where evolved needs less fuel than -O2 + wasm-opt -O3: {', '.join(s['kernels_beating_O2_wasm_opt']) or 'none'}",
+        f"- median evaluations per second per core: {s['median_evals_per_s_per_core']}",
+        f"- median wall-clock ratio (evolved / -O0): {s['median_wall_ratio']}",
+        "- valid offspring rate by operator set (direct application to each -O0 kernel): "
+        + ", ".join(f"{v.operator_set} {v.rate:.1%} ({v.valid}/{v.made})" for v in report.validity),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(report: BenchReport, path: Path) -> None:
+    """Best fitness over generations, one line per kernel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for k in report.kernels:
+        gens = [r["generation"] for r in k.logbook]
+        best = [r["best_fitness"] for r in k.logbook]
+        ax.plot(gens, best, label=k.kernel, linewidth=1.2)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("best fitness (0.5 = the -O0 input)")
+    ax.set_title(f"jeet bench: fitness over generations ({report.budget_s:g} s per kernel)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

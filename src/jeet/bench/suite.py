@@ -1,0 +1,178 @@
+"""`jeet bench`: the kernel suite measured end to end.
+
+For each kernel: the fuel of clang -O0 output (the input), of `wasm-opt -O3` applied to it, of
+clang -O2, of clang -O2 followed by `wasm-opt -O3`, and of jeet's evolved -O0 result within the
+budget; the evolved result's held-out check; wall-clock medians of input vs evolved on wasmtime.
+All fuel figures are summed over the same held-out cases, so they compare like with like.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import wasmtime
+
+from ..evolve import EvolveConfig, Evolution, load_problem
+from ..evolve.pool import default_workers
+from ..evolve.result import summarize
+from ..evolve.seeding import wasm_opt_variant
+from ..genetics import Genome, operator_set
+from ..kernels import KERNELS, Kernel, get_kernel
+from ..oracle import Oracle
+from ..sandbox import Limits, Sandbox
+from .timing import time_variants
+
+
+@dataclass
+class KernelResult:
+    kernel: str
+    category: str
+    fuel_O0: int
+    fuel_O0_wasm_opt: int | None
+    fuel_O2: int
+    fuel_O2_wasm_opt: int | None
+    fuel_evolved: int
+    ratio_evolved: float           # evolved / O0
+    beats_O2_wasm_opt: bool | None
+    held_out_cases: int
+    held_out_failures: int
+    evaluations: int
+    seconds: float
+    evals_per_s_per_core: float
+    valid_offspring_rate: float
+    wall_O0_us: float
+    wall_evolved_us: float
+    wall_ratio: float
+    size_O0: int
+    size_evolved: int
+    logbook: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class OperatorValidity:
+    operator_set: str
+    made: int
+    valid: int
+
+    @property
+    def rate(self) -> float:
+        return self.valid / self.made if self.made else 0.0
+
+
+@dataclass
+class BenchReport:
+    budget_s: float
+    workers: int
+    kernels: list[KernelResult]
+    validity: list[OperatorValidity]
+    wasm_opt: bool
+    seconds: float
+
+    def summary(self) -> dict:
+        ratios = [k.ratio_evolved for k in self.kernels]
+        return {
+            "median_fuel_ratio": statistics.median(ratios) if ratios else None,
+            "held_out_failures": sum(k.held_out_failures for k in self.kernels),
+            "kernels_beating_O2_wasm_opt": [k.kernel for k in self.kernels if k.beats_O2_wasm_opt],
+            "median_evals_per_s_per_core": statistics.median([k.evals_per_s_per_core for k in self.kernels]) if self.kernels else None,
+            "valid_rate": {v.operator_set: round(v.rate, 4) for v in self.validity},
+            "median_wall_ratio": statistics.median([k.wall_ratio for k in self.kernels]) if self.kernels else None,
+        }
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["summary"] = self.summary()
+        return d
+
+
+def held_out_fuel(sandbox: Sandbox, oracle: Oracle, wasm: bytes, function: str) -> int | None:
+    """Fuel over all held-out cases, or None when the variant fails one (it is then not comparable)."""
+    results = sandbox.run(sandbox.compile(wasm), function, oracle.held_out)
+    if len(results) != len(oracle.held_out) or not all(Oracle.check_case(c, r) for c, r in zip(oracle.held_out, results)):
+        return None
+    return sum(r.fuel for r in results)
+
+
+def operator_validity(kernels: list[Kernel], spec: str, samples: int, seed: int) -> OperatorValidity:
+    """Apply the operator set to each kernel's -O0 module `samples` times; count valid offspring."""
+    rng = random.Random(seed)
+    engine = wasmtime.Engine()
+    ops = operator_set(spec)
+    made = valid = 0
+    for k in kernels:
+        g = Genome.from_bytes(k.wasm("O0"), k.function)
+        pool = [g]
+        for _ in range(samples):
+            op = rng.choice(ops)
+            parents = [rng.choice(pool) for _ in range(op.arity)]
+            child = op.apply(rng, parents)
+            if child is None:
+                continue
+            made += 1
+            try:
+                wasmtime.Module.validate(engine, child.wasm)
+                valid += 1
+                if len(pool) < 32:
+                    pool.append(child)
+            except Exception:
+                pass
+    return OperatorValidity(spec, made, valid)
+
+
+def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
+                 store=None) -> KernelResult:
+    limits = Limits()
+    problem = load_problem(None, kernel=k.name, seed=seed, limits=limits)
+    cfg = EvolveConfig(budget_s=budget_s, generations=None, stagnation=None, seed=seed, workers=workers)
+    t0 = time.monotonic()
+    with Evolution(problem, cfg, store=store) as evo:
+        evo.start()
+        reason = evo.run()
+        res = summarize(evo, reason, time.monotonic() - t0, None)
+        logbook = evo.logbook.as_dicts()
+        evolved = evo.champion.wasm
+    o0, o2 = k.wasm("O0"), k.wasm("O2")
+    o0_opt, o2_opt = wasm_opt_variant(o0), wasm_opt_variant(o2)
+    with Sandbox(limits) as sb:
+        fuel = {name: (held_out_fuel(sb, problem.oracle, w, k.function) if w is not None else None)
+                for name, w in (("O0", o0), ("O0opt", o0_opt), ("O2", o2), ("O2opt", o2_opt), ("evolved", evolved))}
+    params = problem.oracle.params
+    cases = list(problem.oracle.held_out[:200])
+    t_in, t_ev = time_variants([o0, evolved], k.function, params, cases, runs=runs)
+    best_native = min(f for f in (fuel["O2"], fuel["O2opt"]) if f is not None)
+    return KernelResult(
+        kernel=k.name, category=k.category,
+        fuel_O0=fuel["O0"], fuel_O0_wasm_opt=fuel["O0opt"], fuel_O2=fuel["O2"], fuel_O2_wasm_opt=fuel["O2opt"],
+        fuel_evolved=fuel["evolved"] if fuel["evolved"] is not None else -1,
+        ratio_evolved=round(fuel["evolved"] / fuel["O0"], 4) if fuel["evolved"] else float("nan"),
+        beats_O2_wasm_opt=(fuel["evolved"] < best_native) if fuel["evolved"] is not None else False,
+        held_out_cases=res.held_out_cases, held_out_failures=res.held_out_failures,
+        evaluations=res.evaluations, seconds=res.seconds,
+        evals_per_s_per_core=round(res.evaluations / max(res.seconds, 1e-9) / workers, 1),
+        valid_offspring_rate=res.valid_offspring_rate,
+        wall_O0_us=round(t_in.median_s * 1e6, 1), wall_evolved_us=round(t_ev.median_s * 1e6, 1),
+        wall_ratio=round(t_ev.median_s / t_in.median_s, 4) if t_in.median_s else float("nan"),
+        size_O0=len(o0), size_evolved=len(evolved), logbook=logbook,
+    )
+
+
+def run_bench(kernel_names: list[str] | None, budget_s: float, seed: int = 0, workers: int = 0, runs: int = 30,
+              validity_samples: int = 300, on_kernel: Callable[[KernelResult], None] | None = None) -> BenchReport:
+    workers = workers or default_workers()
+    kernels = [get_kernel(n) for n in kernel_names] if kernel_names else list(KERNELS)
+    t0 = time.monotonic()
+    validity = [operator_validity(kernels, spec, validity_samples, seed) for spec in ("raw", "structural")]
+    results = []
+    for k in kernels:
+        r = bench_kernel(k, budget_s, seed, workers, runs)
+        results.append(r)
+        if on_kernel:
+            on_kernel(r)
+    from .report import wasm_opt_available
+    return BenchReport(budget_s=budget_s, workers=workers, kernels=results, validity=validity,
+                       wasm_opt=wasm_opt_available(), seconds=round(time.monotonic() - t0, 1))

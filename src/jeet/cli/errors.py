@@ -1,0 +1,39 @@
+"""The CLI's one edge where user-facing errors become a single line on stderr and exit status 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable, TypeVar
+
+import typer
+
+from ..errors import JeetError
+
+F = TypeVar("F", bound=Callable)
+
+EXIT_USAGE = 2
+
+
+def fail(message: str) -> "typer.Exit":
+    print(f"jeet: error: {message}", file=sys.stderr)
+    return typer.Exit(EXIT_USAGE)
+
+
+def user_errors(fn: F) -> F:
+    """Turn every error that is the user's to fix into one line and exit status 2 (no traceback)."""
+    from ..oracle import OracleError
+    from ..store import StoreError
+    from ..wasm import WasmError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (JeetError, OracleError, StoreError, WasmError) as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            print("jeet: interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]

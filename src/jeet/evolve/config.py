@@ -1,0 +1,76 @@
+"""Every knob of an evolution run, in one frozen value that travels to workers and into the store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from ..errors import JeetError
+
+
+@dataclass(frozen=True, slots=True)
+class EvolveConfig:
+    population: int = 48
+    keep_fraction: float = 0.4
+    mutate_fraction: float = 0.3
+    crossover_fraction: float = 0.3
+    generations: int | None = 400
+    max_evaluations: int | None = None
+    budget_s: float | None = 30.0
+    stagnation: int | None = 120
+    seed: int = 0
+    operators: str = "structural"
+    objectives: str = "weighted"  # or "pareto"
+    train_size: int = 16
+    held_out_factor: int = 100
+    fuel: int = 1_000_000
+    memory_bytes: int = 1 << 20
+    deadline_s: float = 1.0
+    workers: int = 0  # 0: one per core
+    tournament: int = 3
+    use_wasm_opt: bool = True
+    operator_weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.population < 4:
+            raise JeetError("population must be at least 4")
+        total = self.keep_fraction + self.mutate_fraction + self.crossover_fraction
+        if abs(total - 1.0) > 1e-6 or min(self.keep_fraction, self.mutate_fraction, self.crossover_fraction) < 0:
+            raise JeetError("keep, mutate and crossover fractions must be non-negative and sum to 1")
+        if self.keep_fraction <= 0:
+            raise JeetError("keep_fraction must be positive (elitism needs survivors)")
+        if self.objectives not in ("weighted", "pareto"):
+            raise JeetError(f"unknown objectives {self.objectives!r}: use 'weighted' or 'pareto'")
+        if self.train_size < 1 or self.held_out_factor < 1:
+            raise JeetError("train_size and held_out_factor must be positive")
+        if self.budget_s is not None and self.budget_s <= 0:
+            raise JeetError("budget must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_overrides(self, **overrides) -> "EvolveConfig":
+        """Apply the options that were actually given (None means 'not given')."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_file(cls, path: Path) -> "EvolveConfig":
+        """Read a JSON config file (as written by the tuner or by hand); unknown keys are an error."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise JeetError(f"config file not found: {path}") from None
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise JeetError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise JeetError(f"config {path}: expected a JSON object")
+        data = data.get("evolve", data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise JeetError(f"config {path}: unknown keys {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise JeetError(f"config {path}: {exc}") from None

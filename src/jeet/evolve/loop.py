@@ -1,0 +1,445 @@
+"""The evolution loop, in ask/tell form.
+
+One round keeps the top `keep_fraction` of the population (elitism), fills `mutate_fraction`
+with mutants and `crossover_fraction` with crossover children of tournament-selected survivors.
+Correctness on the training cases is a hard gate (fitness 0). Before any specimen becomes
+champion it must also pass every held-out case; a specimen that fails one is blacklisted and the
+failing case joins the training set, so the search cannot come back to the same mistake.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from ..fitness import Measurement, hypervolume
+from ..genetics import OperatorLedger, operator_set
+from ..oracle import Case, Oracle
+from ..sandbox import Limits, Sandbox
+from ..store import Store
+from .config import EvolveConfig
+from .evaluation import Evaluation, Status
+from .logbook import GenerationRow, Logbook
+from .pool import Evaluator
+from .population import Member, first_front, rank_pareto, rank_weighted
+from .problem import Problem
+from .seeding import wasm_opt_variant
+from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, sha256
+
+
+@dataclass
+class Verification:
+    """The evidence for a specimen: how many held-out cases it ran and how many it failed."""
+
+    cases: int
+    failures: int
+    first_failure: int | None = None
+
+
+@dataclass
+class RunState:
+    generation: int = 0
+    evaluations: int = 0
+    offspring_made: int = 0
+    offspring_valid: int = 0
+    stagnant: int = 0
+    extra_train: list[Case] = field(default_factory=list)
+
+
+class Evolution:
+    """Evolve `problem` under `config`; `store` (optional) persists specimens, lineage and checkpoints."""
+
+    def __init__(self, problem: Problem, config: EvolveConfig, *, store: Store | None = None,
+                 evaluator: Evaluator | None = None, resume: bool = False) -> None:
+        self.problem = problem
+        self.config = config
+        self.store = store
+        self.rng = random.Random(config.seed)
+        self.limits = problem.limits
+        ops = operator_set(config.operators)
+        self.mutators = [o.name for o in ops if o.arity == 1]
+        self.crossovers = [o.name for o in ops if o.arity == 2]
+        if not self.mutators:
+            from ..errors import JeetError
+            raise JeetError(f"operator set {config.operators!r} has no mutation operator")
+        self.weights = config.operator_weights
+        blacklist = frozenset(store.blacklisted_hashes()) if store else frozenset()
+        setup = WorkerSetup(function=problem.function, limits=self.limits, operators=config.operators,
+                            blacklist=blacklist)
+        self._own_evaluator = evaluator is None
+        self.evaluator = evaluator or Evaluator(setup, config.workers)
+        self.sandbox = Sandbox(self.limits)
+        self.ledger = OperatorLedger()
+        self.logbook = Logbook()
+        self.state = RunState()
+        self.population: list[Member] = []
+        self.champion: Member | None = None
+        self.champion_evidence: Verification | None = None
+        self._blacklist_delta: list[str] = []
+        self._known_bad: set[str] = set(blacklist)
+        self.run_id: int | None = None
+        self.started = time.monotonic()
+        self.baseline: Measurement | None = None
+        self._resume = resume
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def train(self) -> tuple[Case, ...]:
+        return tuple(self.problem.oracle.train) + tuple(self.state.extra_train)
+
+    def fingerprint(self) -> str:
+        c = self.config
+        key = f"{self.problem.sha256}|{self.problem.function}|{c.seed}|{c.population}|{c.operators}|{c.objectives}|{c.train_size}"
+        return sha256(key.encode())
+
+    def close(self) -> None:
+        self.sandbox.close()
+        if self._own_evaluator:
+            self.evaluator.close()
+
+    def __enter__(self) -> "Evolution":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Measure the original, then build (or restore) the first population."""
+        if self.store is not None:
+            fp = self.fingerprint()
+            run_id = self.store.find_resumable_run(fp) if self._resume else None
+            if run_id is not None and self._restore(run_id):
+                self.run_id = run_id
+                return
+            self.run_id = self.store.start_run(fp, {"config": self.config.to_dict(), "function": self.problem.function,
+                                                    "input_sha256": self.problem.sha256, "name": self.problem.name})
+        original = self._measure_original()
+        self.population = [original]
+        self.champion = original
+        self.champion_evidence = self.verify(original.wasm)
+        if self.champion_evidence.failures:
+            from ..errors import JeetError
+            raise JeetError("the original fails its own held-out cases (is it deterministic?)")
+        seeds = [Task(None, (v,), 0) for v in self._extra_seeds()]
+        n_fill = self.config.population - 1 - len(seeds)
+        tasks = seeds + [self._mutation_task([original]) for _ in range(max(0, n_fill) * 2)]
+        self._absorb(self.evaluator.run(tasks, self._context()))
+        self._log(self.population, [], [])
+
+    def _measure_original(self) -> Member:
+        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.train, None)
+        if not ev.correct:
+            from ..errors import JeetError
+            raise JeetError(f"the original does not pass its own training cases ({ev.status.value}: {ev.message})")
+        self.baseline = ev.measurement()
+        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.train, self.baseline)
+        return Member(sha256(self.problem.wasm), self.problem.wasm, ev, (), None, 0)
+
+    def _extra_seeds(self) -> list[bytes]:
+        if not self.config.use_wasm_opt:
+            return []
+        variant = wasm_opt_variant(self.problem.wasm)
+        return [variant] if variant is not None else []
+
+    def _context(self) -> Context:
+        delta, self._blacklist_delta = tuple(self._blacklist_delta), self._blacklist_delta
+        return Context(train=self.train, baseline=self.baseline, blacklist_delta=delta)
+
+    # --- ask / tell --------------------------------------------------------------------
+
+    def ask(self) -> list[Task]:
+        c = self.config
+        n_keep = max(1, round(c.population * c.keep_fraction))
+        n_mut = round(c.population * c.mutate_fraction)
+        n_cx = max(0, c.population - n_keep - n_mut)
+        elite = self.population[:n_keep]
+        tasks = [self._mutation_task(elite) for _ in range(n_mut)]
+        for _ in range(n_cx):
+            if self.crossovers and len(elite) >= 2:
+                tasks.append(self._crossover_task(elite))
+            else:
+                tasks.append(self._mutation_task(elite))
+        return tasks
+
+    def tell(self, offspring: list[Offspring]) -> None:
+        elite_n = max(1, round(self.config.population * self.config.keep_fraction))
+        self._absorb(offspring, keep_first=elite_n)
+        self._promote()
+        self._log(self.population, offspring, [])
+        self._checkpoint()
+
+    def step(self) -> GenerationRow:
+        self.state.generation += 1
+        self.tell(self.evaluator.run(self.ask(), self._context()))
+        return self.logbook.rows[-1]
+
+    def done(self) -> str | None:
+        """Why the run should stop now, or None."""
+        c, s = self.config, self.state
+        if c.generations is not None and s.generation >= c.generations:
+            return "generations"
+        if c.max_evaluations is not None and s.evaluations >= c.max_evaluations:
+            return "evaluations"
+        if c.budget_s is not None and time.monotonic() - self.started >= c.budget_s:
+            return "budget"
+        if c.stagnation is not None and s.stagnant >= c.stagnation:
+            return "stagnation"
+        return None
+
+    def run(self, on_generation: Callable[["Evolution", GenerationRow], None] | None = None) -> str:
+        if not self.population:
+            self.start()
+        while (reason := self.done()) is None:
+            row = self.step()
+            if on_generation:
+                on_generation(self, row)
+        self._finish(reason)
+        return reason
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _pick(self, pool: list[Member]) -> Member:
+        """Tournament selection over the ranked pool (lower index = better)."""
+        k = min(self.config.tournament, len(pool))
+        return pool[min(self.rng.randrange(len(pool)) for _ in range(k))]
+
+    def _choose(self, names: list[str]) -> str:
+        w = [self.weights.get(n, 1.0) for n in names]
+        return self.rng.choices(names, weights=w)[0] if sum(w) > 0 else self.rng.choice(names)
+
+    def _mutation_task(self, pool: list[Member]) -> Task:
+        return Task(self._choose(self.mutators), (self._pick(pool).wasm,), self.rng.getrandbits(63))
+
+    def _crossover_task(self, pool: list[Member]) -> Task:
+        a = self._pick(pool)
+        b = self._pick(pool)
+        for _ in range(3):
+            if b.sha256 != a.sha256:
+                break
+            b = self._pick(pool)
+        return Task(self._choose(self.crossovers), (a.wasm, b.wasm), self.rng.getrandbits(63))
+
+    def _absorb(self, offspring: list[Offspring], keep_first: int | None = None) -> None:
+        """Record every offspring, then choose the next population from survivors and correct children."""
+        by_sha = {m.sha256: m for m in self.population}
+        parent_fit = {m.sha256: m.fitness for m in self.population}
+        newcomers: list[Member] = []
+        for off in offspring:
+            if off.operator is not None:
+                self.state.offspring_made += off.wasm is not None
+            if off.evaluated:
+                self.state.evaluations += 1
+            ev = off.evaluation
+            if off.wasm is None or ev is None:
+                if off.operator is not None:
+                    self.ledger.record(off.operator, made=False, valid=False, correct=False, improving=False)
+                continue
+            best_parent = max((parent_fit.get(p, 0.0) for p in off.parents), default=0.0)
+            improving = ev.correct and ev.fitness > best_parent
+            if off.operator is not None:
+                self.state.offspring_valid += ev.valid
+                self.ledger.record(off.operator, made=True, valid=ev.valid, correct=ev.correct, improving=improving)
+            if ev.status.blacklists and off.sha256 not in self._known_bad:
+                self._blacklist(off.sha256, ev.status.value)
+            if ev.correct and off.sha256 not in by_sha:
+                m = Member(off.sha256, off.wasm, ev, off.parents, off.operator, self.state.generation)
+                by_sha[m.sha256] = m
+                newcomers.append(m)
+        ranked = self._rank(list(by_sha.values()))
+        self.population = ranked[: self.config.population]
+
+    def _rank(self, members: list[Member]) -> list[Member]:
+        return rank_pareto(members) if self.config.objectives == "pareto" else rank_weighted(members)
+
+    def _blacklist(self, sha: str, reason: str) -> None:
+        self._known_bad.add(sha)
+        self._blacklist_delta.append(sha)
+        if self.store is not None:
+            self.store.blacklist(sha, reason)
+
+    def verify(self, wasm: bytes) -> Verification:
+        """Run every held-out case; stop at the first failure."""
+        oracle: Oracle = self.problem.oracle
+        cases = oracle.held_out
+        results = self.sandbox.run(self.sandbox.compile(wasm), self.problem.function, cases,
+                                   stop_at_first_failure=True, oracle_check=Oracle.check_case)
+        for i, (case, res) in enumerate(zip(cases, results)):
+            if not Oracle.check_case(case, res):
+                return Verification(len(cases), 1, i)
+        if len(results) < len(cases):
+            return Verification(len(cases), 1, len(results))
+        return Verification(len(cases), 0)
+
+    def _promote(self) -> None:
+        """Make the best training-correct specimen champion if it also passes every held-out case."""
+        assert self.champion is not None
+        best_by_fitness = rank_weighted(self.population)
+        improved = False
+        retrain = False
+        for cand in best_by_fitness[:4]:
+            if cand.fitness <= self.champion.fitness or cand.sha256 == self.champion.sha256:
+                break
+            v = self.verify(cand.wasm)
+            if v.failures == 0:
+                self.champion, self.champion_evidence, improved = cand, v, True
+                break
+            # A counterexample: never adopt it, and teach the search what it got wrong.
+            self._blacklist(cand.sha256, "fails a held-out case")
+            self.population = [m for m in self.population if m.sha256 != cand.sha256]
+            self.state.extra_train.append(self.problem.oracle.held_out[v.first_failure])
+            retrain = True
+        if retrain:
+            self._retrain()
+        self.state.stagnant = 0 if improved else self.state.stagnant + 1
+
+    def _retrain(self) -> None:
+        """The training set grew: re-measure the original and re-score the population on it."""
+        original = self._measure_original()
+        tasks = [Task(None, (m.wasm,), 0) for m in self.population if m.sha256 != original.sha256]
+        results = self.evaluator.run(tasks, self._context())
+        self.state.evaluations += sum(r.evaluated for r in results)
+        keep = [original] + [Member(r.sha256, r.wasm, r.evaluation, m.parents, m.operator, m.generation)
+                             for r, m in zip(results, [m for m in self.population if m.sha256 != original.sha256])
+                             if r.evaluation is not None and r.evaluation.correct]
+        for r in results:
+            if r.evaluation is not None and r.evaluation.status.blacklists and r.sha256 not in self._known_bad:
+                self._blacklist(r.sha256, r.evaluation.status.value)
+        self.population = self._rank(keep)
+        champ = next((m for m in self.population if m.sha256 == self.champion.sha256), None)
+        self.champion = champ or original
+
+    def _log(self, population: list[Member], offspring: list[Offspring], _unused: list) -> None:
+        made = [o for o in offspring if o.wasm is not None and o.operator is not None]
+        valid = [o for o in made if o.evaluation is not None and o.evaluation.valid]
+        correct = [o for o in valid if o.evaluation.correct]
+        fits = [m.fitness for m in population] or [0.0]
+        base = self.baseline
+        front = first_front(population)
+        pts = [(m.evaluation.fuel / max(1, base.fuel), m.evaluation.peak_pages / max(1, base.peak_pages),
+                m.evaluation.size / max(1, base.code_size)) for m in front]
+        row = GenerationRow(
+            generation=self.state.generation,
+            best_fitness=round(max(fits), 6),
+            median_fitness=round(statistics.median(fits), 6),
+            best_fuel=min((m.evaluation.fuel for m in population), default=0),
+            champion_fuel=self.champion.evaluation.fuel if self.champion else 0,
+            offspring=len(made),
+            valid_rate=round(len(valid) / len(made), 4) if made else 0.0,
+            correct_rate=round(len(correct) / len(made), 4) if made else 0.0,
+            evaluations=self.state.evaluations,
+            seconds=round(time.monotonic() - self.started, 3),
+            hypervolume=round(hypervolume(pts, (2.0, 2.0, 2.0)), 6),
+            front_size=len(front),
+        )
+        self.logbook.append(row)
+        if self.store is not None and self.run_id is not None:
+            self.store.log_generation(self.run_id, row.generation, asdict(row))
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def _checkpoint(self) -> None:
+        if self.store is None or self.run_id is None:
+            return
+        items = [dict(wasm=m.wasm, function=self.problem.function, fuel=m.evaluation.fuel,
+                      fitness=m.fitness, metrics=_eval_dict(m.evaluation), parents=m.parents,
+                      operator=m.operator, generation=m.generation, run_id=self.run_id)
+                 for m in self.population]
+        self.store.put_many(items)
+        state = {
+            "generation": self.state.generation,
+            "evaluations": self.state.evaluations,
+            "offspring_made": self.state.offspring_made,
+            "offspring_valid": self.state.offspring_valid,
+            "stagnant": self.state.stagnant,
+            "rng": _rng_state(self.rng),
+            "population": [m.sha256 for m in self.population],
+            "lineage": {m.sha256: [list(m.parents), m.operator, m.generation] for m in self.population},
+            "champion": self.champion.sha256 if self.champion else None,
+            "extra_train": [_case_dict(c) for c in self.state.extra_train],
+            "ledger": self.ledger.to_dict(),
+        }
+        self.store.save_checkpoint(self.run_id, self.state.generation, state)
+
+    def _restore(self, run_id: int) -> bool:
+        cp = self.store.load_checkpoint(run_id)
+        if cp is None:
+            return False
+        _, st = cp
+        self.state = RunState(generation=st["generation"], evaluations=st["evaluations"],
+                              offspring_made=st["offspring_made"], offspring_valid=st["offspring_valid"],
+                              stagnant=st["stagnant"], extra_train=[_case_from(d) for d in st["extra_train"]])
+        self.rng.setstate(_rng_from(st["rng"]))
+        self.ledger = OperatorLedger.from_dict(st["ledger"])
+        original = self._measure_original()
+        tasks, meta = [], []
+        for sha in st["population"]:
+            data = self.store.get_specimen(sha)
+            if data is None:
+                continue
+            tasks.append(Task(None, (data,), 0))
+            meta.append(st["lineage"].get(sha, [[], None, 0]))
+        results = self.evaluator.run(tasks, self._context())
+        members = [original]
+        for r, (parents, op, gen) in zip(results, meta):
+            if r.evaluation is not None and r.evaluation.correct and r.sha256 != original.sha256:
+                members.append(Member(r.sha256, r.wasm, r.evaluation, tuple(parents), op, gen))
+        self.population = self._rank(members)
+        champ_sha = st.get("champion")
+        champ = next((m for m in self.population if m.sha256 == champ_sha), original)
+        self.champion, self.champion_evidence = champ, self.verify(champ.wasm)
+        if self.champion_evidence.failures:
+            self.champion, self.champion_evidence = original, self.verify(original.wasm)
+        self.logbook = Logbook(_rows_from(self.store.logbook(run_id)))
+        return True
+
+    def _finish(self, reason: str) -> None:
+        final = self.verify(self.champion.wasm)
+        self.champion_evidence = final
+        if self.store is not None and self.run_id is not None:
+            self.store.put_specimen(self.champion.wasm, function=self.problem.function,
+                                    fuel=self.champion.evaluation.fuel, fitness=self.champion.fitness,
+                                    metrics=_eval_dict(self.champion.evaluation),
+                                    parents=self.champion.parents, operator=self.champion.operator,
+                                    generation=self.champion.generation, run_id=self.run_id)
+            self.store.finish_run(self.run_id, {"stop": reason, "champion": self.champion.sha256,
+                                                "champion_fuel": self.champion.evaluation.fuel,
+                                                "baseline_fuel": self.baseline.fuel,
+                                                "held_out_failures": final.failures})
+
+    @property
+    def valid_offspring_rate(self) -> float:
+        s = self.state
+        return s.offspring_valid / s.offspring_made if s.offspring_made else 0.0
+
+
+def _rows_from(rows: list[dict]) -> list[GenerationRow]:
+    fields = GenerationRow.__dataclass_fields__
+    return [GenerationRow(**{k: r[k] for k in fields}) for r in rows if all(k in r for k in fields)]
+
+
+def _eval_dict(ev: Evaluation) -> dict:
+    return {"status": ev.status.value, "fuel": ev.fuel, "peak_pages": ev.peak_pages, "size": ev.size,
+            "energy": ev.energy, "fitness": ev.fitness}
+
+
+def _rng_state(rng: random.Random) -> list:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _rng_from(data: list) -> tuple:
+    return (data[0], tuple(data[1]), data[2])
+
+
+def _case_dict(c: Case) -> dict:
+    return {"args": list(c.args), "expect": None if c.expect is None else list(c.expect),
+            "memory": [[o, b.hex()] for o, b in c.memory], "trap": c.trap}
+
+
+def _case_from(d: dict) -> Case:
+    return Case(args=tuple(d["args"]), expect=None if d["expect"] is None else tuple(d["expect"]),
+                memory=tuple((o, bytes.fromhex(h)) for o, h in d["memory"]), trap=d["trap"])

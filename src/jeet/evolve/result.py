@@ -1,0 +1,123 @@
+"""The outcome of a run and the files that carry it: the variant, its evidence, its test cases."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..oracle import Case
+from .loop import Evolution
+
+
+@dataclass(frozen=True)
+class EvolveResult:
+    function: str
+    name: str
+    baseline_fuel: int
+    best_fuel: int
+    fuel_ratio: float
+    baseline_size: int
+    best_size: int
+    held_out_cases: int
+    held_out_failures: int
+    train_cases: int
+    oracle: str
+    evaluations: int
+    seconds: float
+    generations: int
+    stop_reason: str
+    valid_offspring_rate: float
+    best_sha256: str
+    input_sha256: str
+    out: str | None
+    operators: list[dict] = field(default_factory=list)
+    lineage: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> EvolveResult:
+    champ, base = evo.champion, evo.baseline
+    ev = evo.champion_evidence
+    return EvolveResult(
+        function=evo.problem.function,
+        name=evo.problem.name,
+        baseline_fuel=base.fuel,
+        best_fuel=champ.evaluation.fuel,
+        fuel_ratio=round(champ.evaluation.fuel / base.fuel, 4) if base.fuel else 1.0,
+        baseline_size=len(evo.problem.wasm),
+        best_size=len(champ.wasm),
+        held_out_cases=ev.cases,
+        held_out_failures=ev.failures,
+        train_cases=len(evo.train),
+        oracle=evo.problem.oracle.source,
+        evaluations=evo.state.evaluations,
+        seconds=round(seconds, 3),
+        generations=evo.state.generation,
+        stop_reason=reason,
+        valid_offspring_rate=round(evo.valid_offspring_rate, 4),
+        best_sha256=champ.sha256,
+        input_sha256=evo.problem.sha256,
+        out=str(out) if out else None,
+        operators=evo.ledger.as_rows(),
+        lineage=_lineage(evo),
+    )
+
+
+def _lineage(evo: Evolution) -> list[str]:
+    """The operators along the champion's line of descent, as far as the store remembers it."""
+    if evo.store is None:
+        return [evo.champion.operator] if evo.champion.operator else []
+    chain, sha, seen = [], evo.champion.sha256, set()
+    while sha and sha not in seen and len(chain) < 10_000:
+        seen.add(sha)
+        parents = evo.store.parents_of(sha)
+        if not parents:
+            break
+        parent, op, _gen = parents[0]
+        chain.append(op or "?")
+        sha = parent
+    return list(reversed(chain))
+
+
+def write_outputs(evo: Evolution, result: EvolveResult, out: Path) -> list[Path]:
+    """Write the champion, a JSON evidence file, and its held-out cases as a tests file.
+
+    Refuses (raises) if the champion failed any held-out case: such an output would be a bug.
+    """
+    if result.held_out_failures:
+        raise RuntimeError("refusing to write a variant that fails a held-out case")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(evo.champion.wasm)
+    evidence = out.with_name(out.name + ".evidence.json")
+    tests = out.with_name(out.name + ".tests.jsonl")
+    doc = result.to_dict()
+    doc["checked_against"] = (
+        f"{result.train_cases} training cases and {result.held_out_cases} held-out cases "
+        f"({result.oracle} oracle), all passed; this is testing, not a proof of equivalence"
+    )
+    doc["tests_file"] = tests.name
+    evidence.write_text(json.dumps(doc, indent=1) + "\n")
+    with tests.open("w") as fh:
+        for case in evo.problem.oracle.held_out:
+            fh.write(json.dumps(case_to_json(case)) + "\n")
+    return [out, evidence, tests]
+
+
+def case_to_json(case: Case) -> dict:
+    d: dict = {"args": [_jsonable(v) for v in case.args]}
+    if case.trap:
+        d["trap"] = True
+    else:
+        d["expect"] = [_jsonable(v) for v in (case.expect or ())]
+    if case.memory:
+        d["memory"] = [[off, base64.b64encode(data).decode()] for off, data in case.memory]
+    return d
+
+
+def _jsonable(v):
+    return v if isinstance(v, int) else float(v)

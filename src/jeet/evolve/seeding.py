@@ -1,0 +1,40 @@
+"""Optional extra seeds for the first population.
+
+When Binaryen's `wasm-opt` is on PATH, its `-O3` output of the input joins the initial
+population. It is treated like any other candidate: it must pass the training cases to survive
+and the held-out cases to become champion. Without `wasm-opt` this contributes nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+# Features jeet's sandbox runs (WebAssembly 2.0); wasm-opt must not emit anything newer.
+WASM_OPT_FEATURES = (
+    "--enable-sign-ext", "--enable-mutable-globals", "--enable-nontrapping-float-to-int",
+    "--enable-bulk-memory", "--enable-multivalue", "--enable-reference-types",
+)
+
+
+def wasm_opt_path() -> str | None:
+    return shutil.which("wasm-opt")
+
+
+def wasm_opt_variant(wasm: bytes, level: str = "-O3", timeout_s: float = 60.0) -> bytes | None:
+    """`wasm-opt <level>` of `wasm`, or None when the tool is absent or fails."""
+    exe = wasm_opt_path()
+    if exe is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="jeet-wasm-opt-") as tmp:
+        src, dst = Path(tmp, "in.wasm"), Path(tmp, "out.wasm")
+        src.write_bytes(wasm)
+        try:
+            subprocess.run([exe, level, *WASM_OPT_FEATURES, str(src), "-o", str(dst)],
+                           check=True, capture_output=True, timeout=timeout_s)
+        except (subprocess.SubprocessError, OSError):
+            return None
+        out = dst.read_bytes() if dst.exists() else None
+    return out if out and out != wasm else None

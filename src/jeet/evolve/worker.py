@@ -1,0 +1,181 @@
+"""Make and judge offspring; the unit of work a process-pool worker runs.
+
+A task carries its parents' bytes, an operator name and its own seed, so the offspring it yields
+does not depend on which worker runs it: a run is reproducible from the master seed alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ..fitness import Measurement, energy_estimate
+from ..genetics import Genome, Operator, operator_set
+from ..oracle import Case, Oracle
+from ..sandbox import ExecutionResult, Limits, Outcome, Sandbox
+from .evaluation import Evaluation, Status, score
+
+_FAIL_STATUS = {
+    Outcome.TRAP: Status.TRAP,
+    Outcome.OUT_OF_FUEL: Status.OUT_OF_FUEL,
+    Outcome.TIMEOUT: Status.TIMEOUT,
+    Outcome.OUT_OF_MEMORY: Status.OUT_OF_MEMORY,
+    Outcome.INVALID: Status.INVALID,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSetup:
+    """What every worker needs once: the function, the limits, the operators and known-bad hashes."""
+
+    function: str
+    limits: Limits
+    operators: str
+    blacklist: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    operator: str | None  # None: evaluate parents[0] as it is
+    parents: tuple[bytes, ...]
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-generation facts sent with each chunk: the current training set and baseline."""
+
+    train: tuple[Case, ...]
+    baseline: Measurement
+    blacklist_delta: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Offspring:
+    operator: str | None
+    parents: tuple[str, ...]
+    wasm: bytes | None  # None when the operator was not applicable
+    sha256: str | None
+    evaluation: Evaluation | None
+    evaluated: bool  # False for a cache hit or a blacklisted hash: no sandbox run
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class WorkerState:
+    """A sandbox, the operator instances, a genome cache and an evaluation cache for one process."""
+
+    def __init__(self, setup: WorkerSetup, cache_size: int = 4096) -> None:
+        self.setup = setup
+        self.sandbox = Sandbox(setup.limits)
+        self.operators: dict[str, Operator] = {op.name: op for op in operator_set("all")}
+        self.blacklist: set[str] = set(setup.blacklist)
+        self._genomes: OrderedDict[str, Genome] = OrderedDict()
+        self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
+        self._cache_size = cache_size
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    def genome(self, wasm: bytes, sha: str | None = None) -> Genome:
+        sha = sha or sha256(wasm)
+        g = self._genomes.get(sha)
+        if g is None:
+            g = Genome.from_bytes(wasm, self.setup.function)
+            self._genomes[sha] = g
+            if len(self._genomes) > 512:
+                self._genomes.popitem(last=False)
+        else:
+            self._genomes.move_to_end(sha)
+        return g
+
+    def run_chunk(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
+        self.blacklist.update(ctx.blacklist_delta)
+        return [self.run_task(t, ctx) for t in tasks]
+
+    def run_task(self, task: Task, ctx: Context) -> Offspring:
+        parent_shas = tuple(sha256(p) for p in task.parents)
+        if task.operator is None:
+            child_bytes, child_genome = task.parents[0], None
+        else:
+            op = self.operators[task.operator]
+            try:
+                parents = [self.genome(p, s) for p, s in zip(task.parents, parent_shas)]
+                child = op.apply(random.Random(task.seed), parents)
+            except Exception:  # an operator bug must not kill the run; count it as not applicable
+                child = None
+            if child is None:
+                return Offspring(task.operator, parent_shas, None, None, None, False)
+            child_bytes, child_genome = child.wasm, child
+        sha = sha256(child_bytes)
+        if sha in self.blacklist:
+            ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
+            return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False)
+        key = (sha, hash(ctx.train))
+        cached = self._evals.get(key)
+        if cached is not None:
+            return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False)
+        ev = self.evaluate(child_bytes, ctx, child_genome)
+        if ev.status.blacklists:
+            self.blacklist.add(sha)
+        self._evals[key] = ev
+        if len(self._evals) > self._cache_size:
+            self._evals.popitem(last=False)
+        return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True)
+
+    def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
+        return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.train, ctx.baseline,
+                                  genome=genome)
+
+
+def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, cases: tuple[Case, ...],
+                       baseline: Measurement | None, *, genome: Genome | None = None) -> Evaluation:
+    """Run `wasm` on `cases` (stopping at the first failure) and score it against `baseline`."""
+    size = len(wasm)
+    compiled = sandbox.compile(wasm)
+    if isinstance(compiled, ExecutionResult):
+        return Evaluation(Status.INVALID, size=size, message=compiled.message)
+    results = sandbox.run(compiled, function, cases, stop_at_first_failure=True, oracle_check=Oracle.check_case)
+    fuel = peak = 0
+    for i, (case, res) in enumerate(zip(cases, results)):
+        fuel += res.fuel
+        peak = max(peak, res.peak_pages)
+        if not Oracle.check_case(case, res):
+            status = Status.WRONG if res.outcome is Outcome.OK else _FAIL_STATUS.get(res.outcome, Status.WRONG)
+            return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=res.message)
+    if len(results) < len(cases):
+        return Evaluation(Status.WRONG, fuel=fuel, peak_pages=peak, size=size, failed_case=len(results))
+    energy = _energy(genome, wasm, function, fuel)
+    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, energy=energy)
+    if baseline is None:
+        return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy)
+    fit, metrics = score(measurement, baseline)
+    return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, fitness=fit, metrics=metrics)
+
+
+def _energy(genome: Genome | None, wasm: bytes, function: str, fuel: int) -> float:
+    try:
+        g = genome if genome is not None and genome.module is not None else Genome.from_bytes(wasm, function)
+        bodies = [g.module.bodies[i] for i in g.targets]
+        return energy_estimate(bodies, fuel)
+    except Exception:  # an undecodable-but-valid module still has a cost: count plain fuel
+        return float(fuel)
+
+
+# --- process-pool entry points: one WorkerState per process -------------------------------
+
+_STATE: WorkerState | None = None
+
+
+def init_process(setup: WorkerSetup) -> None:
+    global _STATE
+    _STATE = WorkerState(setup)
+
+
+def run_chunk_in_process(tasks: list[Task], ctx: Context) -> list[Offspring]:
+    assert _STATE is not None, "worker process was not initialized"
+    return _STATE.run_chunk(tasks, ctx)

@@ -1,0 +1,55 @@
+"""The operators jeet knows, by name, and the named sets the CLI and the loop choose from.
+
+Built from an explicit list when this module is imported — nothing registers itself — so a
+worker process sees exactly the same table as its parent.
+"""
+
+from __future__ import annotations
+
+from .const_perturb import ConstPerturb
+from .copy_run import CopyRun
+from .crossover_function import CrossoverFunction
+from .crossover_splice import CrossoverSplice
+from .delete_run import DeleteRun
+from .errors import GeneticsError
+from .opcode_swap import OpcodeSwap
+from .operator import Operator
+from .promote_slot import PromoteSlot
+from .raw_splice import RawSplice
+from .raw_xor import RawXor
+from .replace_expr import ReplaceExpr
+from .swap_runs import SwapRuns
+
+__all__ = ["OPERATORS", "SETS", "operator_set"]
+
+_ALL: tuple[type[Operator], ...] = (
+    ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
+    CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
+)
+
+OPERATORS: dict[str, type[Operator]] = {cls.name: cls for cls in _ALL}
+
+SETS: dict[str, tuple[str, ...]] = {
+    "structural": tuple(name for name, cls in OPERATORS.items() if cls.structural),
+    "raw": tuple(name for name, cls in OPERATORS.items() if not cls.structural),
+    "all": tuple(OPERATORS),
+}
+
+
+def operator_set(spec: str = "structural") -> list[Operator]:
+    """Fresh operator instances for a set name ("structural", "raw", "all") or a comma-separated
+    list of operator names; raises GeneticsError (a ValueError) naming the valid choices."""
+    names: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part in SETS:
+            names.extend(SETS[part])
+        elif part in OPERATORS:
+            names.append(part)
+        else:
+            raise GeneticsError(
+                f"unknown operator {part!r}; valid: {', '.join(SETS)} (sets) or {', '.join(OPERATORS)}")
+    if not names:
+        raise GeneticsError(f"empty operator set {spec!r}; valid: {', '.join(SETS)} or {', '.join(OPERATORS)}")
+    return [OPERATORS[name]() for name in dict.fromkeys(names)]

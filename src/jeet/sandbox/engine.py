@@ -1,0 +1,723 @@
+"""The sandbox: compile untrusted candidates once, run every case in a fresh store under limits.
+
+Each case gets its own `wasmtime.Store` and instance (no state leaks between cases), the
+fuel budget, the store limits (memory bytes, table elements, instances, tables,
+memories) and an epoch deadline. A daemon thread advances the engine epoch every
+`tick_s` seconds while the sandbox is open, so a case that outlives its deadline traps
+with an interrupt even when its fuel budget is huge.
+
+Calls go through wasmtime's C API via the ctypes bindings that wasmtime-py itself uses
+(`wasmtime._ffi`): arguments and results travel as raw bits, so float bit patterns (NaN
+payloads included) are exact and the per-case overhead stays around 25 microseconds.
+
+Imports: a module that imports functions gets host stubs that trap when called
+("import M.N not provided"); imported memories, tables and globals are created in the
+case's store with exactly the declared type (memories and tables at their minimum size,
+globals zero / null), and count against the store limits like defined ones. Tags and v128
+globals cannot be provided: such a module yields TRAP results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import platform
+import struct
+import threading
+import time
+import weakref
+from ctypes import POINTER, byref
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Callable, Sequence
+
+import wasmtime
+import wasmtime._func as _wfunc
+from wasmtime import _ffi as ffi
+
+from .cache import ModuleCache
+from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature, valtype_name
+from .errors import SandboxError
+from .limits import WASM_PAGE, Limits
+from .result import ExecutionResult, Outcome
+
+COMPILERS = ("winch", "cranelift")
+OPT_LEVELS = ("none", "speed", "speed_and_size")
+_CACHE_FORMAT = "v1"  # bump when the engine configuration below changes
+
+_M32 = (1 << 32) - 1
+_M64 = (1 << 64) - 1
+_WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64, "v128": 128}
+_V128 = ctypes.c_uint8 * 16
+
+# The C API entry points used on the hot path, bound once.
+_store_limiter = ffi.wasmtime_store_limiter
+_set_fuel = ffi.wasmtime_context_set_fuel
+_get_fuel = ffi.wasmtime_context_get_fuel
+_set_epoch_deadline = ffi.wasmtime_context_set_epoch_deadline
+_instance_new = ffi.wasmtime_instance_new
+_export_get = ffi.wasmtime_instance_export_get
+_func_call = ffi.wasmtime_func_call
+_memory_size = ffi.wasmtime_memory_size
+_memory_data = ffi.wasmtime_memory_data
+_memory_data_size = ffi.wasmtime_memory_data_size
+_EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
+_EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
+_store_new = ffi.wasmtime_store_new
+_store_context = ffi.wasmtime_store_context
+_store_delete = ffi.wasmtime_store_delete
+_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+_TrapPtr = POINTER(ffi.wasm_trap_t)
+_Val = ffi.wasmtime_val_t
+_Instance = ffi.wasmtime_instance_t
+_Extern = ffi.wasmtime_extern_t
+
+_RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded",
+                     "count too high", "limit exceeded", "exceeds the limit")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxStats:
+    """Counters since the sandbox was opened (compile_s covers fresh compiles and disk loads)."""
+
+    compiled: int
+    memory_hits: int
+    disk_hits: int
+    invalid: int
+    fallbacks: int
+    compile_s: float
+    cases: int
+    case_s: float
+
+
+class _CasePlan:
+    """How to call one exported function: name, value kinds, union slots, array types."""
+
+    __slots__ = ("label", "name", "signature", "params", "arity", "n_results", "kinds", "slots",
+                 "result_slots", "Params", "Results")
+
+    def __init__(self, name: str, signature: Signature) -> None:
+        self.label = name
+        self.name = name.encode("utf-8")
+        self.signature = signature
+        self.params = signature.params
+        self.arity = len(signature.params)
+        self.n_results = len(signature.results)
+        self.kinds = tuple(VAL_KINDS[t] for t in signature.params)
+        # Which union member carries the bits: i32/f32 share 32 bits, i64/f64 share 64.
+        self.slots = tuple(_WIDTH[t] for t in signature.params)
+        self.result_slots = tuple(_WIDTH[t] for t in signature.results)
+        self.Params = _Val * max(1, self.arity)
+        self.Results = _Val * max(1, self.n_results)
+
+
+class _Call:
+    """The minimal case shape `Sandbox.call` builds (duck-typed like `jeet.oracle.Case`)."""
+
+    __slots__ = ("args", "memory", "expect_memory", "trap")
+
+    def __init__(self, args: Sequence, memory: Sequence) -> None:
+        self.args = tuple(args)
+        self.memory = tuple(memory)
+        self.expect_memory = ()
+        self.trap = False
+
+
+class _BadCase(Exception):
+    pass
+
+
+def _one_line(message: str) -> str:
+    """Squeeze wasmtime's multi-line error (backtrace + cause chain) into one readable line."""
+    text = message.strip()
+    if "Caused by:" in text:
+        head, _, causes = text.partition("Caused by:")
+        parts = []
+        head = head.strip()
+        if head and not head.startswith("error while executing at wasm backtrace"):
+            parts.append(head.splitlines()[0].strip())
+        for line in causes.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            number, sep, rest = line.partition(": ")
+            parts.append(rest if sep and number.isdigit() else line)
+        return ": ".join(parts)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("error while executing") else " ".join(lines)
+
+
+def _arg_bits(valtype: str, value: Any) -> int:
+    """A canonical value (or a Python float for f32/f64, or a signed int) as the raw bits to pass."""
+    if isinstance(value, bool):
+        raise _BadCase(f"a {valtype} argument must be an int, not bool")
+    if isinstance(value, int):
+        return value & ((1 << _WIDTH[valtype]) - 1)
+    if isinstance(value, float) and valtype == "f32":
+        try:
+            return struct.unpack("<I", struct.pack("<f", value))[0]
+        except OverflowError:
+            return 0x7F800000 if value > 0 else 0xFF800000
+    if isinstance(value, float) and valtype == "f64":
+        return struct.unpack("<Q", struct.pack("<d", value))[0]
+    raise _BadCase(f"cannot pass {value!r} as {valtype}")
+
+
+def _signed(bits: int, width: int) -> int:
+    return bits - (1 << width) if bits >> (width - 1) else bits
+
+
+def _pooling(cfg: wasmtime.Config, limits: Limits, slots: int) -> bool:
+    """Switch the engine to wasmtime's pooling allocator, sized to the limits.
+
+    Instances, memories and tables then come from preallocated slots, which halves the
+    cost of a fresh store + instance per case. Returns False (on-demand allocation) when
+    this wasmtime lacks the C API for it.
+    """
+    names = ("wasmtime_pooling_allocation_config_new", "wasmtime_pooling_allocation_config_delete",
+             "wasmtime_pooling_allocation_config_total_core_instances_set",
+             "wasmtime_pooling_allocation_config_total_memories_set",
+             "wasmtime_pooling_allocation_config_total_tables_set",
+             "wasmtime_pooling_allocation_config_max_memory_size_set",
+             "wasmtime_pooling_allocation_config_table_elements_set",
+             "wasmtime_pooling_allocation_strategy_set")
+    if not all(hasattr(ffi, name) for name in names):
+        return False
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, slots * max(1, limits.memories))
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, slots * max(1, limits.tables))
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, max(WASM_PAGE, limits.memory_bytes))
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, max(1, limits.table_elements))
+        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_memories_per_module_set"):
+            ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pool, max(1, limits.memories))
+        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_tables_per_module_set"):
+            ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pool, max(1, limits.tables))
+        ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+    return True
+
+
+def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: int) -> wasmtime.Config:
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    cfg.max_wasm_stack = limits.max_wasm_stack
+    cfg.cranelift_opt_level = opt_level
+    cfg.parallel_compilation = False  # candidates are small: threads cost more than they save
+    # WebAssembly 2.0: multi-value, bulk memory, reference types, SIMD. Nothing that is
+    # nondeterministic (threads, relaxed SIMD) or beyond 2.0.
+    cfg.wasm_multi_value = True
+    cfg.wasm_bulk_memory = True
+    cfg.wasm_reference_types = True
+    cfg.wasm_simd = True
+    cfg.wasm_relaxed_simd = False
+    cfg.wasm_threads = False
+    cfg.wasm_tail_call = False
+    cfg.wasm_gc = False
+    cfg.wasm_function_references = False
+    cfg.wasm_exceptions = False
+    cfg.wasm_memory64 = False
+    cfg.wasm_multi_memory = False
+    cfg.wasm_wide_arithmetic = False
+    cfg.wasm_custom_page_sizes = False
+    if compiler == "winch":
+        ffi.wasmtime_config_strategy_set(cfg.ptr(), _winch_code())
+    else:
+        cfg.strategy = "cranelift"
+    # Cranelift compiles the functions (or, under Winch, the host-call trampolines): the
+    # single-pass register allocator compiles faster, and candidates run only a few times.
+    cfg.cranelift_flag_set("regalloc_algorithm", "single_pass")
+    if pool_slots:
+        _pooling(cfg, limits, pool_slots)
+    return cfg
+
+
+def _winch_code() -> int | None:
+    """The C enum value of WASMTIME_STRATEGY_WINCH (its position in the C declaration order).
+
+    The generated Python enum numbers its members from 1, but the C enum starts at 0, and an
+    out-of-range value aborts the process, so the value is derived from the member order.
+    """
+    enum = getattr(ffi, "wasmtime_strategy_enum", None)
+    if enum is None:
+        return None
+    names = [member.name for member in enum]
+    if names[:3] != ["WASMTIME_STRATEGY_AUTO", "WASMTIME_STRATEGY_CRANELIFT", "WASMTIME_STRATEGY_WINCH"]:
+        return None
+    return 2
+
+
+def _winch_available() -> bool:
+    return (_winch_code() is not None
+            and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"))
+
+
+def _ticker(engines: list, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        for engine in tuple(engines):
+            engine.increment_epoch()
+
+
+def _stop_ticker(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    if thread is not threading.current_thread():
+        thread.join(timeout=1.0)
+
+
+def _stub(label: str) -> Callable:
+    message = f"import {label} not provided"
+
+    def trap(*_args: Any) -> Any:
+        raise wasmtime.Trap(message)
+
+    return trap
+
+
+def _global_zero(valtype: str) -> Any:
+    if valtype in ("i32", "i64"):
+        return 0
+    if valtype in ("f32", "f64"):
+        return 0.0
+    if valtype in ("funcref", "externref"):
+        return None
+    raise _BadCase(f"cannot provide a {valtype} global")
+
+
+def _default_pass(case: Any, result: ExecutionResult) -> bool:
+    return result.outcome is (Outcome.TRAP if getattr(case, "trap", False) else Outcome.OK)
+
+
+class Sandbox:
+    """Runs untrusted wasm under strict limits; every outcome comes back as an `ExecutionResult`.
+
+    `compiler` is "winch" (baseline compiler, about twice as fast to compile; default where
+    wasmtime supports it) or "cranelift". A module Winch cannot compile (it lacks
+    externref and a few other features) is compiled by Cranelift instead. Fuel is the
+    same under both for ordinary code, but Cranelift also charges per byte for
+    memory.fill/copy/init and per page for memory.grow, which Winch charges as one.
+    `opt_level` applies to Cranelift. `cache_dir` enables the on-disk compile cache.
+    `pool_slots` > 0 preallocates that many instance slots (wasmtime's pooling allocator),
+    which bounds how many cases may run at once across threads; 0 allocates on demand.
+    Per-run `limits` may tighten, but not raise, the memory and table limits of a pooled
+    sandbox.
+    """
+
+    def __init__(self, limits: Limits | None = None, *, compiler: str = "winch", opt_level: str = "none",
+                 cache_dir: str | os.PathLike | None = None, cache_size: int = 1024,
+                 tick_s: float = 0.005, pool_slots: int = 16) -> None:
+        self.limits = limits if limits is not None else Limits()
+        if not isinstance(self.limits, Limits):
+            raise SandboxError(f"limits must be a Limits, got {type(limits).__name__}")
+        if compiler not in COMPILERS:
+            raise SandboxError(f"compiler must be one of {COMPILERS}, got {compiler!r}")
+        if opt_level not in OPT_LEVELS:
+            raise SandboxError(f"opt_level must be one of {OPT_LEVELS}, got {opt_level!r}")
+        if not 0.0005 <= tick_s <= 0.1:
+            raise SandboxError(f"tick_s must be between 0.5 ms and 100 ms, got {tick_s!r}")
+        if compiler == "winch" and not _winch_available():
+            compiler = "cranelift"
+        self.compiler = compiler
+        self.opt_level = opt_level
+        self.tick_s = tick_s
+        if not isinstance(pool_slots, int) or pool_slots < 0:
+            raise SandboxError(f"pool_slots must be a non-negative int, got {pool_slots!r}")
+        self.pool_slots = pool_slots
+        self._stack = self.limits.max_wasm_stack
+        self._engine = wasmtime.Engine(_engine_config(compiler, opt_level, self.limits, pool_slots))
+        self._fallback: wasmtime.Engine | None = None
+        self._engine_lock = threading.Lock()
+        self._engines = [self._engine]
+        self._cache = ModuleCache(cache_size, cache_dir)
+        try:
+            version = metadata.version("wasmtime")
+        except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime always has metadata
+            version = "unknown"
+        self._tag_base = (f"wasmtime-{version}-{_CACHE_FORMAT}-{platform.machine()}-{opt_level}"
+                          f"-stack{self._stack}-pool{int(pool_slots > 0)}")
+        self._counts = {"compiled": 0, "memory_hits": 0, "disk_hits": 0, "invalid": 0, "fallbacks": 0, "cases": 0}
+        self._compile_s = 0.0
+        self._case_s = 0.0
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=_ticker, args=(self._engines, tick_s, self._stop),
+                                        name="jeet-sandbox-epoch", daemon=True)
+        self._thread.start()
+        self._finalizer = weakref.finalize(self, _stop_ticker, self._stop, self._thread)
+
+    # lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the epoch ticker and drop the in-memory cache; the sandbox cannot be used afterwards."""
+        if not self._closed:
+            self._closed = True
+            self._finalizer()
+            self._cache.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
+
+    @property
+    def stats(self) -> SandboxStats:
+        c = self._counts
+        return SandboxStats(c["compiled"], c["memory_hits"], c["disk_hits"], c["invalid"], c["fallbacks"],
+                            self._compile_s, c["cases"], self._case_s)
+
+    @property
+    def cache(self) -> ModuleCache:
+        return self._cache
+
+    # compilation -------------------------------------------------------------------------
+
+    def _tag(self, compiler: str) -> str:
+        return f"{self._tag_base}-{compiler}"
+
+    def _fallback_engine(self) -> wasmtime.Engine:
+        with self._engine_lock:
+            if self._fallback is None:
+                self._fallback = wasmtime.Engine(
+                    _engine_config("cranelift", self.opt_level, self.limits, self.pool_slots))
+                self._engines.append(self._fallback)
+            return self._fallback
+
+    def compile(self, wasm: bytes | bytearray | memoryview | CompiledModule) -> CompiledModule | ExecutionResult:
+        """Compile (or fetch from cache) a module; an INVALID result carries wasmtime's reason."""
+        self._check_open()
+        if isinstance(wasm, CompiledModule):
+            if wasm.owner != id(self) or wasm.engine not in self._engines:
+                raise SandboxError("this CompiledModule belongs to another Sandbox")
+            return wasm
+        if not isinstance(wasm, (bytes, bytearray, memoryview)):
+            raise SandboxError(f"wasm must be bytes, got {type(wasm).__name__}")
+        wasm = bytes(wasm)
+        sha = hashlib.sha256(wasm).hexdigest()
+        entry = self._cache.get(sha)
+        if entry is not None:
+            self._counts["memory_hits"] += 1
+            return entry
+        t0 = time.perf_counter()
+        if not wasm.startswith(b"\0asm"):
+            # wasmtime would read anything else as WebAssembly text; candidates are binaries.
+            entry = ExecutionResult(Outcome.INVALID, message="not a WebAssembly binary (missing \\0asm magic)")
+            self._counts["invalid"] += 1
+            self._cache.put(sha, entry)
+            return entry
+        try:
+            entry = self._load(sha, t0)
+            if entry is None:
+                entry = self._compile_fresh(wasm, sha, t0)
+        except Exception as exc:  # a module must never take the caller down
+            entry = ExecutionResult(Outcome.INVALID, message=f"compile failed: {type(exc).__name__}: {exc}")
+        self._compile_s += time.perf_counter() - t0
+        if isinstance(entry, ExecutionResult):
+            self._counts["invalid"] += 1
+        self._cache.put(sha, entry)
+        return entry
+
+    def _load(self, sha: str, t0: float) -> CompiledModule | None:
+        if self._cache.directory is None:
+            return None
+        candidates = [(self.compiler, self._engine)]
+        if self.compiler == "winch":
+            candidates.append(("cranelift", None))
+        for compiler, engine in candidates:
+            tag = self._tag(compiler)
+            path = self._cache.has_serialized(tag, sha)
+            if path is None:
+                continue
+            engine = engine or self._fallback_engine()
+            try:
+                module = wasmtime.Module.deserialize_file(engine, str(path))
+            except Exception:
+                self._cache.discard(tag, sha)
+                continue
+            self._counts["disk_hits"] += 1
+            return CompiledModule(sha, module, engine, compiler, time.perf_counter() - t0, id(self))
+        return None
+
+    def _compile_fresh(self, wasm: bytes, sha: str, t0: float) -> CompiledModule | ExecutionResult:
+        compiler, engine = self.compiler, self._engine
+        try:
+            module = wasmtime.Module(engine, wasm)
+        except wasmtime.WasmtimeError as exc:
+            if compiler != "winch":
+                return ExecutionResult(Outcome.INVALID, message=_one_line(str(exc)))
+            # Winch lacks a few features; Cranelift is the authority on validity.
+            compiler, engine = "cranelift", self._fallback_engine()
+            try:
+                module = wasmtime.Module(engine, wasm)
+            except wasmtime.WasmtimeError as exc2:
+                return ExecutionResult(Outcome.INVALID, message=_one_line(str(exc2)))
+            self._counts["fallbacks"] += 1
+        self._counts["compiled"] += 1
+        compiled = CompiledModule(sha, module, engine, compiler, time.perf_counter() - t0, id(self))
+        if self._cache.directory is not None:
+            try:
+                self._cache.save(self._tag(compiler), sha, bytes(module.serialize()))
+            except wasmtime.WasmtimeError:
+                self._cache.disk_errors += 1
+        return compiled
+
+    def signature(self, wasm: bytes | CompiledModule, function: str) -> Signature | None:
+        """The signature of an exported function, or None (also when the module is invalid)."""
+        compiled = self.compile(wasm)
+        return compiled.signature(function) if isinstance(compiled, CompiledModule) else None
+
+    # execution ---------------------------------------------------------------------------
+
+    def call(self, wasm: bytes | CompiledModule, function: str, args: Sequence = (),
+             memory: Sequence[tuple[int, bytes]] = (), *, limits: Limits | None = None) -> ExecutionResult:
+        """Run one call; args are canonical values (signed ints and Python floats are accepted too)."""
+        return self.run(wasm, function, [_Call(args, memory)], limits=limits)[0]
+
+    def run(self, wasm: bytes | CompiledModule, function: str, cases: Sequence, *,
+            stop_at_first_failure: bool = False,
+            oracle_check: Callable[[Any, ExecutionResult], bool] | None = None,
+            limits: Limits | None = None) -> list[ExecutionResult]:
+        """Run `function` once per case, each in a fresh store; one result per case run.
+
+        With `stop_at_first_failure` the run ends after the first case that fails:
+        `oracle_check(case, result)` is False, or, without a check, the outcome is not TRAP
+        for a trap case / OK otherwise. An invalid module or an uncallable function gives
+        INVALID results.
+        """
+        self._check_open()
+        limits = self._resolve_limits(limits)
+        cases = list(cases)
+        compiled = self.compile(wasm)
+        if isinstance(compiled, ExecutionResult):
+            return [compiled] * (min(1, len(cases)) if stop_at_first_failure else len(cases))
+        plan, problem = self._plan(compiled, function)
+        if problem is not None:
+            return [problem] * (min(1, len(cases)) if stop_at_first_failure else len(cases))
+        ticks = max(1, math.ceil(limits.deadline_s / self.tick_s)) + 1
+        out: list[ExecutionResult] = []
+        t_all = time.perf_counter()
+        for case in cases:
+            try:
+                result = self._run_case(compiled, plan, case, limits, ticks)
+            except Exception as exc:  # the boundary: nothing a candidate does may escape
+                result = ExecutionResult(Outcome.TRAP, message=f"sandbox: {type(exc).__name__}: {exc}")
+            out.append(result)
+            if stop_at_first_failure:
+                passed = oracle_check(case, result) if oracle_check is not None else _default_pass(case, result)
+                if not passed:
+                    break
+        self._counts["cases"] += len(out)
+        self._case_s += time.perf_counter() - t_all
+        return out
+
+    def _resolve_limits(self, limits: Limits | None) -> Limits:
+        if limits is None:
+            return self.limits
+        if not isinstance(limits, Limits):
+            raise SandboxError(f"limits must be a Limits, got {type(limits).__name__}")
+        if limits.max_wasm_stack != self._stack:
+            raise SandboxError("max_wasm_stack is fixed per Sandbox; build another Sandbox to change it")
+        if self.pool_slots:
+            base = self.limits
+            for name in ("memory_bytes", "table_elements", "memories", "tables"):
+                if getattr(limits, name) > getattr(base, name):
+                    raise SandboxError(f"limits.{name} cannot exceed the Sandbox's own ({getattr(base, name)}): "
+                                       "its allocation pool is sized for them")
+        return limits
+
+    @staticmethod
+    def _plan(compiled: CompiledModule, function: str) -> tuple[_CasePlan | None, ExecutionResult | None]:
+        plan = compiled.plans.get(function)
+        if plan is not None:
+            return plan, None
+        sig = compiled.functions.get(function)
+        if sig is None:
+            names = ", ".join(sorted(compiled.functions)) or "none"
+            return None, ExecutionResult(Outcome.INVALID,
+                                         message=f"no exported function {function!r} (exported functions: {names})")
+        if not all(t in DRIVABLE for t in sig.params + sig.results):
+            return None, ExecutionResult(Outcome.INVALID,
+                                         message=f"function {function!r} has signature {sig}: "
+                                                 "reference-typed values cannot be passed or compared")
+        plan = _CasePlan(function, sig)
+        compiled.plans[function] = plan
+        return plan, None
+
+    def _run_case(self, compiled: CompiledModule, plan: _CasePlan, case: Any, limits: Limits,
+                  ticks: int) -> ExecutionResult:
+        args = case.args
+        if len(args) != plan.arity:
+            return ExecutionResult(Outcome.INVALID, message=f"{plan.label} takes {plan.arity} arguments "
+                                                            f"{plan.signature}, the case gives {len(args)}")
+        try:
+            bits = [_arg_bits(t, a) for t, a in zip(plan.params, args)]
+        except _BadCase as exc:
+            return ExecutionResult(Outcome.INVALID, message=str(exc))
+        blocks = case.memory
+        readback = getattr(case, "expect_memory", ())
+
+        t0 = time.perf_counter()
+        # A module without imports needs no Python-side Store object: the raw store is cheaper.
+        wrapper = wasmtime.Store(compiled.engine) if compiled.imports else None
+        store = wrapper.ptr() if wrapper is not None else _store_new(compiled.engine.ptr(), None, _NO_FINALIZER)
+        try:
+            ctx = _store_context(store)
+            _store_limiter(store, limits.memory_bytes, limits.table_elements, limits.instances,
+                           limits.tables, limits.memories)
+            _set_fuel(ctx, limits.fuel)
+            _set_epoch_deadline(ctx, ticks)
+
+            imported_memory = None
+            externs = None
+            if wrapper is not None:
+                try:
+                    externs, imported_memory = self._imports(wrapper, compiled)
+                except _BadCase as exc:
+                    return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=str(exc))
+                except wasmtime.WasmtimeError as exc:
+                    return self._from_error(str(exc), 0, 0, t0)
+
+            trap = _TrapPtr()
+            instance = _Instance()
+            error = _instance_new(ctx, compiled.module.ptr(), externs, len(compiled.imports), byref(instance),
+                                  byref(trap))
+            if error or trap:
+                return self._failure(error, trap, limits.fuel, 0, 0, t0)
+            _set_fuel(ctx, limits.fuel)  # a start function's fuel is not the call's
+
+            memory = None
+            if compiled.memory_export is not None:
+                item = _Extern()
+                name = compiled.memory_name
+                if _export_get(ctx, byref(instance), name, len(name), byref(item)) and item.kind == _EXTERN_MEMORY:
+                    memory = item.of.memory
+            elif imported_memory is not None:
+                memory = imported_memory._memory
+            if blocks:
+                problem = self._write_blocks(ctx, memory, blocks)
+                if problem:
+                    return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
+
+            item = _Extern()
+            if not _export_get(ctx, byref(instance), plan.name, len(plan.name), byref(item)) \
+                    or item.kind != _EXTERN_FUNC:
+                return ExecutionResult(Outcome.INVALID, message=f"export {plan.label!r} is not a function")
+            params = plan.Params()
+            for i, value in enumerate(bits):
+                p = params[i]
+                p.kind = plan.kinds[i]
+                slot = plan.slots[i]
+                if slot == 32:
+                    p.of.i32 = value
+                elif slot == 64:
+                    p.of.i64 = value
+                else:
+                    p.of.v128 = _V128(*value.to_bytes(16, "little"))
+            results = plan.Results()
+            error = _func_call(ctx, byref(item.of.func), params, plan.arity, results, plan.n_results, byref(trap))
+
+            remaining = ctypes.c_uint64(0)
+            _get_fuel(ctx, byref(remaining))
+            fuel = limits.fuel - remaining.value
+            pages = _memory_size(ctx, byref(memory)) if memory is not None else 0
+            if error or trap:
+                return self._failure(error, trap, limits.fuel, fuel, pages, t0)
+
+            values = []
+            for i, slot in enumerate(plan.result_slots):
+                r = results[i]
+                if slot == 32:
+                    values.append(r.of.i32 & _M32)
+                elif slot == 64:
+                    values.append(r.of.i64 & _M64)
+                else:
+                    values.append(int.from_bytes(bytes(r.of.v128), "little"))
+            read = self._read_blocks(ctx, memory, readback) if readback else ()
+            return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read)
+        finally:
+            if wrapper is not None:
+                wrapper.close()
+            else:
+                _store_delete(store)
+
+    @staticmethod
+    def _imports(store: wasmtime.Store, compiled: CompiledModule) -> tuple[Any, Any]:
+        externs = (ffi.wasmtime_extern_t * len(compiled.imports))()
+        memory = None
+        for i, spec in enumerate(compiled.imports):
+            if spec.kind == "func":
+                obj = wasmtime.Func(store, spec.type, _stub(spec.label))
+            elif spec.kind == "memory":
+                obj = wasmtime.Memory(store, spec.type)
+                memory = memory or obj
+            elif spec.kind == "table":
+                obj = wasmtime.Table(store, spec.type, None)
+            elif spec.kind == "global":
+                obj = wasmtime.Global(store, spec.type, _global_zero(valtype_name(spec.type.content)))
+            else:
+                raise _BadCase(f"cannot provide {spec.kind} import {spec.label}")
+            externs[i] = obj._as_extern()
+        return externs, memory
+
+    @staticmethod
+    def _write_blocks(ctx: Any, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:
+        if memory is None:
+            return "the case writes memory but the module exports no memory"
+        size = _memory_data_size(ctx, byref(memory))
+        base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        for offset, data in blocks:
+            data = bytes(data)
+            if offset < 0 or offset + len(data) > size:
+                return f"memory block [{offset}, {offset + len(data)}) lies outside the {size}-byte memory"
+            ctypes.memmove(base + offset, data, len(data))
+        return ""
+
+    @staticmethod
+    def _read_blocks(ctx: Any, memory: Any, regions: Sequence[tuple[int, bytes]]) -> tuple[tuple[int, bytes], ...]:
+        if memory is None:
+            return tuple((offset, b"") for offset, _ in regions)
+        size = _memory_data_size(ctx, byref(memory))
+        base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        out = []
+        for offset, expected in regions:
+            n = len(expected)
+            out.append((offset, ctypes.string_at(base + offset, n) if 0 <= offset and offset + n <= size else b""))
+        return tuple(out)
+
+    def _failure(self, error: Any, trap: Any, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:
+        wall = time.perf_counter() - t0
+        host = _wfunc.LAST_EXCEPTION
+        if host is not None:
+            _wfunc.LAST_EXCEPTION = None
+        if trap:
+            trap_obj = wasmtime.Trap._from_ptr(trap)
+            if error:
+                wasmtime.WasmtimeError._from_ptr(error)  # owned and freed by the wrapper
+            code = trap_obj.trap_code
+            message = _one_line(str(host)) if host is not None else _one_line(trap_obj.message)
+            if code is wasmtime.TrapCode.OUT_OF_FUEL:
+                return ExecutionResult(Outcome.OUT_OF_FUEL, (), budget, pages, wall, message)
+            if code is wasmtime.TrapCode.INTERRUPT:
+                return ExecutionResult(Outcome.TIMEOUT, (), fuel, pages, wall, message)
+            return ExecutionResult(Outcome.TRAP, (), fuel, pages, wall, message)
+        err = wasmtime.WasmtimeError._from_ptr(error)
+        return self._from_error(str(host) if host is not None else str(err), fuel, pages, t0)
+
+    @staticmethod
+    def _from_error(message: str, fuel: int, pages: int, t0: float) -> ExecutionResult:
+        line = _one_line(message)
+        outcome = Outcome.OUT_OF_MEMORY if any(m in line for m in _RESOURCE_MARKERS) else Outcome.TRAP
+        return ExecutionResult(outcome, (), fuel, pages, time.perf_counter() - t0, line)
+

@@ -1,0 +1,269 @@
+"""Modules and helpers shared by the genetics tests."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import wasmtime
+
+from jeet.genetics import Genome, Operator
+
+ENGINE = wasmtime.Engine()
+KERNEL_DIR = Path(__file__).resolve().parents[1] / "src" / "jeet" / "kernels" / "wasm"
+
+# A bit-count loop in the shape a compiler emits for `while (x) { c += x & 1; x >>= 1; }`.
+POPCOUNT_LOOP = """
+(module
+  (func (export "f") (param i32) (result i32) (local i32)
+    block
+      loop
+        local.get 0
+        i32.eqz
+        br_if 1
+        local.get 1
+        local.get 0
+        i32.const 1
+        i32.and
+        i32.add
+        local.set 1
+        local.get 0
+        i32.const 1
+        i32.shr_u
+        local.set 0
+        br 0
+      end
+    end
+    local.get 1))
+"""
+
+# clang -O0 style: a frame in linear memory addressed through local 3.
+FRAME = """
+(module
+  (memory 1)
+  (global $sp (mut i32) (i32.const 4096))
+  (func (export "f") (param i32 i32) (result i32) (local i32 i32 i32 i32 i32)
+    global.get $sp
+    local.set 2
+    i32.const 16
+    local.set 4
+    local.get 2
+    local.get 4
+    i32.sub
+    local.set 3
+    local.get 3
+    global.set $sp
+    local.get 3
+    local.get 0
+    i32.store offset=12
+    local.get 3
+    local.get 1
+    i32.store offset=8
+    local.get 3
+    i32.load offset=12
+    local.get 3
+    i32.load offset=8
+    i32.add
+    local.set 5
+    local.get 3
+    i32.const 16
+    i32.add
+    local.set 6
+    local.get 6
+    global.set $sp
+    local.get 5))
+"""
+
+# Several functions, every kind of block, branches with values, i64/f64, select, calls, memory.
+MIXED = """
+(module
+  (type $bin (func (param i32 i32) (result i32)))
+  (import "env" "ext" (func $ext (param i32) (result i32)))
+  (memory 1)
+  (global $g (mut i64) (i64.const 7))
+  (table 2 funcref)
+  (elem (i32.const 0) $helper $leaf)
+  (func $helper (type $bin)
+    local.get 0
+    local.get 1
+    i32.mul
+    i32.const 3
+    i32.add)
+  (func $leaf (type $bin)
+    local.get 0
+    local.get 1
+    i32.sub)
+  (func $unused (param f32) (result f32)
+    local.get 0
+    f32.const 2.5
+    f32.mul)
+  (func (export "f") (param $x i32) (param $y i32) (result i32)
+    (local $acc i64) (local $d f64) (local $i i32)
+    i64.const 0
+    local.set $acc
+    block $done
+      loop $next
+        local.get $i
+        local.get $x
+        i32.ge_s
+        br_if $done
+        local.get $acc
+        local.get $i
+        i64.extend_i32_u
+        i64.const 3
+        i64.mul
+        i64.add
+        local.set $acc
+        local.get $i
+        i32.const 1
+        i32.add
+        local.set $i
+        br $next
+      end
+    end
+    local.get $y
+    i32.const 4
+    i32.mul
+    local.get $acc
+    i64.store offset=16
+    local.get $x
+    f64.convert_i32_s
+    f64.const 0.5
+    f64.mul
+    local.set $d
+    block $b (result i32)
+      local.get $x
+      i32.const 10
+      i32.gt_s
+      if (result i32)
+        local.get $x
+        local.get $y
+        call $helper
+      else
+        local.get $y
+        local.get $x
+        i32.const 0
+        call_indirect (type $bin)
+      end
+      local.get $y
+      br_if $b
+      drop
+      block $c
+        block $a
+          local.get $y
+          i32.const 3
+          i32.and
+          br_table $a $c $a
+        end
+        i32.const 5
+        call $ext
+        drop
+      end
+      local.get $d
+      i32.trunc_f64_s
+      global.get $g
+      i32.wrap_i64
+      i32.xor
+    end
+    i32.const 1
+    i32.const 2
+    local.get $x
+    select
+    i32.add
+    i32.const 0
+    i64.load offset=16
+    i64.popcnt
+    i32.wrap_i64
+    i32.add
+    return))
+"""
+
+# C sources compiled at test time when clang is available.
+C_SOURCES = {
+    "loops": """
+        static int step(int a, int b) { return a * 3 + (b ^ a); }
+        int f(int n, int m) {
+            int s = 0;
+            long long acc = 1;
+            for (int i = 0; i < n && i < 64; i++) {
+                s += step(i, m);
+                if (s & 1) acc *= 3; else acc += s;
+            }
+            switch (m & 3) { case 0: s += 1; break; case 1: s -= 2; break; default: s ^= 5; }
+            return s + (int)(acc >> 3);
+        }
+    """,
+    "floats": """
+        double f(double x, int k) {
+            double y = x * 0.5;
+            float z = (float)k;
+            for (int i = 0; i < k && i < 10; i++) y = y * 1.25 + z;
+            return y > 100.0 ? y - 100.0 : y;
+        }
+    """,
+}
+
+
+def wat(text: str) -> bytes:
+    return wasmtime.wat2wasm(text)
+
+
+def is_valid(wasm: bytes) -> bool:
+    try:
+        wasmtime.Module.validate(ENGINE, wasm)
+    except wasmtime.WasmtimeError:
+        return False
+    return True
+
+
+def clang_module(name: str, opt: str, tmp: Path) -> bytes | None:
+    """Compile C_SOURCES[name] with clang at -O0/-O2, or None when clang cannot build wasm32."""
+    clang = shutil.which("clang")
+    if clang is None:
+        return None
+    src = tmp / f"{name}.c"
+    out = tmp / f"{name}.{opt}.wasm"
+    src.write_text(C_SOURCES[name])
+    cmd = [clang, "--target=wasm32", f"-{opt}", "-nostdlib", "-Wl,--no-entry", "-Wl,--export=f",
+           "-o", str(out), str(src)]
+    if subprocess.run(cmd, capture_output=True).returncode != 0:
+        return None
+    return out.read_bytes()
+
+
+def kernel_modules(names: tuple[str, ...], opts: tuple[str, ...] = ("O0",)) -> dict[str, tuple[bytes, str]]:
+    """Built-in kernels present on disk: label -> (wasm, exported function)."""
+    out = {}
+    for name in names:
+        for opt in opts:
+            path = KERNEL_DIR / f"{name}.{opt}.wasm"
+            if path.is_file():
+                out[f"{name}.{opt}"] = (path.read_bytes(), name)
+    return out
+
+
+def offspring(op: Operator, seed_genomes: list[Genome], n: int, seed: int,
+              pool_cap: int = 24) -> tuple[int, int, list[Genome]]:
+    """Apply `op` n times, drawing parents from a pool that grows with valid offspring.
+
+    Returns (children made, children valid, the valid children)."""
+    rng = random.Random(seed)
+    pool = list(seed_genomes)
+    made = valid = 0
+    kept: list[Genome] = []
+    for _ in range(n):
+        parents = [rng.choice(pool) for _ in range(op.arity)]
+        child = op.apply(rng, parents)
+        if child is None:
+            continue
+        made += 1
+        if is_valid(child.wasm):
+            valid += 1
+            kept.append(child)
+            if len(pool) < pool_cap:
+                pool.append(child)
+            else:
+                pool[rng.randrange(len(seed_genomes), pool_cap)] = child
+    return made, valid, kept
