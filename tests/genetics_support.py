@@ -180,6 +180,78 @@ MIXED = """
     return))
 """
 
+# Multi-value blocks with parameters, typed select, dead code with nested blocks, f32, memory.grow.
+EXOTIC = """
+(module
+  (type $pair (func (param i32) (result i32 i32)))
+  (type $acc (func (param i32 i32) (result i32)))
+  (memory 1 4)
+  (func $split (type $pair) local.get 0 i32.const 16 i32.shr_u local.get 0 i32.const 65535 i32.and)
+  (func (export "f") (param $x i32) (param $y f32) (result i32) (local $z f32) (local $k i32)
+    local.get $x
+    call $split
+    block (type $acc)
+      i32.add
+      local.get $x
+      i32.const 7
+      i32.rem_u
+      br_if 0
+      i32.const 3
+      i32.mul
+    end
+    local.set $k
+    local.get $y
+    f32.const 1.5
+    f32.mul
+    local.tee $z
+    f32.const 0
+    f32.gt
+    if
+      local.get $k
+      local.get $z
+      i32.trunc_sat_f32_s
+      i32.add
+      local.set $k
+    end
+    i32.const 0
+    loop (param i32) (result i32)
+      local.get $k
+      i32.add
+      local.get $k
+      i32.const 1
+      i32.sub
+      local.tee $k
+      i32.const 0
+      i32.gt_s
+      br_if 0
+    end
+    local.get $k
+    i32.const 5
+    local.get $x
+    select (result i32)
+    i32.add
+    memory.size
+    i32.add
+    local.get $x
+    i32.const 1000
+    i32.gt_u
+    if (result i32)
+      i32.const 1
+      return
+      block
+        i32.const 2
+        drop
+        nop
+      end
+      i32.const 9
+    else
+      i32.const 0
+    end
+    i32.add
+    return
+    unreachable))
+"""
+
 # C sources compiled at test time when clang is available.
 C_SOURCES = {
     "loops": """

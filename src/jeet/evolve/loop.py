@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from ..errors import JeetError
 from ..fitness import Measurement, hypervolume
 from ..genetics import OperatorLedger, operator_set
 from ..oracle import Case, Oracle
@@ -59,11 +60,13 @@ class Evolution:
         self.store = store
         self.rng = random.Random(config.seed)
         self.limits = problem.limits
-        ops = operator_set(config.operators)
+        try:
+            ops = operator_set(config.operators)
+        except ValueError as exc:
+            raise JeetError(str(exc)) from None
         self.mutators = [o.name for o in ops if o.arity == 1]
         self.crossovers = [o.name for o in ops if o.arity == 2]
         if not self.mutators:
-            from ..errors import JeetError
             raise JeetError(f"operator set {config.operators!r} has no mutation operator")
         self.weights = config.operator_weights
         blacklist = frozenset(store.blacklisted_hashes()) if store else frozenset()
@@ -122,7 +125,6 @@ class Evolution:
         self.champion = original
         self.champion_evidence = self.verify(original.wasm)
         if self.champion_evidence.failures:
-            from ..errors import JeetError
             raise JeetError("the original fails its own held-out cases (is it deterministic?)")
         seeds = [Task(None, (v,), 0) for v in self._extra_seeds()]
         n_fill = self.config.population - 1 - len(seeds)
@@ -133,7 +135,6 @@ class Evolution:
     def _measure_original(self) -> Member:
         ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.train, None)
         if not ev.correct:
-            from ..errors import JeetError
             raise JeetError(f"the original does not pass its own training cases ({ev.status.value}: {ev.message})")
         self.baseline = ev.measurement()
         ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.train, self.baseline)

@@ -4,7 +4,9 @@ jeet measures only fuel (wasmtime's count of executed instructions), not which
 instructions ran. So the dynamic mix is estimated statically: each instruction of the
 evolved function bodies is weighted by ``LOOP_WEIGHT ** loop_depth`` (code inside a loop is
 assumed to run LOOP_WEIGHT times as often as the code around it), the weighted mean cost
-per unit of fuel is taken, and ``energy = fuel * mean cost``. Units are "one plain integer
+per unit of fuel is taken, and ``energy = fuel * mean cost``. The mean divides by the weight
+of the instructions wasmtime charges fuel for, so for straight-line code the estimate is
+the exact sum of the modelled costs of what ran. Units are "one plain integer
 ALU operation" (i32.add = 1.0). The figures are orders of magnitude in the spirit of
 published per-operation energy tables (a multiply costs several adds, a divide tens, a
 memory access more than a register move); they rank variants, they do not predict joules.
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from jeet.wasm.ir import Body, Instr
+from jeet.wasm.opcodes import OPCODES
 
 from .errors import FitnessError
 
@@ -24,7 +27,7 @@ CLASS_COSTS: Mapping[str, float] = MappingProxyType({
     "nop": 0.0,             # compiled to nothing
     "const": 0.5,           # an immediate, usually folded into its consumer
     "local": 0.5,           # a register move (or nothing) once locals are register-allocated
-    "parametric": 0.75,     # drop is free, select is a conditional move
+    "parametric": 0.75,     # drop (usually free) and select (a conditional move), priced between
     "int_arith": 1.0,       # the unit: one single-cycle ALU operation
     "bitcount": 1.5,        # clz/ctz/popcnt: one instruction, longer latency on some cores
     "ref": 1.0,             # ref.null/is_null/func: a constant or a compare
@@ -57,8 +60,6 @@ def instruction_cost(op: int, costs: Mapping[str, float] = CLASS_COSTS) -> float
     """Modelled energy of one execution of opcode `op`."""
     if op in STRUCTURAL:
         return 0.0
-    from jeet.wasm.opcodes import OPCODES  # the codec sits below fitness; imported late to keep import light
-
     info = OPCODES.get(op)
     if info is None:
         return DEFAULT_COST

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.types import F32, F64, I32, I64, ValType
 
-from ._ops import CONST_TYPE
+from ._ops import CONST_OF, CONST_TYPE
 from .operator import Genome, Operator
-from .sites import facts
+from .sites import pick_site
 
-__all__ = ["ConstPerturb", "perturb_value", "set_const"]
+__all__ = ["ConstPerturb", "perturb_value", "seen_constants", "set_const"]
 
 _WIDTH = {I32: 32, I64: 64, F32: 32, F64: 64}
 _FLOAT_FMT = {F32: ("<f", "<I"), F64: ("<d", "<Q")}
@@ -92,20 +92,22 @@ def set_const(body: Body, index: int, value: int) -> Body:
     return body.with_instrs(instrs)
 
 
-def _sites(genome: Genome) -> tuple[tuple[tuple[int, int], ...], dict[ValType, tuple[int, ...]]]:
-    def compute():
-        sites = []
-        seen: dict[ValType, set[int]] = {}
-        for t in genome.targets:
-            f = facts(genome, t)
-            for k, (ins, live) in enumerate(zip(f.instrs, f.live)):
-                vtype = CONST_TYPE.get(ins.op)
-                if vtype is not None:
-                    seen.setdefault(vtype, set()).add(ins.imm[0])
-                    if live:
-                        sites.append((t, k))
-        return tuple(sites), {vt: tuple(sorted(vals)) for vt, vals in seen.items()}
-    return genome.memo("const_sites", compute)
+def seen_constants(genome: Genome, vtype: ValType) -> tuple[int, ...]:
+    """The constant immediates of type `vtype` in the target bodies (a value once per body)."""
+    op = CONST_OF[vtype]
+    out: list[int] = []
+    bodies = genome.decoded().bodies
+    for t in genome.targets:
+        out.extend(genome.memo_body("constants", t, lambda: _body_constants(bodies[t])).get(op, ()))
+    return tuple(out)
+
+
+def _body_constants(body: Body) -> dict[int, tuple[int, ...]]:
+    seen: dict[int, set[int]] = {}
+    for ins in body.instrs:
+        if ins.op in CONST_TYPE:
+            seen.setdefault(ins.op, set()).add(ins.imm[0])
+    return {op: tuple(sorted(vals)) for op, vals in seen.items()}
 
 
 class ConstPerturb(Operator):
@@ -113,14 +115,13 @@ class ConstPerturb(Operator):
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         parent = parents[0]
-        sites, seen = _sites(parent)
-        if not sites:
+        site = pick_site(parent, rng, "const_sites", CONST_TYPE.keys())
+        if site is None:
             return None
-        t, k = sites[rng.randrange(len(sites))]
-        f = facts(parent, t)
+        f, k = site
         ins = f.instrs[k]
         vtype = CONST_TYPE[ins.op]
-        new = perturb_value(rng, vtype, ins.imm[0], seen.get(vtype, ()))
+        new = perturb_value(rng, vtype, ins.imm[0], seen_constants(parent, vtype))
         if new == ins.imm[0]:
             return None
-        return parent.with_bodies({t: set_const(f.body, k, new)})
+        return parent.with_bodies({f.index: set_const(f.body, k, new)}, {f.index: f.infos})

@@ -16,12 +16,13 @@ from jeet.wasm.types import ValType
 
 from ._ops import LOCAL_OPS
 from .operator import Genome, Operator
+from .retype import moved_run
 from .runs import neutral_runs, prefer_short
-from .sites import add_locals, facts, pick_start
+from .sites import add_locals, facts, pick_start, pick_target
 
 __all__ = ["CopyRun", "insert_run", "map_locals"]
 
-ATTEMPTS = 8
+ATTEMPTS = 16
 
 
 def map_locals(rng: random.Random, run: Sequence[Instr], src_types: Sequence[ValType],
@@ -66,25 +67,26 @@ class CopyRun(Operator):
         for _ in range(ATTEMPTS):
             start = pick_start(parent, rng)
             if start is None:
-                return None
+                continue
             src, i = start
             ends = neutral_runs(src.instrs, src.infos, src.ends, i, internal=True)
             if not ends:
                 continue
             j = ends[prefer_short(rng, len(ends))]
             run = src.instrs[i:j]
-            dst_t = rng.choice(parent.targets)
+            dst_t = pick_target(parent, rng)
             dst = facts(parent, dst_t)
             points = _insertion_points(parent, dst_t)
             if not points:
                 continue
             at = rng.choice(points)
             mapping, added = map_locals(rng, run, src.local_types, dst.local_types, dst_t == src.index)
-            return parent.with_bodies({dst_t: insert_run(dst.body, at, run, mapping, added)})
+            infos = dst.infos[:at] + tuple(moved_run(src.infos[i:j], dst.infos[at])) + dst.infos[at:]
+            return parent.with_bodies({dst_t: insert_run(dst.body, at, run, mapping, added)}, {dst_t: infos})
         return None
 
 
 def _insertion_points(genome: Genome, t: int) -> tuple[int, ...]:
     def compute():
         return tuple(k for k, live in enumerate(facts(genome, t).live) if live)
-    return genome.memo(("insertion_points", t), compute)
+    return genome.memo_body("insertion_points", t, compute)

@@ -31,4 +31,5 @@ class CrossoverFunction(Operator):
         if not candidates:
             return None
         t = rng.choice(candidates)
-        return a.with_bodies({t: mb.bodies[t]})
+        infos = b.analysis(t)  # the donated body must type-check (WasmError -> not applicable)
+        return a.with_bodies({t: mb.bodies[t]}, {t: infos})

@@ -57,8 +57,8 @@ class CrossoverSplice(Operator):
         for _ in range(ATTEMPTS):
             t = rng.choice(shared)
             fa, fb = facts(a, t), facts(b, t)
-            pa = a.memo(("splice_points", t), lambda: splice_points(fa))
-            pb = b.memo(("splice_points", t), lambda: splice_points(fb))
+            pa = a.memo_body("splice_points", t, lambda: splice_points(fa))
+            pb = b.memo_body("splice_points", t, lambda: splice_points(fb))
             common = [s for s in pa if s in pb]
             if not common:
                 continue
@@ -67,5 +67,5 @@ class CrossoverSplice(Operator):
             body = splice(fa.body, fb.body, p, q)
             if body is None or body.instrs == fa.instrs:
                 continue
-            return a.with_bodies({t: body})
+            return a.with_bodies({t: body}, {t: fa.infos[:p] + fb.infos[q:]})
         return None

@@ -17,7 +17,7 @@ from .sites import pick_start
 
 __all__ = ["DeleteRun", "delete"]
 
-ATTEMPTS = 8
+ATTEMPTS = 16
 
 
 def delete(body: Body, i: int, j: int) -> Body:
@@ -34,10 +34,10 @@ class DeleteRun(Operator):
         for _ in range(ATTEMPTS):
             start = pick_start(parent, rng)
             if start is None:
-                return None
+                continue
             f, i = start
             ends = neutral_runs(f.instrs, f.infos, f.ends, i)
             if ends:
                 j = ends[prefer_short(rng, len(ends))]
-                return parent.with_bodies({f.index: delete(f.body, i, j)})
+                return parent.with_bodies({f.index: delete(f.body, i, j)}, {f.index: f.infos[:i] + f.infos[j:]})
         return None

@@ -17,7 +17,7 @@ from jeet.wasm.opcodes import OPCODES
 
 from ._ops import MEMORY_ACCESS, natural_align
 from .operator import Genome, Operator
-from .sites import facts
+from .sites import pick_site
 
 __all__ = ["ALTERNATIVES", "OpcodeSwap", "swap_opcode"]
 
@@ -87,26 +87,15 @@ def swap_opcode(body: Body, index: int, new_op: int) -> Body:
     return body.with_instrs(instrs)
 
 
-def _sites(genome: Genome) -> tuple[tuple[int, int], ...]:
-    def compute():
-        out = []
-        for t in genome.targets:
-            f = facts(genome, t)
-            out.extend((t, k) for k, (ins, live) in enumerate(zip(f.instrs, f.live))
-                       if live and ins.op in ALTERNATIVES)
-        return tuple(out)
-    return genome.memo("opcode_sites", compute)
-
-
 class OpcodeSwap(Operator):
     name = "opcode_swap"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         parent = parents[0]
-        sites = _sites(parent)
-        if not sites:
+        site = pick_site(parent, rng, "opcode_sites", ALTERNATIVES.keys())
+        if site is None:
             return None
-        t, k = sites[rng.randrange(len(sites))]
-        f = facts(parent, t)
+        f, k = site
         choices = ALTERNATIVES[f.instrs[k].op]
-        return parent.with_bodies({t: swap_opcode(f.body, k, rng.choice(choices))})
+        # same signature: the typing of every instruction is unchanged
+        return parent.with_bodies({f.index: swap_opcode(f.body, k, rng.choice(choices))}, {f.index: f.infos})

@@ -1,8 +1,10 @@
 """The one small interface every variation operator implements, and the genome it works on.
 
 A candidate travels as module bytes. `Genome` pairs those bytes with the decoded module (when it
-is known) and the defined functions evolution may touch, and memoises per-genome facts (decoded
-module, body analyses, operator site lists) because one parent is reused for many offspring.
+is known) and the defined functions evolution may touch, and memoises what operators learn about
+it (decoded module, body analyses, site lists) because one parent is reused for many offspring.
+Facts about one body are handed down to children that keep that body, so a child whose edit
+touched one function re-analyses only that function.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from jeet.wasm.decode import decode
 from jeet.wasm.analysis import analyze
+from jeet.wasm.decode import decode
+from jeet.wasm.encode import encode_body
 from jeet.wasm.errors import WasmError
 from jeet.wasm.ir import Body
 from jeet.wasm.module import Module
@@ -40,6 +43,7 @@ class Genome:
     module: Module | None = None
     targets: tuple[int, ...] = ()
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _body_memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, wasm: bytes, function: str) -> "Genome":
@@ -61,36 +65,58 @@ class Genome:
         return cls(bytes(wasm), module, targets)
 
     def decoded(self) -> Module:
-        """The module IR, decoding the bytes on first use (raises WasmError when they do not decode)."""
+        """The module IR, decoding the bytes on first use. Raises WasmError when they do not decode
+        or the targets are not modelled bodies of the result (bytes from a raw operator)."""
         if self.module is not None:
             return self.module
-        return self.memo("module", lambda: decode(self.wasm))
+        return self.memo("module", self._decode)
+
+    def _decode(self) -> Module:
+        module = decode(self.wasm)
+        bodies = module.bodies
+        for t in self.targets:
+            if not 0 <= t < len(bodies) or bodies[t].opaque:
+                raise WasmError(0, f"target {t} is not a modelled function body of this module")
+        return module
 
     def body(self, defined_index: int) -> Body:
         return self.decoded().bodies[defined_index]
 
     def analysis(self, defined_index: int) -> tuple:
-        """`jeet.wasm.analysis.analyze` of one body, computed once per genome."""
-        return self.memo(("analysis", defined_index), lambda: analyze(self.decoded(), defined_index))
+        """`jeet.wasm.analysis.analyze` of one body, computed once per genome (and inherited)."""
+        return self.memo_body("analysis", defined_index, lambda: analyze(self.decoded(), defined_index))
 
     def memo(self, key: Any, compute: Callable[[], T]) -> T:
-        """Return the value cached under `key`, computing it on first use; a WasmError is cached too."""
-        try:
-            hit = self._memo[key]
-        except KeyError:
-            try:
-                hit = compute()
-            except WasmError as exc:
-                hit = _Failed(exc)
-            self._memo[key] = hit
-        if isinstance(hit, _Failed):
-            raise hit.error
-        return hit
+        """The value cached under `key`, computed on first use; a WasmError is cached and re-raised."""
+        return _memoised(self._memo, key, compute)
 
-    def with_bodies(self, changes: dict[int, Body]) -> "Genome":
-        """A child genome whose bodies at the given defined indices are replaced; the module is re-encoded."""
+    def memo_body(self, name: str, defined_index: int, compute: Callable[[], T]) -> T:
+        """Like `memo`, for a fact that depends only on one body (and the module's declarations):
+        children made by `with_bodies` inherit it when they keep that body."""
+        return _memoised(self._body_memo, (name, defined_index), compute)
+
+    def with_bodies(self, changes: dict[int, Body], analyses: dict[int, tuple] | None = None) -> "Genome":
+        """A child genome whose bodies at the given defined indices are replaced; the module is re-encoded.
+
+        `analyses` may give the typing of new bodies when the caller derived it from the parent's
+        (it must equal what `analyze` would compute); the child then skips that analysis.
+        """
+        # Bodies carry their encoding, so descendants that keep them never encode them again.
+        changes = {i: b if b.raw is not None or b.instrs is None else Body(b.locals, b.instrs, encode_body(b))
+                   for i, b in changes.items()}
         module = self.decoded().with_bodies(changes)
-        return Genome(module.encode(), module, self.targets)
+        child = Genome(module.encode(), module, self.targets)
+        inherited = child._body_memo
+        for key, value in self._body_memo.items():
+            if key[1] not in changes:
+                inherited[key] = value
+        if analyses:
+            for index, infos in analyses.items():
+                inherited[("analysis", index)] = infos
+        return child
+
+    def __repr__(self) -> str:
+        return f"Genome({len(self.wasm)} bytes, targets={self.targets})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Genome):
@@ -107,6 +133,20 @@ class Genome:
 @dataclass(frozen=True, slots=True)
 class _Failed:
     error: WasmError
+
+
+def _memoised(cache: dict, key: Any, compute: Callable[[], T]) -> T:
+    try:
+        hit = cache[key]
+    except KeyError:
+        try:
+            hit = compute()
+        except WasmError as exc:
+            hit = _Failed(exc)
+        cache[key] = hit
+    if isinstance(hit, _Failed):
+        raise hit.error
+    return hit
 
 
 class Operator(ABC):

@@ -48,9 +48,20 @@ class Slot:
     stores: tuple[tuple[int, int], ...]
 
 
+# Bound on the value-flow walk per body; a body that needs more is left alone.
+MAX_STEPS = 20_000
+
+
 def find_slots(f: Facts) -> tuple[Slot, ...]:
     """Every promotable slot of one body, ordered by (base, offset)."""
-    return _SlotFinder(f).run()
+    try:
+        return _SlotFinder(f).run()
+    except (_TooComplex, RecursionError):
+        return ()
+
+
+class _TooComplex(Exception):
+    pass
 
 
 def promote(body: Body, first_new_local: int, slots: Sequence[Slot]) -> Body:
@@ -77,6 +88,8 @@ class _SlotFinder:
         self.local_types = f.local_types
         self.nparams = len(f.params)
         self.flow: Flow = simulate(f.instrs, f.infos)
+        self.budget = MAX_STEPS
+        self.from_sp: dict[int, bool] = {}
         self.gets: dict[int, list[int]] = {}
         self.sets: dict[int, list[int]] = {}
         for k, ins in enumerate(f.instrs):
@@ -119,10 +132,24 @@ class _SlotFinder:
         operands = self.flow.operands[k]
         return operands[pos] if pos < len(operands) else -1
 
+    def _step(self) -> None:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooComplex
+
     def _from_stack_pointer(self, p: int, visiting: frozenset[int]) -> bool:
         """Whether the value produced at p is derived from a `global.get`."""
         if p < 0:
             return False
+        if self.from_sp.get(p):
+            return True
+        self._step()
+        found = self._derive_from_stack_pointer(p, visiting)
+        if found:  # a positive answer never depends on `visiting`, so it can be remembered
+            self.from_sp[p] = True
+        return found
+
+    def _derive_from_stack_pointer(self, p: int, visiting: frozenset[int]) -> bool:
         ins = self.instrs[p]
         op = ins.op
         if op == GLOBAL_GET:
@@ -142,6 +169,7 @@ class _SlotFinder:
 
     def _only_updates_stack_pointer(self, p: int, base: int, visiting: frozenset[int]) -> bool:
         """Whether the value produced at p flows only into `global.set` (or is dropped)."""
+        self._step()
         used = self.flow.consumers.get(p)
         if not used:
             return False
@@ -196,9 +224,8 @@ def _slots_of(base: int, accesses: list[tuple[int, int]], instrs: Sequence[Instr
 
 
 def _target_slots(genome: Genome) -> tuple[tuple[int, Slot], ...]:
-    def compute():
-        return tuple((t, slot) for t in genome.targets for slot in find_slots(facts(genome, t)))
-    return genome.memo("frame_slots", compute)
+    return tuple((t, slot) for t in genome.targets
+                 for slot in genome.memo_body("frame_slots", t, lambda: find_slots(facts(genome, t))))
 
 
 class PromoteSlot(Operator):

@@ -17,14 +17,15 @@ from jeet.wasm.ir import Body, Instr
 from jeet.wasm.types import F32, F64, I32, I64, ValType
 
 from ._ops import CONST_OF, LOCAL_GET, UNARY_SAME_TYPE
-from .const_perturb import _sites as _const_sites
+from .const_perturb import seen_constants
 from .operator import Genome, Operator
+from .retype import pushed_value
 from .runs import expressions, prefer_short
-from .sites import Facts, pick_start
+from .sites import pick_start
 
 __all__ = ["ReplaceExpr", "replace", "replacement"]
 
-ATTEMPTS = 8
+ATTEMPTS = 16
 _BASIC_CONSTS: dict[ValType, tuple[int, ...]] = {
     I32: (0, 1, -1), I64: (0, 1, -1),
     F32: (0x00000000, 0x3F800000), F64: (0x0000000000000000, 0x3FF0000000000000),
@@ -58,7 +59,7 @@ class ReplaceExpr(Operator):
         for _ in range(ATTEMPTS):
             start = pick_start(parent, rng)
             if start is None:
-                return None
+                continue
             f, i = start
             found = expressions(f.instrs, f.infos, f.ends, i)
             if not found:
@@ -66,12 +67,12 @@ class ReplaceExpr(Operator):
             j, vtype = found[prefer_short(rng, len(found))]
             if vtype not in CONST_OF:
                 continue
-            new = replacement(rng, vtype, f.local_types, _seen(parent, vtype))
-            if new == f.instrs[i:j]:
-                continue
-            return parent.with_bodies({f.index: replace(f.body, i, j, new)})
+            old = f.instrs[i:j]
+            seen = seen_constants(parent, vtype)
+            for _ in range(3):
+                new = replacement(rng, vtype, f.local_types, seen)
+                if new != old:
+                    infos = f.infos[:i] + tuple(pushed_value(new, f.infos[i], f.local_types)) + f.infos[j:]
+                    return parent.with_bodies({f.index: replace(f.body, i, j, new)}, {f.index: infos})
         return None
 
-
-def _seen(genome: Genome, vtype: ValType) -> tuple[int, ...]:
-    return _const_sites(genome)[1].get(vtype, ())

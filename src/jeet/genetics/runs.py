@@ -11,6 +11,7 @@ per-instruction facts of `jeet.wasm.analysis.analyze`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 from jeet.wasm.ir import Instr
@@ -23,6 +24,7 @@ __all__ = [
     "labels_internal",
     "neutral_runs",
     "next_at_level",
+    "prefer_short",
     "run_steps",
     "top_level_points",
 ]
@@ -121,7 +123,7 @@ def top_level_points(instrs: Sequence[Instr], infos: Sequence, ends: dict[int, i
     return out
 
 
-def prefer_short(rng, n: int) -> int:
+def prefer_short(rng: random.Random, n: int) -> int:
     """An index into a list of n choices sorted shortest first, halving the odds at each step."""
     k = 0
     while k < n - 1 and rng.random() < 0.5:

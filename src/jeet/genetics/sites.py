@@ -1,10 +1,11 @@
 """Per-genome facts the operators share, memoised on the Genome: bodies with their analyses, local
-types, and the list of places an edit may start."""
+types, and the places an edit may start. Edits pick a target function first (weighted by its
+size, which needs no analysis) and analyse only that one."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
 from jeet.wasm.analysis import block_ends
@@ -14,12 +15,13 @@ from jeet.wasm.types import ValType
 from ._ops import BLOCK_STARTS, ELSE, END
 from .operator import Genome
 
-__all__ = ["Facts", "add_locals", "compatible", "facts", "live_instructions", "pick_start", "starts"]
+__all__ = ["Facts", "add_locals", "compatible", "facts", "live_instructions", "pick_site", "pick_start",
+           "pick_target", "starts"]
 
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """One target body with what the operators read about it."""
+    """One function body with what the operators read about it."""
 
     index: int
     body: Body
@@ -32,22 +34,29 @@ class Facts:
     live: tuple[bool, ...]  # reachable, and not inside a block that is itself unreachable
 
 
+_CLOSERS = frozenset((ELSE, END))
+
+
 def facts(genome: Genome, defined_index: int) -> Facts:
-    """The Facts of a target body (raises WasmError when the body does not type-check)."""
+    """The Facts of a defined function's body (raises WasmError when it does not type-check)."""
     def compute() -> Facts:
         module = genome.decoded()
         body = module.bodies[defined_index]
         infos = genome.analysis(defined_index)
         ftype = module.func_type(module.num_imported_funcs + defined_index)
-        return Facts(defined_index, body, body.instrs, infos, block_ends(body.instrs),
-                     ftype.params, ftype.results, ftype.params + body.local_types(),
-                     live_instructions(body.instrs, infos))
-    return genome.memo(("facts", defined_index), compute)
+        ends = block_ends(body.instrs)
+        return Facts(defined_index, body, body.instrs, infos, ends, ftype.params, ftype.results,
+                     ftype.params + body.local_types(), live_instructions(body.instrs, infos, ends))
+    return genome.memo_body("facts", defined_index, compute)
 
 
-def live_instructions(instrs: Sequence[Instr], infos: Sequence) -> tuple[bool, ...]:
+def live_instructions(instrs: Sequence[Instr], infos: Sequence,
+                      ends: dict[int, int] | None = None) -> tuple[bool, ...]:
     """Per instruction: can it execute at all? `InstrInfo.reachable` alone says True inside a
     block that sits in dead code (the block's own frame is typed normally)."""
+    reachable = tuple([info.reachable for info in infos])
+    if ends is not None and all(reachable[k] for k in ends):
+        return reachable  # no block starts in dead code
     out = []
     frames = [True]
     for ins, info in zip(instrs, infos):
@@ -61,25 +70,58 @@ def live_instructions(instrs: Sequence[Instr], infos: Sequence) -> tuple[bool, .
     return tuple(out)
 
 
-def starts(genome: Genome) -> tuple[tuple[int, int], ...]:
-    """Every (defined index, instruction index) in a target where a run may begin."""
-    def compute() -> tuple[tuple[int, int], ...]:
-        out = []
+def pick_target(genome: Genome, rng: random.Random) -> int | None:
+    """A target drawn with probability proportional to its instruction count, or None if none."""
+    def compute() -> tuple[tuple[int, ...], list[int]]:
+        bodies = genome.decoded().bodies
+        cumulative, total = [], 0
         for t in genome.targets:
-            f = facts(genome, t)
-            out.extend((t, k) for k, (ins, live) in enumerate(zip(f.instrs, f.live))
-                       if live and ins.op != END and ins.op != ELSE)
-        return tuple(out)
-    return genome.memo("starts", compute)
+            total += len(bodies[t].instrs)
+            cumulative.append(total)
+        return genome.targets, cumulative
+    targets, cumulative = genome.memo("target_weights", compute)
+    if not targets:
+        return None
+    return rng.choices(targets, cum_weights=cumulative)[0]
+
+
+def starts(genome: Genome, defined_index: int) -> tuple[int, ...]:
+    """Where a run may begin in one body: live instructions that take no operands (a run never
+    reaches below its starting height) and do not close a block."""
+    def compute() -> tuple[int, ...]:
+        f = facts(genome, defined_index)
+        live = f.live
+        return tuple([k for k, info in enumerate(f.infos)
+                      if not info.pops and live[k] and f.instrs[k].op not in _CLOSERS])
+    return genome.memo_body("starts", defined_index, compute)
 
 
 def pick_start(genome: Genome, rng: random.Random) -> tuple[Facts, int] | None:
-    """A uniformly drawn run start over all targets, or None when there is none."""
-    all_starts = starts(genome)
-    if not all_starts:
+    """A run start in a target drawn by `pick_target`, or None when that target has none."""
+    t = pick_target(genome, rng)
+    if t is None:
         return None
-    t, k = all_starts[rng.randrange(len(all_starts))]
-    return facts(genome, t), k
+    ks = starts(genome, t)
+    if not ks:
+        return None
+    return facts(genome, t), ks[rng.randrange(len(ks))]
+
+
+def pick_site(genome: Genome, rng: random.Random, name: str, opcodes: Set[int],
+              attempts: int = 8) -> tuple[Facts, int] | None:
+    """A live instruction whose opcode is in `opcodes`, in a target drawn by `pick_target`
+    (`attempts` draws at most); `name` keys the memoised site list."""
+    for _ in range(attempts):
+        t = pick_target(genome, rng)
+        if t is None:
+            return None
+        f = facts(genome, t)
+        live = f.live
+        sites = genome.memo_body(name, t, lambda: tuple(
+            [k for k, ins in enumerate(f.instrs) if ins.op in opcodes and live[k]]))
+        if sites:
+            return f, sites[rng.randrange(len(sites))]
+    return None
 
 
 def add_locals(body: Body, types: Sequence[ValType]) -> Body:

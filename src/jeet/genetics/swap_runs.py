@@ -19,7 +19,7 @@ from .sites import pick_start
 
 __all__ = ["SwapRuns", "swap"]
 
-ATTEMPTS = 8
+ATTEMPTS = 16
 
 
 def swap(body: Body, i: int, j: int, k: int) -> Body:
@@ -36,7 +36,7 @@ class SwapRuns(Operator):
         for _ in range(ATTEMPTS):
             start = pick_start(parent, rng)
             if start is None:
-                return None
+                continue
             f, i = start
             firsts = neutral_runs(f.instrs, f.infos, f.ends, i)
             if not firsts:
@@ -48,5 +48,6 @@ class SwapRuns(Operator):
             k = seconds[prefer_short(rng, len(seconds))]
             if f.instrs[i:j] == f.instrs[j:k]:
                 continue
-            return parent.with_bodies({f.index: swap(f.body, i, j, k)})
+            infos = f.infos[:i] + f.infos[j:k] + f.infos[i:j] + f.infos[k:]
+            return parent.with_bodies({f.index: swap(f.body, i, j, k)}, {f.index: infos})
         return None

@@ -1,7 +1,8 @@
 """A compiled candidate: the wasmtime module plus what the sandbox needs to call it.
 
-Everything here is read from wasmtime's own view of the module (`Module.imports` and
-`Module.exports`), so the sandbox never needs the codec.
+Import types come from wasmtime's own `Module.imports`; value types of signatures come
+from `_scan` (wasmtime's C API aborts the process when asked about v128), so the sandbox
+never needs the codec.
 """
 
 from __future__ import annotations
@@ -12,18 +13,11 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-NUMERIC = ("i32", "i64", "f32", "f64")
-DRIVABLE = NUMERIC + ("v128",)
+from ._scan import ScannedModule
 
-_KIND_NAMES = {
-    ffi.WASM_I32.value: "i32",
-    ffi.WASM_I64.value: "i64",
-    ffi.WASM_F32.value: "f32",
-    ffi.WASM_F64.value: "f64",
-    4: "v128",
-    ffi.WASM_ANYREF.value: "externref",
-    ffi.WASM_FUNCREF.value: "funcref",
-}
+NUMERIC = ("i32", "i64", "f32", "f64")
+# v128 values cannot cross wasmtime's C API (it aborts the process), so they are not drivable.
+DRIVABLE = NUMERIC
 
 # Value kinds of wasmtime's own `wasmtime_val_t`, which is what calls pass.
 VAL_KINDS = {
@@ -31,14 +25,7 @@ VAL_KINDS = {
     "i64": ffi.WASMTIME_I64.value,
     "f32": ffi.WASMTIME_F32.value,
     "f64": ffi.WASMTIME_F64.value,
-    "v128": ffi.WASMTIME_V128.value,
 }
-
-
-def valtype_name(vt: wasmtime.ValType) -> str:
-    """The text-format name of a wasmtime value type ("i32", ..., "v128", "funcref", "externref")."""
-    kind = ffi.wasm_valtype_kind(vt.ptr())
-    return _KIND_NAMES.get(kind, f"valtype{kind}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +37,7 @@ class Signature:
 
     @property
     def drivable(self) -> bool:
-        """True when every parameter and result is a number or a v128 (no references)."""
+        """True when every parameter and result is i32, i64, f32 or f64."""
         return all(t in DRIVABLE for t in self.params + self.results)
 
     def __str__(self) -> str:
@@ -63,8 +50,9 @@ class ImportSpec:
 
     module: str
     name: str
-    kind: str  # "func" | "memory" | "table" | "global" | "tag"
-    type: Any = None
+    kind: str  # "func" | "memory" | "table" | "global"
+    type: Any = None  # the wasmtime extern type to create
+    valtype: str | None = None  # a global's value type
 
     @property
     def label(self) -> str:
@@ -83,7 +71,7 @@ class CompiledModule:
     __slots__ = ("sha256", "module", "engine", "functions", "memory_export", "imports",
                  "compiler", "compile_s", "owner", "plans", "memory_name", "__weakref__")
 
-    def __init__(self, sha256: str, module: wasmtime.Module, engine: wasmtime.Engine,
+    def __init__(self, sha256: str, module: wasmtime.Module, engine: wasmtime.Engine, scanned: ScannedModule,
                  compiler: str, compile_s: float, owner: int) -> None:
         self.sha256 = sha256
         self.module = module
@@ -92,27 +80,14 @@ class CompiledModule:
         self.compile_s = compile_s
         self.owner = owner
         self.plans: dict[str, Any] = {}  # per-function call plans, filled by the sandbox
-        functions: dict[str, Signature] = {}
-        memory_export = None
-        for export in module.exports:
-            ty = export.type
-            if isinstance(ty, wasmtime.FuncType):
-                functions[export.name] = Signature(
-                    tuple(valtype_name(t) for t in ty.params), tuple(valtype_name(t) for t in ty.results))
-            elif isinstance(ty, wasmtime.MemoryType) and memory_export is None:
-                memory_export = export.name
-        self.functions = functions
-        self.memory_export = memory_export
+        self.functions = {name: Signature(params, results) for name, (params, results) in scanned.functions.items()}
+        self.memory_export = scanned.memory_export
+        self.memory_name = scanned.memory_export.encode("utf-8") if scanned.memory_export is not None else b""
         imports = []
-        for imp in module.imports:
-            ty = imp.type
-            kind = ("func" if isinstance(ty, wasmtime.FuncType) else
-                    "memory" if isinstance(ty, wasmtime.MemoryType) else
-                    "table" if isinstance(ty, wasmtime.TableType) else
-                    "global" if isinstance(ty, wasmtime.GlobalType) else "tag")
-            imports.append(ImportSpec(imp.module, imp.name or "", kind, ty))
+        if scanned.imports:
+            for scan_imp, imp in zip(scanned.imports, module.imports):
+                imports.append(ImportSpec(scan_imp.module, scan_imp.name, scan_imp.kind, imp.type, scan_imp.valtype))
         self.imports = tuple(imports)
-        self.memory_name = memory_export.encode("utf-8") if memory_export is not None else b""
 
     def signature(self, function: str) -> Signature | None:
         """The exported function's signature, or None when `function` is not an exported function."""

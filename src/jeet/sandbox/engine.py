@@ -20,6 +20,7 @@ globals cannot be provided: such a module yields TRAP results.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import math
 import os
@@ -38,7 +39,8 @@ import wasmtime._func as _wfunc
 from wasmtime import _ffi as ffi
 
 from .cache import ModuleCache
-from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature, valtype_name
+from ._scan import ScanError, scan
+from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature
 from .errors import SandboxError
 from .limits import WASM_PAGE, Limits
 from .result import ExecutionResult, Outcome
@@ -74,6 +76,7 @@ _Val = ffi.wasmtime_val_t
 _Instance = ffi.wasmtime_instance_t
 _Extern = ffi.wasmtime_extern_t
 
+_POOL_MARKER = "pooling allocator requirements"
 _RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded",
                      "count too high", "limit exceeded", "exceeds the limit")
 
@@ -269,6 +272,14 @@ def _stop_ticker(stop: threading.Event, thread: threading.Thread) -> None:
         thread.join(timeout=1.0)
 
 
+def _restart_in_child(ref: "weakref.ref[Sandbox]") -> None:
+    """A forked child inherits the sandbox but not its ticker thread: start a new one."""
+    sandbox = ref()
+    if False and sandbox is not None and not sandbox._closed:
+        sandbox._finalizer.detach()
+        sandbox._start_ticker()
+
+
 def _stub(label: str) -> Callable:
     message = f"import {label} not provided"
 
@@ -286,6 +297,12 @@ def _global_zero(valtype: str) -> Any:
     if valtype in ("funcref", "externref"):
         return None
     raise _BadCase(f"cannot provide a {valtype} global")
+
+
+def _compile_failure(message: str) -> ExecutionResult:
+    """INVALID, unless the module is valid but its tables or memories exceed the pooled limits."""
+    outcome = Outcome.OUT_OF_MEMORY if _POOL_MARKER in message else Outcome.INVALID
+    return ExecutionResult(outcome, message=_one_line(message))
 
 
 def _default_pass(case: Any, result: ExecutionResult) -> bool:
@@ -343,8 +360,13 @@ class Sandbox:
         self._compile_s = 0.0
         self._case_s = 0.0
         self._closed = False
+        self._start_ticker()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
+
+    def _start_ticker(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=_ticker, args=(self._engines, tick_s, self._stop),
+        self._thread = threading.Thread(target=_ticker, args=(self._engines, self.tick_s, self._stop),
                                         name="jeet-sandbox-epoch", daemon=True)
         self._thread.start()
         self._finalizer = weakref.finalize(self, _stop_ticker, self._stop, self._thread)
@@ -418,7 +440,7 @@ class Sandbox:
             self._cache.put(sha, entry)
             return entry
         try:
-            entry = self._load(sha, t0)
+            entry = self._load(wasm, sha, t0)
             if entry is None:
                 entry = self._compile_fresh(wasm, sha, t0)
         except Exception as exc:  # a module must never take the caller down
@@ -429,7 +451,7 @@ class Sandbox:
         self._cache.put(sha, entry)
         return entry
 
-    def _load(self, sha: str, t0: float) -> CompiledModule | None:
+    def _load(self, wasm: bytes, sha: str, t0: float) -> CompiledModule | ExecutionResult | None:
         if self._cache.directory is None:
             return None
         candidates = [(self.compiler, self._engine)]
@@ -447,7 +469,7 @@ class Sandbox:
                 self._cache.discard(tag, sha)
                 continue
             self._counts["disk_hits"] += 1
-            return CompiledModule(sha, module, engine, compiler, time.perf_counter() - t0, id(self))
+            return self._wrap(wasm, sha, module, engine, compiler, t0)
         return None
 
     def _compile_fresh(self, wasm: bytes, sha: str, t0: float) -> CompiledModule | ExecutionResult:
@@ -455,23 +477,31 @@ class Sandbox:
         try:
             module = wasmtime.Module(engine, wasm)
         except wasmtime.WasmtimeError as exc:
-            if compiler != "winch":
-                return ExecutionResult(Outcome.INVALID, message=_one_line(str(exc)))
+            if compiler != "winch" or _POOL_MARKER in str(exc):
+                return _compile_failure(str(exc))
             # Winch lacks a few features; Cranelift is the authority on validity.
             compiler, engine = "cranelift", self._fallback_engine()
             try:
                 module = wasmtime.Module(engine, wasm)
             except wasmtime.WasmtimeError as exc2:
-                return ExecutionResult(Outcome.INVALID, message=_one_line(str(exc2)))
+                return _compile_failure(str(exc2))
             self._counts["fallbacks"] += 1
         self._counts["compiled"] += 1
-        compiled = CompiledModule(sha, module, engine, compiler, time.perf_counter() - t0, id(self))
-        if self._cache.directory is not None:
+        compiled = self._wrap(wasm, sha, module, engine, compiler, t0)
+        if isinstance(compiled, CompiledModule) and self._cache.directory is not None:
             try:
                 self._cache.save(self._tag(compiler), sha, bytes(module.serialize()))
             except wasmtime.WasmtimeError:
                 self._cache.disk_errors += 1
         return compiled
+
+    def _wrap(self, wasm: bytes, sha: str, module: wasmtime.Module, engine: wasmtime.Engine, compiler: str,
+              t0: float) -> CompiledModule | ExecutionResult:
+        try:
+            scanned = scan(wasm)
+        except (ScanError, IndexError, UnicodeDecodeError) as exc:
+            return ExecutionResult(Outcome.INVALID, message=f"cannot read the module's signatures: {exc}")
+        return CompiledModule(sha, module, engine, scanned, compiler, time.perf_counter() - t0, id(self))
 
     def signature(self, wasm: bytes | CompiledModule, function: str) -> Signature | None:
         """The signature of an exported function, or None (also when the module is invalid)."""
@@ -549,8 +579,8 @@ class Sandbox:
                                          message=f"no exported function {function!r} (exported functions: {names})")
         if not all(t in DRIVABLE for t in sig.params + sig.results):
             return None, ExecutionResult(Outcome.INVALID,
-                                         message=f"function {function!r} has signature {sig}: "
-                                                 "reference-typed values cannot be passed or compared")
+                                         message=f"function {function!r} has signature {sig}: only i32, i64, "
+                                                 "f32 and f64 values can be passed and compared")
         plan = _CasePlan(function, sig)
         compiled.plans[function] = plan
         return plan, None
@@ -665,7 +695,7 @@ class Sandbox:
             elif spec.kind == "table":
                 obj = wasmtime.Table(store, spec.type, None)
             elif spec.kind == "global":
-                obj = wasmtime.Global(store, spec.type, _global_zero(valtype_name(spec.type.content)))
+                obj = wasmtime.Global(store, spec.type, _global_zero(spec.valtype or "?"))
             else:
                 raise _BadCase(f"cannot provide {spec.kind} import {spec.label}")
             externs[i] = obj._as_extern()

@@ -96,7 +96,11 @@ def migrate(conn: sqlite3.Connection, where: str) -> int:
 
     Raises `StoreError` for a database that belongs to something else or to a newer jeet.
     """
-    version = _check(conn, where)
+    conn.execute("BEGIN")  # one snapshot: another process may be creating the schema right now
+    try:
+        version = _check(conn, where)
+    finally:
+        conn.execute("COMMIT")
     if version == SCHEMA_VERSION:
         return version
     conn.execute("BEGIN IMMEDIATE")

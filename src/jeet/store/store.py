@@ -123,7 +123,7 @@ class Store:
         # Touch the header first: a foreign file fails here with "file is not a database".
         conn.execute("PRAGMA schema_version").fetchone()
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+            mode = self._switch_to_wal(conn)
             if mode != "wal":
                 raise StoreError(f"{self.path}: cannot switch the store to WAL mode (got {mode!r})")
         # NORMAL in WAL mode: a killed process loses nothing committed; only an OS crash may drop the last commits.
@@ -131,6 +131,21 @@ class Store:
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn, str(self.path))
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """Set WAL mode, retrying: SQLite answers "locked" at once, without the busy handler, while
+        another process holds the file (e.g. two processes creating the same store)."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.001
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
+            except sqlite3.OperationalError as e:
+                contended = "locked" in str(e) or "busy" in str(e)
+                if not contended or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _discard(self) -> None:
         if self._conn is not None:

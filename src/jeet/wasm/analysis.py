@@ -38,18 +38,17 @@ from dataclasses import dataclass
 
 from .errors import WasmError
 from .ir import Body, Instr
-from .module import FUNC, GLOBAL, ConstExpr, Module
+from .module import FUNC, ConstExpr, Module
 from .opcodes import OPCODES
+from .decode import MAX_LOCALS
 from .reader import read_u32
 from .types import (
-    BOT, EMPTY_BLOCK, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, VALTYPES, FuncType,
-    GlobalType, ValType,
+    BOT, EMPTY_BLOCK, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, VALTYPES, FuncType, ValType,
 )
 
 __all__ = ["InstrInfo", "analyze", "validate", "block_ends", "else_of", "MAX_PAGES"]
 
 MAX_PAGES = 65536
-MAX_LOCALS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +102,9 @@ class _Ctx:
 
     def __init__(self, m: Module) -> None:
         self.types = m.types
+        for t in m.func_type_indices:
+            if not 0 <= t < len(m.types):
+                raise WasmError(_offset(m, 3), f"unknown type {t}")
         self.func_types = tuple(m.types[t] for t in m.func_type_indices)
         self.globals = m.global_types
         self.tables = m.table_types
@@ -116,6 +118,12 @@ class _Ctx:
             refs.update(g.init.func_refs())
         refs.update(e.index for e in m.exports if e.kind == FUNC)
         self.refs = frozenset(refs)
+
+
+def _offset(m: Module, sid: int) -> int:
+    """Where section `sid` starts in the decoded bytes (-1 when unknown): for error messages."""
+    o = m._origin
+    return o.ranges[sid][0] if o is not None and sid in o.ranges else -1
 
 
 def _ctx(m: Module) -> _Ctx:
@@ -138,6 +146,7 @@ class _Fail(Exception):
  C_BR, C_BRIF, C_BRTABLE, C_RETURN, C_UNREACHABLE, C_CALL, C_CALLIND, C_DROP, C_SELECT,
  C_SELECTT, C_REFNULL, C_ISNULL, C_REFFUNC, C_TGET, C_TSET, C_TSIZE, C_TGROW, C_TFILL, C_TCOPY,
  C_TINIT, C_EDROP, C_MEM, C_MCOPY, C_MINIT, C_DDROP) = range(37)
+
 
 def _natural_align(name: str) -> int:
     """log2 of the access width in bytes: "i64.load16_u" -> 1, "f64.store" -> 3."""
@@ -552,7 +561,7 @@ def analyze(module: Module, defined_index: int) -> tuple[InstrInfo, ...]:
     """
     body = module.bodies[defined_index]
     if body.instrs is None:
-        raise WasmError(0, f"function {module.num_imported_funcs + defined_index} is opaque "
+        raise WasmError(-1, f"function {module.num_imported_funcs + defined_index} is opaque "
                            "(uses instructions the IR does not model) and cannot be analyzed")
     ctx = _ctx(module)
     ft = ctx.func_types[module.num_imported_funcs + defined_index]
@@ -576,7 +585,7 @@ def analyze(module: Module, defined_index: int) -> tuple[InstrInfo, ...]:
 # -- module-level validation ----------------------------------------------------------------------
 
 
-def _const_expr(m: Module, e: ConstExpr, want: ValType, what: str) -> None:
+def _const_expr(m: Module, e: ConstExpr, want: ValType, what: str, off: int) -> None:
     if e.instrs is None:
         raw = e.raw or b""
         ok = False
@@ -587,7 +596,7 @@ def _const_expr(m: Module, e: ConstExpr, want: ValType, what: str) -> None:
                 sub, pos = -1, 0
             ok = sub == 12 and pos + 17 == len(raw) and raw[-1] == 0x0B
         if not ok:
-            raise WasmError(0, f"constant expression required ({what})")
+            raise WasmError(off, f"constant expression required ({what})")
         return
     nimp_globals = m.num_imported_globals
     gtypes = m.global_types
@@ -606,31 +615,31 @@ def _const_expr(m: Module, e: ConstExpr, want: ValType, what: str) -> None:
             stack.append(ins.imm[0])
         elif op == 0xD2:
             if ins.imm[0] >= m.num_funcs:
-                raise WasmError(0, f"unknown function {ins.imm[0]} ({what})")
+                raise WasmError(off, f"unknown function {ins.imm[0]} ({what})")
             stack.append(FUNCREF)
         elif op == 0x23:
             x = ins.imm[0]
             if x >= len(gtypes):
-                raise WasmError(0, f"unknown global {x} ({what})")
+                raise WasmError(off, f"unknown global {x} ({what})")
             if x >= nimp_globals:
-                raise WasmError(0, f"constant expression required: global.get of a defined global ({what})")
+                raise WasmError(off, f"constant expression required: global.get of a defined global ({what})")
             if gtypes[x].mutable:
-                raise WasmError(0, f"constant expression required: global.get of a mutable global ({what})")
+                raise WasmError(off, f"constant expression required: global.get of a mutable global ({what})")
             stack.append(gtypes[x].type)
         else:
-            raise WasmError(0, f"constant expression required: {ins!r} ({what})")
+            raise WasmError(off, f"constant expression required: {ins!r} ({what})")
     if not e.instrs or e.instrs[-1].op != 0x0B:
-        raise WasmError(0, f"constant expression must end with end ({what})")
+        raise WasmError(off, f"constant expression must end with end ({what})")
     if stack != [want]:
-        raise WasmError(0, f"type mismatch: constant expression gives {_fmt(tuple(stack))}, "
+        raise WasmError(off, f"type mismatch: constant expression gives {_fmt(tuple(stack))}, "
                            f"expected {_fmt((want,))} ({what})")
 
 
-def _limits(lim, bound: int, what: str) -> None:
+def _limits(lim, bound: int, what: str, off: int) -> None:
     if lim.min > bound or (lim.max is not None and lim.max > bound):
-        raise WasmError(0, f"{what} size must be at most {bound}")
+        raise WasmError(off, f"{what} size must be at most {bound}")
     if lim.max is not None and lim.max < lim.min:
-        raise WasmError(0, f"size minimum must not be greater than maximum ({what})")
+        raise WasmError(off, f"size minimum must not be greater than maximum ({what})")
 
 
 def validate(module: Module) -> None:
@@ -639,70 +648,74 @@ def validate(module: Module) -> None:
     Opaque bodies (SIMD, ...) are not type-checked: the IR cannot see into them.
     """
     m = module
+
+    def at(sid: int) -> int:
+        return _offset(m, sid)
+
     for imp in m.imports:
         if imp.kind == 1:
-            _limits(imp.desc.limits, 0xFFFFFFFF, "table")  # type: ignore[union-attr]
+            _limits(imp.desc.limits, 0xFFFFFFFF, "table", at(2))  # type: ignore[union-attr]
         elif imp.kind == 2:
-            _limits(imp.desc.limits, MAX_PAGES, "memory")  # type: ignore[union-attr]
+            _limits(imp.desc.limits, MAX_PAGES, "memory", at(2))  # type: ignore[union-attr]
     for t in m.tables:
-        _limits(t.limits, 0xFFFFFFFF, "table")
+        _limits(t.limits, 0xFFFFFFFF, "table", at(4))
     for mem in m.memories:
-        _limits(mem.limits, MAX_PAGES, "memory")
+        _limits(mem.limits, MAX_PAGES, "memory", at(5))
     if len(m.memory_types) > 1:
-        raise WasmError(0, "multiple memories")
+        raise WasmError(at(5), "multiple memories")
     for i, g in enumerate(m.globals):
-        _const_expr(m, g.init, g.type.type, f"global {m.num_imported_globals + i}")
+        _const_expr(m, g.init, g.type.type, f"global {m.num_imported_globals + i}", at(6))
     ntables = len(m.table_types)
     for i, el in enumerate(m.elements):
         what = f"elem segment {i}"
         if el.type not in _REFS:
-            raise WasmError(0, f"malformed reference type ({what})")
+            raise WasmError(at(9), f"malformed reference type ({what})")
         if el.mode == "active":
             if el.table >= ntables:
-                raise WasmError(0, f"unknown table {el.table} ({what})")
+                raise WasmError(at(9), f"unknown table {el.table} ({what})")
             if m.table_types[el.table].elem != el.type:
-                raise WasmError(0, f"type mismatch: segment of {_fmt((el.type,))} for a table "
+                raise WasmError(at(9), f"type mismatch: segment of {_fmt((el.type,))} for a table "
                                    f"of {_fmt((m.table_types[el.table].elem,))} ({what})")
             if el.offset is None:
-                raise WasmError(0, f"active segment without offset ({what})")
-            _const_expr(m, el.offset, I32, what)
+                raise WasmError(at(9), f"active segment without offset ({what})")
+            _const_expr(m, el.offset, I32, what, at(9))
         for item in el.init:
             if isinstance(item, ConstExpr):
-                _const_expr(m, item, el.type, what)
+                _const_expr(m, item, el.type, what, at(9))
             else:
                 if el.type != FUNCREF:
-                    raise WasmError(0, f"type mismatch: function index in a non-funcref segment ({what})")
+                    raise WasmError(at(9), f"type mismatch: function index in a non-funcref segment ({what})")
                 if item >= m.num_funcs:
-                    raise WasmError(0, f"unknown function {item} ({what})")
+                    raise WasmError(at(9), f"unknown function {item} ({what})")
     nmem = len(m.memory_types)
     for i, d in enumerate(m.data):
         if d.mode == "active":
             if d.memory >= nmem:
-                raise WasmError(0, f"unknown memory {d.memory} (data segment {i})")
+                raise WasmError(at(11), f"unknown memory {d.memory} (data segment {i})")
             if d.offset is None:
-                raise WasmError(0, f"active data segment without offset (data segment {i})")
-            _const_expr(m, d.offset, I32, f"data segment {i}")
+                raise WasmError(at(11), f"active data segment without offset (data segment {i})")
+            _const_expr(m, d.offset, I32, f"data segment {i}", at(11))
     if m.data_count is not None and m.data_count != len(m.data):
-        raise WasmError(0, "data count and data section have inconsistent lengths")
+        raise WasmError(at(12), "data count and data section have inconsistent lengths")
     if m.start is not None:
         if m.start >= m.num_funcs:
-            raise WasmError(0, f"unknown function {m.start} (start)")
+            raise WasmError(at(8), f"unknown function {m.start} (start)")
         ft = m.func_type(m.start)
         if ft.params or ft.results:
-            raise WasmError(0, f"start function must have type [] -> [], not {ft}")
+            raise WasmError(at(8), f"start function must have type [] -> [], not {ft}")
     names: set[str] = set()
     space = {0: m.num_funcs, 1: ntables, 2: nmem, 3: len(m.global_types)}
     for e in m.exports:
         if e.name in names:
-            raise WasmError(0, f"duplicate export name {e.name!r}")
+            raise WasmError(at(7), f"duplicate export name {e.name!r}")
         names.add(e.name)
         if e.index >= space.get(e.kind, 0):
-            raise WasmError(0, f"unknown export index {e.index} ({e.name!r})")
+            raise WasmError(at(7), f"unknown export index {e.index} ({e.name!r})")
     for t in m.funcs:
         if t >= len(m.types):
-            raise WasmError(0, f"unknown type {t}")
+            raise WasmError(at(3), f"unknown type {t}")
     if len(m.funcs) != len(m.bodies):
-        raise WasmError(0, "function and code section have inconsistent lengths")
+        raise WasmError(at(10), "function and code section have inconsistent lengths")
     for i, body in enumerate(m.bodies):
         if body.instrs is not None:
             analyze(m, i)

@@ -19,7 +19,7 @@ from .module import (
     FUNC, GLOBAL, MEMORY, TABLE, SECTION_FIELD, SECTION_ORDER,
     ConstExpr, Custom, Data, Element, Export, Global, Import, Module, _Origin,
 )
-from .reader import Reader, read_s32, read_s33, read_s64, read_sleb, read_u32, read_uleb
+from .reader import Reader, read_s32, read_s33, read_s64, read_u32, read_uleb
 from .types import (
     EXTERNREF, FUNCREF, VALTYPES, FuncType, GlobalType, Limits, MemType, TableType,
 )
@@ -558,7 +558,6 @@ def decode(data: bytes | bytearray | memoryview) -> Module:
     customs: list[Custom] = []
     rank = 0
     last_sid = 0
-    code_at = n
     pos = 8
     while pos < n:
         sec_start = pos
@@ -579,8 +578,6 @@ def decode(data: bytes | bytearray | memoryview) -> Module:
                 raise WasmError(sec_start, f"unexpected content after last section (section {sid} out of order)")
             rank = _ORDER_RANK[sid]
             last_sid = sid
-            if sid == 10:
-                code_at = sec_start
             values[SECTION_FIELD[sid]] = parser(r, ctx)
             if r.pos != end:
                 raise WasmError(r.pos, "section size mismatch")
@@ -588,29 +585,34 @@ def decode(data: bytes | bytearray | memoryview) -> Module:
         pos = end
     values["customs"] = tuple(customs)
     module = Module(**values)  # type: ignore[arg-type]
-    _check(module, ctx, code_at, n)
+    _check(module, ctx, ranges, n)
     object.__setattr__(module, "_origin", _Origin(data, ranges, values))
     return module
 
 
-def _check(m: Module, ctx: _Ctx, code_at: int, n: int) -> None:
+def _check(m: Module, ctx: _Ctx, ranges: dict[int, tuple[int, int]], n: int) -> None:
+    """Whole-module binary rules, and the index checks the Module helpers rely on."""
+
+    def at(sid: int) -> int:
+        return ranges[sid][0] if sid in ranges else n
+
     if len(m.funcs) != len(m.bodies):
-        raise WasmError(code_at if code_at < n else n, "function and code section have inconsistent lengths")
+        raise WasmError(at(10) if 10 in ranges else at(3), "function and code section have inconsistent lengths")
     if m.data_count is not None and m.data_count != len(m.data):
-        raise WasmError(n, "data count and data section have inconsistent lengths")
+        raise WasmError(at(11) if 11 in ranges else at(12), "data count and data section have inconsistent lengths")
     if ctx.uses_data and m.data_count is None:
-        raise WasmError(code_at, "data count section required")
+        raise WasmError(at(10), "data count section required")
     ntypes = len(m.types)
     for imp in m.imports:
         if imp.kind == FUNC and imp.desc >= ntypes:  # type: ignore[operator]
-            raise WasmError(0, f"unknown type {imp.desc} (import {imp.module}.{imp.name})")
+            raise WasmError(at(2), f"unknown type {imp.desc} (import {imp.module}.{imp.name})")
     for i, t in enumerate(m.funcs):
         if t >= ntypes:
-            raise WasmError(0, f"unknown type {t} (function {m.num_imported_funcs + i})")
+            raise WasmError(at(3), f"unknown type {t} (function {m.num_imported_funcs + i})")
     space = {FUNC: m.num_funcs, TABLE: len(m.table_types), MEMORY: len(m.memory_types),
              GLOBAL: len(m.global_types)}
     for e in m.exports:
         if e.index >= space[e.kind]:
-            raise WasmError(0, f"unknown export index {e.index} ({e.name!r})")
+            raise WasmError(at(7), f"unknown export index {e.index} ({e.name!r})")
     if m.start is not None and m.start >= m.num_funcs:
-        raise WasmError(0, f"unknown start function {m.start}")
+        raise WasmError(at(8), f"unknown start function {m.start}")

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import struct
 
+from .errors import WasmError
 from .ir import Body, Instr
 from .module import (
-    SECTION_FIELD, SECTION_ORDER, ConstExpr, Custom, Data, Element, Export, Global, Import,
-    Module, FUNC, GLOBAL, MEMORY, TABLE,
+    FUNC, GLOBAL, MEMORY, SECTION_FIELD, SECTION_ORDER, TABLE, ConstExpr, Custom, Data, Element,
+    Import, Module,
 )
 from .opcodes import OPCODES
-from .reader import write_sleb, write_u32, write_uleb
-from .types import FUNCREF, FuncType, GlobalType, Limits, MemType, TableType
+from .reader import write_sleb, write_u32
+from .types import FUNCREF, FuncType, GlobalType, Limits, TableType
 
 __all__ = ["encode_module", "encode_instr", "encode_body", "encode_const_expr"]
 
 HEADER = b"\x00asm\x01\x00\x00\x00"
 
-_U = write_uleb
+_U = write_u32
 
 
 def _wrap(v: int, bits: int) -> int:
@@ -58,7 +59,7 @@ def _imm_bytes(kind: str, imm: tuple) -> bytes:
         return _U(len(imm[0])) + bytes(imm[0])
     if kind == "reftype":
         return bytes((imm[0],))
-    raise ValueError(f"unknown immediate kind {kind!r}")
+    raise WasmError(-1, f"unknown immediate kind {kind!r}")
 
 
 _OP_PREFIX: dict[int, bytes] = {
@@ -77,7 +78,7 @@ def encode_instr(ins: Instr) -> bytes:
         return b
     info = OPCODES.get(ins.op)
     if info is None:
-        raise ValueError(f"cannot encode unknown opcode {ins.op:#x}")
+        raise WasmError(-1, f"cannot encode unknown opcode {ins.op:#x}")
     return _OP_PREFIX[ins.op] + _imm_bytes(info.imm, ins.imm)
 
 
@@ -93,7 +94,7 @@ def encode_body(body: Body) -> bytes:
     if body.raw is not None:
         return body.raw
     if body.instrs is None:
-        raise ValueError("an opaque body without raw bytes cannot be encoded")
+        raise WasmError(-1, "an opaque body without raw bytes cannot be encoded")
     out = [_U(len(body.locals))]
     for count, t in body.locals:
         out.append(_U(count))
@@ -106,7 +107,7 @@ def encode_const_expr(e: ConstExpr) -> bytes:
     if e.raw is not None:
         return e.raw
     if e.instrs is None:
-        raise ValueError("an opaque constant expression without raw bytes cannot be encoded")
+        raise WasmError(-1, "an opaque constant expression without raw bytes cannot be encoded")
     return _instrs_bytes(e.instrs)
 
 
@@ -148,7 +149,7 @@ def _import(imp: Import) -> bytes:
         return head + _limits(d.limits)  # type: ignore[union-attr]
     if imp.kind == GLOBAL:
         return head + _globaltype(d)  # type: ignore[arg-type]
-    raise ValueError(f"unknown import kind {imp.kind}")
+    raise WasmError(-1, f"unknown import kind {imp.kind}")
 
 
 def _element_flags(el: Element) -> int:
@@ -163,7 +164,7 @@ def _element_flags(el: Element) -> int:
     elif el.mode == "declarative":
         allowed = (3 | e,)
     else:
-        raise ValueError(f"unknown element mode {el.mode!r}")
+        raise WasmError(-1, f"unknown element mode {el.mode!r}")
     return el.flags if el.flags in allowed else allowed[0]
 
 
@@ -174,7 +175,7 @@ def _element(el: Element) -> bytes:
         if flags & 2:
             out.append(_U(el.table))
         if el.offset is None:
-            raise ValueError("an active element segment needs an offset")
+            raise WasmError(-1, "an active element segment needs an offset")
         out.append(encode_const_expr(el.offset))
     if flags & 3:
         out.append(bytes((el.type,)) if flags & 4 else b"\x00")
@@ -194,7 +195,7 @@ def _data(d: Data) -> bytes:
     if d.mode == "passive":
         return b"\x01" + _U(len(d.init)) + d.init
     if d.offset is None:
-        raise ValueError("an active data segment needs an offset")
+        raise WasmError(-1, "an active data segment needs an offset")
     flags = 2 if (d.memory != 0 or d.flags == 2) else 0
     head = b"\x02" + _U(d.memory) if flags == 2 else b"\x00"
     return head + encode_const_expr(d.offset) + _U(len(d.init)) + d.init

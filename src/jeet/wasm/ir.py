@@ -32,6 +32,17 @@ class Instr:
     imm: tuple = ()
     raw: bytes | None = field(default=None, compare=False)
 
+    @classmethod
+    def named(cls, name: str, *imm: object) -> "Instr":
+        """A new instruction by spec text name, e.g. `Instr.named("i32.const", 5)`."""
+        from .opcodes import BY_NAME
+
+        return cls(BY_NAME[name], tuple(imm))
+
+    def with_imm(self, *imm: object) -> "Instr":
+        """The same opcode with other immediates (and no stale `raw`)."""
+        return Instr(self.op, tuple(imm))
+
     @property
     def name(self) -> str:
         from .opcodes import OPCODES
@@ -57,6 +68,17 @@ class Body:
     locals: tuple[tuple[int, ValType], ...]
     instrs: tuple[Instr, ...] | None
     raw: bytes | None = field(default=None, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        # opaque bodies have no instructions to compare: their bytes decide
+        if not isinstance(other, Body):
+            return NotImplemented
+        if self.instrs is None or other.instrs is None:
+            return self.instrs is other.instrs and self.raw == other.raw
+        return self.locals == other.locals and self.instrs == other.instrs
+
+    def __hash__(self) -> int:
+        return hash((self.locals, self.instrs if self.instrs is not None else self.raw))
 
     @property
     def opaque(self) -> bool:

@@ -10,11 +10,10 @@ so decoding and encoding an unmodified module is the identity.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from .errors import WasmError
 from .ir import Body, Instr
-from .types import FUNCREF, FuncType, GlobalType, MemType, TableType, ValType
+from .types import FuncType, GlobalType, MemType, TableType, ValType
 
 __all__ = [
     "FUNC", "TABLE", "MEMORY", "GLOBAL", "KIND_NAMES",
@@ -392,11 +391,3 @@ class Module:
 _ALL_FIELDS = tuple(f.name for f in fields(Module))
 _PUBLIC_FIELDS = frozenset(n for n in _ALL_FIELDS if not n.startswith("_"))
 
-
-def same_items(a: Iterable, b: Iterable) -> bool:
-    """True when two tuples hold the very same objects (cheap identity check)."""
-    if a is b:
-        return True
-    a = tuple(a)
-    b = tuple(b)
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))

@@ -210,7 +210,7 @@ def write_uleb(value: int) -> bytes:
     if 0 <= value < 0x80:
         return bytes((value,))
     if value < 0:
-        raise ValueError(f"negative value {value} for unsigned LEB128")
+        raise WasmError(-1, f"negative value {value} for an unsigned LEB128")
     out = bytearray()
     while True:
         b = value & 0x7F
@@ -238,5 +238,5 @@ def write_sleb(value: int) -> bytes:
 
 def write_u32(value: int) -> bytes:
     if not 0 <= value <= 0xFFFFFFFF:
-        raise ValueError(f"{value} does not fit in u32")
+        raise WasmError(-1, f"{value} does not fit in u32")
     return write_uleb(value)

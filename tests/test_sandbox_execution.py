@@ -1,0 +1,233 @@
+"""What a case returns: canonical values, exact float bits, memory in and out, stubbed imports, isolation."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wasmtime import wat2wasm
+
+from jeet.oracle import Case
+from jeet.sandbox import CompiledModule, ExecutionResult, Limits, Outcome, Sandbox, Signature
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox() as sb:
+        yield sb
+
+
+def wasm(text: str) -> bytes:
+    return bytes(wat2wasm(text))
+
+
+SUB = wasm('(module (memory (export "memory") 1) (func (export "sub") (param i32 i32) (result i32) '
+           'local.get 0 local.get 1 i32.sub))')
+ECHO = wasm('(module (func (export "echo") (param i32 i64 f32 f64) (result f64 f32 i64 i32) '
+            'local.get 3 local.get 2 local.get 1 local.get 0))')
+
+
+def test_results_are_canonical_unsigned(sandbox):
+    r = sandbox.call(SUB, "sub", (1, 2))
+    assert r == ExecutionResult(Outcome.OK, (4294967295,), r.fuel, 1, r.wall_s)
+    assert r.ok and r.fuel > 0 and r.wall_s > 0
+
+
+def test_signed_and_unsigned_arguments_are_the_same_value(sandbox):
+    assert sandbox.call(SUB, "sub", (-1, 0)).results == sandbox.call(SUB, "sub", (0xFFFFFFFF, 0)).results
+    assert sandbox.call(SUB, "sub", (1 << 32, 0)).results == (0,)
+
+
+def test_multi_value_and_every_numeric_type(sandbox):
+    args = (0xDEADBEEF, 0xFFFF_FFFF_FFFF_FFFE, 0x3FC00000, 0xC000000000000000)
+    r = sandbox.call(ECHO, "echo", args)
+    assert r.results == tuple(reversed(args))
+
+
+@pytest.mark.parametrize("f32,f64", [
+    (0x7FA00001, 0x7FF4000000000001),  # signalling NaNs with payloads
+    (0xFFC12345, 0xFFF8000000000123),  # negative quiet NaNs with payloads
+    (0x80000000, 0x8000000000000000),  # negative zeros
+    (0x00000001, 0x0000000000000001),  # subnormals
+])
+def test_float_bits_pass_through_exactly(sandbox, f32, f64):
+    assert sandbox.call(ECHO, "echo", (0, 0, f32, f64)).results[:2] == (f64, f32)
+
+
+def test_python_floats_are_accepted_as_arguments(sandbox):
+    r = sandbox.call(ECHO, "echo", (0, 0, -1.5, 0.1))
+    assert r.results[:2] == (struct.unpack("<Q", struct.pack("<d", 0.1))[0], 0xBFC00000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-(2 ** 31), 2 ** 32 - 1), st.integers(-(2 ** 31), 2 ** 32 - 1))
+def test_subtraction_matches_python_modulo_2_32(a, b):
+    r = _SHARED.call(SUB, "sub", (a, b))
+    assert r.results == ((a - b) % 2 ** 32,)
+
+
+_SHARED = Sandbox()
+
+
+def test_fuel_counting_is_deterministic(sandbox):
+    m = wasm('(module (func (export "f") (param i32) (result i32) (local i32) '
+             '(block (loop local.get 0 i32.eqz br_if 1 local.get 1 local.get 0 i32.add local.set 1 '
+             'local.get 0 i32.const 1 i32.sub local.set 0 br 0)) local.get 1))')
+    fuels = {sandbox.call(m, "f", (100,)).fuel for _ in range(5)}
+    assert len(fuels) == 1
+    with Sandbox() as other:
+        assert other.call(m, "f", (100,)).fuel in fuels
+    assert sandbox.call(m, "f", (200,)).fuel > sandbox.call(m, "f", (100,)).fuel
+    assert sandbox.call(m, "f", (100,)).results == (5050,)
+
+
+def test_winch_and_cranelift_agree_on_results_and_fuel():
+    m = wasm('(module (func (export "f") (param i64) (result i64) (local i64) '
+             '(block (loop local.get 0 i64.eqz br_if 1 local.get 1 local.get 0 i64.mul i64.const 7 i64.add '
+             'local.set 1 local.get 0 i64.const 1 i64.sub local.set 0 br 0)) local.get 1))')
+    with Sandbox(compiler="cranelift") as crane, Sandbox(compiler="winch") as winch:
+        a, b = crane.call(m, "f", (50,)), winch.call(m, "f", (50,))
+        assert a.ok and (a.results, a.fuel) == (b.results, b.fuel)
+        assert crane.compile(m).compiler == "cranelift"
+
+
+def test_start_function_fuel_is_not_counted(sandbox):
+    plain = wasm('(module (global $g (mut i32) (i32.const 0)) (func (export "f") (result i32) global.get $g))')
+    started = wasm('(module (global $g (mut i32) (i32.const 0)) '
+                   '(func $s (local i32) (loop local.get 0 i32.const 1 i32.add local.tee 0 i32.const 1000 i32.lt_u '
+                   'br_if 0) local.get 0 global.set $g) (start $s) (func (export "f") (result i32) global.get $g))')
+    assert sandbox.call(started, "f").results == (1000,)
+    assert sandbox.call(started, "f").fuel == sandbox.call(plain, "f").fuel
+
+
+def test_each_case_runs_in_a_fresh_instance(sandbox):
+    counter = wasm('(module (global $n (mut i32) (i32.const 0)) (memory (export "memory") 1) '
+                   '(func (export "bump") (result i32 i32) global.get $n i32.const 1 i32.add global.set $n '
+                   'i32.const 0 i32.const 0 i32.load i32.const 1 i32.add i32.store global.get $n '
+                   'i32.const 0 i32.load))')
+    results = sandbox.run(counter, "bump", [Case(())] * 3)
+    assert [r.results for r in results] == [(1, 1)] * 3
+
+
+def test_memory_blocks_are_written_before_the_call(sandbox):
+    m = wasm('(module (memory (export "mem") 1) (func (export "sum") (param i32 i32) (result i32) (local i32) '
+             '(block (loop local.get 1 i32.eqz br_if 1 local.get 2 local.get 0 i32.load8_u i32.add local.set 2 '
+             'local.get 0 i32.const 1 i32.add local.set 0 local.get 1 i32.const 1 i32.sub local.set 1 br 0)) '
+             'local.get 2))')
+    case = Case((100, 4), memory=((100, bytes([1, 2, 3, 4])), (0, b"\xff")))
+    assert sandbox.run(m, "sum", [case])[0].results == (10,)
+    assert sandbox.compile(m).memory_export == "mem"
+
+
+def test_memory_block_outside_memory_is_a_trap(sandbox):
+    r = sandbox.run(SUB, "sub", [Case((0, 0), memory=((65535, b"ab"),))])[0]
+    assert r.outcome is Outcome.TRAP and "outside" in r.message
+
+
+def test_memory_block_without_exported_memory_is_a_trap(sandbox):
+    r = sandbox.run(ECHO, "echo", [Case((0, 0, 0, 0), memory=((0, b"a"),))])[0]
+    assert r.outcome is Outcome.TRAP and "no memory" in r.message
+
+
+def test_expected_memory_regions_are_read_back(sandbox):
+    rev = wasm('(module (memory (export "memory") 1) (func (export "rev4") (param i32) '
+               'local.get 0 local.get 0 i32.load i32.const 8 i32.rotl '
+               'local.tee 0 drop local.get 0 i32.store))')
+    data = bytes([1, 2, 3, 4])
+    r = sandbox.run(rev, "rev4", [Case((8,), (), ((8, data),), False, ((8, b"????"), (12, b"\0\0")))])[0]
+    assert r.ok and r.memory == ((8, bytes([4, 1, 2, 3])), (12, b"\0\0"))
+
+
+def test_imported_functions_are_stubs_that_trap(sandbox):
+    m = wasm('(module (import "env" "log" (func $log (param i32))) '
+             '(func (export "quiet") (result i32) i32.const 7) '
+             '(func (export "loud") (result i32) i32.const 1 call $log i32.const 7))')
+    assert sandbox.call(m, "quiet").results == (7,)
+    r = sandbox.call(m, "loud")
+    assert r.outcome is Outcome.TRAP and r.message == "import env.log not provided"
+
+
+def test_imported_memory_table_and_globals_are_created(sandbox):
+    m = wasm('(module (import "env" "memory" (memory 2 4)) (import "env" "table" (table 3 funcref)) '
+             '(import "env" "g" (global i32)) (import "env" "h" (global (mut f64))) '
+             '(func (export "f") (param i32) (result i32 i32 i32) '
+             'memory.size table.size global.get 0 local.get 0 i32.load drop))')
+    r = sandbox.run(m, "f", [Case((0,), memory=((0, b"abcd"),))])[0]
+    assert r.ok and r.results == (2, 3, 0) and r.peak_pages == 2
+    assert [spec.kind for spec in sandbox.compile(m).imports] == ["memory", "table", "global", "global"]
+
+
+def test_unprovidable_import_is_a_trap(sandbox):
+    m = wasm('(module (import "env" "v" (global v128)) (func (export "f")))')
+    r = sandbox.call(m, "f")
+    assert r.outcome is Outcome.TRAP and "v128" in r.message
+
+
+def test_missing_export_and_wrong_arity_are_invalid(sandbox):
+    r = sandbox.call(SUB, "add", (1, 2))
+    assert r.outcome is Outcome.INVALID and "sub" in r.message
+    r = sandbox.call(SUB, "sub", (1,))
+    assert r.outcome is Outcome.INVALID and "2 arguments" in r.message
+    r = sandbox.call(SUB, "sub", (1, "x"))
+    assert r.outcome is Outcome.INVALID
+
+
+def test_externref_module_falls_back_to_cranelift(sandbox):
+    m = wasm('(module (func (export "f") (result i32) ref.null extern ref.is_null))')
+    compiled = sandbox.compile(m)
+    assert isinstance(compiled, CompiledModule)
+    assert compiled.compiler == ("cranelift" if sandbox.compiler == "winch" else sandbox.compiler)
+    assert sandbox.call(compiled, "f").results == (1,)
+
+
+def test_compiled_module_describes_exports(sandbox):
+    compiled = sandbox.compile(ECHO)
+    assert compiled.signature("echo") == Signature(("i32", "i64", "f32", "f64"), ("f64", "f32", "i64", "i32"))
+    assert compiled.signature("nope") is None
+    assert compiled.memory_export is None and len(compiled.sha256) == 64
+    assert sandbox.signature(SUB, "sub") == Signature(("i32", "i32"), ("i32",))
+
+
+def test_stop_at_first_failure(sandbox):
+    div = wasm('(module (func (export "div") (param i32) (result i32) i32.const 100 local.get 0 i32.div_u))')
+    cases = [Case((1,)), Case((0,)), Case((5,))]
+    assert [r.outcome for r in sandbox.run(div, "div", cases)] == [Outcome.OK, Outcome.TRAP, Outcome.OK]
+    assert len(sandbox.run(div, "div", cases, stop_at_first_failure=True)) == 2
+    trap_expected = [Case((0,), trap=True), Case((1,))]
+    assert len(sandbox.run(div, "div", trap_expected, stop_at_first_failure=True)) == 2
+
+    def wants_20(case, result):
+        return result.results == (20,)
+
+    assert len(sandbox.run(div, "div", [Case((5,)), Case((1,)), Case((5,))], stop_at_first_failure=True,
+                           oracle_check=wants_20)) == 2
+
+
+def test_invalid_module_gives_one_result_per_case(sandbox):
+    cases = [Case((1,)), Case((2,))]
+    assert [r.outcome for r in sandbox.run(b"nope", "f", cases)] == [Outcome.INVALID] * 2
+    assert len(sandbox.run(b"nope", "f", cases, stop_at_first_failure=True)) == 1
+
+
+def test_compiled_module_of_another_sandbox_is_refused(sandbox):
+    with Sandbox() as other:
+        compiled = other.compile(SUB)
+    from jeet.sandbox import SandboxError
+    with pytest.raises(SandboxError):
+        sandbox.run(compiled, "sub", [Case((1, 2))])
+
+
+def test_stats_count_cases(sandbox):
+    before = sandbox.stats.cases
+    sandbox.run(SUB, "sub", [Case((1, 2))] * 4)
+    assert sandbox.stats.cases == before + 4
+
+
+def test_results_are_picklable(sandbox):
+    import pickle
+
+    r = sandbox.call(SUB, "sub", (5, 3))
+    assert pickle.loads(pickle.dumps(r)) == r
+    assert pickle.loads(pickle.dumps(Limits(fuel=5))) == Limits(fuel=5)
