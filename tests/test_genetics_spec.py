@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 import random
 
 import pytest
 import wasmtime
-from genetics_support import ENGINE, FRAME, POPCOUNT_LOOP, is_valid, wat
+from genetics_support import ENGINE, FRAME, KERNEL_DIR, POPCOUNT_LOOP, is_valid, wat
 
 from jeet.genetics import Genome
 from jeet.genetics.const_perturb import ConstPerturb, perturb_value, set_const
@@ -179,7 +182,8 @@ def test_opcode_swap_families():
     assert {"i32.sub", "i32.mul", "i32.and", "i32.shr_u", "i32.rotr", "i32.div_s", "i32.rem_u"} <= add
     assert not add & {"i64.add", "i32.eq", "i32.popcnt", "i32.add"}
     assert names("i32.popcnt") >= {"i32.clz", "i32.ctz", "i32.eqz"}
-    assert names("i64.lt_s") == {f"i64.{r}" for r in ("eq", "ne", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u")}
+    relations = ("eq", "ne", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u")
+    assert names("i64.lt_s") == {f"i64.{r}" for r in relations}
     assert names("f64.add") == {"f64.sub", "f64.mul", "f64.div", "f64.min", "f64.max", "f64.copysign"}
     assert "i32.load8_u" in names("i32.load") and "i64.load" not in names("i32.load")
     assert BY_NAME["local.get"] not in ALTERNATIVES and BY_NAME["i64.eqz"] not in ALTERNATIVES
@@ -327,9 +331,13 @@ def test_promote_slot_operator_promotes_one_slot_or_all():
     assert bodies == {0, 1}  # all at once, or one of the two
 
 
+EPILOGUE = "    local.get 3\n    i32.const 16\n    i32.add"
+
+
 def frame_with(extra: str, prologue: str = "global.get $sp") -> str:
-    return FRAME.replace("    local.get 3\n    i32.const 16\n    i32.add", extra + "\n    local.get 3\n    i32.const 16\n    i32.add").replace(
-        "global.get $sp\n    local.set 2", prologue + "\n    local.set 2")
+    """FRAME with `extra` code before its epilogue and another way of setting local 2."""
+    text = FRAME.replace(EPILOGUE, f"    {extra}\n{EPILOGUE}")
+    return text.replace("global.get $sp\n    local.set 2", f"{prologue}\n    local.set 2")
 
 
 @pytest.mark.parametrize("extra, prologue, offsets", [
@@ -365,3 +373,50 @@ def test_a_pointer_parameter_is_not_a_frame():
       local.get 0 i32.load offset=4 local.get 0 i32.const 1 i32.store offset=4))""")
     assert find_slots(facts(g, 0)) == ()
     assert PromoteSlot().apply(random.Random(0), [g]) is None
+
+
+def _kernel_cases(name: str, limit: int = 40) -> list[dict]:
+    path = KERNEL_DIR.parent / "tests" / f"{name}.jsonl"
+    lines = path.read_text().splitlines()[:limit] if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _run_case(module: wasmtime.Module, function: str, case: dict):
+    store = wasmtime.Store(ENGINE)
+    instance = wasmtime.Instance(store, module, [])
+    exports = instance.exports(store)
+    for address, data in case.get("memory", ()):
+        exports["memory"].write(store, base64.b64decode(data), address)
+    result = exports[function](store, *case["args"])
+    return list(result) if isinstance(result, (list, tuple)) else [result]
+
+
+def test_promoting_every_slot_of_the_O0_kernels_keeps_their_results():
+    """clang -O0 frames do not alias: promoting all slots must not change any kernel's answers."""
+    paths = sorted(KERNEL_DIR.glob("*.O0.wasm"))
+    if not paths:
+        pytest.skip("kernel suite not built")
+    promoted_any = 0
+    for path in paths:
+        name = path.name.removesuffix(".O0.wasm")
+        cases = _kernel_cases(name)
+        if not cases:
+            continue
+        g = Genome.from_bytes(path.read_bytes(), name)
+        changes = {}
+        for t in g.targets:
+            f = facts(g, t)
+            slots = find_slots(f)
+            if slots:
+                changes[t] = promote(f.body, len(f.local_types), slots)
+        if not changes:
+            continue
+        promoted_any += 1
+        child = g.with_bodies(changes)
+        assert is_valid(child.wasm) and len(child.wasm) < len(g.wasm)
+        compiled = wasmtime.Module(ENGINE, child.wasm)
+        for case in cases:
+            got = _run_case(compiled, name, case)
+            assert got == case["expect"] or all(math.isnan(a) and math.isnan(b) for a, b in zip(got, case["expect"])), (
+                name, case)
+    assert promoted_any >= 10

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from genetics_support import (EXOTIC, FRAME, MIXED, POPCOUNT_LOOP, clang_module, is_valid,
@@ -12,6 +15,8 @@ from hypothesis import strategies as st
 
 from jeet.genetics import OPERATORS, SETS, Genome, operator_set
 from jeet.wasm.analysis import analyze
+from jeet.wasm.decode import decode
+from jeet.wasm.errors import WasmError
 
 MUTATIONS = [name for name in SETS["structural"] if OPERATORS[name].arity == 1]
 CROSSOVERS = [name for name in SETS["structural"] if OPERATORS[name].arity == 2]
@@ -140,3 +145,69 @@ def test_typing_handed_to_offspring_equals_a_fresh_analysis(modules, name):
             parents[rng.randrange(1, len(parents))] = child
             checked += 1
         assert checked or (name == "promote_slot" and not frame_code(label)), (name, label)
+
+
+SPEC_SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "spec-testsuite"
+SMITH_FLAGS = [
+    "--export-everything", "true", "--min-funcs", "2", "--max-memories", "1", "--max-tables", "2",
+    *[arg for feature in ("simd", "relaxed-simd", "threads", "shared-everything-threads", "exceptions", "gc",
+                          "compact-imports", "custom-descriptors", "custom-page-sizes", "memory64",
+                          "tail-call", "wide-arithmetic", "extended-const")
+      for arg in (f"--{feature}-enabled", "false")],
+]
+
+
+def foreign_genomes(modules: list[bytes], per_module: int) -> list[Genome]:
+    """Genomes for up to `per_module` exported functions of each module the codec and wasmtime accept."""
+    out = []
+    for wasm in modules:
+        if not is_valid(wasm):
+            continue
+        try:
+            exports = decode(wasm).exported_functions()
+            for name in list(exports)[:per_module]:
+                g = Genome.from_bytes(wasm, name)
+                if g.targets:
+                    out.append(g)
+        except WasmError:
+            continue  # a feature beyond WebAssembly 2.0
+    return out
+
+
+def assert_valid_offspring(genomes: list[Genome], per_genome: int) -> None:
+    for name in SETS["structural"]:
+        op = OPERATORS[name]()
+        made = valid = 0
+        for n, g in enumerate(genomes):
+            m, v, _ = offspring(op, [g], per_genome, seed=n)
+            made, valid = made + m, valid + v
+        if name not in ("promote_slot", "crossover_function"):  # no frames; a single parent
+            assert made > 0, name
+        assert valid >= MIN_VALID * made, f"{name}: {valid}/{made} valid"
+
+
+def test_spec_testsuite_functions_yield_valid_offspring():
+    """Every exported function of the WebAssembly spec tests that the codec models: no operator
+    raises, and offspring validate."""
+    if not SPEC_SUITE.is_dir():
+        pytest.skip("spec testsuite not present")
+    wasms = [p.read_bytes() for p in sorted(SPEC_SUITE.glob("*/*.wasm"))]
+    genomes = foreign_genomes(wasms, per_module=2)
+    assert len(genomes) > 100
+    assert_valid_offspring(genomes, per_genome=5)
+
+
+def test_wasm_smith_modules_yield_valid_offspring():
+    smith = shutil.which("wasm-tools")
+    if smith is None:
+        pytest.skip("wasm-tools not installed")
+    wasms = []
+    for seed in range(30):
+        run = subprocess.run([smith, "smith", *SMITH_FLAGS], input=random.Random(seed).randbytes(3000),
+                             capture_output=True)
+        if run.returncode == 0:
+            wasms.append(run.stdout)
+    genomes = foreign_genomes(wasms, per_module=3)
+    if len(genomes) < 5:
+        pytest.skip("wasm-tools smith made too few modules within WebAssembly 2.0")
+    assert_valid_offspring(genomes, per_genome=25)
