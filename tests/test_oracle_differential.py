@@ -9,7 +9,7 @@ from wasmtime import wat2wasm
 
 from jeet.oracle import (Case, OracleError, differential_oracle, edge_values, generate_inputs, is_nan,
                          random_value)
-from jeet.sandbox import Limits, Outcome, Sandbox
+from jeet.sandbox import Limits, Sandbox
 
 
 @pytest.fixture(scope="module")

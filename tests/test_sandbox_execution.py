@@ -231,3 +231,58 @@ def test_results_are_picklable(sandbox):
     r = sandbox.call(SUB, "sub", (5, 3))
     assert pickle.loads(pickle.dumps(r)) == r
     assert pickle.loads(pickle.dumps(Limits(fuel=5))) == Limits(fuel=5)
+
+
+BULK = wasm('(module (memory (export "memory") 1) (func (export "fill") (param i32) (result i32) '
+            'i32.const 0 i32.const 7 local.get 0 memory.fill i32.const 0 i32.load8_u))')
+
+
+def test_fuel_of_bulk_memory_grows_with_length_under_every_compiler(sandbox):
+    small, large = sandbox.call(BULK, "fill", (10,)), sandbox.call(BULK, "fill", (10_010,))
+    assert small.results == large.results == (7,)
+    assert large.fuel - small.fuel == 10_000
+    assert sandbox.compile(BULK).compiler == "cranelift"
+    with Sandbox(compiler="cranelift") as crane:
+        assert crane.call(BULK, "fill", (10_010,)).fuel == large.fuel
+
+
+def test_fast_bulk_fuel_trades_exactness_for_compile_speed():
+    with Sandbox(exact_bulk_fuel=False) as fast:
+        if fast.compiler != "winch":
+            pytest.skip("Winch is not available here")
+        assert fast.compile(BULK).compiler == "winch"
+        assert fast.call(BULK, "fill", (10,)).fuel == fast.call(BULK, "fill", (10_010,)).fuel
+
+
+@pytest.mark.parametrize("text,sized", [
+    ('(module (func (export "f") (result i32) i32.const 1))', False),
+    ('(module (memory 1) (func (export "f") (result i32) i32.const 1 memory.grow))', True),
+    ('(module (memory 1) (func (export "f") i32.const 0 i32.const 0 i32.const 1 memory.copy))', True),
+    ('(module (table 1 funcref) (func (export "f") (result i32) ref.null func i32.const 1 table.grow))', True),
+    ('(module (memory 1) (data "\\40\\00\\fc\\0b") (func (export "f") (result i32) i32.const 0 i32.load))', False),
+    ('(module (func (export "f") (block unreachable) (if (i32.const 64) (then unreachable))))', False),
+    ('(module (memory 1) (func (export "f") (result i32) i32.const 1148 i32.const 0x2000 i32.add))', False),
+    ('(module (memory 1) (func (export "f") (param i32) (result i32) local.get 2 memory.grow))', True),
+])
+def test_sized_instruction_detection(text, sized):
+    from jeet.sandbox._scan import may_use_sized_ops
+
+    assert may_use_sized_ops(wasm(text)) is sized
+
+
+def test_one_sandbox_serves_several_threads(sandbox):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(offset: int) -> list:
+        return [r.results for r in sandbox.run(SUB, "sub", [Case((offset + i, i)) for i in range(150)])]
+
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(work, (10, 20, 30, 40)))
+    assert outputs == [[(offset,)] * 150 for offset in (10, 20, 30, 40)]
+
+
+def test_calling_a_v128_import_traps_without_crashing(sandbox):
+    m = wasm('(module (import "env" "g" (func $g (param v128) (result v128))) '
+             '(func (export "f") (result i32) v128.const i64x2 1 2 call $g i32x4.extract_lane 0))')
+    r = sandbox.call(m, "f")
+    assert r.outcome is Outcome.TRAP and "not provided" in r.message

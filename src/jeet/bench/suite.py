@@ -92,10 +92,8 @@ class BenchReport:
 
 def held_out_fuel(sandbox: Sandbox, oracle: Oracle, wasm: bytes, function: str) -> int | None:
     """Fuel over all held-out cases, or None when the variant fails one (it is then not comparable)."""
-    results = sandbox.run(sandbox.compile(wasm), function, oracle.held_out)
-    if len(results) != len(oracle.held_out) or not all(Oracle.check_case(c, r) for c, r in zip(oracle.held_out, results)):
-        return None
-    return sum(r.fuel for r in results)
+    v = oracle.verify(sandbox, wasm, function, oracle.held_out, stop_at_first_failure=True)
+    return v.fuel if v.ok else None
 
 
 def operator_validity(kernels: list[Kernel], spec: str, samples: int, seed: int) -> OperatorValidity:

@@ -15,7 +15,7 @@ from typing import Sequence
 import wasmtime
 
 from ..oracle import Case
-from ..oracle.values import to_wasmtime_args
+from ..oracle.values import to_python
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ def time_variants(variants: Sequence[bytes], function: str, params: Sequence, ca
     """Median wall time per run for each variant; runs are interleaved so noise hits all alike."""
     engine = wasmtime.Engine(wasmtime.Config())
     prepared = [_prepare(engine, w, function) for w in variants]
-    arg_lists = [to_wasmtime_args(params, c.args) for c in cases]
+    arg_lists = [[to_python(t, v) for t, v in zip(params, c.args)] for c in cases]
     samples: list[list[float]] = [[] for _ in variants]
     for _ in range(runs):
         for i, (store, func, memory) in enumerate(prepared):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from ..errors import JeetError
@@ -94,6 +94,10 @@ class Evolution:
     def train(self) -> tuple[Case, ...]:
         return tuple(self.problem.oracle.train) + tuple(self.state.extra_train)
 
+    def training_oracle(self) -> Oracle:
+        """The oracle workers judge by: the current training set, without the (large) held-out set."""
+        return replace(self.problem.oracle, train=self.train, held_out=())
+
     def fingerprint(self) -> str:
         c = self.config
         key = f"{self.problem.sha256}|{self.problem.function}|{c.seed}|{c.population}|{c.operators}|{c.objectives}|{c.train_size}"
@@ -133,11 +137,11 @@ class Evolution:
         self._log(self.population, [], [])
 
     def _measure_original(self) -> Member:
-        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.train, None)
+        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), None)
         if not ev.correct:
             raise JeetError(f"the original does not pass its own training cases ({ev.status.value}: {ev.message})")
         self.baseline = ev.measurement()
-        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.train, self.baseline)
+        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), self.baseline)
         return Member(sha256(self.problem.wasm), self.problem.wasm, ev, (), None, 0)
 
     def _extra_seeds(self) -> list[bytes]:
@@ -148,7 +152,7 @@ class Evolution:
 
     def _context(self) -> Context:
         delta, self._blacklist_delta = tuple(self._blacklist_delta), self._blacklist_delta
-        return Context(train=self.train, baseline=self.baseline, blacklist_delta=delta)
+        return Context(oracle=self.training_oracle(), baseline=self.baseline, blacklist_delta=delta)
 
     # --- ask / tell --------------------------------------------------------------------
 
@@ -236,14 +240,12 @@ class Evolution:
                 self.state.evaluations += 1
             ev = off.evaluation
             if off.wasm is None or ev is None:
-                if off.operator is not None:
-                    self.ledger.record(off.operator, made=False, valid=False, correct=False, improving=False)
                 continue
             best_parent = max((parent_fit.get(p, 0.0) for p in off.parents), default=0.0)
             improving = ev.correct and ev.fitness > best_parent
             if off.operator is not None:
                 self.state.offspring_valid += ev.valid
-                self.ledger.record(off.operator, made=True, valid=ev.valid, correct=ev.correct, improving=improving)
+                self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct, improving=improving)
             if ev.status.blacklists and off.sha256 not in self._known_bad:
                 self._blacklist(off.sha256, ev.status.value)
             if ev.correct and off.sha256 not in by_sha:
@@ -265,15 +267,8 @@ class Evolution:
     def verify(self, wasm: bytes) -> Verification:
         """Run every held-out case; stop at the first failure."""
         oracle: Oracle = self.problem.oracle
-        cases = oracle.held_out
-        results = self.sandbox.run(self.sandbox.compile(wasm), self.problem.function, cases,
-                                   stop_at_first_failure=True, oracle_check=Oracle.check_case)
-        for i, (case, res) in enumerate(zip(cases, results)):
-            if not Oracle.check_case(case, res):
-                return Verification(len(cases), 1, i)
-        if len(results) < len(cases):
-            return Verification(len(cases), 1, len(results))
-        return Verification(len(cases), 0)
+        v = oracle.verify(self.sandbox, wasm, self.problem.function, oracle.held_out, stop_at_first_failure=True)
+        return Verification(len(oracle.held_out), 0 if v.ok else max(1, v.failed), v.first_failure)
 
     def _promote(self) -> None:
         """Make the best training-correct specimen champion if it also passes every held-out case."""

@@ -124,8 +124,8 @@ def load_problem(
 def _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_out_factor, label) -> Oracle:
     try:
         if tests_path is not None:
-            params, results = sandbox.signature(data, function)
-            cases = load_tests(Path(tests_path), params, results)
+            sig = sandbox.signature(data, function)
+            cases = load_tests(Path(tests_path), sig.params, sig.results)
             return tests_oracle(sandbox, data, function, cases, seed=seed,
                                 train_size=train_size, held_out_factor=held_out_factor)
         return differential_oracle(sandbox, data, function, seed=seed,

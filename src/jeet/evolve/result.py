@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..oracle import Case
+from ..oracle import dump_tests
 from .loop import Evolution
 
 
@@ -102,22 +101,6 @@ def write_outputs(evo: Evolution, result: EvolveResult, out: Path) -> list[Path]
     )
     doc["tests_file"] = tests.name
     evidence.write_text(json.dumps(doc, indent=1) + "\n")
-    with tests.open("w") as fh:
-        for case in evo.problem.oracle.held_out:
-            fh.write(json.dumps(case_to_json(case)) + "\n")
+    oracle = evo.problem.oracle
+    dump_tests(tests, oracle.held_out, oracle.params, oracle.results)
     return [out, evidence, tests]
-
-
-def case_to_json(case: Case) -> dict:
-    d: dict = {"args": [_jsonable(v) for v in case.args]}
-    if case.trap:
-        d["trap"] = True
-    else:
-        d["expect"] = [_jsonable(v) for v in (case.expect or ())]
-    if case.memory:
-        d["memory"] = [[off, base64.b64encode(data).decode()] for off, data in case.memory]
-    return d
-
-
-def _jsonable(v):
-    return v if isinstance(v, int) else float(v)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..fitness import Measurement, energy_estimate
 from ..genetics import Genome, Operator, operator_set
-from ..oracle import Case, Oracle
+from ..oracle import Oracle
 from ..sandbox import ExecutionResult, Limits, Outcome, Sandbox
 from .evaluation import Evaluation, Status, score
 
@@ -47,7 +47,7 @@ class Task:
 class Context:
     """Per-generation facts sent with each chunk: the current training set and baseline."""
 
-    train: tuple[Case, ...]
+    oracle: Oracle  # its `train` is the current training set; `held_out` stays in the main process
     baseline: Measurement
     blacklist_delta: tuple[str, ...] = ()
 
@@ -115,7 +115,7 @@ class WorkerState:
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
             return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False)
-        key = (sha, hash(ctx.train))
+        key = (sha, hash(ctx.oracle.train))
         cached = self._evals.get(key)
         if cached is not None:
             return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False)
@@ -128,23 +128,27 @@ class WorkerState:
         return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True)
 
     def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
-        return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.train, ctx.baseline,
+        return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
                                   genome=genome)
 
 
-def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, cases: tuple[Case, ...],
+def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
                        baseline: Measurement | None, *, genome: Genome | None = None) -> Evaluation:
-    """Run `wasm` on `cases` (stopping at the first failure) and score it against `baseline`."""
+    """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`."""
+    cases = oracle.train
     size = len(wasm)
     compiled = sandbox.compile(wasm)
     if isinstance(compiled, ExecutionResult):
         return Evaluation(Status.INVALID, size=size, message=compiled.message)
-    results = sandbox.run(compiled, function, cases, stop_at_first_failure=True, oracle_check=Oracle.check_case)
+    sig = compiled.signature(function)
+    if sig is None or sig.params != oracle.params or sig.results != oracle.results:
+        return Evaluation(Status.INVALID, size=size, message=f"{function}: signature changed")
+    results = sandbox.run(compiled, function, cases, stop_at_first_failure=True, oracle_check=oracle.check)
     fuel = peak = 0
     for i, (case, res) in enumerate(zip(cases, results)):
         fuel += res.fuel
         peak = max(peak, res.peak_pages)
-        if not Oracle.check_case(case, res):
+        if not oracle.check(case, res):
             status = Status.WRONG if res.outcome is Outcome.OK else _FAIL_STATUS.get(res.outcome, Status.WRONG)
             return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=res.message)
     if len(results) < len(cases):

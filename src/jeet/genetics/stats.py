@@ -79,3 +79,11 @@ class OperatorLedger:
              "improving_rate": s.improving_rate}
             for name, s in sorted(self.stats.items())
         ]
+
+    def to_dict(self) -> dict[str, list[int]]:
+        """Plain counts, for checkpoints: name -> [made, valid, correct, improving]."""
+        return {name: [s.made, s.valid, s.correct, s.improving] for name, s in self.stats.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[int]]) -> "OperatorLedger":
+        return cls({name: OperatorStats(*map(int, counts)) for name, counts in data.items()})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Sequence
 
 from ..sandbox import CompiledModule, ExecutionResult, Outcome, Sandbox
 from .cases import Case

@@ -9,13 +9,13 @@ wasmtime has validated the bytes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
                  0x70: "funcref", 0x6F: "externref"}
 
-_SECTION_TYPE, _SECTION_IMPORT, _SECTION_FUNCTION, _SECTION_EXPORT = 1, 2, 3, 7
-EXTERN_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
+_SECTION_TYPE, _SECTION_IMPORT, _SECTION_FUNCTION, _SECTION_EXPORT, _SECTION_CODE = 1, 2, 3, 7, 10
 
 
 class ScanError(ValueError):
@@ -146,3 +146,142 @@ def scan(wasm: bytes) -> ScannedModule:
         elif kind == 2 and memory_export is None:
             memory_export = name
     return ScannedModule(tuple(imports), functions, memory_export)
+
+
+# Bytes every sized instruction must contain: memory.grow is 0x40 then memory index 0 (a
+# LEB starting 0x00 or 0x80); the 0xFC ones start their subopcode LEB with one of these.
+# No match proves there is none; a match is confirmed by decoding.
+_SIZED_PATTERN = re.compile(rb"\x40[\x00\x80]|\xfc[\x08\x0a\x0b\x0c\x0e\x0f\x11\x88\x8a\x8b\x8c\x8e\x8f\x91]")
+
+# Instruction shapes for skipping immediates, indexed by opcode byte.
+_UNKNOWN, _NONE, _LEB, _LEB2, _BLOCK, _BR_TABLE, _SELECT_T, _BYTES4, _BYTES8, _BYTE, _FC, _FD, _SIZED = range(13)
+_SHAPE = bytearray(256)
+for _op in (0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1, *range(0x45, 0xC5)):
+    _SHAPE[_op] = _NONE
+for _op in (0x0C, 0x0D, 0x10, 0x12, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3F, 0x41, 0x42, 0xD2):
+    _SHAPE[_op] = _LEB
+for _op in (0x11, 0x13, *range(0x28, 0x3F)):
+    _SHAPE[_op] = _LEB2  # call_indirect, return_call_indirect, loads and stores (memarg)
+for _op in (0x02, 0x03, 0x04):
+    _SHAPE[_op] = _BLOCK
+_SHAPE[0x0E], _SHAPE[0x1C], _SHAPE[0x43], _SHAPE[0x44] = _BR_TABLE, _SELECT_T, _BYTES4, _BYTES8
+_SHAPE[0xD0], _SHAPE[0xFC], _SHAPE[0xFD], _SHAPE[0x40] = _BYTE, _FC, _FD, _SIZED  # 0x40: memory.grow
+del _op
+# Valid block types that are a single byte: empty (0x40) or one value type.
+_BLOCKTYPE_BYTES = frozenset((0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F))
+# 0xFC subopcodes: how many u32 immediates follow. memory.init/copy/fill and
+# table.init/copy/grow/fill are the sized ones.
+_FC_IMMEDIATES = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0, 9: 1, 13: 1, 16: 1}
+_FC_SIZED = frozenset((8, 10, 11, 12, 14, 15, 17))
+_FD_MEMARG = frozenset(range(0x00, 0x0C)) | {0x5C, 0x5D}
+_FD_LANE = frozenset(range(0x15, 0x23))
+_FD_MEMARG_LANE = frozenset(range(0x54, 0x5C))
+
+
+def _body_has_sized_op(data: bytes, pos: int, end: int) -> bool:
+    """Decode one function body (locals, then instructions), skipping immediates."""
+    shape = _SHAPE
+    n, shift = 0, 0
+    while True:  # number of local declarations
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    for _ in range(n):
+        while data[pos] & 0x80:
+            pos += 1
+        pos += 2  # last count byte, then the value type
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        k = shape[op]
+        if k == _NONE:
+            continue
+        if k == _LEB:
+            while data[pos] & 0x80:
+                pos += 1
+            pos += 1
+        elif k == _LEB2:
+            while data[pos] & 0x80:
+                pos += 1
+            pos += 1
+            while data[pos] & 0x80:
+                pos += 1
+            pos += 1
+        elif k == _BLOCK:
+            if data[pos] in _BLOCKTYPE_BYTES:
+                pos += 1
+            else:
+                while data[pos] & 0x80:
+                    pos += 1
+                pos += 1
+        elif k == _SIZED:
+            return True
+        elif k in (_BR_TABLE, _SELECT_T, _FC, _FD):
+            r = _Reader(data, pos, end)
+            if k == _BR_TABLE:
+                for _ in range(r.u32() + 1):
+                    r.u32()
+            elif k == _SELECT_T:
+                for _ in range(r.u32()):
+                    r.valtype()
+            elif k == _FC:
+                sub = r.u32()
+                if sub in _FC_SIZED:
+                    return True
+                if sub not in _FC_IMMEDIATES:
+                    raise ScanError(f"unknown instruction 0xfc {sub}")
+                for _ in range(_FC_IMMEDIATES[sub]):
+                    r.u32()
+            else:
+                sub = r.u32()
+                if sub in _FD_MEMARG or sub in _FD_MEMARG_LANE:
+                    r.u32()
+                    r.u32()
+                if sub in (0x0C, 0x0D):
+                    r.pos += 16
+                elif sub in _FD_LANE or sub in _FD_MEMARG_LANE:
+                    r.pos += 1
+            pos = r.pos
+        elif k == _BYTES4:
+            pos += 4
+        elif k == _BYTES8:
+            pos += 8
+        elif k == _BYTE:
+            pos += 1
+        else:
+            raise ScanError(f"unknown instruction {op:#x}")
+    return False
+
+
+def may_use_sized_ops(wasm: bytes) -> bool:
+    """Whether any function body contains an instruction whose fuel cost depends on an operand.
+
+    Those are memory.grow, memory.init/copy/fill and table.init/copy/grow/fill: Cranelift
+    charges them per page, byte or element, Winch as one instruction. A byte pattern rules
+    most modules out at once; otherwise the bodies are decoded instruction by instruction
+    (skipping immediates), so the answer is exact for WebAssembly 2.0. Anything
+    unrecognised answers True, the safe side.
+    """
+    pos = 8
+    while pos < len(wasm):
+        section = wasm[pos]
+        r = _Reader(wasm, pos + 1, len(wasm))
+        size = r.u32()
+        if section == _SECTION_CODE:
+            if _SIZED_PATTERN.search(wasm, r.pos, r.pos + size) is None:
+                return False
+            code = _Reader(wasm, r.pos, r.pos + size)
+            try:
+                for _ in range(code.u32()):
+                    body_size = code.u32()
+                    if _body_has_sized_op(wasm, code.pos, code.pos + body_size):
+                        return True
+                    code.pos += body_size
+            except (ScanError, IndexError):
+                return True
+            return False
+        pos = r.pos + size
+    return False

@@ -13,8 +13,8 @@ payloads included) are exact and the per-case overhead stays around 25 microseco
 Imports: a module that imports functions gets host stubs that trap when called
 ("import M.N not provided"); imported memories, tables and globals are created in the
 case's store with exactly the declared type (memories and tables at their minimum size,
-globals zero / null), and count against the store limits like defined ones. Tags and v128
-globals cannot be provided: such a module yields TRAP results.
+globals zero / null), and count against the store limits like defined ones. v128 globals
+cannot be provided: such a module yields TRAP results.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import wasmtime._func as _wfunc
 from wasmtime import _ffi as ffi
 
 from .cache import ModuleCache
-from ._scan import ScanError, scan
+from ._scan import ScanError, may_use_sized_ops, scan
 from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature
 from .errors import SandboxError
 from .limits import WASM_PAGE, Limits
@@ -51,8 +51,7 @@ _CACHE_FORMAT = "v1"  # bump when the engine configuration below changes
 
 _M32 = (1 << 32) - 1
 _M64 = (1 << 64) - 1
-_WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64, "v128": 128}
-_V128 = ctypes.c_uint8 * 16
+_WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
 
 # The C API entry points used on the hot path, bound once.
 _store_limiter = ffi.wasmtime_store_limiter
@@ -168,10 +167,6 @@ def _arg_bits(valtype: str, value: Any) -> int:
     raise _BadCase(f"cannot pass {value!r} as {valtype}")
 
 
-def _signed(bits: int, width: int) -> int:
-    return bits - (1 << width) if bits >> (width - 1) else bits
-
-
 def _pooling(cfg: wasmtime.Config, limits: Limits, slots: int) -> bool:
     """Switch the engine to wasmtime's pooling allocator, sized to the limits.
 
@@ -235,8 +230,8 @@ def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: in
     # Cranelift compiles the functions (or, under Winch, the host-call trampolines): the
     # single-pass register allocator compiles faster, and candidates run only a few times.
     cfg.cranelift_flag_set("regalloc_algorithm", "single_pass")
-    if pool_slots:
-        _pooling(cfg, limits, pool_slots)
+    if pool_slots and not _pooling(cfg, limits, pool_slots):
+        raise SandboxError("this wasmtime lacks the pooling allocator API: use pool_slots=0")
     return cfg
 
 
@@ -275,7 +270,7 @@ def _stop_ticker(stop: threading.Event, thread: threading.Thread) -> None:
 def _restart_in_child(ref: "weakref.ref[Sandbox]") -> None:
     """A forked child inherits the sandbox but not its ticker thread: start a new one."""
     sandbox = ref()
-    if False and sandbox is not None and not sandbox._closed:
+    if sandbox is not None and not sandbox._closed:
         sandbox._finalizer.detach()
         sandbox._start_ticker()
 
@@ -315,9 +310,12 @@ class Sandbox:
     `compiler` is "winch" (baseline compiler, about twice as fast to compile; default where
     wasmtime supports it) or "cranelift". A module Winch cannot compile (it lacks
     externref and a few other features) is compiled by Cranelift instead. Fuel is the
-    same under both for ordinary code, but Cranelift also charges per byte for
-    memory.fill/copy/init and per page for memory.grow, which Winch charges as one.
-    `opt_level` applies to Cranelift. `cache_dir` enables the on-disk compile cache.
+    same under both for ordinary code, but Cranelift also charges per byte, element or
+    page for memory.fill/copy/init, table.fill/copy/init/grow and memory.grow, which
+    Winch charges as one instruction. With `exact_bulk_fuel` (the default) modules that
+    may contain those instructions are compiled by Cranelift, so fuel never depends on
+    the compiler; turn it off to trade that for compile speed. `opt_level` applies to
+    Cranelift. `cache_dir` enables the on-disk compile cache.
     `pool_slots` > 0 preallocates that many instance slots (wasmtime's pooling allocator),
     which bounds how many cases may run at once across threads; 0 allocates on demand.
     Per-run `limits` may tighten, but not raise, the memory and table limits of a pooled
@@ -326,7 +324,7 @@ class Sandbox:
 
     def __init__(self, limits: Limits | None = None, *, compiler: str = "winch", opt_level: str = "none",
                  cache_dir: str | os.PathLike | None = None, cache_size: int = 1024,
-                 tick_s: float = 0.005, pool_slots: int = 16) -> None:
+                 tick_s: float = 0.005, pool_slots: int = 16, exact_bulk_fuel: bool = True) -> None:
         self.limits = limits if limits is not None else Limits()
         if not isinstance(self.limits, Limits):
             raise SandboxError(f"limits must be a Limits, got {type(limits).__name__}")
@@ -339,6 +337,7 @@ class Sandbox:
         if compiler == "winch" and not _winch_available():
             compiler = "cranelift"
         self.compiler = compiler
+        self.exact_bulk_fuel = bool(exact_bulk_fuel)
         self.opt_level = opt_level
         self.tick_s = tick_s
         if not isinstance(pool_slots, int) or pool_slots < 0:
@@ -355,7 +354,7 @@ class Sandbox:
         except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime always has metadata
             version = "unknown"
         self._tag_base = (f"wasmtime-{version}-{_CACHE_FORMAT}-{platform.machine()}-{opt_level}"
-                          f"-stack{self._stack}-pool{int(pool_slots > 0)}")
+                          f"-stack{self._stack}-pool{int(pool_slots > 0)}-mem{self.limits.memory_bytes}")
         self._counts = {"compiled": 0, "memory_hits": 0, "disk_hits": 0, "invalid": 0, "fallbacks": 0, "cases": 0}
         self._compile_s = 0.0
         self._case_s = 0.0
@@ -474,6 +473,14 @@ class Sandbox:
 
     def _compile_fresh(self, wasm: bytes, sha: str, t0: float) -> CompiledModule | ExecutionResult:
         compiler, engine = self.compiler, self._engine
+        if compiler == "winch" and self.exact_bulk_fuel:
+            try:
+                sized = may_use_sized_ops(wasm)
+            except (ScanError, IndexError):
+                sized = False  # malformed: let wasmtime say why
+            if sized:
+                compiler, engine = "cranelift", self._fallback_engine()
+                self._counts["fallbacks"] += 1
         try:
             module = wasmtime.Module(engine, wasm)
         except wasmtime.WasmtimeError as exc:
@@ -648,13 +655,10 @@ class Sandbox:
             for i, value in enumerate(bits):
                 p = params[i]
                 p.kind = plan.kinds[i]
-                slot = plan.slots[i]
-                if slot == 32:
-                    p.of.i32 = value
-                elif slot == 64:
-                    p.of.i64 = value
+                if plan.slots[i] == 32:
+                    p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
                 else:
-                    p.of.v128 = _V128(*value.to_bytes(16, "little"))
+                    p.of.i64 = value
             results = plan.Results()
             error = _func_call(ctx, byref(item.of.func), params, plan.arity, results, plan.n_results, byref(trap))
 
@@ -667,13 +671,7 @@ class Sandbox:
 
             values = []
             for i, slot in enumerate(plan.result_slots):
-                r = results[i]
-                if slot == 32:
-                    values.append(r.of.i32 & _M32)
-                elif slot == 64:
-                    values.append(r.of.i64 & _M64)
-                else:
-                    values.append(int.from_bytes(bytes(r.of.v128), "little"))
+                values.append(results[i].of.i32 & _M32 if slot == 32 else results[i].of.i64 & _M64)
             read = self._read_blocks(ctx, memory, readback) if readback else ()
             return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read)
         finally:
@@ -728,22 +726,26 @@ class Sandbox:
 
     def _failure(self, error: Any, trap: Any, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:
         wall = time.perf_counter() - t0
-        host = _wfunc.LAST_EXCEPTION
+        host = _wfunc.LAST_EXCEPTION  # set when a host function (an import stub) raised
         if host is not None:
             _wfunc.LAST_EXCEPTION = None
+            if isinstance(host, wasmtime.Trap):
+                host_message = str(host)
+            else:  # a stub whose arguments wasmtime-py could not convert (v128)
+                host_message = f"an imported function was called and is not provided ({host})"
+        err = wasmtime.WasmtimeError._from_ptr(error) if error else None  # owns and frees the error
         if trap:
             trap_obj = wasmtime.Trap._from_ptr(trap)
-            if error:
-                wasmtime.WasmtimeError._from_ptr(error)  # owned and freed by the wrapper
             code = trap_obj.trap_code
-            message = _one_line(str(host)) if host is not None else _one_line(trap_obj.message)
+            message = host_message if host is not None else _one_line(trap_obj.message)
             if code is wasmtime.TrapCode.OUT_OF_FUEL:
                 return ExecutionResult(Outcome.OUT_OF_FUEL, (), budget, pages, wall, message)
             if code is wasmtime.TrapCode.INTERRUPT:
                 return ExecutionResult(Outcome.TIMEOUT, (), fuel, pages, wall, message)
             return ExecutionResult(Outcome.TRAP, (), fuel, pages, wall, message)
-        err = wasmtime.WasmtimeError._from_ptr(error)
-        return self._from_error(str(host) if host is not None else str(err), fuel, pages, t0)
+        if host is not None:
+            return ExecutionResult(Outcome.TRAP, (), fuel, pages, wall, host_message)
+        return self._from_error(str(err), fuel, pages, t0)
 
     @staticmethod
     def _from_error(message: str, fuel: int, pages: int, t0: float) -> ExecutionResult:
