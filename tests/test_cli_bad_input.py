@@ -29,14 +29,14 @@ def assert_clean_failure(proc: subprocess.CompletedProcess, needle: str) -> None
 def files(tmp_path: Path) -> dict[str, Path]:
     def write(name: str, data: bytes | str) -> Path:
         p = tmp_path / name
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+        p.write_bytes(data.encode() if isinstance(data, str) else bytes(data))
         return p
 
     two = wasmtime.wat2wasm('(module (func (export "a") (param i32) (result i32) local.get 0)'
                             ' (func (export "b") (param i32) (result i32) local.get 0))')
     ref = wasmtime.wat2wasm('(module (func (export "r") (param externref) (result i32) i32.const 0))')
     spin = wasmtime.wat2wasm('(module (func (export "spin") (param i32) (result i32) (loop br 0) i32.const 0))')
-    invalid = wasmtime.wat2wasm('(module (func (export "f") (result i32) i32.const 1))')
+    invalid = bytes(wasmtime.wat2wasm('(module (func (export "f") (result i32) i32.const 1))'))
     # make it invalid: the body's i32.const becomes i64.const (0x41 -> 0x42); the result type no longer matches
     idx = invalid.rindex(b"\x41\x01\x0b")
     invalid = invalid[:idx] + b"\x42" + invalid[idx + 1:]
@@ -73,7 +73,7 @@ def test_missing_file(tmp_path):
 
 def test_bad_tests_file_names_the_line(files, tmp_path):
     proc = run(["evolve", str(files["two"]), "--function", "a", "--tests", str(files["bad_tests"])], tmp_path)
-    assert_clean_failure(proc, "line 2")
+    assert_clean_failure(proc, "bad.jsonl:2: not JSON")
 
 
 def test_inspect_rejects_garbage(files, tmp_path):

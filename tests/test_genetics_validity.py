@@ -59,6 +59,12 @@ def diverse(g: Genome, seed: int, n: int = 12) -> list[Genome]:
     return pool
 
 
+def swappable(parents: list[Genome]) -> bool:
+    """Some pair of parents differs in two or more bodies (else crossover_function can only copy)."""
+    bodies = [p.decoded().bodies for p in parents]
+    return any(sum(x != y for x, y in zip(a, b)) >= 2 for a in bodies for b in bodies)
+
+
 def test_modules_are_present_and_valid(modules):
     assert {"popcount_loop", "frame", "mixed"} <= set(modules)
     for label, g in modules.items():
@@ -84,7 +90,10 @@ def test_mutation_offspring_validate(modules, name, record_property):
 def test_crossover_offspring_validate(modules, name):
     op = OPERATORS[name]()
     for label, g in modules.items():
-        made, valid, _ = offspring(op, diverse(g, seed=7), N, seed=3)
+        parents = diverse(g, seed=7)
+        if name == "crossover_function" and not swappable(parents):
+            continue  # the child could only be a copy of the second parent, which is no offspring
+        made, valid, _ = offspring(op, parents, N, seed=3)
         assert made > 0, f"{name} never applicable to {label}"
         assert valid / made >= MIN_VALID, f"{name} on {label}: {valid}/{made} valid"
 
@@ -106,7 +115,7 @@ def test_same_seed_same_offspring(modules):
             runs.append([getattr(op.apply(rng, [fresh[i % 6], fresh[(i + 1) % 6]]), "wasm", None)
                          for i in range(30)])
         assert runs[0] == runs[1], op.name
-        assert any(runs[0]), op.name
+        assert any(runs[0]) or (op.name == "crossover_function" and not swappable(parents)), op.name
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -144,7 +153,8 @@ def test_typing_handed_to_offspring_equals_a_fresh_analysis(modules, name):
                 assert child.analysis(t) == analyze(child.decoded(), t), (name, label, t)
             parents[rng.randrange(1, len(parents))] = child
             checked += 1
-        assert checked or (name == "promote_slot" and not frame_code(label)), (name, label)
+        assert checked or (name == "promote_slot" and not frame_code(label)) \
+            or (name == "crossover_function" and not swappable(diverse(modules[label], seed=5, n=6))), (name, label)
 
 
 SPEC_SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "spec-testsuite"

@@ -18,7 +18,7 @@ class EvolveConfig:
     generations: int | None = 400
     max_evaluations: int | None = None
     budget_s: float | None = 30.0
-    stagnation: int | None = 120
+    stagnation: int | None = None
     seed: int = 0
     operators: str = "structural"
     objectives: str = "weighted"  # or "pareto"

@@ -125,7 +125,10 @@ def _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_ou
     try:
         if tests_path is not None:
             sig = sandbox.signature(data, function)
-            cases = load_tests(Path(tests_path), sig.params, sig.results)
+            try:
+                cases = load_tests(Path(tests_path), sig.params, sig.results)
+            except OracleError as exc:  # names the file and line already
+                raise JeetError(str(exc)) from None
             return tests_oracle(sandbox, data, function, cases, seed=seed,
                                 train_size=train_size, held_out_factor=held_out_factor)
         return differential_oracle(sandbox, data, function, seed=seed,

@@ -28,8 +28,8 @@ class CrossoverFunction(Operator):
             t for t in a.targets
             if not mb.bodies[t].opaque and ma.bodies[t] != mb.bodies[t]
         ]
-        if not candidates:
-            return None
+        if len(candidates) < 2:
+            return None  # swapping the only differing body would just copy parent b
         t = rng.choice(candidates)
         infos = b.analysis(t)  # the donated body must type-check (WasmError -> not applicable)
         return a.with_bodies({t: mb.bodies[t]}, {t: infos})

@@ -152,8 +152,9 @@ def _memoised(cache: dict, key: Any, compute: Callable[[], T]) -> T:
 class Operator(ABC):
     """A stateless variation operator: `arity` parents in, one child (or None) out.
 
-    `apply` never raises for a well-formed call: an operator that finds nothing to change, or a
-    parent whose bytes do not decode or type-check, answers None ("not applicable this time").
+    `apply` never raises for a well-formed call: an operator that finds nothing to change, a child
+    identical to a parent, or a parent whose bytes do not decode or type-check, answers None
+    ("not applicable this time").
     Structural operators return modules that validate by construction; raw ones make no promise.
     """
 
@@ -165,9 +166,13 @@ class Operator(ABC):
         if len(parents) < self.arity:
             raise GeneticsError(f"{self.name} needs {self.arity} parent(s), got {len(parents)}")
         try:
-            return self.propose(rng, parents)
+            child = self.propose(rng, parents)
         except WasmError:
             return None
+        # A copy of a parent is no offspring: it would only cost an evaluation-cache lookup.
+        if child is None or any(child.wasm == p.wasm for p in parents):
+            return None
+        return child
 
     @abstractmethod
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
