@@ -15,14 +15,14 @@ class EvolveConfig:
     keep_fraction: float = 0.4
     mutate_fraction: float = 0.3
     crossover_fraction: float = 0.3
-    generations: int | None = 400
+    generations: int | None = None
     max_evaluations: int | None = None
     budget_s: float | None = 30.0
     stagnation: int | None = None
     seed: int = 0
     operators: str = "structural"
     objectives: str = "weighted"  # or "pareto"
-    train_size: int = 16
+    train_size: int = 8
     held_out_factor: int = 100
     fuel: int = 1_000_000
     memory_bytes: int = 1 << 20

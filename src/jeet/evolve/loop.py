@@ -87,6 +87,7 @@ class Evolution:
         self.started = time.monotonic()
         self.baseline: Measurement | None = None
         self._resume = resume
+        self._inflight = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -133,8 +134,12 @@ class Evolution:
         seeds = [Task(None, (v,), 0) for v in self._extra_seeds()]
         n_fill = self.config.population - 1 - len(seeds)
         tasks = seeds + [self._mutation_task([original]) for _ in range(max(0, n_fill) * 2)]
-        self._absorb(self.evaluator.run(tasks, self._context()))
-        self._log(self.population, [], [])
+        results = self.evaluator.run(tasks, self._context())
+        # seeds descend from the original through wasm-opt; say so in their lineage
+        results = [replace(r, operator="wasm-opt", parents=(original.sha256,)) if t.operator is None else r
+                   for t, r in zip(tasks, results)]
+        self._absorb(results)
+        self._log(self.population, [])
 
     def _measure_original(self) -> Member:
         ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), None)
@@ -171,16 +176,30 @@ class Evolution:
         return tasks
 
     def tell(self, offspring: list[Offspring]) -> None:
-        elite_n = max(1, round(self.config.population * self.config.keep_fraction))
-        self._absorb(offspring, keep_first=elite_n)
+        """Selection first; then, while the next generation (if any) is already out, the bookkeeping."""
+        self._absorb(offspring)
+        if self.done() is None and self._inflight is None:
+            self._inflight = self.evaluator.submit(self.ask(), self._context())
         self._promote()
-        self._log(self.population, offspring, [])
+        self._log(self.population, offspring)
         self._checkpoint()
 
     def step(self) -> GenerationRow:
+        """One generation. Its offspring were handed out at the end of the previous step, so the
+        workers evaluate them while this process verifies champions and writes the store."""
+        pending = self._inflight or self.evaluator.submit(self.ask(), self._context())
+        self._inflight = None
+        results = self.evaluator.collect(pending)
         self.state.generation += 1
-        self.tell(self.evaluator.run(self.ask(), self._context()))
+        self.tell(results)
         return self.logbook.rows[-1]
+
+    def _drain(self) -> None:
+        """Collect and drop a generation in flight (its context is about to change)."""
+        if self._inflight is not None:
+            results = self.evaluator.collect(self._inflight)
+            self._inflight = None
+            self.state.evaluations += sum(r.evaluated for r in results)
 
     def done(self) -> str | None:
         """Why the run should stop now, or None."""
@@ -217,7 +236,8 @@ class Evolution:
         return self.rng.choices(names, weights=w)[0] if sum(w) > 0 else self.rng.choice(names)
 
     def _mutation_task(self, pool: list[Member]) -> Task:
-        return Task(self._choose(self.mutators), (self._pick(pool).wasm,), self.rng.getrandbits(63))
+        parent = self._pick(pool)
+        return Task(self._choose(self.mutators), (parent.wasm,), self.rng.getrandbits(63), parent.home)
 
     def _crossover_task(self, pool: list[Member]) -> Task:
         a = self._pick(pool)
@@ -226,32 +246,29 @@ class Evolution:
             if b.sha256 != a.sha256:
                 break
             b = self._pick(pool)
-        return Task(self._choose(self.crossovers), (a.wasm, b.wasm), self.rng.getrandbits(63))
+        return Task(self._choose(self.crossovers), (a.wasm, b.wasm), self.rng.getrandbits(63), a.home)
 
-    def _absorb(self, offspring: list[Offspring], keep_first: int | None = None) -> None:
+    def _absorb(self, offspring: list[Offspring]) -> None:
         """Record every offspring, then choose the next population from survivors and correct children."""
         by_sha = {m.sha256: m for m in self.population}
         parent_fit = {m.sha256: m.fitness for m in self.population}
-        newcomers: list[Member] = []
+        variation = set(self.mutators) | set(self.crossovers)
         for off in offspring:
-            if off.operator is not None:
-                self.state.offspring_made += off.wasm is not None
-            if off.evaluated:
-                self.state.evaluations += 1
+            self.state.evaluations += off.evaluated
             ev = off.evaluation
             if off.wasm is None or ev is None:
                 continue
-            best_parent = max((parent_fit.get(p, 0.0) for p in off.parents), default=0.0)
-            improving = ev.correct and ev.fitness > best_parent
-            if off.operator is not None:
+            if off.operator in variation:
+                best_parent = max((parent_fit.get(p, 0.0) for p in off.parents), default=0.0)
+                self.state.offspring_made += 1
                 self.state.offspring_valid += ev.valid
-                self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct, improving=improving)
+                self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct,
+                                   improving=ev.correct and ev.fitness > best_parent)
             if ev.status.blacklists and off.sha256 not in self._known_bad:
                 self._blacklist(off.sha256, ev.status.value)
             if ev.correct and off.sha256 not in by_sha:
-                m = Member(off.sha256, off.wasm, ev, off.parents, off.operator, self.state.generation)
-                by_sha[m.sha256] = m
-                newcomers.append(m)
+                by_sha[off.sha256] = Member(off.sha256, off.wasm, ev, off.parents, off.operator,
+                                            self.state.generation, off.worker)
         ranked = self._rank(list(by_sha.values()))
         self.population = ranked[: self.config.population]
 
@@ -294,6 +311,7 @@ class Evolution:
 
     def _retrain(self) -> None:
         """The training set grew: re-measure the original and re-score the population on it."""
+        self._drain()
         original = self._measure_original()
         tasks = [Task(None, (m.wasm,), 0) for m in self.population if m.sha256 != original.sha256]
         results = self.evaluator.run(tasks, self._context())
@@ -308,15 +326,18 @@ class Evolution:
         champ = next((m for m in self.population if m.sha256 == self.champion.sha256), None)
         self.champion = champ or original
 
-    def _log(self, population: list[Member], offspring: list[Offspring], _unused: list) -> None:
+    def _log(self, population: list[Member], offspring: list[Offspring]) -> None:
         made = [o for o in offspring if o.wasm is not None and o.operator is not None]
         valid = [o for o in made if o.evaluation is not None and o.evaluation.valid]
         correct = [o for o in valid if o.evaluation.correct]
         fits = [m.fitness for m in population] or [0.0]
         base = self.baseline
-        front = first_front(population)
-        pts = [(m.evaluation.fuel / max(1, base.fuel), m.evaluation.peak_pages / max(1, base.peak_pages),
-                m.evaluation.size / max(1, base.code_size)) for m in front]
+        hv, front = 0.0, []
+        if self.config.objectives == "pareto":
+            front = first_front(population)
+            pts = [(m.evaluation.fuel / max(1, base.fuel), m.evaluation.peak_pages / max(1, base.peak_pages),
+                    m.evaluation.size / max(1, base.code_size)) for m in front]
+            hv = hypervolume(pts, (2.0, 2.0, 2.0))
         row = GenerationRow(
             generation=self.state.generation,
             best_fitness=round(max(fits), 6),
@@ -328,7 +349,7 @@ class Evolution:
             correct_rate=round(len(correct) / len(made), 4) if made else 0.0,
             evaluations=self.state.evaluations,
             seconds=round(time.monotonic() - self.started, 3),
-            hypervolume=round(hypervolume(pts, (2.0, 2.0, 2.0)), 6),
+            hypervolume=round(hv, 6),
             front_size=len(front),
         )
         self.logbook.append(row)
@@ -393,6 +414,7 @@ class Evolution:
         return True
 
     def _finish(self, reason: str) -> None:
+        self._drain()
         final = self.verify(self.champion.wasm)
         self.champion_evidence = final
         if self.store is not None and self.run_id is not None:

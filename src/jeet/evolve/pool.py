@@ -1,20 +1,26 @@
 """Parallel evaluation over all cores, with each evaluation isolated from crashes.
 
-Tasks go out in chunks to a process pool. If a worker process dies (a crash in native code),
-the pool is rebuilt and the tasks of the broken chunk are retried one at a time, so the task that
-kills its worker is identified and reported as `CRASH` while every other result is kept.
+Each worker is a long-lived process with its own sandbox and caches. A task goes to the worker
+that made its first parent (its "home"), so that worker already holds the parent decoded and
+analysed; tasks without a home, and overflow beyond a fair share, go to the least-loaded worker.
+If a worker dies or stops answering, it is replaced and the tasks it held are retried one at a
+time on a fresh worker, so the one task that kills its worker is identified and reported as
+`CRASH` while every other result is kept.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
+from ..errors import JeetError
 from .evaluation import Evaluation, Status
-from .worker import (Context, Offspring, Task, WorkerSetup, WorkerState, init_process,
-                     run_chunk_in_process, sha256)
+from .worker import Context, Offspring, Task, WorkerSetup, WorkerState, sha256
+
+# Workers must never inherit the parent's threads (the sandbox's epoch ticker), so no plain fork.
+_MP = mp.get_context("forkserver")
 
 
 def default_workers() -> int:
@@ -24,70 +30,151 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _serve(conn: Connection, setup: WorkerSetup, index: int) -> None:
+    state = WorkerState(setup, index)
+    try:
+        while True:
+            msg = conn.recv()
+            if msg is None:
+                break
+            tasks, ctx = msg
+            conn.send(state.run_chunk(tasks, ctx))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        state.close()
+
+
+class _Process:
+    def __init__(self, setup: WorkerSetup, index: int) -> None:
+        self.conn, child = _MP.Pipe()
+        self.proc = _MP.Process(target=_serve, args=(child, setup, index), daemon=True,
+                                name=f"jeet-worker-{index}")
+        self.proc.start()
+        child.close()
+
+    def send(self, tasks: list[Task], ctx: Context) -> None:
+        self.conn.send((tasks, ctx))
+
+    def receive(self, timeout_s: float) -> list[Offspring] | None:
+        """The results, or None if the worker died or did not answer in time."""
+        try:
+            if not self.conn.poll(timeout_s):
+                return None
+            return self.conn.recv()
+        except (EOFError, OSError, ConnectionError):
+            return None
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (OSError, ValueError, BrokenPipeError):
+                pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        self.conn.close()
+
+
+@dataclass
+class Pending:
+    """Tasks handed out and not yet collected (`plan`: task indices per worker)."""
+
+    tasks: list[Task]
+    ctx: Context
+    plan: list[list[int]]
+
+
 class Evaluator:
-    """Runs tasks in this process (workers=1) or in a pool of worker processes."""
+    """Runs tasks in this process (workers=1) or on a set of worker processes."""
+
+    MAX_CONSECUTIVE_CRASHES = 16
 
     def __init__(self, setup: WorkerSetup, workers: int = 0) -> None:
         self.setup = setup
         self.workers = workers or default_workers()
-        self._local: WorkerState | None = None
-        self._pool: ProcessPoolExecutor | None = None
-        if self.workers == 1:
-            self._local = WorkerState(setup)
-        else:
-            self._pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        # forkserver: workers never inherit the parent's threads (the sandbox's epoch ticker).
-        ctx = mp.get_context("forkserver")
-        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_process, initargs=(self.setup,))
+        self._local: WorkerState | None = WorkerState(setup, 0) if self.workers == 1 else None
+        self._procs: list[_Process] = [] if self._local else [_Process(setup, i) for i in range(self.workers)]
+        self._crashes = 0
 
     def run(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
+        return self.collect(self.submit(tasks, ctx))
+
+    def submit(self, tasks: list[Task], ctx: Context) -> "Pending":
+        """Start evaluating `tasks`; the caller may work meanwhile and `collect` later."""
+        if self._local is not None or not tasks:
+            return Pending(tasks, ctx, [])
+        plan = self._assign([t.home for t in tasks])
+        for w, idx in enumerate(plan):
+            if idx:
+                self._procs[w].send([tasks[i] for i in idx], ctx)
+        return Pending(tasks, ctx, plan)
+
+    def collect(self, pending: "Pending") -> list[Offspring]:
+        tasks, ctx = pending.tasks, pending.ctx
         if not tasks:
             return []
         if self._local is not None:
             return self._local.run_chunk(tasks, ctx)
-        n_chunks = min(len(tasks), self.workers * 2)
-        chunks = [tasks[i::n_chunks] for i in range(n_chunks)]
-        results: list[list[Offspring] | None] = [None] * n_chunks
-        broken: list[int] = []
-        futures = [self._pool.submit(run_chunk_in_process, c, ctx) for c in chunks]
-        for i, fut in enumerate(futures):
-            try:
-                results[i] = fut.result()
-            except BrokenProcessPool:
-                broken.append(i)
-        if broken:
-            self._restart()
-            for i in broken:
-                results[i] = [self._run_isolated(t, ctx) for t in chunks[i]]
-        # undo the striping so results line up with tasks
         out: list[Offspring | None] = [None] * len(tasks)
-        for i, chunk_result in enumerate(results):
-            for j, off in enumerate(chunk_result):
-                out[i + j * n_chunks] = off
+        timeout = self._timeout(ctx)
+        for w, idx in enumerate(pending.plan):
+            if not idx:
+                continue
+            got = self._procs[w].receive(timeout * len(idx))
+            if got is None or len(got) != len(idx):
+                self._replace(w)
+                got = [self._isolated(w, tasks[i], ctx, timeout) for i in idx]
+            for i, off in zip(idx, got):
+                out[i] = off
         return out  # type: ignore[return-value]
 
-    def _run_isolated(self, task: Task, ctx: Context) -> Offspring:
-        fut = self._pool.submit(run_chunk_in_process, [task], ctx)
-        try:
-            return fut.result()[0]
-        except BrokenProcessPool:
-            self._restart()
-            return Offspring(task.operator, tuple(sha256(p) for p in task.parents), None, None,
-                             Evaluation(Status.CRASH, message="the evaluation crashed its worker"), True)
+    def _assign(self, homes: list[int | None]) -> list[list[int]]:
+        """Task indices per worker: home first, within a fair share; the rest to the least loaded."""
+        plan: list[list[int]] = [[] for _ in range(self.workers)]
+        share = -(-len(homes) // self.workers)
+        loose = []
+        for i, h in enumerate(homes):
+            if h is not None and 0 <= h < self.workers and len(plan[h]) < share:
+                plan[h].append(i)
+            else:
+                loose.append(i)
+        for i in loose:
+            min(plan, key=len).append(i)
+        return plan
 
-    def _restart(self) -> None:
-        try:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        finally:
-            self._pool = self._new_pool()
+    def _timeout(self, ctx: Context) -> float:
+        limits = self.setup.limits
+        return 30.0 + 2.0 * max(1, len(ctx.oracle.train)) * limits.deadline_s
+
+    def _isolated(self, w: int, task: Task, ctx: Context, timeout: float) -> Offspring:
+        proc = self._procs[w]
+        proc.send([task], ctx)
+        got = proc.receive(timeout)
+        if got is not None and len(got) == 1:
+            self._crashes = 0
+            return got[0]
+        self._replace(w)
+        self._crashes += 1
+        if self._crashes > self.MAX_CONSECUTIVE_CRASHES:
+            raise JeetError("evaluation workers keep dying; see the system log (out of memory?)")
+        return Offspring(task.operator, tuple(sha256(p) for p in task.parents), None, None,
+                         Evaluation(Status.CRASH, message="the evaluation crashed or hung its worker"), True)
+
+    def _replace(self, w: int) -> None:
+        self._procs[w].stop(kill=True)
+        self._procs[w] = _Process(self.setup, w)
 
     def close(self) -> None:
         if self._local is not None:
             self._local.close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for p in self._procs:
+            p.stop()
+        self._procs = []
 
     def __enter__(self) -> "Evaluator":
         return self

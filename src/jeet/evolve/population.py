@@ -16,6 +16,7 @@ class Member:
     parents: tuple[str, ...] = ()
     operator: str | None = None
     generation: int = 0
+    home: int | None = None  # the evaluation worker that holds this specimen decoded
 
     @property
     def fitness(self) -> float:

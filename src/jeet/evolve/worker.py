@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..fitness import Measurement, energy_estimate
 from ..genetics import Genome, Operator, operator_set
@@ -41,6 +41,7 @@ class Task:
     operator: str | None  # None: evaluate parents[0] as it is
     parents: tuple[bytes, ...]
     seed: int
+    home: int | None = None  # the worker that already holds parents[0] decoded, if known
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class Offspring:
     sha256: str | None
     evaluation: Evaluation | None
     evaluated: bool  # False for a cache hit or a blacklisted hash: no sandbox run
+    worker: int = 0  # the worker that made it, and holds it decoded: its children go there
 
 
 def sha256(data: bytes) -> str:
@@ -69,8 +71,9 @@ def sha256(data: bytes) -> str:
 class WorkerState:
     """A sandbox, the operator instances, a genome cache and an evaluation cache for one process."""
 
-    def __init__(self, setup: WorkerSetup, cache_size: int = 4096) -> None:
+    def __init__(self, setup: WorkerSetup, index: int = 0, cache_size: int = 4096) -> None:
         self.setup = setup
+        self.index = index
         self.sandbox = Sandbox(setup.limits)
         self.operators: dict[str, Operator] = {op.name: op for op in operator_set("all")}
         self.blacklist: set[str] = set(setup.blacklist)
@@ -86,19 +89,24 @@ class WorkerState:
         g = self._genomes.get(sha)
         if g is None:
             g = Genome.from_bytes(wasm, self.setup.function)
-            self._genomes[sha] = g
-            if len(self._genomes) > 512:
-                self._genomes.popitem(last=False)
+            self._remember(sha, g)
         else:
             self._genomes.move_to_end(sha)
         return g
 
+    def _remember(self, sha: str, g: Genome) -> None:
+        """Keep a genome (with its cached analyses) for when it comes back as a parent."""
+        self._genomes[sha] = g
+        if len(self._genomes) > 1024:
+            self._genomes.popitem(last=False)
+
     def run_chunk(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
         self.blacklist.update(ctx.blacklist_delta)
-        return [self.run_task(t, ctx) for t in tasks]
+        return [replace(self.run_task(t, ctx), worker=self.index) for t in tasks]
 
     def run_task(self, task: Task, ctx: Context) -> Offspring:
-        parent_shas = tuple(sha256(p) for p in task.parents)
+        # A plain evaluation (operator None) has no parents: its bytes are the specimen itself.
+        parent_shas = tuple(sha256(p) for p in task.parents) if task.operator is not None else ()
         if task.operator is None:
             child_bytes, child_genome = task.parents[0], None
         else:
@@ -122,6 +130,8 @@ class WorkerState:
         ev = self.evaluate(child_bytes, ctx, child_genome)
         if ev.status.blacklists:
             self.blacklist.add(sha)
+        elif ev.correct and child_genome is not None:
+            self._remember(sha, child_genome)
         self._evals[key] = ev
         if len(self._evals) > self._cache_size:
             self._evals.popitem(last=False)
@@ -168,18 +178,3 @@ def _energy(genome: Genome | None, wasm: bytes, function: str, fuel: int) -> flo
         return energy_estimate(bodies, fuel)
     except Exception:  # an undecodable-but-valid module still has a cost: count plain fuel
         return float(fuel)
-
-
-# --- process-pool entry points: one WorkerState per process -------------------------------
-
-_STATE: WorkerState | None = None
-
-
-def init_process(setup: WorkerSetup) -> None:
-    global _STATE
-    _STATE = WorkerState(setup)
-
-
-def run_chunk_in_process(tasks: list[Task], ctx: Context) -> list[Offspring]:
-    assert _STATE is not None, "worker process was not initialized"
-    return _STATE.run_chunk(tasks, ctx)
