@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import psutil
 import wasmtime
 
 from ..evolve import EvolveConfig, Evolution, load_problem
@@ -48,8 +49,12 @@ class KernelResult:
     wall_O0_us: float
     wall_evolved_us: float
     wall_ratio: float
+    net_O0_us: float               # wall time minus an empty function's: time spent in wasm
+    net_evolved_us: float
+    net_ratio: float
     size_O0: int
     size_evolved: int
+    peak_rss_mb: float             # resident memory of jeet and its workers, largest sample
     logbook: list[dict] = field(default_factory=list)
 
 
@@ -82,12 +87,31 @@ class BenchReport:
             "median_evals_per_s_per_core": statistics.median([k.evals_per_s_per_core for k in self.kernels]) if self.kernels else None,
             "valid_rate": {v.operator_set: round(v.rate, 4) for v in self.validity},
             "median_wall_ratio": statistics.median([k.wall_ratio for k in self.kernels]) if self.kernels else None,
+            "median_net_wall_ratio": statistics.median([k.net_ratio for k in self.kernels]) if self.kernels else None,
+            "max_peak_rss_mb": max((k.peak_rss_mb for k in self.kernels), default=None),
         }
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["summary"] = self.summary()
         return d
+
+
+class RssProbe:
+    """Largest resident set of this process plus its worker processes seen so far."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+
+    def sample(self) -> None:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        self.peak = max(self.peak, total)
 
 
 def held_out_fuel(sandbox: Sandbox, oracle: Oracle, wasm: bytes, function: str) -> int | None:
@@ -125,12 +149,15 @@ def operator_validity(kernels: list[Kernel], spec: str, samples: int, seed: int)
 def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
                  store=None) -> KernelResult:
     limits = Limits()
-    problem = load_problem(None, kernel=k.name, seed=seed, limits=limits)
     cfg = EvolveConfig(budget_s=budget_s, generations=None, stagnation=None, seed=seed, workers=workers)
+    problem = load_problem(None, kernel=k.name, seed=seed, limits=limits, train_size=cfg.train_size,
+                           held_out_factor=cfg.held_out_factor)
     t0 = time.monotonic()
+    rss = RssProbe()
     with Evolution(problem, cfg, store=store) as evo:
         evo.start()
-        reason = evo.run()
+        reason = evo.run(lambda e, row: rss.sample() if row.generation % 10 == 0 else None)
+        rss.sample()
         res = summarize(evo, reason, time.monotonic() - t0, None)
         logbook = evo.logbook.as_dicts()
         evolved = evo.champion.wasm
@@ -141,7 +168,7 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
                 for name, w in (("O0", o0), ("O0opt", o0_opt), ("O2", o2), ("O2opt", o2_opt), ("evolved", evolved))}
     params = problem.oracle.params
     cases = list(problem.oracle.held_out[:200])
-    t_in, t_ev = time_variants([o0, evolved], k.function, params, cases, runs=runs)
+    t_in, t_ev = time_variants([o0, evolved], k.function, params, problem.oracle.results, cases, runs=runs)
     best_native = min(f for f in (fuel["O2"], fuel["O2opt"]) if f is not None)
     return KernelResult(
         kernel=k.name, category=k.category,
@@ -155,7 +182,9 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
         valid_offspring_rate=res.valid_offspring_rate,
         wall_O0_us=round(t_in.median_s * 1e6, 1), wall_evolved_us=round(t_ev.median_s * 1e6, 1),
         wall_ratio=round(t_ev.median_s / t_in.median_s, 4) if t_in.median_s else float("nan"),
-        size_O0=len(o0), size_evolved=len(evolved), logbook=logbook,
+        net_O0_us=round(t_in.net_s * 1e6, 1), net_evolved_us=round(t_ev.net_s * 1e6, 1),
+        net_ratio=round(t_ev.net_s / t_in.net_s, 4) if t_in.net_s > 0 else float("nan"),
+        size_O0=len(o0), size_evolved=len(evolved), peak_rss_mb=round(rss.peak / 2**20, 1), logbook=logbook,
     )
 
 

@@ -2,7 +2,9 @@
 
 Modules are compiled with Cranelift's optimizer and without fuel, as a host would run them.
 Each run calls the function once per case (memory written first where the case has some);
-the medians of repeated runs are compared side by side in one process.
+the medians of repeated runs are compared side by side in one process, interleaved. A call from
+Python costs about a microsecond whatever the function does, so an empty function of the same
+signature is timed alongside and its median subtracted: `net_s` is the time spent in wasm.
 """
 
 from __future__ import annotations
@@ -21,8 +23,21 @@ from ..oracle.values import to_python
 @dataclass(frozen=True, slots=True)
 class Timing:
     median_s: float
+    net_s: float  # median minus the empty function's median
     runs: int
     calls_per_run: int
+
+
+_ZERO = {"i32": "i32.const 0", "i64": "i64.const 0", "f32": "f32.const 0", "f64": "f64.const 0"}
+
+
+def empty_function(params: Sequence[str], results: Sequence[str], function: str) -> bytes:
+    """A module whose `function` has the given signature and does nothing but return zeros."""
+    p = " ".join(params)
+    r = " ".join(results)
+    body = " ".join(_ZERO[t] for t in results)
+    return bytes(wasmtime.wat2wasm(
+        f'(module (memory (export "memory") 2) (func (export "{function}") (param {p}) (result {r}) {body}))'))
 
 
 def _prepare(engine: wasmtime.Engine, wasm: bytes, function: str):
@@ -35,10 +50,12 @@ def _prepare(engine: wasmtime.Engine, wasm: bytes, function: str):
     return store, func, memory
 
 
-def time_variants(variants: Sequence[bytes], function: str, params: Sequence, cases: Sequence[Case],
+def time_variants(variants: Sequence[bytes], function: str, params: Sequence[str], results: Sequence[str],
+                  cases: Sequence[Case],
                   runs: int = 30) -> list[Timing]:
     """Median wall time per run for each variant; runs are interleaved so noise hits all alike."""
     engine = wasmtime.Engine(wasmtime.Config())
+    variants = [empty_function(params, results, function), *variants]
     prepared = [_prepare(engine, w, function) for w in variants]
     arg_lists = [[to_python(t, v) for t, v in zip(params, c.args)] for c in cases]
     samples: list[list[float]] = [[] for _ in variants]
@@ -51,4 +68,6 @@ def time_variants(variants: Sequence[bytes], function: str, params: Sequence, ca
                         memory.write(store, data, off)
                 func(store, *args)
             samples[i].append(time.perf_counter() - t0)
-    return [Timing(statistics.median(s), runs, len(cases)) for s in samples]
+    medians = [statistics.median(s) for s in samples]
+    null = medians[0]
+    return [Timing(m, max(m - null, 0.0), runs, len(cases)) for m in medians[1:]]
