@@ -156,8 +156,9 @@ class Evolution:
         return [variant] if variant is not None else []
 
     def _context(self) -> Context:
-        delta, self._blacklist_delta = tuple(self._blacklist_delta), self._blacklist_delta
-        return Context(oracle=self.training_oracle(), baseline=self.baseline, blacklist_delta=delta)
+        # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
+        return Context(oracle=self.training_oracle(), baseline=self.baseline,
+                       blacklist_delta=tuple(self._blacklist_delta))
 
     # --- ask / tell --------------------------------------------------------------------
 

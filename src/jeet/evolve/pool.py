@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 from ..errors import JeetError
@@ -100,19 +100,28 @@ class Evaluator:
         self._local: WorkerState | None = WorkerState(setup, 0) if self.workers == 1 else None
         self._procs: list[_Process] = [] if self._local else [_Process(setup, i) for i in range(self.workers)]
         self._crashes = 0
+        self._sent = [0] * self.workers  # how much of the run's blacklist each worker has been sent
 
     def run(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
         return self.collect(self.submit(tasks, ctx))
 
     def submit(self, tasks: list[Task], ctx: Context) -> "Pending":
         """Start evaluating `tasks`; the caller may work meanwhile and `collect` later."""
-        if self._local is not None or not tasks:
+        if not tasks:
             return Pending(tasks, ctx, [])
+        if self._local is not None:
+            return Pending(tasks, self._for_worker(0, ctx), [])
         plan = self._assign([t.home for t in tasks])
         for w, idx in enumerate(plan):
             if idx:
-                self._procs[w].send([tasks[i] for i in idx], ctx)
+                self._procs[w].send([tasks[i] for i in idx], self._for_worker(w, ctx))
         return Pending(tasks, ctx, plan)
+
+    def _for_worker(self, w: int, ctx: Context) -> Context:
+        """The context with only the blacklist entries worker `w` has not been sent yet."""
+        full = ctx.blacklist_delta
+        delta, self._sent[w] = full[self._sent[w]:], len(full)
+        return replace(ctx, blacklist_delta=delta)
 
     def collect(self, pending: "Pending") -> list[Offspring]:
         tasks, ctx = pending.tasks, pending.ctx
@@ -153,7 +162,7 @@ class Evaluator:
 
     def _isolated(self, w: int, task: Task, ctx: Context, timeout: float) -> Offspring:
         proc = self._procs[w]
-        proc.send([task], ctx)
+        proc.send([task], self._for_worker(w, ctx))
         got = proc.receive(timeout)
         if got is not None and len(got) == 1:
             self._crashes = 0
@@ -168,6 +177,7 @@ class Evaluator:
     def _replace(self, w: int) -> None:
         self._procs[w].stop(kill=True)
         self._procs[w] = _Process(self.setup, w)
+        self._sent[w] = 0
 
     def close(self) -> None:
         if self._local is not None:

@@ -50,7 +50,7 @@ class Context:
 
     oracle: Oracle  # its `train` is the current training set; `held_out` stays in the main process
     baseline: Measurement
-    blacklist_delta: tuple[str, ...] = ()
+    blacklist_delta: tuple[str, ...] = ()  # hashes blacklisted since the worker's setup
 
 
 @dataclass(frozen=True, slots=True)
