@@ -18,7 +18,7 @@ from ._ops import LOCAL_OPS
 from .operator import Genome, Operator
 from .retype import moved_run
 from .runs import neutral_runs, prefer_short
-from .sites import add_locals, facts, pick_start, pick_target
+from .sites import add_locals, facts, pick_target, start_sites
 
 __all__ = ["CopyRun", "insert_run", "map_locals"]
 
@@ -64,11 +64,7 @@ class CopyRun(Operator):
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         parent = parents[0]
-        for _ in range(ATTEMPTS):
-            start = pick_start(parent, rng)
-            if start is None:
-                continue
-            src, i = start
+        for src, i in start_sites(parent, rng, ATTEMPTS):
             ends = neutral_runs(src.instrs, src.infos, src.ends, i, internal=True)
             if not ends:
                 continue

@@ -13,7 +13,7 @@ from jeet.wasm.ir import Body
 
 from .operator import Genome, Operator
 from .runs import neutral_runs, prefer_short
-from .sites import pick_start
+from .sites import start_sites
 
 __all__ = ["DeleteRun", "delete"]
 
@@ -31,11 +31,7 @@ class DeleteRun(Operator):
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         parent = parents[0]
-        for _ in range(ATTEMPTS):
-            start = pick_start(parent, rng)
-            if start is None:
-                continue
-            f, i = start
+        for f, i in start_sites(parent, rng, ATTEMPTS):
             ends = neutral_runs(f.instrs, f.infos, f.ends, i)
             if ends:
                 j = ends[prefer_short(rng, len(ends))]

@@ -21,7 +21,7 @@ from .const_perturb import seen_constants
 from .operator import Genome, Operator
 from .retype import pushed_value
 from .runs import expressions, prefer_short
-from .sites import pick_start
+from .sites import start_sites
 
 __all__ = ["ReplaceExpr", "replace", "replacement"]
 
@@ -56,11 +56,7 @@ class ReplaceExpr(Operator):
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         parent = parents[0]
-        for _ in range(ATTEMPTS):
-            start = pick_start(parent, rng)
-            if start is None:
-                continue
-            f, i = start
+        for f, i in start_sites(parent, rng, ATTEMPTS):
             found = expressions(f.instrs, f.infos, f.ends, i)
             if not found:
                 continue

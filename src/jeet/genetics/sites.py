@@ -5,7 +5,7 @@ size, which needs no analysis) and analyse only that one."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence, Set
+from collections.abc import Iterator, Sequence, Set
 from dataclasses import dataclass
 
 from jeet.wasm.analysis import block_ends
@@ -143,3 +143,13 @@ def compatible(a: Genome, b: Genome) -> bool:
         and ma.global_types == mb.global_types and ma.memory_types == mb.memory_types
         and ma.table_types == mb.table_types and len(ma.elements) == len(mb.elements)
         and len(ma.data) == len(mb.data)))
+
+
+def start_sites(genome: Genome, rng: random.Random, attempts: int = 16) -> Iterator[tuple[Facts, int]]:
+    """Up to `attempts` random live instruction sites `(facts, index)` of the genome's targets.
+
+    The shared search loop of the run-based operators: each one tries sites until one suits it."""
+    for _ in range(attempts):
+        start = pick_start(genome, rng)
+        if start is not None:
+            yield start

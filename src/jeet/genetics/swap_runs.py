@@ -15,7 +15,7 @@ from jeet.wasm.ir import Body
 
 from .operator import Genome, Operator
 from .runs import neutral_runs, prefer_short
-from .sites import pick_start
+from .sites import start_sites
 
 __all__ = ["SwapRuns", "swap"]
 
@@ -33,11 +33,7 @@ class SwapRuns(Operator):
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         parent = parents[0]
-        for _ in range(ATTEMPTS):
-            start = pick_start(parent, rng)
-            if start is None:
-                continue
-            f, i = start
+        for f, i in start_sites(parent, rng, ATTEMPTS):
             firsts = neutral_runs(f.instrs, f.infos, f.ends, i)
             if not firsts:
                 continue
