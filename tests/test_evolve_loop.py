@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import wasmtime
@@ -66,7 +65,6 @@ def test_parallel_workers_give_the_same_run_as_one():
 def test_wrong_on_held_out_is_never_champion(tmp_path):
     """A variant that passes the training cases but fails a held-out case is blacklisted, never
     champion, and the failing case joins the training set."""
-    from dataclasses import replace as dc_replace
 
     from jeet.evolve.population import Member
     from jeet.evolve.problem import Problem

@@ -12,11 +12,6 @@ from jeet.oracle import (Case, OracleError, differential_oracle, edge_values, ge
 from jeet.sandbox import Limits, Sandbox
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
-
 
 def wasm(text: str) -> bytes:
     return bytes(wat2wasm(text))

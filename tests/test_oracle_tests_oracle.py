@@ -9,13 +9,8 @@ import pytest
 from wasmtime import wat2wasm
 
 from jeet.oracle import Case, Oracle, OracleError, load_tests, tests_oracle
-from jeet.sandbox import ExecutionResult, Outcome, Sandbox
+from jeet.sandbox import ExecutionResult, Outcome
 
-
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
 
 
 def wasm(text: str) -> bytes:

@@ -13,11 +13,6 @@ from jeet.oracle import Case
 from jeet.sandbox import CompiledModule, ExecutionResult, Limits, Outcome, Sandbox, Signature
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
-
 
 def wasm(text: str) -> bytes:
     return bytes(wat2wasm(text))

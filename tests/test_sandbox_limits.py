@@ -10,11 +10,6 @@ from wasmtime import wat2wasm
 from jeet.sandbox import MAX_CYCLES, Limits, Outcome, Sandbox, SandboxError
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox() as sb:
-        yield sb
-
 
 def wasm(text: str) -> bytes:
     return bytes(wat2wasm(text))

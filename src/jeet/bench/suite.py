@@ -12,7 +12,6 @@ import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import psutil

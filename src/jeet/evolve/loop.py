@@ -19,10 +19,10 @@ from ..errors import JeetError
 from ..fitness import Measurement, hypervolume
 from ..genetics import OperatorLedger, operator_set
 from ..oracle import Case, Oracle
-from ..sandbox import Limits, Sandbox
+from ..sandbox import Sandbox
 from ..store import Store
 from .config import EvolveConfig
-from .evaluation import Evaluation, Status
+from .evaluation import Evaluation
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .population import Member, first_front, rank_pareto, rank_weighted
