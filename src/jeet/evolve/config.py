@@ -29,6 +29,7 @@ class EvolveConfig:
     deadline_s: float = 1.0
     workers: int = 0  # 0: one per core
     tournament: int = 3
+    verify_interval_s: float = 0.25  # least wall time between held-out checks of new champions
     use_wasm_opt: bool = True
     operator_weights: dict[str, float] = field(default_factory=dict)
 

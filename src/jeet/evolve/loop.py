@@ -88,6 +88,8 @@ class Evolution:
         self.baseline: Measurement | None = None
         self._resume = resume
         self._inflight = None
+        self._last_verify = 0.0
+        self._stored: set[str] = set()  # specimens this run has already written to the store
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -250,10 +252,12 @@ class Evolution:
         return Task(self._choose(self.crossovers), (a.wasm, b.wasm), self.rng.getrandbits(63), a.home)
 
     def _absorb(self, offspring: list[Offspring]) -> None:
-        """Record every offspring, then choose the next population from survivors and correct children."""
-        by_sha = {m.sha256: m for m in self.population}
+        """Record every offspring, then form the next population: the top `keep_fraction` of the
+        current one (elitism), then the best correct children, then — only if too few children were
+        correct — the next-best survivors."""
         parent_fit = {m.sha256: m.fitness for m in self.population}
         variation = set(self.mutators) | set(self.crossovers)
+        children: dict[str, Member] = {}
         for off in offspring:
             self.state.evaluations += off.evaluated
             ev = off.evaluation
@@ -267,11 +271,16 @@ class Evolution:
                                    improving=ev.correct and ev.fitness > best_parent)
             if ev.status.blacklists and off.sha256 not in self._known_bad:
                 self._blacklist(off.sha256, ev.status.value)
-            if ev.correct and off.sha256 not in by_sha:
-                by_sha[off.sha256] = Member(off.sha256, off.wasm, ev, off.parents, off.operator,
-                                            self.state.generation, off.worker)
-        ranked = self._rank(list(by_sha.values()))
-        self.population = ranked[: self.config.population]
+            if ev.correct and off.sha256 not in parent_fit and off.sha256 not in children:
+                children[off.sha256] = Member(off.sha256, off.wasm, ev, off.parents, off.operator,
+                                              self.state.generation, off.worker)
+        size = self.config.population
+        n_keep = max(1, round(size * self.config.keep_fraction))
+        elite = self.population[:n_keep]
+        nxt = elite + self._rank(list(children.values()))[: size - len(elite)]
+        if len(nxt) < size:
+            nxt += self.population[n_keep: n_keep + size - len(nxt)]
+        self.population = self._rank(nxt)
 
     def _rank(self, members: list[Member]) -> list[Member]:
         return rank_pareto(members) if self.config.objectives == "pareto" else rank_weighted(members)
@@ -288,9 +297,18 @@ class Evolution:
         v = oracle.verify(self.sandbox, wasm, self.problem.function, oracle.held_out, stop_at_first_failure=True)
         return Verification(len(oracle.held_out), 0 if v.ok else max(1, v.failed), v.first_failure)
 
-    def _promote(self) -> None:
-        """Make the best training-correct specimen champion if it also passes every held-out case."""
+    def _promote(self, force: bool = False) -> None:
+        """Make the best training-correct specimen champion if it also passes every held-out case.
+
+        Held-out runs are the main process's largest cost, so while the search improves every
+        generation they happen at most every `config.verify_interval_s`; the final champion is
+        always verified (`force`)."""
         assert self.champion is not None
+        now = time.monotonic()
+        if not force and now - self._last_verify < self.config.verify_interval_s:
+            self.state.stagnant += 1
+            return
+        self._last_verify = now
         best_by_fitness = rank_weighted(self.population)
         improved = False
         retrain = False
@@ -362,11 +380,13 @@ class Evolution:
     def _checkpoint(self) -> None:
         if self.store is None or self.run_id is None:
             return
-        items = [dict(wasm=m.wasm, function=self.problem.function, fuel=m.evaluation.fuel,
-                      fitness=m.fitness, metrics=_eval_dict(m.evaluation), parents=m.parents,
-                      operator=m.operator, generation=m.generation, run_id=self.run_id)
-                 for m in self.population]
-        self.store.put_many(items)
+        fresh = [m for m in self.population if m.sha256 not in self._stored]
+        if fresh:
+            self.store.put_many([dict(wasm=m.wasm, function=self.problem.function, fuel=m.evaluation.fuel,
+                                      fitness=m.fitness, metrics=_eval_dict(m.evaluation), parents=m.parents,
+                                      operator=m.operator, generation=m.generation, run_id=self.run_id)
+                                 for m in fresh])
+            self._stored.update(m.sha256 for m in fresh)
         state = {
             "generation": self.state.generation,
             "evaluations": self.state.evaluations,
@@ -416,6 +436,7 @@ class Evolution:
 
     def _finish(self, reason: str) -> None:
         self._drain()
+        self._promote(force=True)
         final = self.verify(self.champion.wasm)
         self.champion_evidence = final
         if self.store is not None and self.run_id is not None:

@@ -571,8 +571,11 @@ def _as_record(item: SpecimenRecord | Mapping[str, Any]) -> SpecimenRecord:
     raise StoreError(f"put_many takes SpecimenRecord or mapping items, not {type(item).__name__}")
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _check_sha(sha: str) -> str:
-    if not isinstance(sha, str) or len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha):
+    if not isinstance(sha, str) or len(sha) != 64 or not _HEX.issuperset(sha):
         raise StoreError(f"not a SHA-256 hex digest: {sha!r}")
     return sha
 
