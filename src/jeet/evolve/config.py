@@ -29,7 +29,7 @@ class EvolveConfig:
     deadline_s: float = 1.0
     workers: int = 0  # 0: one per core
     tournament: int = 3
-    verify_interval_s: float = 0.25  # least wall time between held-out checks of new champions
+    verify_every: int = 4  # generations between held-out checks of a new best (the last is always checked)
     use_wasm_opt: bool = True
     operator_weights: dict[str, float] = field(default_factory=dict)
 
@@ -43,6 +43,8 @@ class EvolveConfig:
             raise JeetError("keep_fraction must be positive (elitism needs survivors)")
         if self.objectives not in ("weighted", "pareto"):
             raise JeetError(f"unknown objectives {self.objectives!r}: use 'weighted' or 'pareto'")
+        if self.verify_every < 1:
+            raise JeetError("verify_every must be at least 1")
         if self.train_size < 1 or self.held_out_factor < 1:
             raise JeetError("train_size and held_out_factor must be positive")
         if self.budget_s is not None and self.budget_s <= 0:

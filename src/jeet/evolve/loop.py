@@ -88,7 +88,6 @@ class Evolution:
         self.baseline: Measurement | None = None
         self._resume = resume
         self._inflight = None
-        self._last_verify = 0.0
         self._stored: set[str] = set()  # specimens this run has already written to the store
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -300,15 +299,13 @@ class Evolution:
     def _promote(self, force: bool = False) -> None:
         """Make the best training-correct specimen champion if it also passes every held-out case.
 
-        Held-out runs are the main process's largest cost, so while the search improves every
-        generation they happen at most every `config.verify_interval_s`; the final champion is
-        always verified (`force`)."""
+        Held-out runs are the main process's largest cost, so they happen every
+        `config.verify_every` generations (a count, not a clock, so runs stay reproducible);
+        the final champion is always verified (`force`)."""
         assert self.champion is not None
-        now = time.monotonic()
-        if not force and now - self._last_verify < self.config.verify_interval_s:
+        if not force and self.state.generation % self.config.verify_every:
             self.state.stagnant += 1
             return
-        self._last_verify = now
         best_by_fitness = rank_weighted(self.population)
         improved = False
         retrain = False
