@@ -76,7 +76,9 @@ def evolve(
 
 
 def _run_with_progress(evo: Evolution, cfg: EvolveConfig, console: Console) -> str:
-    total = cfg.generations
+    """A bar over generations when they bound the run, else over the wall-clock budget."""
+    by_generation = cfg.generations is not None
+    total = cfg.generations if by_generation else cfg.budget_s
     columns = [TextColumn("[bold]gen {task.fields[gen]}"), BarColumn(),
                TextColumn("best fuel {task.fields[fuel]}  valid {task.fields[valid]:.0%}  evals {task.fields[evals]}"),
                TimeElapsedColumn()]
@@ -84,7 +86,8 @@ def _run_with_progress(evo: Evolution, cfg: EvolveConfig, console: Console) -> s
         task = progress.add_task("evolve", total=total, gen=0, fuel=evo.champion.evaluation.fuel, valid=0.0, evals=0)
 
         def on_gen(e: Evolution, row) -> None:
-            progress.update(task, completed=row.generation, gen=row.generation, fuel=row.champion_fuel,
+            done = row.generation if by_generation else min(row.seconds, total or row.seconds)
+            progress.update(task, completed=done, gen=row.generation, fuel=row.champion_fuel,
                             valid=e.valid_offspring_rate, evals=row.evaluations)
 
         return evo.run(on_gen)

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import JeetError
 from ..oracle import dump_tests
 from .loop import Evolution
 
@@ -85,10 +86,10 @@ def _lineage(evo: Evolution) -> list[str]:
 def write_outputs(evo: Evolution, result: EvolveResult, out: Path) -> list[Path]:
     """Write the champion, a JSON evidence file, and its held-out cases as a tests file.
 
-    Refuses (raises) if the champion failed any held-out case: such an output would be a bug.
+    Refuses if the champion failed any held-out case: such an output would be a bug.
     """
     if result.held_out_failures:
-        raise RuntimeError("refusing to write a variant that fails a held-out case")
+        raise JeetError("refusing to write a variant that fails a held-out case (is the input deterministic?)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(evo.champion.wasm)
