@@ -74,7 +74,8 @@ class Evolution:
                             blacklist=blacklist)
         self._own_evaluator = evaluator is None
         self.evaluator = evaluator or Evaluator(setup, config.workers)
-        self.sandbox = Sandbox(self.limits)
+        # champions and resumed populations compile once and then come from the store's module cache
+        self.sandbox = Sandbox(self.limits, cache_dir=store.root / "compiled" if store is not None else None)
         self.ledger = OperatorLedger()
         self.logbook = Logbook()
         self.state = RunState()
