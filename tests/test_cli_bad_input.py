@@ -83,3 +83,13 @@ def test_inspect_rejects_garbage(files, tmp_path):
 def test_unknown_kernel_and_operator(tmp_path):
     assert_clean_failure(run(["evolve", "--kernel", "nope"], tmp_path), "nope")
     assert_clean_failure(run(["evolve", "--operators", "nope", "--generations", "1"], tmp_path), "nope")
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"population": 8, "mutation_rate": 0.5}')
+    assert_clean_failure(run(["evolve", "--config", str(bad)], tmp_path), "unknown keys mutation_rate")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"keep_fraction": 0.9}')
+    assert_clean_failure(run(["evolve", "--config", str(wrong)], tmp_path), "sum to 1")
+    assert_clean_failure(run(["evolve", "--config", str(tmp_path / "none.json")], tmp_path), "not found")

@@ -89,3 +89,13 @@ def test_bench_writes_table_and_plot(tmp_path):
     md = (tmp_path / "b" / "bench.md").read_text()
     assert "| popcount |" in md and "median fuel ratio" in md
     assert (tmp_path / "b" / "fitness.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_raw_operators_run_and_report_their_valid_rate(tmp_path):
+    """The roadmap's byte-level operators stay available for comparison; most of what they make is invalid."""
+    proc = jeet("evolve", "--kernel", "gcd", "--operators", "raw", "--generations", "15", "--json",
+                "--data", str(tmp_path / "d"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {r["operator"] for r in doc["operators"]} <= {"raw_xor", "raw_splice"}
+    assert doc["valid_offspring_rate"] < 0.9 and doc["held_out_failures"] == 0
