@@ -80,6 +80,7 @@ class WorkerState:
         self._genomes: OrderedDict[str, Genome] = OrderedDict()
         self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
         self._cache_size = cache_size
+        self._train_key = 0
 
     def close(self) -> None:
         self.sandbox.close()
@@ -102,6 +103,7 @@ class WorkerState:
 
     def run_chunk(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
         self.blacklist.update(ctx.blacklist_delta)
+        self._train_key = hash(ctx.oracle.train)  # evaluations are cached per training set
         return [replace(self.run_task(t, ctx), worker=self.index) for t in tasks]
 
     def run_task(self, task: Task, ctx: Context) -> Offspring:
@@ -123,7 +125,7 @@ class WorkerState:
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
             return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False)
-        key = (sha, hash(ctx.oracle.train))
+        key = (sha, self._train_key)
         cached = self._evals.get(key)
         if cached is not None:
             return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False)
