@@ -97,13 +97,44 @@ def test_start_function_fuel_is_not_counted(sandbox):
     assert sandbox.call(started, "f").fuel == sandbox.call(plain, "f").fuel
 
 
-def test_each_case_runs_in_a_fresh_instance(sandbox):
-    counter = wasm('(module (global $n (mut i32) (i32.const 0)) (memory (export "memory") 1) '
-                   '(func (export "bump") (result i32 i32) global.get $n i32.const 1 i32.add global.set $n '
-                   'i32.const 0 i32.const 0 i32.load i32.const 1 i32.add i32.store global.get $n '
-                   'i32.const 0 i32.load))')
-    results = sandbox.run(counter, "bump", [Case(())] * 3)
+COUNTER = ('(module (global $n (mut i32) (i32.const 0)) (memory (export "memory") 1) '
+           '(func (export "bump") (result i32 i32) global.get $n i32.const 1 i32.add global.set $n '
+           'i32.const 0 i32.const 0 i32.load i32.const 1 i32.add i32.store global.get $n '
+           'i32.const 0 i32.load))')
+
+
+def test_consecutive_cases_share_an_instance_like_a_host(sandbox):
+    """State carries over from call to call, as when a host calls the function repeatedly."""
+    results = sandbox.run(wasm(COUNTER), "bump", [Case(())] * 3)
+    assert [r.results for r in results] == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_fresh_instance_per_case_isolates_every_case(sandbox):
+    results = sandbox.run(wasm(COUNTER), "bump", [Case(())] * 3, fresh_instance_per_case=True)
     assert [r.results for r in results] == [(1, 1)] * 3
+
+
+def test_a_trap_starts_the_next_case_on_a_fresh_instance(sandbox):
+    m = wasm('(module (global $n (mut i32) (i32.const 0)) (func (export "f") (param i32) (result i32) '
+             'global.get $n i32.const 1 i32.add global.set $n local.get 0 if unreachable end global.get $n))')
+    results = sandbox.run(m, "f", [Case((0,)), Case((0,)), Case((1,)), Case((0,))])
+    assert [r.outcome for r in results] == [Outcome.OK, Outcome.OK, Outcome.TRAP, Outcome.OK]
+    assert [r.results for r in results if r.ok] == [(1,), (2,), (1,)]
+
+
+def test_a_variant_that_relies_on_zeroed_memory_is_caught(sandbox):
+    """The original initialises its counter slot; the variant leans on a fresh instance's zeros."""
+    from jeet.oracle import Oracle
+
+    body = ('(func (export "f") (param i32) (result i32) {init} '
+            '(block (loop local.get 0 i32.eqz br_if 1 i32.const 0 i32.const 0 i32.load i32.const 1 i32.add '
+            'i32.store local.get 0 i32.const 1 i32.sub local.set 0 br 0)) i32.const 0 i32.load)')
+    original = wasm('(module (memory 1) ' + body.format(init='i32.const 0 i32.const 0 i32.store') + ')')
+    variant = wasm('(module (memory 1) ' + body.format(init='') + ')')
+    cases = tuple(Case((n,), (n,)) for n in (3, 5, 2))
+    oracle = Oracle(("i32",), ("i32",), cases, (), "tests")
+    assert oracle.verify(sandbox, original, "f", cases).ok
+    assert oracle.verify(sandbox, variant, "f", cases).first_failure == 1
 
 
 def test_memory_blocks_are_written_before_the_call(sandbox):

@@ -60,7 +60,7 @@ class ImportSpec:
 
 
 class CompiledModule:
-    """A validated, compiled module, ready to instantiate in a fresh store per case.
+    """A validated, compiled module, ready to instantiate in a store of its own.
 
     Exposes `sha256` (hex digest of the wasm bytes), `functions` (exported functions and
     their signatures), `memory_export` (name of the first exported memory, or None),

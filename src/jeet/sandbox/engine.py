@@ -1,8 +1,9 @@
-"""The sandbox: compile untrusted candidates once, run every case in a fresh store under limits.
+"""The sandbox: compile untrusted candidates once, run their cases under limits.
 
-Each case gets its own `wasmtime.Store` and instance (no state leaks between cases), the
-fuel budget, the store limits (memory bytes, table elements, instances, tables,
-memories) and an epoch deadline. A daemon thread advances the engine epoch every
+Consecutive cases share one `wasmtime.Store` and instance, as a host's repeated calls do
+(a fresh one after any call that does not return normally, or for every case on request);
+each call gets the full fuel budget and an epoch deadline, under the store limits (memory
+bytes, table elements, instances, tables, memories). A daemon thread advances the engine epoch every
 `tick_s` seconds while the sandbox is open, so a case that outlives its deadline traps
 with an interrupt even when its fuel budget is huge.
 
@@ -304,6 +305,25 @@ def _default_pass(case: Any, result: ExecutionResult) -> bool:
     return result.outcome is (Outcome.TRAP if getattr(case, "trap", False) else Outcome.OK)
 
 
+class _Session:
+    """One store and instance that consecutive calls share; `close` frees the store."""
+
+    __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed")
+
+    def __init__(self, wrapper: Any, store: Any) -> None:
+        self.wrapper, self.store = wrapper, store
+        self.ctx = self.instance = self.memory = self.func = self.imported_memory = None
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.wrapper is not None:
+                self.wrapper.close()
+            else:
+                _store_delete(self.store)
+
+
 class Sandbox:
     """Runs untrusted wasm under strict limits; every outcome comes back as an `ExecutionResult`.
 
@@ -525,8 +545,14 @@ class Sandbox:
     def run(self, wasm: bytes | CompiledModule, function: str, cases: Sequence, *,
             stop_at_first_failure: bool = False,
             oracle_check: Callable[[Any, ExecutionResult], bool] | None = None,
-            limits: Limits | None = None) -> list[ExecutionResult]:
-        """Run `function` once per case, each in a fresh store; one result per case run.
+            limits: Limits | None = None, fresh_instance_per_case: bool = False) -> list[ExecutionResult]:
+        """Run `function` once per case; one result per case run.
+
+        Consecutive cases share one instance, as a host that calls the function repeatedly
+        would: a variant that only works on a freshly zeroed instance (say, one that dropped
+        the initialisation of a stack slot) fails from the second case on. Each call gets the
+        full fuel and deadline; after any call that does not return normally the next case
+        starts on a fresh instance. `fresh_instance_per_case` isolates every case instead.
 
         With `stop_at_first_failure` the run ends after the first case that fails:
         `oracle_check(case, result)` is False, or, without a check, the outcome is not TRAP
@@ -545,16 +571,34 @@ class Sandbox:
         ticks = max(1, math.ceil(limits.deadline_s / self.tick_s)) + 1
         out: list[ExecutionResult] = []
         t_all = time.perf_counter()
-        for case in cases:
-            try:
-                result = self._run_case(compiled, plan, case, limits, ticks)
-            except Exception as exc:  # the boundary: nothing a candidate does may escape
-                result = ExecutionResult(Outcome.TRAP, message=f"sandbox: {type(exc).__name__}: {exc}")
-            out.append(result)
-            if stop_at_first_failure:
-                passed = oracle_check(case, result) if oracle_check is not None else _default_pass(case, result)
-                if not passed:
-                    break
+        session: _Session | None = None
+        try:
+            for case in cases:
+                try:
+                    if session is None:
+                        opened = self._open(compiled, plan, limits, ticks)
+                        if isinstance(opened, ExecutionResult):
+                            result = opened
+                        else:
+                            session = opened
+                    if session is not None:
+                        result = self._call(session, plan, case, limits, ticks)
+                        if fresh_instance_per_case or result.outcome is not Outcome.OK:
+                            session.close()  # after a trap the instance's state is unknown: start over
+                            session = None
+                except Exception as exc:  # the boundary: nothing a candidate does may escape
+                    result = ExecutionResult(Outcome.TRAP, message=f"sandbox: {type(exc).__name__}: {exc}")
+                    if session is not None:
+                        session.close()
+                        session = None
+                out.append(result)
+                if stop_at_first_failure:
+                    passed = oracle_check(case, result) if oracle_check is not None else _default_pass(case, result)
+                    if not passed:
+                        break
+        finally:
+            if session is not None:
+                session.close()
         self._counts["cases"] += len(out)
         self._case_s += time.perf_counter() - t_all
         return out
@@ -592,23 +636,14 @@ class Sandbox:
         compiled.plans[function] = plan
         return plan, None
 
-    def _run_case(self, compiled: CompiledModule, plan: _CasePlan, case: Any, limits: Limits,
-                  ticks: int) -> ExecutionResult:
-        args = case.args
-        if len(args) != plan.arity:
-            return ExecutionResult(Outcome.INVALID, message=f"{plan.label} takes {plan.arity} arguments "
-                                                            f"{plan.signature}, the case gives {len(args)}")
-        try:
-            bits = [_arg_bits(t, a) for t, a in zip(plan.params, args)]
-        except _BadCase as exc:
-            return ExecutionResult(Outcome.INVALID, message=str(exc))
-        blocks = case.memory
-        readback = getattr(case, "expect_memory", ())
-
+    def _open(self, compiled: CompiledModule, plan: _CasePlan, limits: Limits,
+              ticks: int) -> "_Session | ExecutionResult":
+        """A store with one instance of `compiled`, ready for calls of `plan`'s function."""
         t0 = time.perf_counter()
         # A module without imports needs no Python-side Store object: the raw store is cheaper.
         wrapper = wasmtime.Store(compiled.engine) if compiled.imports else None
         store = wrapper.ptr() if wrapper is not None else _store_new(compiled.engine.ptr(), None, _NO_FINALIZER)
+        session = _Session(wrapper, store)
         try:
             ctx = _store_context(store)
             _store_limiter(store, limits.memory_bytes, limits.table_elements, limits.instances,
@@ -622,8 +657,10 @@ class Sandbox:
                 try:
                     externs, imported_memory = self._imports(wrapper, compiled)
                 except _BadCase as exc:
+                    session.close()
                     return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=str(exc))
                 except wasmtime.WasmtimeError as exc:
+                    session.close()
                     return self._from_error(str(exc), 0, 0, t0)
 
             trap = _TrapPtr()
@@ -631,8 +668,8 @@ class Sandbox:
             error = _instance_new(ctx, compiled.module.ptr(), externs, len(compiled.imports), byref(instance),
                                   byref(trap))
             if error or trap:
+                session.close()
                 return self._failure(error, trap, limits.fuel, 0, 0, t0)
-            _set_fuel(ctx, limits.fuel)  # a start function's fuel is not the call's
 
             memory = None
             if compiled.memory_export is not None:
@@ -642,43 +679,62 @@ class Sandbox:
                     memory = item.of.memory
             elif imported_memory is not None:
                 memory = imported_memory._memory
-            if blocks:
-                problem = self._write_blocks(ctx, memory, blocks)
-                if problem:
-                    return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
 
-            item = _Extern()
-            if not _export_get(ctx, byref(instance), plan.name, len(plan.name), byref(item)) \
-                    or item.kind != _EXTERN_FUNC:
+            func = _Extern()
+            if not _export_get(ctx, byref(instance), plan.name, len(plan.name), byref(func)) \
+                    or func.kind != _EXTERN_FUNC:
+                session.close()
                 return ExecutionResult(Outcome.INVALID, message=f"export {plan.label!r} is not a function")
-            params = plan.Params()
-            for i, value in enumerate(bits):
-                p = params[i]
-                p.kind = plan.kinds[i]
-                if plan.slots[i] == 32:
-                    p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
-                else:
-                    p.of.i64 = value
-            results = plan.Results()
-            error = _func_call(ctx, byref(item.of.func), params, plan.arity, results, plan.n_results, byref(trap))
+        except BaseException:
+            session.close()
+            raise
+        session.ctx, session.instance, session.memory, session.func = ctx, instance, memory, func
+        session.imported_memory = imported_memory  # keeps the Python object (and its memory) alive
+        return session
 
-            remaining = ctypes.c_uint64(0)
-            _get_fuel(ctx, byref(remaining))
-            fuel = limits.fuel - remaining.value
-            pages = _memory_size(ctx, byref(memory)) if memory is not None else 0
-            if error or trap:
-                return self._failure(error, trap, limits.fuel, fuel, pages, t0)
-
-            values = []
-            for i, slot in enumerate(plan.result_slots):
-                values.append(results[i].of.i32 & _M32 if slot == 32 else results[i].of.i64 & _M64)
-            read = self._read_blocks(ctx, memory, readback) if readback else ()
-            return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read)
-        finally:
-            if wrapper is not None:
-                wrapper.close()
+    def _call(self, session: "_Session", plan: _CasePlan, case: Any, limits: Limits,
+              ticks: int) -> ExecutionResult:
+        """One call in an open session: fresh fuel and deadline, memory blocks written first."""
+        args = case.args
+        if len(args) != plan.arity:
+            return ExecutionResult(Outcome.INVALID, message=f"{plan.label} takes {plan.arity} arguments "
+                                                            f"{plan.signature}, the case gives {len(args)}")
+        try:
+            bits = [_arg_bits(t, a) for t, a in zip(plan.params, args)]
+        except _BadCase as exc:
+            return ExecutionResult(Outcome.INVALID, message=str(exc))
+        t0 = time.perf_counter()
+        ctx, memory = session.ctx, session.memory
+        _set_fuel(ctx, limits.fuel)
+        _set_epoch_deadline(ctx, ticks)
+        if case.memory:
+            problem = self._write_blocks(ctx, memory, case.memory)
+            if problem:
+                return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
+        params = plan.Params()
+        for i, value in enumerate(bits):
+            p = params[i]
+            p.kind = plan.kinds[i]
+            if plan.slots[i] == 32:
+                p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
             else:
-                _store_delete(store)
+                p.of.i64 = value
+        results = plan.Results()
+        trap = _TrapPtr()
+        error = _func_call(ctx, byref(session.func.of.func), params, plan.arity, results, plan.n_results,
+                           byref(trap))
+        remaining = ctypes.c_uint64(0)
+        _get_fuel(ctx, byref(remaining))
+        fuel = limits.fuel - remaining.value
+        pages = _memory_size(ctx, byref(memory)) if memory is not None else 0
+        if error or trap:
+            return self._failure(error, trap, limits.fuel, fuel, pages, t0)
+        values = []
+        for i, slot in enumerate(plan.result_slots):
+            values.append(results[i].of.i32 & _M32 if slot == 32 else results[i].of.i64 & _M64)
+        readback = getattr(case, "expect_memory", ())
+        read = self._read_blocks(ctx, memory, readback) if readback else ()
+        return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read)
 
     @staticmethod
     def _imports(store: wasmtime.Store, compiled: CompiledModule) -> tuple[Any, Any]:
