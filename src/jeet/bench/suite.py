@@ -17,6 +17,7 @@ from typing import Callable
 import psutil
 import wasmtime
 
+from ..errors import JeetError
 from ..evolve import EvolveConfig, Evolution, load_problem
 from ..evolve.pool import default_workers
 from ..evolve.result import summarize
@@ -198,7 +199,10 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
                 for name, w in (("O0", o0), ("O0opt", o0_opt), ("O2", o2), ("O2opt", o2_opt), ("evolved", evolved))}
     params = problem.oracle.params
     cases = list(problem.oracle.held_out[:200])
-    t_in, t_ev = time_variants([o0, evolved], k.function, params, problem.oracle.results, cases, runs=runs)
+    try:
+        t_in, t_ev = time_variants([o0, evolved], k.function, params, problem.oracle.results, cases, runs=runs)
+    except wasmtime.Trap as exc:  # the timing guard fired: report it rather than hang or die
+        raise JeetError(f"{k.name}: a variant trapped while being timed ({exc})") from None
     best_native = min(f for f in (fuel["O2"], fuel["O2opt"]) if f is not None)
     return KernelResult(
         kernel=k.name, category=k.category,

@@ -10,6 +10,7 @@ signature is timed alongside and its median subtracted: `net_s` is the time spen
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -40,6 +41,9 @@ def empty_function(params: Sequence[str], results: Sequence[str], function: str)
         f'(module (memory (export "memory") 2) (func (export "{function}") (param {p}) (result {r}) {body}))'))
 
 
+_DEADLINE_TICKS = 1000  # 10 s per run of all cases
+
+
 def _prepare(engine: wasmtime.Engine, wasm: bytes, function: str):
     store = wasmtime.Store(engine)
     module = wasmtime.Module(engine, wasm)
@@ -54,13 +58,32 @@ def time_variants(variants: Sequence[bytes], function: str, params: Sequence[str
                   cases: Sequence[Case],
                   runs: int = 30) -> list[Timing]:
     """Median wall time per run for each variant; runs are interleaved so noise hits all alike."""
-    engine = wasmtime.Engine(wasmtime.Config())
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True  # a guard only: no verified variant should ever hit it
+    engine = wasmtime.Engine(cfg)
     variants = [empty_function(params, results, function), *variants]
     prepared = [_prepare(engine, w, function) for w in variants]
+    stop = threading.Event()
+    ticker = threading.Thread(target=_tick, args=(engine, stop), daemon=True)
+    ticker.start()
+    try:
+        return _time(prepared, function, params, cases, runs)
+    finally:
+        stop.set()
+        ticker.join()
+
+
+def _tick(engine: wasmtime.Engine, stop: threading.Event) -> None:
+    while not stop.wait(0.01):
+        engine.increment_epoch()
+
+
+def _time(prepared, function, params, cases, runs) -> list[Timing]:
     arg_lists = [[to_python(t, v) for t, v in zip(params, c.args)] for c in cases]
-    samples: list[list[float]] = [[] for _ in variants]
+    samples: list[list[float]] = [[] for _ in prepared]
     for _ in range(runs):
         for i, (store, func, memory) in enumerate(prepared):
+            store.set_epoch_deadline(_DEADLINE_TICKS)
             t0 = time.perf_counter()
             for case, args in zip(cases, arg_lists):
                 if case.memory and memory is not None:
