@@ -12,6 +12,7 @@ import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import psutil
@@ -176,7 +177,7 @@ def operator_validity(kernels: list[Kernel], spec: str, samples: int, seed: int)
 
 
 def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
-                 store=None) -> KernelResult:
+                 store=None, save_dir: Path | None = None) -> KernelResult:
     limits = Limits()
     cfg = EvolveConfig(budget_s=budget_s, generations=None, stagnation=None, seed=seed, workers=workers)
     problem = load_problem(None, kernel=k.name, seed=seed, limits=limits, train_size=cfg.train_size,
@@ -204,6 +205,9 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
     except wasmtime.Trap as exc:  # the timing guard fired: report it rather than hang or die
         raise JeetError(f"{k.name}: a variant trapped while being timed ({exc})") from None
     best_native = min(f for f in (fuel["O2"], fuel["O2opt"]) if f is not None)
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        (save_dir / f"{k.name}.evolved.wasm").write_bytes(evolved)
     return KernelResult(
         kernel=k.name, category=k.category,
         fuel_O0=fuel["O0"], fuel_O0_wasm_opt=fuel["O0opt"], fuel_O2=fuel["O2"], fuel_O2_wasm_opt=fuel["O2opt"],
@@ -224,14 +228,15 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
 
 
 def run_bench(kernel_names: list[str] | None, budget_s: float, seed: int = 0, workers: int = 0, runs: int = 30,
-              validity_samples: int = 300, on_kernel: Callable[[KernelResult], None] | None = None) -> BenchReport:
+              validity_samples: int = 300, on_kernel: Callable[[KernelResult], None] | None = None,
+              save_dir: Path | None = None) -> BenchReport:
     workers = workers or default_workers()
     kernels = [get_kernel(n) for n in kernel_names] if kernel_names else list(KERNELS)
     t0 = time.monotonic()
     validity = [operator_validity(kernels, spec, validity_samples, seed) for spec in ("raw", "structural")]
     results = []
     for k in kernels:
-        r = bench_kernel(k, budget_s, seed, workers, runs)
+        r = bench_kernel(k, budget_s, seed, workers, runs, save_dir=save_dir)
         results.append(r)
         if on_kernel:
             on_kernel(r)

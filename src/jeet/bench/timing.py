@@ -1,10 +1,10 @@
 """Wall-clock timing of a function on wasmtime, since fuel is only a proxy for speed.
 
 Modules are compiled with Cranelift's optimizer and without fuel, as a host would run them.
-Each run calls the function once per case (memory written first where the case has some);
-the medians of repeated runs are compared side by side in one process, interleaved. A call from
-Python costs about a microsecond whatever the function does, so an empty function of the same
-signature is timed alongside and its median subtracted: `net_s` is the time spent in wasm.
+Each run calls the function, per case, many times from a loop in a small wasm harness (memory
+written first where the case has some); the medians of repeated runs are compared side by side
+in one process, interleaved. An empty function of the same signature is timed alongside and its
+median subtracted: `net_s` is the time spent in the function itself.
 """
 
 from __future__ import annotations
@@ -41,36 +41,66 @@ def empty_function(params: Sequence[str], results: Sequence[str], function: str)
         f'(module (memory (export "memory") 2) (func (export "{function}") (param {p}) (result {r}) {body}))'))
 
 
-_DEADLINE_TICKS = 1000  # 10 s per run of all cases
+_DEADLINE_TICKS = 1000  # 10 s per run of all cases: a guard, no verified variant comes near it
 
 
-def _prepare(engine: wasmtime.Engine, wasm: bytes, function: str):
+def repeat_harness(params: Sequence[str], results: Sequence[str]) -> bytes:
+    """A module importing the function and calling it `n` times in a wasm loop.
+
+    Calling from Python costs about a microsecond per call, more than many kernels take;
+    looping inside wasm leaves almost only the function's own time to measure."""
+    p = " ".join(params)
+    r = " ".join(results)
+    args = " ".join(f"local.get {i + 1}" for i in range(len(params)))
+    drops = " ".join("drop" for _ in results)
+    return bytes(wasmtime.wat2wasm(
+        f'(module (import "m" "f" (func $f (param {p}) (result {r})))'
+        f' (func (export "repeat") (param $n i32) (param {p})'
+        f'  (loop $l {args} call $f {drops}'
+        f'   local.get $n i32.const 1 i32.sub local.tee $n br_if $l)))'))
+
+
+def _prepare(engine: wasmtime.Engine, harness: wasmtime.Module, wasm: bytes, function: str):
     store = wasmtime.Store(engine)
-    module = wasmtime.Module(engine, wasm)
-    instance = wasmtime.Instance(store, module, [])
+    instance = wasmtime.Instance(store, wasmtime.Module(engine, wasm), [])
     exports = instance.exports(store)
-    func = exports[function]
-    memory = next((v for v in (exports.get(name) for name in ("memory",)) if isinstance(v, wasmtime.Memory)), None)
-    return store, func, memory
+    memory = next((v for v in exports._extern_map.values() if isinstance(v, wasmtime.Memory)), None) \
+        if hasattr(exports, "_extern_map") else exports.get("memory")
+    repeat = wasmtime.Instance(store, harness, [exports[function]]).exports(store)["repeat"]
+    return store, repeat, memory
 
 
 def time_variants(variants: Sequence[bytes], function: str, params: Sequence[str], results: Sequence[str],
-                  cases: Sequence[Case],
-                  runs: int = 30) -> list[Timing]:
-    """Median wall time per run for each variant; runs are interleaved so noise hits all alike."""
+                  cases: Sequence[Case], runs: int = 30, target_run_s: float = 0.02) -> list[Timing]:
+    """Median wall time per run for each variant; runs are interleaved so noise hits all alike.
+
+    A run calls the function `reps` times per case inside wasm (reps calibrated so the first
+    variant's run takes about `target_run_s`); an empty function of the same signature is timed
+    the same way and its median subtracted (`net_s`); times are per single pass over the cases."""
     cfg = wasmtime.Config()
-    cfg.epoch_interruption = True  # a guard only: no verified variant should ever hit it
+    cfg.epoch_interruption = True
     engine = wasmtime.Engine(cfg)
+    harness = wasmtime.Module(engine, repeat_harness(params, results))
     variants = [empty_function(params, results, function), *variants]
-    prepared = [_prepare(engine, w, function) for w in variants]
+    prepared = [_prepare(engine, harness, w, function) for w in variants]
     stop = threading.Event()
     ticker = threading.Thread(target=_tick, args=(engine, stop), daemon=True)
     ticker.start()
     try:
-        return _time(prepared, function, params, cases, runs)
+        arg_lists = [[to_python(t, v) for t, v in zip(params, c.args)] for c in cases]
+        # the cost of one more repetition of a pass, without the per-case call from Python
+        per_rep = (_run(prepared[1], cases, arg_lists, 21) - _run(prepared[1], cases, arg_lists, 1)) / 20
+        reps = max(1, min(100_000, int(target_run_s / max(per_rep, 1e-9))))
+        samples: list[list[float]] = [[] for _ in prepared]
+        for _ in range(runs):
+            for i, p in enumerate(prepared):
+                samples[i].append(_run(p, cases, arg_lists, reps) / reps)
     finally:
         stop.set()
         ticker.join()
+    medians = [statistics.median(s) for s in samples]
+    null = medians[0]
+    return [Timing(m, max(m - null, 0.0), runs, len(cases)) for m in medians[1:]]
 
 
 def _tick(engine: wasmtime.Engine, stop: threading.Event) -> None:
@@ -78,19 +108,13 @@ def _tick(engine: wasmtime.Engine, stop: threading.Event) -> None:
         engine.increment_epoch()
 
 
-def _time(prepared, function, params, cases, runs) -> list[Timing]:
-    arg_lists = [[to_python(t, v) for t, v in zip(params, c.args)] for c in cases]
-    samples: list[list[float]] = [[] for _ in prepared]
-    for _ in range(runs):
-        for i, (store, func, memory) in enumerate(prepared):
-            store.set_epoch_deadline(_DEADLINE_TICKS)
-            t0 = time.perf_counter()
-            for case, args in zip(cases, arg_lists):
-                if case.memory and memory is not None:
-                    for off, data in case.memory:
-                        memory.write(store, data, off)
-                func(store, *args)
-            samples[i].append(time.perf_counter() - t0)
-    medians = [statistics.median(s) for s in samples]
-    null = medians[0]
-    return [Timing(m, max(m - null, 0.0), runs, len(cases)) for m in medians[1:]]
+def _run(prepared, cases: Sequence[Case], arg_lists: list[list], reps: int) -> float:
+    store, repeat, memory = prepared
+    store.set_epoch_deadline(_DEADLINE_TICKS)
+    t0 = time.perf_counter()
+    for case, args in zip(cases, arg_lists):
+        if case.memory and memory is not None:
+            for off, data in case.memory:
+                memory.write(store, data, off)
+        repeat(store, reps, *args)
+    return time.perf_counter() - t0

@@ -44,9 +44,11 @@ def bench(
     def on_kernel(r) -> None:
         console.print(f"{r.kernel:>16}: fuel {r.fuel_O0} -> {r.fuel_evolved} ({r.ratio_evolved:.3f}x), "
                       f"-O2 {r.fuel_O2}, held-out {r.held_out_cases - r.held_out_failures}/{r.held_out_cases}, "
-                      f"{r.evals_per_s_per_core:.0f} evals/s/core, wall x{r.wall_ratio:.2f}")
+                      f"{r.evals_per_s_per_core:.0f} evals/s/core (pipeline {r.pipeline_evals_per_s:.0f}), "
+                      f"wall x{r.net_ratio:.2f}")
 
-    report = run_bench(names, budget, seed=seed, workers=workers, runs=runs, on_kernel=on_kernel)
+    report = run_bench(names, budget, seed=seed, workers=workers, runs=runs, on_kernel=on_kernel,
+                       save_dir=out / "evolved")
     out.mkdir(parents=True, exist_ok=True)
     command = "jeet bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     md = markdown(report, command.strip())
