@@ -53,6 +53,7 @@ class KernelResult:
     wall_ratio: float
     net_O0_us: float               # wall time minus an empty function's: time spent in wasm
     net_evolved_us: float
+    net_O2_us: float
     net_ratio: float
     size_O0: int
     size_evolved: int
@@ -201,7 +202,8 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
     params = problem.oracle.params
     cases = list(problem.oracle.held_out[:200])
     try:
-        t_in, t_ev = time_variants([o0, evolved], k.function, params, problem.oracle.results, cases, runs=runs)
+        t_in, t_ev, t_o2 = time_variants([o0, evolved, o2], k.function, params, problem.oracle.results, cases,
+                                         runs=runs)
     except wasmtime.Trap as exc:  # the timing guard fired: report it rather than hang or die
         raise JeetError(f"{k.name}: a variant trapped while being timed ({exc})") from None
     best_native = min(f for f in (fuel["O2"], fuel["O2opt"]) if f is not None)
@@ -221,7 +223,8 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
         valid_offspring_rate=res.valid_offspring_rate,
         wall_O0_us=round(t_in.median_s * 1e6, 1), wall_evolved_us=round(t_ev.median_s * 1e6, 1),
         wall_ratio=round(t_ev.median_s / t_in.median_s, 4) if t_in.median_s else float("nan"),
-        net_O0_us=round(t_in.net_s * 1e6, 1), net_evolved_us=round(t_ev.net_s * 1e6, 1),
+        net_O0_us=round(t_in.net_s * 1e6, 2), net_evolved_us=round(t_ev.net_s * 1e6, 2),
+        net_O2_us=round(t_o2.net_s * 1e6, 2),
         net_ratio=round(t_ev.net_s / t_in.net_s, 4) if t_in.net_s > 0 else float("nan"),
         size_O0=len(o0), size_evolved=len(evolved), peak_rss_mb=round(rss.peak / 2**20, 1), logbook=logbook,
     )
