@@ -7,6 +7,7 @@ import typer
 from . import bench as bench_cmd
 from . import evolve as evolve_cmd
 from . import inspect as inspect_cmd
+from . import simulate as simulate_cmd
 
 app = typer.Typer(
     name="jeet",
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.command("evolve")(evolve_cmd.evolve)
 app.command("inspect")(inspect_cmd.inspect)
 app.command("bench")(bench_cmd.bench)
+app.command("simulate")(simulate_cmd.simulate)
 
 
 def main() -> None:  # pragma: no cover - console entry
