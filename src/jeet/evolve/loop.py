@@ -330,11 +330,10 @@ class Evolution:
         """The training set grew: re-measure the original and re-score the population on it."""
         self._drain()
         original = self._measure_original()
-        tasks = [Task(None, (m.wasm,), 0) for m in self.population if m.sha256 != original.sha256]
-        results = self.evaluator.run(tasks, self._context())
+        others = [m for m in self.population if m.sha256 != original.sha256]
+        results = self.evaluator.run([Task(None, (m.wasm,), 0, m.home) for m in others], self._context())
         self.state.evaluations += sum(r.evaluated for r in results)
-        keep = [original] + [Member(r.sha256, r.wasm, r.evaluation, m.parents, m.operator, m.generation)
-                             for r, m in zip(results, [m for m in self.population if m.sha256 != original.sha256])
+        keep = [original] + [replace(m, evaluation=r.evaluation, home=r.worker) for r, m in zip(results, others)
                              if r.evaluation is not None and r.evaluation.correct]
         for r in results:
             if r.evaluation is not None and r.evaluation.status.blacklists and r.sha256 not in self._known_bad:
