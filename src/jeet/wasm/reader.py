@@ -98,34 +98,25 @@ def read_u32(data: bytes, pos: int, end: int) -> tuple[int, int]:
     return read_uleb(data, pos, end, 32)
 
 
-def read_s32(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    if pos < end:
-        b = data[pos]
-        if b < 0x40:
-            return b, pos + 1
-        if b < 0x80:
-            return b - 0x80, pos + 1
-    return read_sleb(data, pos, end, 32)
+def _signed_reader(bits: int):
+    """A reader of a signed LEB128 of `bits` bits, with the one-byte case inlined (the hot path)."""
+
+    def read(data: bytes, pos: int, end: int) -> tuple[int, int]:
+        if pos < end:
+            b = data[pos]
+            if b < 0x40:
+                return b, pos + 1
+            if b < 0x80:
+                return b - 0x80, pos + 1
+        return read_sleb(data, pos, end, bits)
+
+    read.__name__ = read.__qualname__ = f"read_s{bits}"
+    return read
 
 
-def read_s33(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    if pos < end:
-        b = data[pos]
-        if b < 0x40:
-            return b, pos + 1
-        if b < 0x80:
-            return b - 0x80, pos + 1
-    return read_sleb(data, pos, end, 33)
-
-
-def read_s64(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    if pos < end:
-        b = data[pos]
-        if b < 0x40:
-            return b, pos + 1
-        if b < 0x80:
-            return b - 0x80, pos + 1
-    return read_sleb(data, pos, end, 64)
+read_s32 = _signed_reader(32)
+read_s33 = _signed_reader(33)
+read_s64 = _signed_reader(64)
 
 
 class Reader:
