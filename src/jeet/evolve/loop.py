@@ -227,6 +227,55 @@ class Evolution:
         self._finish(reason)
         return reason
 
+    # --- migration (islands) ---------------------------------------------------------------
+
+    def emigrants(self, count: int, policy: str = "best") -> list[Member]:
+        """Specimens to send to other islands: the `count` best ("best") or a random sample ("random");
+        the pick uses the run's own generator, so a seeded run migrates the same specimens every time."""
+        if count <= 0 or not self.population:
+            return []
+        if policy == "best":
+            return self.population[:count]
+        if policy == "random":
+            return self.rng.sample(self.population, min(count, len(self.population)))
+        raise JeetError(f"unknown emigrant policy {policy!r}: use 'best' or 'random'")
+
+    def immigrate(self, specimens: list[bytes], source: str = "migration", policy: str = "fair") -> list[Member]:
+        """Let specimens from another island (or a peer) join the population.
+
+        Nothing is taken on trust: each is re-scored here on this island's current training set, and
+        only the correct ones are candidates. With the "fair" policy (pygmo's fair replacement) an
+        immigrant replaces the worst member only if it ranks better; "worst" always replaces the worst
+        members. The next round's 40/30/30 then runs over residents and immigrants together.
+        Returns the members that were let in."""
+        if policy not in ("fair", "worst"):
+            raise JeetError(f"unknown replacement policy {policy!r}: use 'fair' or 'worst'")
+        if self.baseline is None:
+            raise JeetError("immigrate() needs a started run")
+        resident = {m.sha256 for m in self.population}
+        arrivals: dict[str, Member] = {}
+        oracle = self.training_oracle()
+        for wasm in specimens:
+            sha = sha256(wasm)
+            if sha in resident or sha in arrivals or sha in self._known_bad:
+                continue
+            ev = evaluate_candidate(self.sandbox, self.problem.function, wasm, oracle, self.baseline)
+            self.state.evaluations += 1
+            if ev.status.blacklists:
+                self._blacklist(sha, ev.status.value)
+            if ev.correct:
+                arrivals[sha] = Member(sha, wasm, ev, (), source, self.state.generation)
+        if not arrivals:
+            return []
+        size = self.config.population
+        if policy == "fair":
+            merged = self._rank(self.population + list(arrivals.values()))[:size]
+        else:
+            keep = max(0, size - len(arrivals))
+            merged = self._rank(self.population[:keep] + list(arrivals.values()))[:size]
+        self.population = merged
+        return [m for m in merged if m.sha256 in arrivals]
+
     # --- internals -----------------------------------------------------------------------
 
     def _pick(self, pool: list[Member]) -> Member:
