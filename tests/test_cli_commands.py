@@ -99,3 +99,9 @@ def test_raw_operators_run_and_report_their_valid_rate(tmp_path):
     doc = json.loads(proc.stdout)
     assert {r["operator"] for r in doc["operators"]} <= {"raw_xor", "raw_splice"}
     assert doc["valid_offspring_rate"] < 0.9 and doc["held_out_failures"] == 0
+
+
+def test_bench_rejects_an_unknown_suite(tmp_path):
+    proc = jeet("bench", "--suite", "nope", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown suite 'nope'" in proc.stderr and "Traceback" not in proc.stderr

@@ -246,3 +246,28 @@ def run_bench(kernel_names: list[str] | None, budget_s: float, seed: int = 0, wo
     from .report import wasm_opt_available
     return BenchReport(budget_s=budget_s, workers=workers, kernels=results, validity=validity,
                        wasm_opt=wasm_opt_available(), seconds=round(time.monotonic() - t0, 1))
+
+
+def run_kernels(opts, console) -> dict:
+    """`jeet bench --suite kernels`: the suite above, written as bench.md, bench.json and fitness.png."""
+    import json
+    import shlex
+    import sys
+
+    from .report import markdown, plot
+
+    def on_kernel(r: KernelResult) -> None:
+        console.print(f"{r.kernel:>16}: fuel {r.fuel_O0} -> {r.fuel_evolved} ({r.ratio_evolved:.3f}x), "
+                      f"-O2 {r.fuel_O2}, held-out {r.held_out_cases - r.held_out_failures}/{r.held_out_cases}, "
+                      f"{r.evals_per_s_per_core:.0f} evals/s/core (pipeline {r.pipeline_evals_per_s:.0f}), "
+                      f"wall x{r.net_ratio:.2f}")
+
+    names = list(opts.kernels) if opts.kernels else None
+    report = run_bench(names, opts.budget, seed=opts.seed, workers=opts.workers, runs=opts.runs,
+                       on_kernel=on_kernel, save_dir=opts.out / "evolved")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    command = "jeet bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    (opts.out / "bench.md").write_text(markdown(report, command.strip()))
+    (opts.out / "bench.json").write_text(json.dumps(report.to_dict(), indent=1))
+    plot(report, opts.out / "fitness.png")
+    return report.to_dict()

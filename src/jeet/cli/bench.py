@@ -1,9 +1,8 @@
-"""`jeet bench`: run the kernel suite and write a Markdown table and a plot."""
+"""`jeet bench`: run a benchmark suite (default: the kernel suite) and write its report."""
 
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -17,21 +16,26 @@ from .errors import user_errors
 
 @user_errors
 def bench(
+    suite: str = typer.Option("kernels", "--suite", help="Which benchmark: kernels, runtime, islands, tuner, "
+                              "epigenetics, forgetting, compression, latency."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    budget: float = typer.Option(60.0, "--budget", help="Evolution budget per kernel, in seconds."),
-    kernels: Optional[str] = typer.Option(None, "--kernels", help="Comma-separated kernel names (default: all)."),
-    runs: int = typer.Option(30, "--runs", help="Wall-clock repetitions per variant (medians are reported)."),
+    budget: float = typer.Option(60.0, "--budget", help="Evolution budget per unit of work, in seconds."),
+    kernels: Optional[str] = typer.Option(None, "--kernels", help="Comma-separated kernel names (default: the suite's)."),
+    runs: int = typer.Option(30, "--runs", help="Repetitions for wall-clock medians."),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(0, "--workers", help="Evaluation processes (default: one per core)."),
-    out: Path = typer.Option(Path("bench-out"), "--out", help="Folder for bench.md, bench.json and fitness.png."),
+    out: Path = typer.Option(Path("bench-out"), "--out", help="Folder for the report files."),
 ) -> None:
-    """Measure jeet on the built-in kernels against clang -O2 and wasm-opt -O3."""
-    from ..bench.report import markdown, plot
-    from ..bench.suite import run_bench
+    """Measure jeet: the kernel suite against clang -O2 and wasm-opt -O3, or another suite."""
+    from ..bench.options import BenchOptions, load_suite
 
     if budget <= 0 or runs < 1:
         raise JeetError("--budget must be positive and --runs at least 1")
-    names = [n.strip() for n in kernels.split(",") if n.strip()] if kernels else None
+    try:
+        run = load_suite(suite)
+    except ValueError as exc:
+        raise JeetError(str(exc)) from None
+    names = tuple(n.strip() for n in kernels.split(",") if n.strip()) if kernels else None
     if names is not None:
         from ..kernels import get_kernel
         for n in names:
@@ -40,23 +44,11 @@ def bench(
             except ValueError as exc:
                 raise JeetError(str(exc)) from None
     console = Console(stderr=True)
-
-    def on_kernel(r) -> None:
-        console.print(f"{r.kernel:>16}: fuel {r.fuel_O0} -> {r.fuel_evolved} ({r.ratio_evolved:.3f}x), "
-                      f"-O2 {r.fuel_O2}, held-out {r.held_out_cases - r.held_out_failures}/{r.held_out_cases}, "
-                      f"{r.evals_per_s_per_core:.0f} evals/s/core (pipeline {r.pipeline_evals_per_s:.0f}), "
-                      f"wall x{r.net_ratio:.2f}")
-
-    report = run_bench(names, budget, seed=seed, workers=workers, runs=runs, on_kernel=on_kernel,
-                       save_dir=out / "evolved")
-    out.mkdir(parents=True, exist_ok=True)
-    command = "jeet bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    md = markdown(report, command.strip())
-    (out / "bench.md").write_text(md)
-    (out / "bench.json").write_text(json.dumps(report.to_dict(), indent=1))
-    plot(report, out / "fitness.png")
+    opts = BenchOptions(budget=budget, runs=runs, seed=seed, kernels=names, workers=workers, out=out)
+    report = run(opts, console)
     if json_out:
-        sys.stdout.write(json.dumps(report.to_dict()) + "\n")
+        sys.stdout.write(json.dumps(report) + "\n")
     else:
-        Console().print(md)
-        console.print(f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'fitness.png'}")
+        md = out / ("bench.md" if suite == "kernels" else f"{suite}.md")
+        Console().print(md.read_text() if md.exists() else json.dumps(report, indent=1))
+        console.print(f"wrote the report under {out}")

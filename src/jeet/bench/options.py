@@ -1,0 +1,36 @@
+"""What every `jeet bench --suite NAME` gets from the command line, and the table of suites."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    budget: float = 60.0          # seconds of evolution per unit of work (per kernel, per trial, ...)
+    runs: int = 30                # repetitions for wall-clock medians
+    seed: int = 0
+    kernels: tuple[str, ...] | None = None
+    workers: int = 0
+    out: Path = Path("bench-out")  # the suite writes its files here
+
+
+# name -> "module:function"; the function is `run(options, console) -> dict` (the JSON report),
+# and writes a Markdown report and any plots under options.out.
+SUITES: dict[str, str] = {
+    "kernels": "jeet.bench.suite:run_kernels",
+}
+
+
+def load_suite(name: str) -> Callable[[BenchOptions, Console], dict]:
+    try:
+        target = SUITES[name]
+    except KeyError:
+        raise ValueError(f"unknown suite {name!r}: choose from {', '.join(sorted(SUITES))}") from None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
