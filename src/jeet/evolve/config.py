@@ -32,6 +32,15 @@ class EvolveConfig:
     verify_every: int = 4  # generations between held-out checks of a new best (the last is always checked)
     use_wasm_opt: bool = True
     operator_weights: dict[str, float] = field(default_factory=dict)
+    # islands (pygmo's words): K populations evolving side by side, exchanging `migration_rate` emigrants
+    # every `migration_interval` generations along `topology`; emigrants are chosen by `emigrant_policy`
+    # and let in by `replacement_policy` (see Evolution.emigrants / Evolution.immigrate)
+    islands: int = 1
+    topology: str = "ring"  # "ring", "fully_connected" or "unconnected"
+    migration_interval: int = 5
+    migration_rate: int = 2
+    emigrant_policy: str = "best"  # or "random"
+    replacement_policy: str = "fair"  # or "worst"
 
     def __post_init__(self) -> None:
         if self.population < 4:
@@ -49,6 +58,12 @@ class EvolveConfig:
             raise JeetError("train_size and held_out_factor must be positive")
         if self.budget_s is not None and self.budget_s <= 0:
             raise JeetError("budget must be positive")
+        if self.islands < 1 or self.migration_interval < 1 or self.migration_rate < 0:
+            raise JeetError("islands and migration_interval must be at least 1, migration_rate at least 0")
+        if self.topology not in ("ring", "fully_connected", "unconnected"):
+            raise JeetError(f"unknown topology {self.topology!r}: use ring, fully_connected or unconnected")
+        if self.emigrant_policy not in ("best", "random") or self.replacement_policy not in ("fair", "worst"):
+            raise JeetError("emigrant_policy is 'best' or 'random'; replacement_policy is 'fair' or 'worst'")
 
     def to_dict(self) -> dict:
         return asdict(self)
