@@ -32,6 +32,11 @@ class EvolveConfig:
     verify_every: int = 4  # generations between held-out checks of a new best (the last is always checked)
     use_wasm_opt: bool = True
     operator_weights: dict[str, float] = field(default_factory=dict)
+    # self-adaptive operator rates (see jeet.evolve.rates): "pursuit", "matching" or "off" (static weights);
+    # operator_weights are the starting point, adaptation_rate the step, min_operator_probability the floor
+    adaptive_operators: str = "pursuit"
+    adaptation_rate: float = 0.2
+    min_operator_probability: float = 0.05
     # islands (pygmo's words): K populations evolving side by side, exchanging `migration_rate` emigrants
     # every `migration_interval` generations along `topology`; emigrants are chosen by `emigrant_policy`
     # and let in by `replacement_policy` (see Evolution.emigrants / Evolution.immigrate)
@@ -58,6 +63,13 @@ class EvolveConfig:
             raise JeetError("train_size and held_out_factor must be positive")
         if self.budget_s is not None and self.budget_s <= 0:
             raise JeetError("budget must be positive")
+        if self.adaptive_operators not in ("off", "pursuit", "matching"):
+            raise JeetError(f"unknown adaptive_operators {self.adaptive_operators!r}: use off, pursuit or matching")
+        if not 0 < self.adaptation_rate <= 1 or not 0 <= self.min_operator_probability < 1:
+            raise JeetError("adaptation_rate must be in (0, 1] and min_operator_probability in [0, 1)")
+        if not isinstance(self.operator_weights, dict) or any(
+                not isinstance(w, (int, float)) or w < 0 for w in self.operator_weights.values()):
+            raise JeetError("operator_weights must be non-negative numbers")
         if self.islands < 1 or self.migration_interval < 1 or self.migration_rate < 0:
             raise JeetError("islands and migration_interval must be at least 1, migration_rate at least 0")
         if self.topology not in ("ring", "fully_connected", "unconnected"):

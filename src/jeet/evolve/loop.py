@@ -27,6 +27,7 @@ from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .population import Member, first_front, rank_pareto, rank_weighted
 from .problem import Problem
+from .rates import OperatorRates
 from .seeding import wasm_opt_variant
 from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, sha256
 
@@ -69,6 +70,11 @@ class Evolution:
         if not self.mutators:
             raise JeetError(f"operator set {config.operators!r} has no mutation operator")
         self.weights = config.operator_weights
+        adapt = dict(mode=config.adaptive_operators, rate=config.adaptation_rate,
+                     floor=config.min_operator_probability)
+        self.rates = {"mutation": OperatorRates.initial(self.mutators, self.weights, **adapt)}
+        if self.crossovers:
+            self.rates["crossover"] = OperatorRates.initial(self.crossovers, self.weights, **adapt)
         blacklist = frozenset(store.blacklisted_hashes()) if store else frozenset()
         setup = WorkerSetup(function=problem.function, limits=self.limits, operators=config.operators,
                             blacklist=blacklist)
@@ -283,13 +289,21 @@ class Evolution:
         k = min(self.config.tournament, len(pool))
         return pool[min(self.rng.randrange(len(pool)) for _ in range(k))]
 
-    def _choose(self, names: list[str]) -> str:
+    def _choose(self, pool: str) -> str:
+        if self.config.adaptive_operators != "off":
+            return self.rates[pool].choose(self.rng)
+        names = self.mutators if pool == "mutation" else self.crossovers
         w = [self.weights.get(n, 1.0) for n in names]
         return self.rng.choices(names, weights=w)[0] if sum(w) > 0 else self.rng.choice(names)
 
+    @property
+    def operator_probabilities(self) -> dict[str, float]:
+        """The current chance of each operator within its pool (mutations, crossovers)."""
+        return {name: p for rates in self.rates.values() for name, p in rates.as_dict().items()}
+
     def _mutation_task(self, pool: list[Member]) -> Task:
         parent = self._pick(pool)
-        return Task(self._choose(self.mutators), (parent.wasm,), self.rng.getrandbits(63), parent.home)
+        return Task(self._choose("mutation"), (parent.wasm,), self.rng.getrandbits(63), parent.home)
 
     def _crossover_task(self, pool: list[Member]) -> Task:
         a = self._pick(pool)
@@ -298,7 +312,7 @@ class Evolution:
             if b.sha256 != a.sha256:
                 break
             b = self._pick(pool)
-        return Task(self._choose(self.crossovers), (a.wasm, b.wasm), self.rng.getrandbits(63), a.home)
+        return Task(self._choose("crossover"), (a.wasm, b.wasm), self.rng.getrandbits(63), a.home)
 
     def _absorb(self, offspring: list[Offspring]) -> None:
         """Record every offspring, then form the next population: the top `keep_fraction` of the
@@ -307,6 +321,7 @@ class Evolution:
         parent_fit = {m.sha256: m.fitness for m in self.population}
         variation = set(self.mutators) | set(self.crossovers)
         children: dict[str, Member] = {}
+        credit: dict[str, list[int]] = {}  # operator -> [offspring made, offspring that improved]
         for off in offspring:
             self.state.evaluations += off.evaluated
             ev = off.evaluation
@@ -316,13 +331,18 @@ class Evolution:
                 best_parent = max((parent_fit.get(p, 0.0) for p in off.parents), default=0.0)
                 self.state.offspring_made += 1
                 self.state.offspring_valid += ev.valid
-                self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct,
-                                   improving=ev.correct and ev.fitness > best_parent)
+                improving = ev.correct and ev.fitness > best_parent
+                self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct, improving=improving)
+                tally = credit.setdefault(off.operator, [0, 0])
+                tally[0] += 1
+                tally[1] += improving
             if ev.status.blacklists and off.sha256 not in self._known_bad:
                 self._blacklist(off.sha256, ev.status.value)
             if ev.correct and off.sha256 not in parent_fit and off.sha256 not in children:
                 children[off.sha256] = Member(off.sha256, off.wasm, ev, off.parents, off.operator,
                                               self.state.generation, off.worker)
+        for rates in self.rates.values():
+            rates.update(credit)
         size = self.config.population
         n_keep = max(1, round(size * self.config.keep_fraction))
         elite = self.population[:n_keep]
@@ -419,7 +439,8 @@ class Evolution:
         )
         self.logbook.append(row)
         if self.store is not None and self.run_id is not None:
-            self.store.log_generation(self.run_id, row.generation, asdict(row))
+            self.store.log_generation(self.run_id, row.generation,
+                                     {**asdict(row), "operator_probabilities": self.operator_probabilities})
 
     # --- persistence -----------------------------------------------------------------------
 
@@ -445,6 +466,7 @@ class Evolution:
             "champion": self.champion.sha256 if self.champion else None,
             "extra_train": [_case_dict(c) for c in self.state.extra_train],
             "ledger": self.ledger.to_dict(),
+            "operator_rates": {pool: r.to_state() for pool, r in self.rates.items()},
         }
         self.store.save_checkpoint(self.run_id, self.state.generation, state)
 
@@ -458,6 +480,9 @@ class Evolution:
                               stagnant=st["stagnant"], extra_train=[_case_from(d) for d in st["extra_train"]])
         self.rng.setstate(_rng_from(st["rng"]))
         self.ledger = OperatorLedger.from_dict(st["ledger"])
+        for pool, saved in st.get("operator_rates", {}).items():
+            if pool in self.rates:
+                self.rates[pool].restore(saved)
         original = self._measure_original()
         tasks, meta = [], []
         for sha in st["population"]:
@@ -500,7 +525,8 @@ class Evolution:
             self.store.finish_run(self.run_id, {"stop": reason, "champion": self.champion.sha256,
                                                 "champion_fuel": self.champion.evaluation.fuel,
                                                 "baseline_fuel": self.baseline.fuel,
-                                                "held_out_failures": final.failures})
+                                                "held_out_failures": final.failures,
+                                                "operator_probabilities": self.operator_probabilities})
 
     @property
     def valid_offspring_rate(self) -> float:

@@ -113,6 +113,8 @@ KERNELS: tuple[Kernel, ...] = (
     _k("count_byte", "buffer", "occurrences of a byte value in a buffer (ptr, len, byte)", ("i32", "i32", "i32")),
     _k("max_byte", "buffer", "largest byte in a buffer (ptr, len), 0 when empty", _BUF),
     _k("adler32", "buffer", "Adler-32 checksum of a byte buffer (ptr, len)", _BUF),
+    _k("crc8", "buffer", "CRC-8 of a byte buffer (ptr, len) with the polynomial in the low byte of poly, bit by bit",
+       ("i32", "i32", "i32")),
 )
 
 DEFAULT_KERNEL = "popcount"

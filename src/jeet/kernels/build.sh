@@ -1,5 +1,7 @@
 #!/bin/sh
 # Rebuild jeet's built-in kernels: every c/NAME.c becomes NAME.O0.wasm and NAME.O2.wasm.
+# A file c/NAME.VARIANT.c is another implementation of kernel NAME (same exported function NAME):
+# it becomes NAME.VARIANT.O0.wasm and NAME.VARIANT.O2.wasm.
 #
 # Usage: build.sh [OUT_DIR [NAME...]]
 #   OUT_DIR defaults to the wasm/ folder next to this script; NAMEs default to every c/*.c.
@@ -40,7 +42,7 @@ for name in "$@"; do
             -c -o "$tmp/$name.$opt.o" "$src"
         "$clang" --target=wasm32 -nostdlib \
             -Wl,--no-entry \
-            -Wl,--export="$name" \
+            -Wl,--export="${name%%.*}" \
             -Wl,--strip-debug \
             -Wl,--stack-first \
             -Wl,-z,stack-size=4096 \

@@ -211,12 +211,22 @@ def _fnv1a32(data: bytes) -> int:
     return h
 
 
+def _crc8(data: bytes, poly: int) -> int:
+    crc, g = 0, poly & 0xFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ g) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
 BUFFER_REFERENCES: dict[str, Callable[..., tuple[int]]] = {
     "sum_bytes": lambda data: (s32(sum(data)),),
     "fnv1a32": lambda data: (s32(_fnv1a32(data)),),
     "count_byte": lambda data, b: (data.count(b & 0xFF),),
     "max_byte": lambda data: (max(data, default=0),),
     "adler32": lambda data: (s32(zlib.adler32(data)),),
+    "crc8": lambda data, poly: (_crc8(data, poly),),
 }
 
 
@@ -355,7 +365,7 @@ def buffer_cases(kernel: Kernel, rng: random.Random, count: int = BUFFER_CASES) 
     ref = BUFFER_REFERENCES[kernel.name]
     cases = []
     for ptr, data in _buffer_inputs(rng, count):
-        extra = (_byte_arg(rng, data),) if kernel.name == "count_byte" else ()
+        extra = (_byte_arg(rng, data),) if kernel.name in ("count_byte", "crc8") else ()
         cases.append({
             "args": [ptr, len(data), *extra],
             "expect": list(ref(data, *extra)),

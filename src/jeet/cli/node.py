@@ -1,0 +1,98 @@
+"""`jeet node`: run one node of the swarm until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import JeetError
+from ..evolve import EvolveConfig
+from ..net import NetError
+from ..store import default_data_dir
+from .errors import user_errors
+
+
+@user_errors
+def node(
+    listen: str = typer.Option("127.0.0.1:7700", "--listen", help="HOST:PORT for peers (port 0: any free port)."),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", help="HOST:PORT of a node to join (repeatable)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Data folder: identity, store, member list (default ~/.jeet)."),
+    http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for /status, /specimens, /metrics."),
+    workload: str = typer.Option("popcount", "--workload", help="A built-in kernel name, or a module file (.wasm/.wat)."),
+    function: Optional[str] = typer.Option(None, "--function", "-f", help="Exported function of a module workload."),
+    tests: Optional[Path] = typer.Option(None, "--tests", help="JSON Lines test cases for a module workload."),
+    no_evolve: bool = typer.Option(False, "--no-evolve", help="Only verify, adopt and forward; do not evolve."),
+    workers: int = typer.Option(1, "--workers", help="Evaluation processes of the island."),
+    population: Optional[int] = typer.Option(None, "--population", help="Island population size."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Island seed (and the protocol's, for reproducible tests)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON evolve config for the island."),
+    heartbeat: float = typer.Option(1.0, "--heartbeat", help="Seconds between protocol heartbeats."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Run a node: evolve the workload as an island, verify and share specimens with peers."""
+    from ..node import NodeSettings
+    from ..node.daemon import split_address
+
+    level = getattr(logging, log_level.upper(), None)
+    if not isinstance(level, int):
+        raise JeetError(f"unknown --log-level {log_level!r}")
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    split_address(listen)
+    if http:
+        split_address(http)
+    for p in peer or []:
+        split_address(p)
+    kernel, module = _workload(workload)
+    if module is None and (function or tests):
+        raise JeetError("--function and --tests go with a module workload (a file), not a built-in kernel")
+    base = EvolveConfig.from_file(config) if config else EvolveConfig()
+    cfg = base.with_overrides(workers=workers, population=population, seed=seed)
+    settings = NodeSettings(data=(data or default_data_dir()).expanduser(), listen=listen, peers=tuple(peer or ()),
+                            http=http, kernel=kernel, module=module, function=function, tests=tests,
+                            evolve=not no_evolve, evolve_config=_unbounded(cfg), heartbeat=heartbeat, seed=seed)
+    try:
+        asyncio.run(_serve(settings))
+    except NetError as exc:
+        raise JeetError(str(exc)) from None
+    except OSError as exc:
+        raise JeetError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+
+
+def _workload(text: str) -> tuple[str | None, Path | None]:
+    from ..kernels import KERNELS
+
+    path = Path(text)
+    if path.exists():
+        return None, path
+    if text in {k.name for k in KERNELS}:
+        return text, None
+    raise JeetError(f"--workload {text!r} is neither a file nor a built-in kernel")
+
+
+def _unbounded(cfg: EvolveConfig) -> EvolveConfig:
+    """A node's island runs until the node stops."""
+    from dataclasses import replace
+
+    return replace(cfg, budget_s=None, generations=None, max_evaluations=None, stagnation=None)
+
+
+async def _serve(settings) -> None:
+    from ..node import Node
+
+    node = Node(settings)
+    await node.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    ready = {"node_id": node.identity.node_id, "address": node.address, "function": node.function_id,
+             "http": f"{node.http_address[0]}:{node.http_address[1]}" if node.http_address else None}
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    await node.serve_forever()

@@ -1,0 +1,411 @@
+"""`Node`: one jeet node on real sockets — the I/O host of a `GossipNode`.
+
+The event loop owns the protocol state machine, the sockets and the node's store connection. Blocking
+work runs elsewhere: verification in one worker thread (the node's own sandbox and oracle), evolution in
+the island thread. Received bytes are decoded and authenticated at the edge (`jeet.net.Codec`); whatever
+fails there is dropped with a log line and, when the connection already spoke for a peer, a penalty for it.
+
+Lifecycle: `start()` (restore from the data folder, listen, rejoin), `serve_forever()` until
+`request_stop()` (SIGTERM/SIGINT in `jeet node`), then `shutdown()`: leave the mesh (Dead about ourselves,
+Prune to the mesh), save the member list, stop the island (its run is checkpointed every generation), flush
+the sockets and close the store. A restart with the same data folder has the same identity, the same held
+specimens, blacklist and members, and resumes the island's run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import heapq
+import itertools
+import json
+import logging
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from ..errors import JeetError
+from ..evolve import EvolveConfig
+from ..net import (
+    Adopted, Announce, Blacklisted, Codec, GossipNode, Join, MemberDead, NetError, NodeConfig, Penalized,
+    PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create, sha256_hex,
+)
+from ..store import Store
+from .island import Island
+from .transport import Link, Transport
+from .workload import Check, Workload
+
+log = logging.getLogger("jeet.node")
+
+PEERS_FILE = "peers.json"
+HOUSEKEEPING_S = 2.0
+RECORDS = 1024  # adoption records kept for /status
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    data: Path
+    listen: str = "127.0.0.1:0"
+    peers: tuple[str, ...] = ()
+    http: str | None = None
+    kernel: str | None = "popcount"
+    module: Path | None = None
+    function: str | None = None
+    tests: Path | None = None
+    evolve: bool = True
+    evolve_config: EvolveConfig = field(default_factory=lambda: EvolveConfig(budget_s=None, workers=1))
+    heartbeat: float = 1.0
+    seed: int | None = None  # the protocol's random choices; None: from the OS
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """"host:port" -> (host, port); JeetError with one line otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise JeetError(f"bad address {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def protocol_config(heartbeat: float) -> NodeConfig:
+    """The protocol's timeouts scale with the heartbeat (a faster heartbeat suits a LAN or one machine)."""
+    if not 0.01 <= heartbeat <= 60:
+        raise JeetError("--heartbeat must be between 0.01 and 60 seconds")
+    return NodeConfig(heartbeat=heartbeat, ack_timeout=min(0.5, heartbeat / 2),
+                      iwant_timeout=max(0.25, heartbeat))
+
+
+class Node:
+    def __init__(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.started_wall = time.time()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.adoptions: collections.deque[dict] = collections.deque(maxlen=RECORDS)
+        self.offers: collections.deque[dict] = collections.deque(maxlen=RECORDS)
+        self._first_announce: dict[str, float] = {}
+        self._verify_s: dict[str, float] = {}
+        self._reply: dict[str, Link] = {}
+        self._queue: list[tuple[float, int, object]] = []
+        self._seq = itertools.count()
+        self._work = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jeet-verify")
+        self.island: Island | None = None
+        self.http_address: tuple[str, int] | None = None
+        self._http = None
+        self._closed = False
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        host, port = split_address(s.listen)
+        peers = [split_address(p) for p in s.peers]
+        cfg = protocol_config(s.heartbeat)
+        s.data.mkdir(parents=True, exist_ok=True)
+        self.identity = load_or_create(s.data)
+        self.workload = Workload.load(s.kernel, s.module, s.function, s.tests)
+        self.function_id = self.workload.function_id
+        self.store = Store(s.data)
+        self.codec = Codec(self.identity, cfg.limits, start_seq=time.time_ns() // 1000)
+        self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame)
+        bound = await self.transport.listen(host, port)
+        self.address = f"{host}:{bound[1]}"
+        rng = random.Random(s.seed if s.seed is not None else int.from_bytes(os.urandom(8), "big"))
+        saved = self._load_peers()
+        # a higher incarnation than any we announced before, so peers that saw us leave believe we are back
+        self.gossip = GossipNode(self.identity.node_id, self.address, rng=rng, config=cfg,
+                                 available_memory=lambda: psutil.virtual_memory().available,
+                                 functions=[self.function_id], now=time.monotonic(),
+                                 incarnation=saved["incarnation"] + 1 if saved["members"] else 0)
+        self._restore(saved["members"])
+        if s.http:
+            from .http import serve_http
+            self._http, self.http_address = await serve_http(self, *split_address(s.http))
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._timer()), loop.create_task(self._verifier()),
+                       loop.create_task(self._housekeeping())]
+        self._bootstrap(peers)
+        if s.evolve:
+            self.island = Island(self.workload.problem, s.evolve_config, s.data,
+                                 lambda wasm: loop.call_soon_threadsafe(self.submit, wasm, "island"))
+            self.island.start()
+        log.info("node %s listening on %s (function %s)", self.identity.node_id[:16], self.address, self.function_id)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def serve_forever(self) -> None:
+        await self._stopping.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._act(self.gossip.leave(time.monotonic()))
+        self._save_peers()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.island is not None:
+            self.island.stop()
+            await asyncio.get_running_loop().run_in_executor(None, self.island.join, 60.0)
+        await self.transport.close()
+        if self._http is not None:
+            await self._http.cleanup()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.workload.close()
+        self.store.close()
+        log.info("node %s stopped", self.identity.node_id[:16])
+
+    # --- what the node knows after a restart ---------------------------------------------------------
+
+    def _restore(self, members: list[dict]) -> None:
+        now = time.monotonic()
+        for sha in self.store.blacklisted_hashes():
+            self.gossip.blacklist(sha, "blacklisted in the store", now, notify=False)
+        cap = self.gossip.config.held_capacity
+        stored = (self.store.top_specimens(self.function_id, limit=cap)
+                  + self.store.top_specimens(self.workload.problem.function, limit=cap))
+        for info in stored:
+            if not (info.get("metrics") or {}).get("verified"):
+                continue
+            wasm = self.store.get_specimen(info["sha256"])
+            if wasm is not None:
+                self.gossip.hold(Specimen(info["sha256"], self.function_id, wasm, info["fitness"], info["fuel"]), now)
+                self.gossip.note_fitness(self.function_id, info["fitness"])
+        for entry in members:
+            if entry["id"] != self.identity.node_id:
+                self.gossip.remember_member(entry["id"], entry["address"])
+
+    def _load_peers(self) -> dict:
+        """The saved member list and our last incarnation ({"incarnation": 0, "members": []} if none)."""
+        path = self.settings.data / PEERS_FILE
+        empty = {"incarnation": 0, "members": []}
+        try:
+            data = json.loads(path.read_text())
+            members = [e for e in data["members"] if isinstance(e, dict) and isinstance(e.get("id"), str)
+                       and isinstance(e.get("address"), str)]
+            return {"incarnation": max(0, int(data["incarnation"])), "members": members}
+        except FileNotFoundError:
+            return empty
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring %s: %s", path, exc)
+            return empty
+
+    def _save_peers(self) -> None:
+        members = [{"id": m, "address": a} for m in self.gossip.members() if (a := self.gossip.address_of(m))]
+        if not members:
+            return  # never overwrite a useful list with an empty one (e.g. during an outage)
+        path = self.settings.data / PEERS_FILE
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"incarnation": self.gossip.incarnation, "members": members}))
+        os.replace(tmp, path)
+
+    def _bootstrap(self, peers: list[tuple[str, int]]) -> None:
+        now = time.monotonic()
+        for host, port in peers:
+            address = f"{host}:{port}"
+            if address != self.address:
+                self.transport.send(address, self.codec.encode("", self.gossip.join_message()))
+        if self.gossip.members():
+            self._act(self.gossip.rejoin(now))
+
+    # --- the wire --------------------------------------------------------------------------------------
+
+    def _on_frame(self, data: bytes, link: Link) -> None:
+        self.counters["frames_in"] += 1
+        now = time.monotonic()
+        try:
+            env = self.codec.decode(data)
+        except NetError as exc:
+            self.counters["bad_frames"] += 1
+            log.warning("dropped a frame from %s: %s", link.peer[:16] if link.peer else link.label, exc)
+            if link.peer is not None:
+                self._act(self.gossip.malformed(link.peer, now))
+            return
+        if env.to == "" and not isinstance(env.message, Join):
+            self.counters["bad_frames"] += 1
+            return
+        link.peer = env.sender
+        self._reply[env.sender] = link
+        msg = env.message
+        if isinstance(msg, Announce) and msg.sha256 not in self._first_announce:
+            if len(self._first_announce) >= 4 * RECORDS:
+                self._first_announce.pop(next(iter(self._first_announce)))
+            self._first_announce[msg.sha256] = time.time()
+        self._act(self.gossip.receive(env.sender, msg, now))
+        self._wake.set()
+
+    def _on_bad_frame(self, link: Link, error: Exception) -> None:
+        self.counters["bad_frames"] += 1
+        log.warning("closed the connection from %s: %s", link.peer[:16] if link.peer else link.label, error)
+        if link.peer is not None:
+            self._act(self.gossip.malformed(link.peer, time.monotonic()))
+
+    def _send(self, to: str, message) -> None:
+        payload = self.codec.encode(to, message)
+        address = self.gossip.address_of(to)
+        if address is not None:
+            sent = self.transport.send(address, payload)
+        else:
+            link = self._reply.get(to)
+            sent = link is not None and link.send(payload)
+        self.counters["frames_out" if sent else "frames_unsent"] += 1
+
+    def _act(self, actions) -> None:
+        now_wall = time.time()
+        for a in actions:
+            if isinstance(a, Send):
+                self._send(a.to, a.message)
+            elif isinstance(a, VerifyRequest):
+                self._enqueue(-a.priority, a)
+            elif isinstance(a, Adopted):
+                self._adopted(a, now_wall)
+            elif isinstance(a, Rejected):
+                log.warning("rejected %s from %s: %s", a.sha256[:16], a.sender[:16], a.reason)
+            elif isinstance(a, Blacklisted):
+                self.store.blacklist(a.sha256, a.reason)
+                log.info("blacklisted %s: %s", a.sha256[:16], a.reason)
+            elif isinstance(a, Penalized):
+                log.info("peer %s penalized (%s), score %.1f", a.peer[:16], a.reason, a.score)
+            elif isinstance(a, PeerIgnored):
+                log.warning("ignoring peer %s (score %.1f)", a.peer[:16], a.score)
+            elif isinstance(a, PeerRestored):
+                log.info("peer %s heard again (score %.1f)", a.peer[:16], a.score)
+            elif isinstance(a, MemberDead):
+                self._reply.pop(a.peer, None)
+                log.info("member %s is dead", a.peer[:16])
+
+    def _adopted(self, a: Adopted, now_wall: float) -> None:
+        spec = self.gossip.specimen(a.sha256)
+        if spec is None:
+            return
+        self.store.put_specimen(spec.wasm, function=self.function_id, fuel=spec.fuel, fitness=a.fitness,
+                                metrics={"verified": True, "source": a.sender}, operator="gossip")
+        self.adoptions.append({"sha256": a.sha256, "source": a.sender, "fitness": a.fitness,
+                               "announce_wall": self._first_announce.get(a.sha256),
+                               "adopted_wall": now_wall, "verify_s": self._verify_s.get(a.sha256)})
+        if self.island is not None:
+            self.island.immigrate(spec.wasm)
+        log.info("adopted %s from %s (fitness %.3f)", a.sha256[:16], a.sender[:16], a.fitness)
+
+    # --- timers and background work ---------------------------------------------------------------------
+
+    async def _timer(self) -> None:
+        while True:
+            delay = min(max(0.0, self.gossip.next_timer() - time.monotonic()), 0.5)
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            self._act(self.gossip.tick(time.monotonic()))
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_S)
+            try:
+                self._save_peers()
+            except OSError as exc:
+                log.warning("cannot save the member list: %s", exc)
+
+    def _enqueue(self, priority: float, item: object) -> None:
+        heapq.heappush(self._queue, (priority, next(self._seq), item))
+        self._work.set()
+
+    def submit(self, wasm: bytes, origin: str = "submitted") -> asyncio.Future:
+        """Verify a module found here (the island's champion, or one posted over HTTP) and, if it passes,
+        store it and offer it to the swarm. The future gets the `Check`."""
+        fut = asyncio.get_running_loop().create_future()
+        self._enqueue(-1e9, (bytes(wasm), origin, fut))  # own work first
+        return fut
+
+    async def _verifier(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._work.clear()
+                await self._work.wait()
+            _, _, item = heapq.heappop(self._queue)
+            if isinstance(item, VerifyRequest):
+                if item.function != self.function_id:
+                    self._act(self.gossip.verified(item.sha256, False, None, time.monotonic()))
+                    continue
+                check = await loop.run_in_executor(self._pool, self.workload.check, item.wasm)
+                self.counters["verifications"] += 1
+                self._verify_s[item.sha256] = check.seconds
+                if len(self._verify_s) > 4 * RECORDS:
+                    self._verify_s.pop(next(iter(self._verify_s)))
+                if not check.ok:
+                    log.warning("specimen %s from %s failed verification: %s",
+                                item.sha256[:16], item.sender[:16], check.reason)
+                self._act(self.gossip.verified(item.sha256, check.ok, check.fitness if check.ok else None,
+                                               time.monotonic()))
+            else:
+                wasm, origin, fut = item
+                check = await loop.run_in_executor(self._pool, self.workload.check, wasm)
+                if check.ok:
+                    self._offer(wasm, check, origin)
+                if not fut.done():
+                    fut.set_result(check)
+
+    def _offer(self, wasm: bytes, check: Check, origin: str) -> None:
+        spec = Specimen.of(self.function_id, wasm, check.fitness, check.fuel)
+        self.store.put_specimen(wasm, function=self.function_id, fuel=check.fuel, fitness=check.fitness,
+                                metrics={"verified": True, "source": origin}, operator=origin)
+        self.offers.append({"sha256": spec.sha256, "origin": origin, "fitness": check.fitness,
+                            "offered_wall": time.time(), "verify_s": check.seconds})
+        self._act(self.gossip.offer(spec, time.monotonic()))
+        self.gossip.note_fitness(self.function_id, check.fitness)
+        log.info("offered %s (%s, fitness %.3f, fuel %d)", spec.sha256[:16], origin, check.fitness, check.fuel)
+
+    # --- what /status reports -----------------------------------------------------------------------------
+
+    def status(self) -> dict:
+        g = self.gossip
+        mem = psutil.virtual_memory()
+        stats = g.stats.as_dict()
+        top = [{"sha256": sp.sha256, "function": sp.function, "fitness": sp.fitness, "fuel": sp.fuel,
+                "size": sp.size} for sp in g.top(10, self.function_id)]
+        mesh = set(g.mesh_peers())
+        peers = [{"id": m, "address": g.address_of(m), "score": round(g.score(m), 3), "mesh": m in mesh}
+                 for m in g.members()]
+        island = None
+        if self.island is not None:
+            i = self.island
+            island = {"generation": i.generation, "champion_sha256": i.champion_sha256,
+                      "champion_fuel": i.champion_fuel, "baseline_fuel": i.baseline_fuel,
+                      "immigrants_joined": i.immigrants_joined, "error": i.error}
+        return {
+            "node_id": self.identity.node_id,
+            "address": self.address,
+            "function": self.function_id,
+            "time": time.time(),
+            "uptime_s": round(time.time() - self.started_wall, 3),
+            "peers": peers,
+            "mesh_size": len(mesh),
+            "ignored_peers": g.ignored_peers(),
+            "network_fitness": g.network_fitness(self.function_id),
+            "memory_pressure": round(mem.percent / 100.0, 4),
+            "memory": {"available_bytes": mem.available, "rss_bytes": psutil.Process().memory_info().rss},
+            "counters": {"announced": stats["announced"], "fetched": stats["fetched"],
+                         "adopted": stats["adopted"], "rejected": stats["rejected"],
+                         "peers_ignored": stats["peers_ignored"], "served": stats["served"],
+                         "malformed": stats["malformed"] + self.counters["bad_frames"],
+                         "verifications": self.counters["verifications"],
+                         "frames_in": self.counters["frames_in"], "frames_out": self.counters["frames_out"]},
+            "protocol": stats,
+            "blacklist_size": g.blacklist_size,
+            "top": top,
+            "island": island,
+            "offers": list(self.offers)[-32:],
+            "adoptions": list(self.adoptions)[-64:],
+        }

@@ -1,0 +1,79 @@
+"""The node's island: the core evolution loop in a thread of its own, fed with immigrants from the swarm.
+
+Verified specimens adopted from peers join the population between generations (`Evolution.immigrate`,
+re-scored on the island's training set, fair replacement), so the 40/30/30 round runs over residents and
+immigrants together. Each new held-out-verified champion goes to `on_champion` (called in this thread).
+The run is checkpointed every generation in the node's store, so a restarted node resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Callable
+
+from ..evolve import EvolveConfig, Evolution, Problem
+from ..store import Store
+
+log = logging.getLogger("jeet.node")
+
+
+class Island(threading.Thread):
+    def __init__(self, problem: Problem, config: EvolveConfig, store_root: Path,
+                 on_champion: Callable[[bytes], None]) -> None:
+        super().__init__(name="jeet-island", daemon=True)
+        self.problem = problem
+        self.config = config
+        self.store_root = store_root
+        self.on_champion = on_champion
+        self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self.generation = 0
+        self.immigrants_joined = 0
+        self.champion_sha256: str | None = None
+        self.champion_fuel: int | None = None
+        self.baseline_fuel: int | None = None
+        self.error: str | None = None
+
+    def immigrate(self, wasm: bytes) -> None:
+        self._immigrants.put(wasm)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        try:
+            with Store(self.store_root) as store, \
+                    Evolution(self.problem, self.config, store=store, resume=True) as evo:
+                evo.start()
+                self.baseline_fuel = evo.baseline.fuel
+                self._publish(evo)
+                while not self._stop.is_set():
+                    self._let_in(evo)
+                    evo.step()
+                    self.generation = evo.state.generation
+                    self._publish(evo)
+        except Exception as exc:  # the node keeps serving the swarm without its island
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("island stopped: %s", self.error)
+
+    def _let_in(self, evo: Evolution) -> None:
+        arrivals = []
+        while True:
+            try:
+                arrivals.append(self._immigrants.get_nowait())
+            except queue.Empty:
+                break
+        if arrivals:
+            joined = evo.immigrate(arrivals, source="gossip")
+            self.immigrants_joined += len(joined)
+
+    def _publish(self, evo: Evolution) -> None:
+        champ = evo.champion
+        if champ is None or champ.sha256 == self.champion_sha256:
+            return
+        self.champion_sha256, self.champion_fuel = champ.sha256, champ.evaluation.fuel
+        if champ.sha256 != self.problem.sha256:
+            self.on_champion(champ.wasm)

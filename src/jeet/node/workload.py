@@ -1,0 +1,80 @@
+"""The function a node serves, and the node's own judgement of any module that claims to implement it.
+
+Every node judges by its own oracle: the training cases give the fitness (fuel against the original's, as
+in `jeet evolve`), the held-out cases (>= 100x as many) are the hard gate. A specimen from the network and
+the node's own champion pass the same check before anything is stored or offered.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..evolve import Problem, load_problem
+from ..evolve.worker import evaluate_candidate
+from ..fitness import Measurement
+from ..sandbox import Limits, Sandbox
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The local verdict on one module."""
+
+    ok: bool
+    fitness: float
+    fuel: int
+    seconds: float
+    reason: str = ""
+
+
+def function_id(problem: Problem) -> str:
+    """What gossip calls the function: the export name and the original module's content address, so
+    nodes share specimens only with nodes that evolve the very same function."""
+    return f"{problem.function}@{problem.sha256[:16]}"
+
+
+class Workload:
+    """A problem plus a sandbox of its own. `check` is blocking: call it from one worker thread."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.function_id = function_id(problem)
+        self._train = replace(problem.oracle, held_out=())
+        self._sandbox: Sandbox | None = None
+        self.baseline: Measurement | None = None
+
+    @classmethod
+    def load(cls, kernel: str | None, module: Path | None, function: str | None, tests: Path | None,
+             seed: int = 0) -> "Workload":
+        """The oracle's seed is fixed per workload (not per node), so every node measures alike."""
+        return cls(load_problem(module, function, tests, seed=seed, limits=Limits(),
+                                kernel=kernel if module is None else None))
+
+    def _ready(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = Sandbox(self.problem.limits)
+            ev = evaluate_candidate(self._sandbox, self.problem.function, self.problem.wasm, self._train, None)
+            self.baseline = ev.measurement()
+        return self._sandbox
+
+    def check(self, wasm: bytes) -> Check:
+        """Validate, run the training cases (fitness), then every held-out case (the gate)."""
+        t0 = time.perf_counter()
+        sandbox = self._ready()
+        fn = self.problem.function
+        ev = evaluate_candidate(sandbox, fn, wasm, self._train, self.baseline)
+        if not ev.correct:
+            reason = f"{ev.status.value}" + (f": {ev.message}" if ev.message else "")
+            return Check(False, 0.0, ev.fuel, time.perf_counter() - t0, reason)
+        oracle = self.problem.oracle
+        verdict = oracle.verify(sandbox, wasm, fn, oracle.held_out, stop_at_first_failure=True)
+        if not verdict.ok:
+            return Check(False, 0.0, ev.fuel, time.perf_counter() - t0,
+                         f"fails held-out case {verdict.first_failure}")
+        return Check(True, ev.fitness, ev.fuel, time.perf_counter() - t0)
+
+    def close(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
