@@ -7,6 +7,7 @@ import typer
 from . import bench as bench_cmd
 from . import evolve as evolve_cmd
 from . import inspect as inspect_cmd
+from . import monitor as monitor_cmd
 from . import node as node_cmd
 from . import simulate as simulate_cmd
 
@@ -22,6 +23,7 @@ app.command("inspect")(inspect_cmd.inspect)
 app.command("bench")(bench_cmd.bench)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("node")(node_cmd.node)
+app.command("monitor")(monitor_cmd.monitor)
 
 
 def main() -> None:  # pragma: no cover - console entry

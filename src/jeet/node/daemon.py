@@ -383,7 +383,8 @@ class Node:
             i = self.island
             island = {"generation": i.generation, "champion_sha256": i.champion_sha256,
                       "champion_fuel": i.champion_fuel, "baseline_fuel": i.baseline_fuel,
-                      "immigrants_joined": i.immigrants_joined, "error": i.error}
+                      "immigrants_received": i.immigrants_received, "immigrants_joined": i.immigrants_joined,
+                      "error": i.error}
         return {
             "node_id": self.identity.node_id,
             "address": self.address,

@@ -31,6 +31,7 @@ class Island(threading.Thread):
         self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.generation = 0
+        self.immigrants_received = 0
         self.immigrants_joined = 0
         self.champion_sha256: str | None = None
         self.champion_fuel: int | None = None
@@ -67,6 +68,7 @@ class Island(threading.Thread):
             except queue.Empty:
                 break
         if arrivals:
+            self.immigrants_received += len(arrivals)
             joined = evo.immigrate(arrivals, source="gossip")
             self.immigrants_joined += len(joined)
 
