@@ -24,6 +24,7 @@ class BenchOptions:
 # and writes a Markdown report and any plots under options.out.
 SUITES: dict[str, str] = {
     "kernels": "jeet.bench.suite:run_kernels",
+    "latency": "jeet.bench.latency:run",
 }
 
 
