@@ -97,7 +97,7 @@ def test_a_killed_node_keeps_its_store_and_rejoins(nodes):
     assert holds(b, verdict["sha256"])  # what it adopted survived in its store
     wait_for(lambda: node_id in {p["id"] for p in a.status()["peers"]}, 30, "a sees b again")
     # it takes part again: a new specimen from a reaches it
-    padded = BETTER + b"\x00\x04jeet"  # a custom section: another hash, the same code
+    padded = BETTER + b"\x00\x05\x04jeet"  # a custom section: another hash, the same code
     code, v2 = a.post(padded)
     assert code == 200, v2
     wait_for(lambda: holds(b, v2["sha256"]), 30, "b adopts after its restart")
