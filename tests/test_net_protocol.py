@@ -299,6 +299,18 @@ def test_survival_rate_is_learned_from_verdicts_of_receivers_only():
     assert a.survival_rate(spec.sha256) == pytest.approx((2 + 1) / (3 + 2))
 
 
+def test_a_peer_that_enters_the_mesh_after_the_announcement_still_hears_of_it():
+    """Found while nobody was in the mesh: the next heartbeats graft a peer and tell it."""
+    a = make()
+    a.add_member("b", "addr:b", 0.0)
+    spec = Specimen.of("f", module("early"), 0.9, 10)
+    assert sent(a.offer(spec, 0.0), Announce) == []  # empty mesh: nobody to tell yet
+    told = []
+    for t in (1.0, 2.0, 3.0):
+        told += [s.to for s in sent(a.tick(t), Announce) if s.message.sha256 == spec.sha256]
+    assert "b" in a.mesh_peers() and told == ["b"]
+
+
 def test_the_queue_forwards_by_fitness_times_survival():
     a = make(announce_rate=1.0, announce_burst=1.0)
     graft(a, "x")

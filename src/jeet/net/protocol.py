@@ -745,11 +745,14 @@ class GossipNode:
             held.sort(key=_Held.priority, reverse=True)
             held = held[: cfg.gossip_max]
         mesh = self._mesh
-        others = [k for k in self._swim.members if k not in mesh]
+        members = list(self._swim.members)
         for h in held:
             if not self._may_forward(h):
                 continue
-            cands = [k for k in others if k not in h.has and k not in h.announced]
+            # mesh peers too once the eager announcement went out (h.queued == 0): a peer grafted after
+            # it would otherwise never hear of the specimen
+            cands = [k for k in members if k not in h.has and k not in h.announced
+                     and (h.queued == 0 or k not in mesh)]
             if len(cands) > cfg.lazy_degree:
                 cands = self._rng.sample(cands, cfg.lazy_degree)
             for peer in cands:
