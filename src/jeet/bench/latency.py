@@ -127,18 +127,22 @@ def measure(nodes: int = NODES, trials: int = 30, heartbeat: float = 1.0, seed: 
 
 
 def _wait_adopted(urls: list[str], origin: int, sha: str, timeout: float) -> list[dict] | None:
+    """Every node's record of the specimen; polled slowly (nodes timestamp events themselves, so polling
+    only adds load), and each node only until it has reported."""
     deadline = time.monotonic() + timeout
+    found: dict[int, dict] = {}
     while time.monotonic() < deadline:
-        sts = [_get(u + "/status") for u in urls]
-        found = {}
-        for i, s in enumerate(sts):
+        time.sleep(0.5)
+        for i, u in enumerate(urls):
+            if i in found:
+                continue
+            s = _get(u + "/status")
             recs = s["offers"] if i == origin else s["adoptions"]
             rec = next((r for r in recs if r["sha256"] == sha), None)
             if rec is not None:
                 found[i] = dict(rec, node_id=s["node_id"])
         if len(found) == len(urls):
             return [found[i] for i in range(len(urls))]
-        time.sleep(0.2)
     return None
 
 
