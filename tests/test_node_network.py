@@ -106,6 +106,16 @@ def test_a_killed_node_keeps_its_store_and_rejoins(nodes):
     wait_for(lambda: node_id not in {p["id"] for p in a.status()["peers"]}, 30, "a drops b after it left")
 
 
+def test_an_evolving_node_resumes_its_island_after_sigterm(nodes):
+    a = nodes("a", "--workers", "1", "--population", "12", "--seed", "2")
+    before = wait_for(lambda: (i := a.status()["island"])["generation"] >= 6 and i, 60, "six generations")
+    assert a.stop() == 0  # SIGTERM: clean exit
+    a.start()
+    island = wait_for(lambda: (i := a.status()["island"])["resumed_from"] is not None and i, 60, "the island")
+    assert island["resumed_from"] >= before["generation"]  # checkpointed every generation
+    assert island["baseline_fuel"] == before["baseline_fuel"]
+
+
 def test_a_liar_is_ignored_and_its_code_never_adopted(nodes, tmp_path):
     a = nodes("a", "--no-evolve")
     lies = [_wrong(k) for k in (0, 1, 2, 3)]

@@ -381,7 +381,7 @@ class Node:
         island = None
         if self.island is not None:
             i = self.island
-            island = {"generation": i.generation, "champion_sha256": i.champion_sha256,
+            island = {"generation": i.generation, "resumed_from": i.resumed_from, "champion_sha256": i.champion_sha256,
                       "champion_fuel": i.champion_fuel, "baseline_fuel": i.baseline_fuel,
                       "immigrants_received": i.immigrants_received, "immigrants_joined": i.immigrants_joined,
                       "error": i.error}

@@ -31,6 +31,7 @@ class Island(threading.Thread):
         self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._stop = threading.Event()
         self.generation = 0
+        self.resumed_from: int | None = None
         self.immigrants_received = 0
         self.immigrants_joined = 0
         self.champion_sha256: str | None = None
@@ -48,7 +49,8 @@ class Island(threading.Thread):
         try:
             with Store(self.store_root) as store, \
                     Evolution(self.problem, self.config, store=store, resume=True) as evo:
-                evo.start()
+                evo.start()  # resumes the node's unfinished run from its last checkpoint, if any
+                self.generation = self.resumed_from = evo.state.generation
                 self.baseline_fuel = evo.baseline.fuel
                 self._publish(evo)
                 while not self._stop.is_set():
