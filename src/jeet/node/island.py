@@ -29,7 +29,7 @@ class Island(threading.Thread):
         self.store_root = store_root
         self.on_champion = on_champion
         self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.generation = 0
         self.resumed_from: int | None = None
         self.immigrants_received = 0
@@ -43,7 +43,7 @@ class Island(threading.Thread):
         self._immigrants.put(wasm)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         try:
@@ -53,7 +53,7 @@ class Island(threading.Thread):
                 self.generation = self.resumed_from = evo.state.generation
                 self.baseline_fuel = evo.baseline.fuel
                 self._publish(evo)
-                while not self._stop.is_set():
+                while not self._halt.is_set():
                     self._let_in(evo)
                     evo.step()
                     self.generation = evo.state.generation
