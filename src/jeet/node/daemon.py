@@ -236,6 +236,8 @@ class Node:
             return
         link.peer = env.sender
         self._reply[env.sender] = link
+        if len(self._reply) > 4 * RECORDS:  # bounded whatever number of identities a flood invents
+            self._reply.pop(next(iter(self._reply)))
         msg = env.message
         if isinstance(msg, Announce) and msg.sha256 not in self._first_announce:
             if len(self._first_announce) >= 4 * RECORDS:

@@ -22,6 +22,7 @@ log = logging.getLogger("jeet.node")
 QUEUE_FRAMES = 512          # frames waiting per connection before new ones are dropped
 CONNECT_TIMEOUT = 2.0
 RETRY_AFTER = 1.0           # seconds before a failed address is tried again
+MAX_INBOUND = 256           # connections accepted at once; more are closed on arrival
 
 
 class Link:
@@ -142,6 +143,10 @@ class Transport:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if len(self._inbound) >= MAX_INBOUND:
+            self.connections_refused += 1
+            writer.close()
+            return
         link = Link(f"{peer[0]}:{peer[1]}" if peer else "inbound", writer)
         self._inbound.add(link)
         pump = asyncio.get_running_loop().create_task(link.pump())
