@@ -1,0 +1,15 @@
+"""jeet.runtime: call wasm functions that get faster while you call them.
+
+`Runtime(data_dir)` loads functions (`load(wasm, function, tests=None, *, expression=None)`);
+a `Function` is called like the original and serves the current verified champion; hot
+functions evolve in a background process and better variants are swapped in atomically.
+See `runtime.py` for the overview and `function.py` for the exact guarantees.
+"""
+
+from .config import RuntimeConfig
+from .errors import ArgumentError, JeetRuntimeError
+from .expressed import Expression
+from .function import Function
+from .runtime import Runtime
+
+__all__ = ["ArgumentError", "Expression", "Function", "JeetRuntimeError", "Runtime", "RuntimeConfig"]

@@ -1,0 +1,64 @@
+"""Every knob of a `Runtime`, in one frozen value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import JeetRuntimeError
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """How a runtime warms functions up, checks them and evolves them.
+
+    `hot`: calls after which a function's evolution starts (0: never evolve). `shadow`: the
+    fraction of calls to a champion that also run the original and compare (0 turns shadow
+    checks off; calls that trap on a champion are always checked). `rounds`: evolution rounds a
+    function may get; a round after the first happens only after a champion was demoted.
+    `budget_s`, `population`, `generations`, `workers`, `verify_every`, `use_wasm_opt`, `seed`,
+    `train_size` and `held_out_factor` go to each round's `jeet.evolve.EvolveConfig`; `fuel`,
+    `memory_bytes` and `deadline_s` bound every case the runtime's own sandbox runs.
+    `max_parallel` evolution processes run at once; `stop_timeout_s` bounds how long `close`
+    waits for them before killing them.
+    """
+
+    hot: int = 1000
+    shadow: float = 0.01
+    rounds: int = 2
+    budget_s: float = 30.0
+    population: int = 24
+    generations: int | None = None
+    workers: int = 1
+    verify_every: int = 2
+    use_wasm_opt: bool = True
+    seed: int = 0
+    train_size: int = 8
+    held_out_factor: int = 100
+    fuel: int = 1_000_000
+    memory_bytes: int = 1 << 20
+    deadline_s: float = 1.0
+    max_parallel: int = 1
+    stop_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hot, int) or self.hot < 0:
+            raise JeetRuntimeError(f"hot must be a non-negative int, got {self.hot!r}")
+        if not 0.0 <= self.shadow <= 1.0:
+            raise JeetRuntimeError(f"shadow must be a fraction between 0 and 1, got {self.shadow!r}")
+        if self.rounds < 0 or self.max_parallel < 1 or self.workers < 1:
+            raise JeetRuntimeError("rounds must be >= 0, max_parallel and workers >= 1")
+        if not self.budget_s > 0 or not self.stop_timeout_s > 0:
+            raise JeetRuntimeError("budget_s and stop_timeout_s must be positive")
+
+    @property
+    def shadow_every(self) -> int:
+        """Every how many calls a champion is shadow-checked (0: never)."""
+        return max(1, round(1.0 / self.shadow)) if self.shadow > 0 else 0
+
+    def with_overrides(self, **overrides: Any) -> RuntimeConfig:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise JeetRuntimeError(f"unknown runtime option(s): {', '.join(unknown)}")
+        return replace(self, **overrides)

@@ -1,0 +1,406 @@
+"""The runtime's background thread: everything slow or stateful happens here, never on a call.
+
+It owns the specimen store, the verification sandbox and the champion records (none of them is
+thread-safe), builds each hot function's oracle, starts and polls evolution processes,
+re-checks every champion they hand over on the held-out cases in its own sandbox before the
+swap, and persists champions, blacklist entries and usage counts. Work reaches it as callables
+on a queue (`post` for fire-and-forget, `call` to wait for the answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import wasmtime
+
+from ..oracle import Case, OracleError, differential_oracle, tests_oracle
+from ..sandbox import Limits, Sandbox
+from ..store import Store, StoreError
+from .config import RuntimeConfig
+from .errors import JeetRuntimeError
+from .expressed import ExpressionTable
+from .job import EvolutionJob, JobSpec
+from .records import ChampionRecord, RecordBook
+from .variant import Variant
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .function import Function
+
+RUNTIME_DIR = "runtime"
+
+
+class Supervisor:
+    """One per `Runtime`; `close()` stops evolution, persists everything and ends the thread."""
+
+    def __init__(self, data_dir: Path, config: RuntimeConfig, engine: wasmtime.Engine) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.engine = engine
+        self.limits = Limits(fuel=config.fuel, memory_bytes=config.memory_bytes, deadline_s=config.deadline_s)
+        self.functions: list[Function] = []
+        self.jobs: dict[Function, EvolutionJob] = {}
+        self.pending: deque[Function] = deque()
+        self.errors: list[str] = []
+        self._stored: set[str] = set()  # champions this session already wrote to the store
+        self._queue: queue.Queue = queue.Queue()
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._stopping = False
+        self._stopped = False
+        self._thread = threading.Thread(target=self._main, name="jeet-runtime", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise JeetRuntimeError(str(self._failure)) from None
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def post(self, work: Callable[[Supervisor], Any]) -> None:
+        """Run `work(self)` in the supervisor thread, later; errors are recorded, not raised."""
+        if not self._stopped:
+            self._queue.put((work, None))
+
+    def call(self, work: Callable[[Supervisor], Any], timeout: float | None = None) -> Any:
+        """Run `work(self)` in the supervisor thread and return its result (or raise its error)."""
+        if self._stopped or self._stopping:
+            raise JeetRuntimeError("the runtime is closed")
+        future: Future = Future()
+        self._queue.put((work, future))
+        return future.result(timeout)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.jobs or self.pending)
+
+    def _main(self) -> None:
+        try:
+            self.store = Store(self.data_dir)
+            (self.data_dir / RUNTIME_DIR).mkdir(parents=True, exist_ok=True)
+            self.sandbox = Sandbox(self.limits, cache_dir=self.data_dir / "compiled")
+            self.records = RecordBook(self.data_dir / RUNTIME_DIR)
+        except (StoreError, OSError) as exc:
+            self._failure = exc
+            self._stopped = True
+            self._ready.set()
+            return
+        self._ready.set()
+        while not self._stopped:
+            try:
+                item = self._queue.get(timeout=0.05 if self.jobs else 0.5)
+            except queue.Empty:
+                item = None
+            if item is not None:
+                work, future = item
+                try:
+                    result = work(self)
+                except BaseException as exc:  # a failure here must never end the thread
+                    if future is not None:
+                        future.set_exception(exc)
+                    else:
+                        self.errors.append(f"{type(exc).__name__}: {exc}")
+                else:
+                    if future is not None:
+                        future.set_result(result)
+            if self.jobs:
+                self._poll_jobs()
+        # anything still queued after the shutdown: fail the waiters
+        while True:
+            try:
+                _, future = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if future is not None:
+                future.set_exception(JeetRuntimeError("the runtime is closed"))
+
+    # --- functions ------------------------------------------------------------------------
+
+    def register(self, fn: Function) -> None:
+        """A newly loaded function: check the user's tests, then start from a stored champion if any."""
+        if fn._tests is not None:
+            try:
+                tests_oracle(self.sandbox, fn.original.wasm, fn.function, fn._tests, seed=self.config.seed,
+                             train_size=len(fn._tests), held_out_factor=1)
+            except OracleError as exc:
+                raise JeetRuntimeError(str(exc)) from None
+        self.functions.append(fn)
+        record = self.records.load(fn.original.sha256, fn.function)
+        if record is None:
+            return
+        fn._rounds = record.rounds
+        fn._usage_base = dict(record.usage)
+        if record.champion_sha256:
+            wasm = self.store.get_specimen(record.champion_sha256)
+            if wasm is not None and self.adopt(fn, wasm, source="restored", require_better=False):
+                fn._set_tier("evolved")
+                return
+        if record.settled and fn._pinned is None:
+            fn._set_tier("settled")
+
+    def prepare(self, fn: Function) -> bool:
+        """Build the function's oracle and baseline once; pin it (False) when it cannot be evolved."""
+        if fn._pinned is not None:
+            return False
+        if fn._oracle is not None:
+            return True
+        cfg, wasm = self.config, fn.original.wasm
+        try:
+            if fn._tests is not None:
+                oracle = tests_oracle(self.sandbox, wasm, fn.function, fn._tests, seed=cfg.seed,
+                                      train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+            else:
+                oracle = differential_oracle(self.sandbox, wasm, fn.function, seed=cfg.seed,
+                                             train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+        except OracleError as exc:
+            fn._pin(f"no oracle: {exc}")
+            return False
+        if fn._learned:
+            learned = tuple(fn._learned)
+            oracle = replace(oracle, train=oracle.train + learned, held_out=oracle.held_out + learned)
+        fresh = self.sandbox.run(wasm, fn.function, oracle.held_out, fresh_instance_per_case=True)
+        if len(fresh) != len(oracle.held_out) or not all(map(oracle.check, oracle.held_out, fresh)):
+            fn._pin("stateful: its results depend on earlier calls")
+            return False
+        verdict = oracle.verify(self.sandbox, wasm, fn.function, oracle.held_out)
+        if not verdict.ok:
+            fn._pin(f"nondeterministic: the original does not reproduce its own answers ({verdict.message})")
+            return False
+        fn._oracle = oracle
+        fn._baseline_fuel = verdict.fuel
+        fn._held_out_cases = len(oracle.held_out)
+        if fn._champion_fuel is None:
+            fn._champion_fuel = verdict.fuel
+        return True
+
+    def heat(self, fn: Function) -> None:
+        """The function got hot: queue a round of evolution for it (or settle it)."""
+        if fn in self.jobs or fn in self.pending or self._stopping:
+            return
+        if fn._rounds >= self.config.rounds:
+            fn._set_tier("settled")
+            self.save(fn)
+            return
+        if not self.prepare(fn):
+            return
+        if len(self.jobs) >= self.config.max_parallel:
+            self.pending.append(fn)
+            return
+        self._start(fn)
+
+    def _start(self, fn: Function) -> None:
+        from ..evolve import (  # the evolution stack loads only when something gets hot
+            EvolveConfig,
+            Problem,
+        )
+
+        cfg = self.config
+        problem = Problem(name=f"{fn.function}@{fn.original.sha256[:12]}", wasm=fn.original.wasm,
+                          function=fn.function, oracle=fn._oracle, limits=self.limits)
+        config = EvolveConfig(population=cfg.population, budget_s=cfg.budget_s, generations=cfg.generations,
+                              seed=cfg.seed + fn._rounds, workers=cfg.workers, verify_every=cfg.verify_every,
+                              use_wasm_opt=cfg.use_wasm_opt, train_size=cfg.train_size,
+                              held_out_factor=cfg.held_out_factor, fuel=cfg.fuel, memory_bytes=cfg.memory_bytes,
+                              deadline_s=cfg.deadline_s)
+        champion = fn._expressed.variant
+        seeds = () if champion is fn.original else (champion.wasm,)
+        spec = JobSpec(problem, config, str(self.data_dir), fn.usage(), seeds)
+        try:
+            self.jobs[fn] = EvolutionJob(spec, self.records.root / "evolution.log")
+        except (OSError, ValueError) as exc:
+            fn._error = f"cannot start an evolution process: {exc}"
+            fn._set_tier("settled")
+            return
+        fn._set_tier("evolving")
+
+    def _poll_jobs(self) -> None:
+        for fn, job in list(self.jobs.items()):
+            self._handle(fn, job.messages())
+            if fn in self.jobs and not job.alive():
+                self._handle(fn, job.drain())  # its last words, or the pipe's end
+                if fn in self.jobs:
+                    self._finish(fn, None, f"the evolution process exited ({job.process.exitcode})")
+
+    def _handle(self, fn: Function, messages: list[tuple]) -> None:
+        for message in messages:
+            kind = message[0]
+            if kind == "champion":
+                self.adopt(fn, message[1], source="evolution")
+            elif kind == "done":
+                self._finish(fn, message[1], None)
+            elif kind == "error":
+                self._finish(fn, None, message[1])
+
+    def _finish(self, fn: Function, reason: str | None, error: str | None) -> None:
+        job = self.jobs.pop(fn, None)
+        if job is not None:
+            job.close()
+        completed = error is None and reason not in (None, "stopped")
+        if completed:
+            fn._rounds += 1
+        if error is not None:
+            fn._error = error
+        if fn._tier in ("evolving", "hot", "demoted"):
+            if not fn._expressed.original:
+                fn._set_tier("evolved")
+            elif completed or error is not None:
+                fn._set_tier("settled")
+            else:  # stopped by close(): still hot, it evolves again in a later session
+                fn._set_tier("hot")
+        self.save(fn)
+        while self.pending and len(self.jobs) < self.config.max_parallel and not self._stopping:
+            nxt = self.pending.popleft()
+            self._start(nxt)
+
+    # --- champions ----------------------------------------------------------------------------
+
+    def _verified(self, fn: Function, wasm: bytes, sha: str) -> tuple[Variant, int] | None:
+        """The variant with its held-out fuel if it passes every held-out case (compiled once); else
+        None, and it is blacklisted when it failed."""
+        if sha == fn.original.sha256:
+            return fn.original, fn._baseline_fuel or 0
+        if sha in fn._blacklist or self.store.is_blacklisted(sha):
+            return None
+        known = fn._verified.get(sha)
+        if known is not None:
+            return known
+        if not self.prepare(fn):
+            return None
+        oracle = fn._oracle
+        verdict = oracle.verify(self.sandbox, wasm, fn.function, oracle.held_out)
+        if not verdict.ok:
+            self._blacklist(fn, sha, f"failed the runtime's held-out re-check: {verdict.message}")
+            return None
+        try:
+            variant = Variant(self.engine, wasm, fn.function, (fn.params, fn.results))
+        except JeetRuntimeError as exc:
+            self._blacklist(fn, sha, f"cannot be served: {exc}")
+            return None
+        fn._verified[sha] = (variant, verdict.fuel)
+        return variant, verdict.fuel
+
+    def adopt(self, fn: Function, wasm: bytes, *, source: str, require_better: bool = True) -> bool:
+        """Make `wasm` the champion if it passes every held-out case here (and, with `require_better`,
+        runs on less fuel than the current champion); persist it. True when it was installed."""
+        sha = hashlib.sha256(wasm).hexdigest()
+        if fn._pinned is not None or not self.prepare(fn):
+            return False
+        found = self._verified(fn, wasm, sha)
+        if found is None:
+            return False
+        variant, fuel = found
+        current = fn._champion_fuel
+        if require_better and current is not None and fuel >= current:
+            return False
+        if not fn._install(variant, fuel):
+            return False
+        if variant is not fn.original and sha not in self._stored:
+            self._stored.add(sha)
+            self.store.put_specimen(wasm, function=fn.function, fuel=fuel,
+                                    metrics={"held_out_fuel": fuel, "held_out_cases": fn._held_out_cases,
+                                             "baseline_fuel": fn._baseline_fuel, "source": source})
+        self.save(fn)
+        return True
+
+    def _blacklist(self, fn: Function, sha: str, reason: str) -> None:
+        fn._blacklist.add(sha)
+        fn._verified.pop(sha, None)
+        self.store.blacklist(sha, reason)
+
+    def on_mismatch(self, fn: Function, sha: str, case: Case | None, reason: str) -> None:
+        """A live call caught a variant: persist the blacklisting, learn the case, decide what next."""
+        self.store.blacklist(sha, reason)
+        if case is not None:
+            fn._learned.append(case)
+        if case is not None and fn._oracle is not None:
+            oracle = fn._oracle
+            fn._oracle = replace(oracle, train=oracle.train + (case,), held_out=oracle.held_out + (case,))
+            fn._held_out_cases = len(fn._oracle.held_out)
+            fn._verified.clear()  # verified against fewer cases than there are now
+        if fn._tier == "demoted":
+            if fn in self.jobs:
+                fn._set_tier("evolving")
+            elif fn._hot and fn.calls >= fn._hot and not self._stopping:
+                fn._set_tier("hot")
+                self.heat(fn)
+            else:
+                fn._set_tier("cold")
+        self.save(fn)
+
+    def verify_expression(self, fn: Function, expression: Any) -> ExpressionTable:
+        variants: dict[str, Variant] = {}
+        rejected: dict[str, str] = {}
+        ready = self.prepare(fn)
+        for sha, wasm in dict(expression.variants).items():
+            if not isinstance(wasm, (bytes, bytearray, memoryview)):
+                rejected[str(sha)] = "not wasm bytes"
+                continue
+            wasm = bytes(wasm)
+            if hashlib.sha256(wasm).hexdigest() != sha:
+                rejected[str(sha)] = "the key is not the sha256 of its bytes"
+            elif sha == fn.original.sha256:
+                variants[sha] = fn.original
+            elif not ready:
+                rejected[sha] = f"cannot be verified: {fn._pinned}"
+            else:
+                found = self._verified(fn, wasm, sha)
+                if found is None:
+                    rejected[sha] = "failed verification or is blacklisted"
+                else:
+                    variants[sha] = found[0]
+        observe = getattr(expression, "observe", None)
+        return ExpressionTable(expression, variants, observe if callable(observe) else None, rejected)
+
+    # --- persistence and shutdown --------------------------------------------------------------
+
+    def save(self, fn: Function) -> None:
+        champion = fn._expressed.variant
+        self.records.save(ChampionRecord(
+            module_sha256=fn.original.sha256, function=fn.function,
+            champion_sha256=None if champion is fn.original else champion.sha256,
+            champion_fuel=fn._champion_fuel, baseline_fuel=fn._baseline_fuel,
+            held_out_cases=fn._held_out_cases, rounds=fn._rounds, settled=fn._tier == "settled",
+            usage=fn.usage()))
+
+    def flush(self) -> None:
+        for fn in self.functions:
+            self.save(fn)
+
+    def shutdown(self) -> None:
+        """Stop every round (cleanly, then by force after `stop_timeout_s`), take in what they
+        finished, persist everything and end the thread."""
+        self._stopping = True
+        self.pending.clear()
+        for job in self.jobs.values():
+            job.request_stop()
+        deadline = time.monotonic() + self.config.stop_timeout_s
+        while self.jobs and time.monotonic() < deadline:
+            self._poll_jobs()
+            time.sleep(0.02)
+        for fn, job in list(self.jobs.items()):
+            job.kill()
+            self._finish(fn, "stopped", None)
+        try:
+            self.flush()
+        finally:
+            self.store.close()
+            self.sandbox.close()
+            self._stopped = True
+
+    def close(self) -> None:
+        """Ask the thread to shut down and wait for it (from any other thread)."""
+        if self._stopped:
+            return
+        future: Future = Future()
+        self._queue.put((lambda sup: sup.shutdown(), future))
+        try:
+            future.result()
+        finally:
+            self._thread.join(timeout=self.config.stop_timeout_s + 5)
