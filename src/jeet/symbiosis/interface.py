@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .. import wasm as wasmcodec
 from ..sandbox import Signature
-from ..wasm import FUNC, GLOBAL, MEMORY, TABLE, FuncType, GlobalType, MemType, Module, TableType
+from ..wasm import FUNC, MEMORY, TABLE, FuncType, GlobalType, MemType, Module, TableType
 from ..wasm.module import KIND_NAMES
 from ..wasm.types import NAMES
 from .errors import SymbiosisError

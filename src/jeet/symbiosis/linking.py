@@ -19,6 +19,7 @@ charges bulk-memory instructions per byte as the sandbox's exact-fuel path does.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import threading
 import time
@@ -28,14 +29,23 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
-from ..oracle.values import from_wasmtime, to_wasmtime
+from ..oracle.values import MASK, canonical
 from ..sandbox import ExecutionResult, Limits, Outcome, Signature
-from ..sandbox.compiled import DRIVABLE
+from ..sandbox.compiled import DRIVABLE, VAL_KINDS
 from .errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .pair import Pair
 
+_Val = ffi.wasmtime_val_t
+_TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
+_func_call = ffi.wasmtime_func_call
+_set_fuel = ffi.wasmtime_context_set_fuel
+_get_fuel = ffi.wasmtime_context_get_fuel
+_set_epoch_deadline = ffi.wasmtime_context_set_epoch_deadline
+_memory_size = ffi.wasmtime_memory_size
+_WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
 _RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded",
                      "count too high", "limit exceeded", "exceeds the limit")
 
@@ -81,21 +91,63 @@ class _Call:
 
 
 class _Session:
-    """One store with the callee and the caller instantiated and linked."""
+    """One store with the callee and the caller instantiated and linked, and how to call the entry point.
 
-    __slots__ = ("store", "func", "memories", "caller_memory", "params", "results")
+    Calls go through wasmtime's C API (`wasmtime_func_call`, as `jeet.sandbox` does): arguments and
+    results travel as raw bits, so float bit patterns are exact and the per-call overhead is small."""
+
+    __slots__ = ("store", "ctx", "func", "memories", "raw_memories", "caller_memory", "params", "results", "kinds",
+                 "slots", "result_slots", "Params", "Results", "remaining")
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, memories: list, caller_memory: Any,
                  signature: Signature) -> None:
         self.store = store
+        self.ctx = store._context()
         self.func = func
-        self.memories = memories
+        self.memories = memories  # the Python objects keep the raw handles valid
+        self.raw_memories = tuple(ctypes.byref(m._memory) for m in memories)
         self.caller_memory = caller_memory
         self.params = signature.params
         self.results = signature.results
+        self.kinds = tuple(VAL_KINDS[t] for t in signature.params)
+        self.slots = tuple(_WIDTH[t] for t in signature.params)  # which union member carries the bits
+        self.result_slots = tuple(_WIDTH[t] for t in signature.results)
+        self.Params = _Val * max(1, len(signature.params))
+        self.Results = _Val * max(1, len(signature.results))
+        self.remaining = ctypes.c_uint64(0)
 
     def pages(self) -> int:
-        return sum(m.size(self.store) for m in self.memories)
+        return sum(_memory_size(self.ctx, m) for m in self.raw_memories)
+
+    def refuel(self, fuel: int, ticks: int) -> None:
+        """A full tank and a fresh deadline for the next call."""
+        _set_fuel(self.ctx, fuel)
+        _set_epoch_deadline(self.ctx, ticks)
+
+    def fuel_left(self) -> int:
+        _get_fuel(self.ctx, ctypes.byref(self.remaining))
+        return self.remaining.value
+
+    def invoke(self, bits: Sequence[int]) -> tuple[tuple[int, ...], wasmtime.Trap | wasmtime.WasmtimeError | None]:
+        """Call the entry point with raw argument bits: (canonical results, None) or ((), the trap or error)."""
+        params = self.Params()
+        for i, value in enumerate(bits):
+            p = params[i]
+            p.kind = self.kinds[i]
+            if self.slots[i] == 32:
+                p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
+            else:
+                p.of.i64 = value
+        results = self.Results()
+        trap = _TrapPtr()
+        error = _func_call(self.ctx, ctypes.byref(self.func._func), params, len(bits), results,
+                           len(self.result_slots), ctypes.byref(trap))
+        if trap:
+            return (), wasmtime.Trap._from_ptr(trap)
+        if error:
+            return (), wasmtime.WasmtimeError._from_ptr(error)
+        return tuple(results[i].of.i32 & 0xFFFFFFFF if slot == 32 else results[i].of.i64 & 0xFFFFFFFFFFFFFFFF
+                     for i, slot in enumerate(self.result_slots)), None
 
 
 def _ticker(engine_ref: "weakref.ref[wasmtime.Engine]", interval: float, stop: threading.Event) -> None:
@@ -232,7 +284,7 @@ class LinkedSandbox:
             oracle_check: Callable[[Any, ExecutionResult], bool] | None = None,
             limits: Limits | None = None, fresh_instance_per_case: bool = False) -> list[ExecutionResult]:
         """Run the caller's `function` once per case; one result per case run (see `jeet.sandbox.Sandbox.run`)."""
-        limits = self.limits if limits is None else pair_limits(limits)
+        limits = self.limits if limits is None else self._resolve(limits)
         cases = list(cases)
         linked = self.compile(pair)
         if isinstance(linked, ExecutionResult):
@@ -266,6 +318,13 @@ class LinkedSandbox:
                 if not passed:
                     break
         return out
+
+    def _resolve(self, limits: Limits) -> Limits:
+        if not isinstance(limits, Limits):
+            raise SymbiosisError(f"limits must be a jeet.sandbox.Limits, got {type(limits).__name__}")
+        if limits.max_wasm_stack != self.limits.max_wasm_stack:
+            raise SymbiosisError("max_wasm_stack is fixed per LinkedSandbox; build another one to change it")
+        return pair_limits(limits)
 
     def _open(self, linked: LinkedPair, function: str, sig: Signature, limits: Limits,
               ticks: int) -> _Session | ExecutionResult:
@@ -306,31 +365,22 @@ class LinkedSandbox:
             return ExecutionResult(Outcome.INVALID, message=f"the function takes {len(session.params)} arguments, "
                                                             f"the case gives {len(args)}")
         try:
-            values = [to_wasmtime(t, a) for t, a in zip(session.params, args)]
+            bits = [canonical(t, a) & MASK[t] for t, a in zip(session.params, args)]
         except Exception as exc:
             return ExecutionResult(Outcome.INVALID, message=f"bad argument: {exc}")
         store = session.store
         t0 = time.perf_counter()
-        store.set_fuel(limits.fuel)
-        store.set_epoch_deadline(ticks)
+        session.refuel(limits.fuel, ticks)
         if case.memory:
             problem = _write_blocks(store, session.caller_memory, case.memory)
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
-        try:
-            raw = session.func(store, *values)
-        except wasmtime.Trap as exc:
-            fuel = limits.fuel - store.get_fuel()
-            return _from_trap(exc, limits.fuel, fuel, session.pages(), t0)
-        except wasmtime.WasmtimeError as exc:
-            return _from_error(str(exc), session.pages(), t0, limits.fuel - store.get_fuel())
-        fuel = limits.fuel - store.get_fuel()
-        if len(session.results) == 0:
-            got: tuple = ()
-        elif len(session.results) == 1:
-            got = (from_wasmtime(session.results[0], raw),)
-        else:
-            got = tuple(from_wasmtime(t, v) for t, v in zip(session.results, raw))
+        got, failure = session.invoke(bits)
+        fuel = limits.fuel - session.fuel_left()
+        if isinstance(failure, wasmtime.Trap):
+            return _from_trap(failure, limits.fuel, fuel, session.pages(), t0)
+        if failure is not None:
+            return _from_error(str(failure), session.pages(), t0, fuel)
         readback = getattr(case, "expect_memory", ())
         read = _read_blocks(store, session.caller_memory, readback) if readback else ()
         return ExecutionResult(Outcome.OK, got, fuel, session.pages(), time.perf_counter() - t0, "", read)
