@@ -25,7 +25,10 @@ def node(
     peer: Optional[List[str]] = typer.Option(None, "--peer", help="HOST:PORT of a node to join (repeatable)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data folder: identity, store, member list (default ~/.jeet)."),
     http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for /status, /specimens, /metrics."),
-    workload: str = typer.Option("popcount", "--workload", help="A built-in kernel name, or a module file (.wasm/.wat)."),
+    workload: str = typer.Option("popcount", "--workload", help="A built-in kernel name, 'pair' (the built-in "
+                                 "symbiotic pair), or a module file (.wasm/.wat)."),
+    partner: Optional[Path] = typer.Option(None, "--partner", help="With a module workload: the callee module it "
+                                           "imports from; the node then evolves and shares the pair."),
     function: Optional[str] = typer.Option(None, "--function", "-f", help="Exported function of a module workload."),
     tests: Optional[Path] = typer.Option(None, "--tests", help="JSON Lines test cases for a module workload."),
     no_evolve: bool = typer.Option(False, "--no-evolve", help="Only verify, adopt and forward; do not evolve."),
@@ -50,12 +53,14 @@ def node(
     for p in peer or []:
         split_address(p)
     kernel, module = _workload(workload)
-    if module is None and (function or tests):
-        raise JeetError("--function and --tests go with a module workload (a file), not a built-in kernel")
+    if module is None and (function or tests or partner):
+        raise JeetError("--function, --tests and --partner go with a module workload (a file), not a built-in one")
+    if partner is not None and not partner.is_file():
+        raise JeetError(f"--partner: no such file: {partner}")
     base = EvolveConfig.from_file(config) if config else EvolveConfig()
     cfg = base.with_overrides(workers=workers, population=population, seed=seed)
     settings = NodeSettings(data=(data or default_data_dir()).expanduser(), listen=listen, peers=tuple(peer or ()),
-                            http=http, kernel=kernel, module=module, function=function, tests=tests,
+                            http=http, kernel=kernel, module=module, partner=partner, function=function, tests=tests,
                             evolve=not no_evolve, evolve_config=_unbounded(cfg), heartbeat=heartbeat, seed=seed)
     try:
         asyncio.run(_serve(settings))
@@ -71,7 +76,7 @@ def _workload(text: str) -> tuple[str | None, Path | None]:
     path = Path(text)
     if path.exists():
         return None, path
-    if text in {k.name for k in KERNELS}:
+    if text == "pair" or text in {k.name for k in KERNELS}:
         return text, None
     raise JeetError(f"--workload {text!r} is neither a file nor a built-in kernel")
 

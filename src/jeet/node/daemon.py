@@ -37,6 +37,8 @@ from ..net import (
 )
 from ..store import Store
 from .island import Island
+from .pair_island import PairIsland
+from .pair_workload import PairWorkload
 from .transport import Link, Transport
 from .workload import Check, Workload
 
@@ -53,8 +55,9 @@ class NodeSettings:
     listen: str = "127.0.0.1:0"
     peers: tuple[str, ...] = ()
     http: str | None = None
-    kernel: str | None = "popcount"
+    kernel: str | None = "popcount"  # "pair": the built-in symbiotic pair
     module: Path | None = None
+    partner: Path | None = None  # with `module`: a caller + callee pair workload
     function: str | None = None
     tests: Path | None = None
     evolve: bool = True
@@ -77,6 +80,12 @@ def protocol_config(heartbeat: float) -> NodeConfig:
         raise JeetError("--heartbeat must be between 0.01 and 60 seconds")
     return NodeConfig(heartbeat=heartbeat, ack_timeout=min(0.5, heartbeat / 2),
                       iwant_timeout=max(0.25, heartbeat))
+
+
+def load_workload(s: NodeSettings) -> Workload | PairWorkload:
+    if s.partner is not None or (s.module is None and s.kernel == "pair"):
+        return PairWorkload.load(s.module, s.partner, s.function, s.tests)
+    return Workload.load(s.kernel, s.module, s.function, s.tests)
 
 
 class Node:
@@ -110,7 +119,7 @@ class Node:
         cfg = protocol_config(s.heartbeat)
         s.data.mkdir(parents=True, exist_ok=True)
         self.identity = load_or_create(s.data)
-        self.workload = Workload.load(s.kernel, s.module, s.function, s.tests)
+        self.workload = load_workload(s)
         self.function_id = self.workload.function_id
         self.store = Store(s.data)
         self.codec = Codec(self.identity, cfg.limits, start_seq=time.time_ns() // 1000)
@@ -133,8 +142,11 @@ class Node:
                        loop.create_task(self._housekeeping())]
         self._bootstrap(peers)
         if s.evolve:
-            self.island = Island(self.workload.problem, s.evolve_config, s.data,
-                                 lambda wasm: loop.call_soon_threadsafe(self.submit, wasm, "island"))
+            publish = lambda wasm: loop.call_soon_threadsafe(self.submit, wasm, "island")  # noqa: E731
+            if isinstance(self.workload, PairWorkload):
+                self.island = PairIsland(self.workload.problem, s.evolve_config.seed, publish)
+            else:
+                self.island = Island(self.workload.problem, s.evolve_config, s.data, publish)
             self.island.start()
         log.info("node %s listening on %s (function %s)", self.identity.node_id[:16], self.address, self.function_id)
 
@@ -360,7 +372,7 @@ class Node:
                     fut.set_result(check)
 
     def _offer(self, wasm: bytes, check: Check, origin: str) -> None:
-        spec = Specimen.of(self.function_id, wasm, check.fitness, check.fuel)
+        spec = Specimen.of(self.function_id, wasm, check.fitness, check.fuel, self.workload.tags)
         self.store.put_specimen(wasm, function=self.function_id, fuel=check.fuel, fitness=check.fitness,
                                 metrics={"verified": True, "source": origin}, operator=origin)
         self.offers.append({"sha256": spec.sha256, "origin": origin, "fitness": check.fitness,

@@ -37,6 +37,8 @@ def function_id(problem: Problem) -> str:
 class Workload:
     """A problem plus a sandbox of its own. `check` is blocking: call it from one worker thread."""
 
+    tags: tuple[str, ...] = ()  # environment tags carried by the specimens this node offers
+
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.function_id = function_id(problem)
