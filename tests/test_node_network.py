@@ -201,3 +201,21 @@ def test_bad_node_and_monitor_input_is_one_line(tmp_path, args, message):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_pair_nodes_share_caller_and_callee_together(nodes):
+    """A symbiotic pair travels as one bundle and is verified linked, against the receiver's own oracle."""
+    from jeet.symbiosis import PairBundle
+
+    a = nodes("a", "--workload", "pair", "--seed", "1")
+    b = nodes("b", "--workload", "pair", "--no-evolve", "--peer", a.address)
+    st = wait_for(lambda: (s := b.status())["top"] and s, 90, "b adopts a pair")
+    assert st["function"].startswith("pair:") and st["counters"]["rejected"] == 0
+    best = st["top"][0]
+    assert best["fuel"] < a.status()["island"]["baseline_fuel"]
+    blob = __import__("urllib.request").request.urlopen(f"{b.http}/specimens/{best['sha256']}", timeout=5).read()
+    bundle = PairBundle.from_bytes(blob)
+    assert bundle.fuel == best["fuel"] and bundle.caller[:4] == bundle.callee[:4] == b"\0asm"
+    # a lone module is not a pair: refused with a reason, nothing adopted
+    code, verdict = b.post(get_kernel("popcount").wasm("O2"))
+    assert code == 422 and "pair bundle" in verdict["reason"]
