@@ -24,7 +24,13 @@ class BenchOptions:
 # and writes a Markdown report and any plots under options.out.
 SUITES: dict[str, str] = {
     "kernels": "jeet.bench.suite:run_kernels",
+    "runtime": "jeet.bench.runtime:run",
+    "epigenetics": "jeet.bench.epigenetics:run",
+    "forgetting": "jeet.bench.forgetting:run",
+    "compression": "jeet.bench.compression:run",
     "latency": "jeet.bench.latency:run",
+    "islands": "jeet.bench.islands:run",
+    "tuner": "jeet.bench.tuner:run",
 }
 
 

@@ -34,6 +34,8 @@ def evolve(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the best variant."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data folder (specimen store); default ~/.jeet."),
+    max_specimens: Optional[int] = typer.Option(None, "--max-specimens", help="Cap the store at N specimens (remembered in --data; see jeet gc)."),
+    max_store_mb: Optional[float] = typer.Option(None, "--max-store-mb", help="Cap the store at M MiB on disk (remembered in --data; see jeet gc)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run with the same settings."),
     operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'all' or a comma-separated list."),
     objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
@@ -43,6 +45,12 @@ def evolve(
     stagnation: Optional[int] = typer.Option(None, "--stagnation", help="Stop after N generations without a better champion."),
     logbook: Optional[Path] = typer.Option(None, "--logbook", help="Write the per-generation logbook (.csv or .json)."),
     no_wasm_opt: bool = typer.Option(False, "--no-wasm-opt", help="Do not seed the population with wasm-opt -O3 output."),
+    islands: Optional[int] = typer.Option(None, "--islands", help="Evolve K islands in parallel, one process each, with migration."),
+    topology: Optional[str] = typer.Option(None, "--topology", help="Who sends to whom: ring (default), fully_connected or unconnected."),
+    migration_interval: Optional[int] = typer.Option(None, "--migration-interval", help="Generations between migrations (default 5)."),
+    migration_rate: Optional[int] = typer.Option(None, "--migration-rate", help="Emigrants each island sends per migration (default 2)."),
+    emigrant_policy: Optional[str] = typer.Option(None, "--emigrant-policy", help="Which specimens leave: best (default) or random."),
+    replacement_policy: Optional[str] = typer.Option(None, "--replacement-policy", help="How immigrants get in: fair (default; only if better) or worst."),
 ) -> None:
     """Evolve a faster variant of one exported function and write it out with its evidence."""
     base = EvolveConfig.from_file(config) if config else EvolveConfig()
@@ -51,14 +59,21 @@ def evolve(
                               workers=workers, stagnation=stagnation)
     if no_wasm_opt:
         cfg = cfg.with_overrides(use_wasm_opt=False)
+    cfg = cfg.with_overrides(islands=islands, topology=topology, migration_interval=migration_interval,
+                             migration_rate=migration_rate, emigrant_policy=emigrant_policy,
+                             replacement_policy=replacement_policy)
     if input is None and tests is not None and kernel is None:
         raise JeetError("--tests needs an INPUT module")
     limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
     problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
                            train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel)
     out = out or Path(f"{problem.name}.evolved.wasm")
+    if max_specimens is not None or max_store_mb is not None:  # remembered in the folder: every store opened there obeys
+        Store(data or default_data_dir(), max_specimens=max_specimens, max_store_mb=max_store_mb).close()
     console = Console(stderr=True)
     started = time.monotonic()
+    if cfg.islands > 1:
+        return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
     with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo:
         evo.start()
         if json_out:
@@ -107,3 +122,49 @@ def _print_result(r, console: Console) -> None:
                   f"({r.evaluations / max(r.seconds, 1e-9):.0f}/s), valid offspring {r.valid_offspring_rate:.1%}, "
                   f"stopped on {r.stop_reason}")
     console.print(f"wrote {r.out} (+ .evidence.json, .tests.jsonl)")
+
+
+def _evolve_islands(problem, cfg: EvolveConfig, data: Optional[Path], resume: bool, json_out: bool, out: Path,
+                    logbook: Optional[Path], console: Console, started: float) -> None:
+    """`--islands K`: an archipelago of K island processes; it writes what a single-island run writes."""
+    from ..evolve.islands import Archipelago, summarize_archipelago
+
+    with Store(data or default_data_dir()) as store, \
+            Archipelago(problem, cfg, store=store, resume=resume, on_event=lambda m: console.print(f"jeet: {m}")) as arch:
+        reason = arch.run() if json_out else _run_islands_with_progress(arch, cfg, console)
+        result = summarize_archipelago(arch, reason, time.monotonic() - started, out)
+        write_outputs(arch, result, out)
+        if logbook:
+            arch.logbook.write(logbook)
+    figures = arch.figures()
+    if json_out:
+        sys.stdout.write(json.dumps(result.to_dict() | {"islands": figures}) + "\n")
+        return
+    _print_result(result, Console())
+    per = ", ".join(f"#{i['island']} {i['champion_fuel']} fuel/{i['generations']} gen" + (" (died)" if i["status"] == "died" else "")
+                    for i in figures["per_island"])
+    Console().print(f"{figures['islands']} islands ({figures['topology']}): {per}; migrants let in "
+                    f"{figures['immigrants_accepted']}/{figures['immigrants_offered']}")
+
+
+def _run_islands_with_progress(arch, cfg: EvolveConfig, console: Console) -> str:
+    """A bar over generations (the slowest island's) when they bound the run, else over the budget."""
+    by_generation = cfg.generations is not None
+    total = cfg.generations if by_generation else cfg.budget_s
+    columns = [TextColumn("[bold]gen {task.fields[gen]}"), BarColumn(),
+               TextColumn("{task.fields[islands]} islands  best fuel {task.fields[fuel]}  evals {task.fields[evals]}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("islands", total=total, gen=0, fuel="-", islands=cfg.islands, evals=0)
+
+        def on_report(a, _report) -> None:
+            gen = min(i.generation for i in a.islands)
+            done = gen if by_generation else min(time.monotonic() - a.t0, total or 0.0)
+            fuels = [i.champion.fuel for i in a.islands if i.champion is not None]
+            progress.update(task, completed=done, gen=gen, fuel=min(fuels) if fuels else "-",
+                            islands=sum(i.status != "died" for i in a.islands), evals=a.evaluations)
+
+        arch.on_report = on_report
+        reason = arch.run()
+        on_report(arch, None)  # the islands' last figures came with their results, not in a report
+        return reason

@@ -1,5 +1,9 @@
 """How values are laid out inside the store: zstd for module bytes, msgpack+zstd for checkpoints, JSON for rows.
 
+A module blob is one zstd frame, either plain or compressed against a dictionary; a blob made
+with a dictionary names it twice: in the row (``specimens.dict_id``) and in the frame header
+(zstd's own dictionary id), so a mismatch is an error, never wrong bytes.
+
 Checkpoint state is packed with msgpack in strict-types mode so that tuples and integers
 beyond 64 bits survive the round trip as themselves (``random.Random.getstate()`` is a
 nested tuple and must come back as one to be accepted by ``setstate``).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import msgpack
@@ -22,19 +27,50 @@ _EXT_TUPLE = 1
 _EXT_BIGINT = 2
 
 
+@dataclass(frozen=True, slots=True)
+class Dictionary:
+    """A stored compression dictionary: immutable once written, identified by its row id."""
+
+    id: int
+    function: str
+    version: int
+    data: bytes
+
+
 class Codec:
-    """Per-store compressor pair; zstd contexts are reused because creating one costs more than a small frame."""
+    """Per-store compressor pair; zstd contexts are reused because creating one costs more than a small frame.
+
+    Contexts bound to a dictionary are cached by dictionary id (a stored dictionary never changes).
+    """
 
     def __init__(self, level: int = ZSTD_LEVEL) -> None:
+        self.level = level
         self._c = zstandard.ZstdCompressor(level=level)
         self._d = zstandard.ZstdDecompressor()
+        self._dict_c: dict[int, zstandard.ZstdCompressor] = {}
+        self._dict_d: dict[int, zstandard.ZstdDecompressor] = {}
 
-    def compress(self, data: bytes) -> bytes:
-        return self._c.compress(data)
-
-    def decompress(self, blob: bytes) -> bytes:
+    def compress(self, data: bytes, dictionary: Dictionary | None = None) -> bytes:
+        if dictionary is None:
+            return self._c.compress(data)
+        c = self._dict_c.get(dictionary.id)
         try:
-            return self._d.decompress(blob)
+            if c is None:
+                c = self._dict_c[dictionary.id] = zstandard.ZstdCompressor(
+                    level=self.level, dict_data=_zdict(dictionary.data)
+                )
+            return c.compress(data)
+        except zstandard.ZstdError as e:
+            raise StoreError(f"compression dictionary {dictionary.id} is unusable: {e}") from e
+
+    def decompress(self, blob: bytes, dictionary: Dictionary | None = None) -> bytes:
+        try:
+            if dictionary is None:
+                return self._d.decompress(blob)
+            d = self._dict_d.get(dictionary.id)
+            if d is None:
+                d = self._dict_d[dictionary.id] = zstandard.ZstdDecompressor(dict_data=_zdict(dictionary.data))
+            return d.decompress(blob)
         except zstandard.ZstdError as e:
             raise StoreError(f"stored blob is not valid zstd data: {e}") from e
 
@@ -52,6 +88,13 @@ class Codec:
             )
         except (ValueError, TypeError, msgpack.ExtraData) as e:
             raise StoreError(f"stored checkpoint cannot be decoded: {e}") from e
+
+
+def _zdict(data: bytes) -> zstandard.ZstdCompressionDict:
+    try:
+        return zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_FULLDICT)
+    except zstandard.ZstdError as e:
+        raise StoreError(f"stored compression dictionary is damaged: {e}") from e
 
 
 def _ext_default(obj: Any) -> Any:

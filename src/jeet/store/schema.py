@@ -86,6 +86,56 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # version 2: compression dictionaries, decayed usage, pins, remembered settings
+    (
+        # Dictionaries are immutable once written; a function's newest version is the one new blobs use.
+        """
+        CREATE TABLE dictionaries (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            function    TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            zstd_id     INTEGER NOT NULL,
+            data        BLOB NOT NULL,
+            samples     INTEGER NOT NULL,
+            plain_bytes INTEGER NOT NULL,
+            dict_bytes  INTEGER NOT NULL,
+            created     REAL NOT NULL,
+            UNIQUE (function, version)
+        )
+        """,
+        # NULL: a plain zstd frame. The foreign key makes deleting a dictionary some blob needs fail.
+        "ALTER TABLE specimens ADD COLUMN dict_id INTEGER REFERENCES dictionaries (id)",
+        # Exponentially decayed count of uses, as of last_used (see store.USAGE_HALF_LIFE_S).
+        "ALTER TABLE specimens ADD COLUMN usage REAL NOT NULL DEFAULT 0",
+        "CREATE INDEX specimens_by_dict ON specimens (dict_id)",
+        "CREATE INDEX specimens_by_function_created ON specimens (function, created)",
+        """
+        CREATE TABLE pins (
+            sha256  TEXT NOT NULL,
+            reason  TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (sha256, reason)
+        )
+        """,
+        """
+        CREATE TABLE settings (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        # The blacklist is never pruned, so it should be compact: keyed by the hash itself instead
+        # of a rowid plus a second index holding the hash again (about half the bytes per entry).
+        """
+        CREATE TABLE blacklist_v2 (
+            sha256  TEXT PRIMARY KEY,
+            reason  TEXT NOT NULL,
+            created REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "INSERT INTO blacklist_v2 (sha256, reason, created) SELECT sha256, reason, created FROM blacklist",
+        "DROP TABLE blacklist",
+        "ALTER TABLE blacklist_v2 RENAME TO blacklist",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,6 +5,12 @@ their lineage, the blacklist, runs, checkpoints and the per-generation logbook b
 Every write is one ``BEGIN IMMEDIATE`` transaction, so a process killed at any instant
 leaves the file consistent (committed work is kept, the rest rolls back on next open), and
 several processes may share a store: writers queue on the busy timeout.
+
+The store also forgets: given caps (`max_specimens`, `max_store_mb`, remembered in the data
+folder) it prunes the specimens that matter least whenever writes push it over them, never a
+live champion or its ancestry (see `jeet.store.forgetting`), and it compresses each function's
+specimens against a dictionary trained on its own population when that measurably helps
+(see `jeet.store.compression`).
 """
 
 from __future__ import annotations
@@ -20,14 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from .codec import Codec, dumps_json, loads_json
+from .codec import Codec, Dictionary, dumps_json, loads_json
 from .errors import StoreError
+from .forgetting import Caps, ForgettingPolicy, GcReport, decay
 from .schema import SCHEMA_VERSION, migrate
 
 DB_NAME = "jeet.db"
 RUN_STATUSES = ("running", "finished", "failed")
 # Refreshing last_used on every read would turn reads into writes; once a minute is enough for LRU pruning.
 TOUCH_INTERVAL = 60.0
+# Without caps, the store still looks at its dictionaries after this many specimens written.
+MAINTAIN_EVERY = 256
+CAPS_REFRESH_S = 5.0  # how stale this process's view of the folder's remembered caps may get
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,15 +102,48 @@ class Store:
     location: the receiver opens its own connection.
     """
 
-    def __init__(self, root: Path | str, *, timeout: float = 30.0, keep_checkpoints: int = 3) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        timeout: float = 30.0,
+        keep_checkpoints: int = 3,
+        max_specimens: int | None = None,
+        max_store_mb: float | None = None,
+        policy: ForgettingPolicy | None = None,
+        auto_gc: bool = True,
+        auto_dictionaries: bool = True,
+    ) -> None:
+        """Open (creating if needed) the store under `root`.
+
+        Caps given here are remembered in the data folder (each one given replaces the remembered
+        one); caps not given come from the folder. With `auto_gc`, writes that push the store over
+        a cap trigger `gc` (checked cheaply on every write, collected down to the policy's low
+        water mark, so the work is amortised). With `auto_dictionaries`, every `MAINTAIN_EVERY`
+        specimens written the store trains and adopts compression dictionaries where they help.
+        """
         self.root = Path(root).expanduser()
         self.path = self.root / DB_NAME
         self.timeout = timeout
         if keep_checkpoints < 1:
             raise StoreError("keep_checkpoints must be at least 1")
         self.keep_checkpoints = keep_checkpoints
+        given = Caps(max_specimens, max_store_mb)  # validates before anything is created
+        self.policy = policy or ForgettingPolicy()
+        self.auto_gc = auto_gc
+        self.auto_dictionaries = auto_dictionaries
+        self.gc_history: list[GcReport] = []  # reports of the collections this instance ran by itself
+        self.last_maintenance_error: str | None = None
         self._codec = Codec()
         self._conn: sqlite3.Connection | None = None
+        self._dicts: dict[int, Dictionary] = {}
+        self._reads: dict[str, int] = {}
+        self._caps: Caps | None = None
+        self._caps_read = 0.0
+        self._approx_count: int | None = None
+        self._since_maintain = 0
+        self._functions_written: set[str] = set()
+        self._gc_floor: tuple[Caps, int, int] | None = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -109,6 +152,9 @@ class Store:
             raise StoreError(f"{self.path}: exists and is not a file")
         try:
             self._conn = self._open()
+            if given.max_specimens is not None or given.max_store_mb is not None:
+                self._remember_caps(given)
+            self._size_wal(self.caps)
         except sqlite3.Error as e:
             self._discard()
             raise StoreError(f"{self.path}: {_describe(e)}") from e
@@ -120,8 +166,13 @@ class Store:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
         self._conn = conn
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.create_function("jeet_decay", 3, decay, deterministic=True)
         # Touch the header first: a foreign file fails here with "file is not a database".
         conn.execute("PRAGMA schema_version").fetchone()
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # A new file: incremental auto-vacuum lets gc hand freed pages back to the file system.
+            # It only takes effect before the first table (and before WAL mode) is created.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             mode = self._switch_to_wal(conn)
             if mode != "wal":
@@ -157,7 +208,16 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection (idempotent); the WAL is checkpointed by SQLite when the last connection closes."""
+        """Close the connection (idempotent); the WAL is checkpointed by SQLite when the last connection closes.
+
+        Reads counted since their specimen was last touched are folded into its usage first,
+        if the write lock is free right now.
+        """
+        if self._conn is not None and self._reads:
+            try:
+                self._flush_reads()
+            except sqlite3.Error:
+                pass
         self._discard()
 
     def __enter__(self) -> "Store":
@@ -167,7 +227,9 @@ class Store:
         self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_reopen, (str(self.root), self.timeout, self.keep_checkpoints))
+        # caps are not sent along: they are remembered in the folder and the receiver reads them there
+        return (_reopen, (str(self.root), self.timeout, self.keep_checkpoints, self.policy, self.auto_gc,
+                          self.auto_dictionaries))
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -217,6 +279,7 @@ class Store:
         hashes, rows, edges = self._prepare([record], time.time())
         with self._write() as conn:
             self._insert(conn, rows, edges)
+        self._after_write(hashes, rows)
         return hashes[0]
 
     @_guarded
@@ -231,25 +294,33 @@ class Store:
         hashes, rows, edges = self._prepare(records, time.time())
         with self._write() as conn:
             self._insert(conn, rows, edges)
+        self._after_write(hashes, rows)
         return hashes
 
     def _prepare(
         self, records: list[SpecimenRecord], now: float
     ) -> tuple[list[str], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Hash, compress and serialise outside the transaction, so the write lock is held only for the inserts."""
-        hashes: list[str] = []
-        rows: list[tuple[Any, ...]] = []
-        edges: list[tuple[Any, ...]] = []
+        """Hash, compress and serialise outside the transaction, so the write lock is held only for the inserts.
+
+        Each module is compressed against its function's current dictionary, if it has one.
+        """
         for r in records:
             if not isinstance(r.wasm, (bytes, bytearray, memoryview)):
                 raise StoreError(f"specimen bytes must be bytes, not {type(r.wasm).__name__}")
             if not r.function:
                 raise StoreError("a specimen needs the name of its evolved function")
+        dicts = self._current_dictionaries({r.function for r in records})
+        hashes: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        edges: list[tuple[Any, ...]] = []
+        for r in records:
             data = bytes(r.wasm)
             sha = sha256_hex(data)
             hashes.append(sha)
+            dictionary = dicts.get(r.function)
             rows.append((
-                sha, r.function, len(data), self._codec.compress(data),
+                sha, r.function, len(data), self._codec.compress(data, dictionary),
+                None if dictionary is None else dictionary.id,
                 None if r.fuel is None else int(r.fuel),
                 None if r.fitness is None else float(r.fitness),
                 None if r.metrics is None else dumps_json(r.metrics),
@@ -261,14 +332,16 @@ class Store:
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], edges: list[tuple[Any, ...]]) -> None:
+        # Storing bytes already present counts as a use of them: they came back into a population.
         conn.executemany(
             """
-            INSERT INTO specimens (sha256, function, size, data, fuel, fitness, metrics, created, last_used)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO specimens (sha256, function, size, data, dict_id, fuel, fitness, metrics, created, last_used)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (sha256) DO UPDATE SET
                 fuel = COALESCE(excluded.fuel, fuel),
                 fitness = COALESCE(excluded.fitness, fitness),
                 metrics = COALESCE(excluded.metrics, metrics),
+                usage = jeet_decay(usage, last_used, excluded.last_used) + 1,
                 last_used = excluded.last_used
             """,
             rows,
@@ -283,29 +356,57 @@ class Store:
     def get_specimen(self, sha: str) -> bytes | None:
         """The module's bytes, or None if the store does not have it."""
         row = self.conn.execute(
-            "SELECT data, size, last_used FROM specimens WHERE sha256 = ?", (sha,)
+            "SELECT data, size, last_used, dict_id FROM specimens WHERE sha256 = ?", (sha,)
         ).fetchone()
         if row is None:
             return None
-        try:
-            data = self._codec.decompress(row[0])
-        except StoreError as e:
-            raise StoreError(f"{self.path}: specimen {sha[:16]}: {e}") from e.__cause__
-        if len(data) != row[1] or sha256_hex(data) != sha:
-            raise StoreError(f"{self.path}: specimen {sha[:16]} does not match its content address")
+        data = self._decode(sha, row[0], row[1], row[3])
+        self._reads[sha] = self._reads.get(sha, 0) + 1
         if time.time() - row[2] > TOUCH_INTERVAL:
             self._touch(sha)
         return data
 
+    def _decode(self, sha: str, blob: bytes, size: int, dict_id: int | None) -> bytes:
+        """A blob back to the module's bytes, checked against its content address."""
+        try:
+            data = self._codec.decompress(blob, None if dict_id is None else self._dictionary(dict_id))
+        except StoreError as e:
+            raise StoreError(f"{self.path}: specimen {sha[:16]}: {e}") from e.__cause__
+        if len(data) != size or sha256_hex(data) != sha:
+            raise StoreError(f"{self.path}: specimen {sha[:16]} does not match its content address")
+        return data
+
     def _touch(self, sha: str) -> None:
-        """Refresh last_used if the write lock is free right now; a read never waits for it."""
+        """Refresh last_used and fold the reads counted so far into usage, if the write lock is free
+        right now; a read never waits for it (the count waits for the next touch instead)."""
         conn = self.conn
+        n = self._reads.pop(sha, 0)
         conn.execute("PRAGMA busy_timeout = 0")
         try:
             with self._write():
-                conn.execute("UPDATE specimens SET last_used = ? WHERE sha256 = ?", (time.time(), sha))
+                now = time.time()
+                conn.execute(
+                    "UPDATE specimens SET usage = jeet_decay(usage, last_used, ?1) + ?2, last_used = ?1 "
+                    "WHERE sha256 = ?3",
+                    (now, n, sha),
+                )
         except sqlite3.OperationalError:
-            pass  # busy: another process is writing; the timestamp can wait
+            self._reads[sha] = self._reads.get(sha, 0) + n  # busy: another process is writing; it can wait
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+
+    def _flush_reads(self) -> None:
+        conn = self.conn
+        pending, self._reads = self._reads, {}
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            with self._write():
+                now = time.time()
+                conn.executemany(
+                    "UPDATE specimens SET usage = jeet_decay(usage, last_used, ?1) + ?2, last_used = ?1 "
+                    "WHERE sha256 = ?3",
+                    [(now, n, sha) for sha, n in pending.items()],
+                )
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
@@ -389,6 +490,7 @@ class Store:
                 "INSERT OR IGNORE INTO blacklist (sha256, reason, created) VALUES (?, ?, ?)",
                 (_check_sha(sha), str(reason), time.time()),
             )
+        self._after_write([], [])
 
     @_guarded
     def is_blacklisted(self, sha: str) -> bool:
@@ -473,6 +575,7 @@ class Store:
                 """,
                 (int(run_id), self.keep_checkpoints),
             )
+        self._after_write([], [])
 
     @_guarded
     def load_checkpoint(self, run_id: int) -> tuple[int, dict[str, Any]] | None:
@@ -504,6 +607,7 @@ class Store:
                 "INSERT OR REPLACE INTO logbook (run_id, generation, row) VALUES (?, ?, ?)",
                 (int(run_id), int(generation), dumps_json(row)),
             )
+        self._after_write([], [])
 
     @_guarded
     def logbook(self, run_id: int) -> list[dict[str, Any]]:
@@ -513,18 +617,295 @@ class Store:
         ).fetchall()
         return [loads_json(r[0]) for r in rows]
 
+    @_guarded
+    def missing(self, hashes: Iterable[str]) -> set[str]:
+        """Those of `hashes` the store has no bytes for (never stored, or forgotten by `gc`)."""
+        wanted = list(dict.fromkeys(hashes))
+        have: set[str] = set()
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            have.update(r[0] for r in self.conn.execute(
+                f"SELECT sha256 FROM specimens WHERE sha256 IN ({marks})", chunk))
+        return {h for h in wanted if h not in have}
+
+    # -- pins --------------------------------------------------------------------------
+
+    @_guarded
+    def pin(self, sha: str, reason: str) -> None:
+        """Protect a specimen and its whole ancestry from `gc` until every reason it was pinned for is unpinned.
+
+        Pinning a hash the store does not hold (yet) is allowed: it protects the specimen once stored.
+        """
+        if not reason:
+            raise StoreError("a pin needs a reason (who holds it and why)")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO pins (sha256, reason, created) VALUES (?, ?, ?)",
+                (_check_sha(sha), str(reason), time.time()),
+            )
+
+    @_guarded
+    def unpin(self, sha: str, reason: str | None = None) -> int:
+        """Drop the pin held for `reason` (every pin of the specimen when None); returns how many were dropped."""
+        with self._write() as conn:
+            if reason is None:
+                cur = conn.execute("DELETE FROM pins WHERE sha256 = ?", (sha,))
+            else:
+                cur = conn.execute("DELETE FROM pins WHERE sha256 = ? AND reason = ?", (sha, str(reason)))
+            return cur.rowcount
+
+    @_guarded
+    def pinned(self) -> dict[str, list[str]]:
+        """Every pinned hash with the reasons it is pinned for (oldest pin first)."""
+        out: dict[str, list[str]] = {}
+        for sha, reason in self.conn.execute("SELECT sha256, reason FROM pins ORDER BY created, rowid"):
+            out.setdefault(sha, []).append(reason)
+        return out
+
+    # -- caps and settings -------------------------------------------------------------
+
+    @property
+    def caps(self) -> Caps:
+        """The caps remembered in this data folder (re-read at most every few seconds)."""
+        now = time.monotonic()
+        if self._caps is None or now - self._caps_read > CAPS_REFRESH_S:
+            self._caps = self._read_caps()
+            self._caps_read = now
+        return self._caps
+
+    @_guarded
+    def set_caps(self, max_specimens: int | None, max_store_mb: float | None) -> Caps:
+        """Remember exactly these caps in the data folder (None removes a cap); returns them."""
+        caps = Caps(max_specimens, max_store_mb)
+        with self._write() as conn:
+            for key, value in (("max_specimens", caps.max_specimens), ("max_store_mb", caps.max_store_mb)):
+                if value is None:
+                    conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, dumps_json(value)))
+        self._caps, self._caps_read = caps, time.monotonic()
+        self._size_wal(caps)
+        return caps
+
+    def _remember_caps(self, given: Caps) -> None:
+        current = self._read_caps()
+        self.set_caps(
+            given.max_specimens if given.max_specimens is not None else current.max_specimens,
+            given.max_store_mb if given.max_store_mb is not None else current.max_store_mb,
+        )
+
+    def _read_caps(self) -> Caps:
+        values = dict(self.conn.execute(
+            "SELECT key, value FROM settings WHERE key IN ('max_specimens', 'max_store_mb')").fetchall())
+        try:
+            return Caps(loads_json(values.get("max_specimens")), loads_json(values.get("max_store_mb")))
+        except (StoreError, ValueError) as e:
+            raise StoreError(f"{self.path}: the remembered caps are unreadable ({e})") from e
+
+    def _size_wal(self, caps: Caps) -> None:
+        """Keep the write-ahead log small next to a size cap: it is part of the store's size on disk."""
+        page = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        cap = caps.max_store_bytes
+        pages = 1000 if cap is None else max(16, min(1000, cap // page // 16))
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+        self.conn.execute(f"PRAGMA journal_size_limit = {pages * page}")
+
+    def size_on_disk(self) -> int:
+        """Bytes the store occupies in the file system: the database file and its write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    # -- forgetting and compression ----------------------------------------------------
+
+    @_guarded
+    def gc(
+        self,
+        max_specimens: int | None = None,
+        max_store_mb: float | None = None,
+        *,
+        policy: ForgettingPolicy | None = None,
+        dry_run: bool = False,
+        recompress: bool = False,
+        protect: Iterable[str] = (),
+    ) -> GcReport:
+        """Prune the least relevant specimens until the store is under its caps; return what was done.
+
+        Caps default to the remembered ones (given ones are used for this collection only; use
+        `set_caps` to remember them). Live champions, pinned specimens, the newest checkpoint of
+        every unfinished run, specimens in flight, `protect`, and the whole ancestry of all of
+        these are never removed; when they alone exceed a cap the report says so. With
+        `recompress`, dictionaries are (re)trained and every blob recompressed first.
+        """
+        from .forgetting import collect
+
+        current = self.caps
+        caps = Caps(
+            max_specimens if max_specimens is not None else current.max_specimens,
+            max_store_mb if max_store_mb is not None else current.max_store_mb,
+        )
+        report = collect(self, caps, policy or self.policy, dry_run=dry_run, recompress=recompress,
+                         protect=frozenset(protect))
+        if not dry_run:
+            self._approx_count = report.specimens_after
+        return report
+
+    @_guarded
+    def protected(self, protect: Iterable[str] = ()) -> dict[str, str]:
+        """What `gc` would never remove right now: hash -> why (pinned, champion, checkpoint, in flight,
+        recent, given, or ancestry), including hashes the store holds no bytes for."""
+        from .forgetting import protected_set
+
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            return protected_set(self, conn, time.time(), self.policy, frozenset(protect))
+        finally:
+            conn.execute("ROLLBACK")
+
+    @_guarded
+    def train_dictionaries(self, functions: Iterable[str] | None = None, *,
+                           force: bool = False) -> list[dict[str, Any]]:
+        """Train a dictionary for each function that is due one (or every function with enough
+        specimens, with `force`) and keep those that measurably help; returns the adopted ones."""
+        from .compression import train_dictionaries
+
+        return train_dictionaries(self, None if functions is None else list(functions), force=force)
+
+    @_guarded
+    def recompress(self, functions: Iterable[str] | None = None) -> dict[str, Any]:
+        """Rewrite blobs not compressed with their function's newest dictionary, keeping whichever of
+        dictionary and plain frame is smaller; returns counts and bytes before/after."""
+        from .compression import recompress
+
+        return recompress(self, None if functions is None else list(functions))
+
+    @_guarded
+    def compression_report(self, limit: int = 5000) -> dict[str, Any]:
+        """Bytes per specimen measured on up to `limit` specimens: raw, plain zstd, zstd with the
+        function's current dictionary, and as stored."""
+        from .compression import compression_report
+
+        return compression_report(self, limit)
+
+    @_guarded
+    def dictionaries(self) -> list[dict[str, Any]]:
+        """Every stored dictionary with how many blobs use it, oldest first."""
+        rows = self.conn.execute(
+            """
+            SELECT d.id, d.function, d.version, d.zstd_id, length(d.data), d.samples, d.plain_bytes, d.dict_bytes,
+                   d.created, (SELECT count(*) FROM specimens s WHERE s.dict_id = d.id)
+            FROM dictionaries d ORDER BY d.id
+            """
+        ).fetchall()
+        keys = ("id", "function", "version", "zstd_id", "bytes", "samples", "held_out_plain_bytes",
+                "held_out_dict_bytes", "created", "blobs")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def _dictionary(self, dict_id: int) -> Dictionary:
+        d = self._dicts.get(dict_id)
+        if d is None:
+            row = self.conn.execute(
+                "SELECT id, function, version, data FROM dictionaries WHERE id = ?", (int(dict_id),)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: compression dictionary {dict_id} is missing")
+            d = self._dicts[dict_id] = Dictionary(row[0], row[1], row[2], bytes(row[3]))
+        return d
+
+    def _current_dictionaries(self, functions: set[str]) -> dict[str, Dictionary]:
+        """The newest dictionary of each of `functions` that has one."""
+        if not functions:
+            return {}
+        fs = sorted(functions)
+        marks = ",".join("?" * len(fs))
+        rows = self.conn.execute(
+            f"SELECT function, id, max(version) FROM dictionaries WHERE function IN ({marks}) GROUP BY function", fs
+        ).fetchall()
+        return {f: self._dictionary(i) for f, i, _ in rows}
+
+    def _after_write(self, hashes: list[str], rows: list[tuple[Any, ...]]) -> None:
+        """Amortised upkeep after a committed write (of specimens, or of anything else when both lists are
+        empty): a cheap cap check every time, a collection when over a cap, dictionary training every
+        `MAINTAIN_EVERY` specimens. Failures here never fail the write."""
+        if not (self.auto_gc or self.auto_dictionaries) or (not hashes and not self.auto_gc):
+            return
+        try:
+            self._functions_written.update(r[1] for r in rows)
+            self._since_maintain += len(hashes)
+            if self.auto_dictionaries and self._since_maintain >= MAINTAIN_EVERY:
+                functions, self._functions_written = self._functions_written, set()
+                self._since_maintain = 0
+                for adopted in self.train_dictionaries(functions):
+                    self.recompress([adopted["function"]])
+            if self.auto_gc and self._over_caps(len(hashes)):
+                report = self.gc(protect=hashes)
+                self.gc_history.append(report)
+                self._backoff(report)
+            self.last_maintenance_error = None
+        except (StoreError, sqlite3.Error) as e:
+            self.last_maintenance_error = str(e)
+
+    def _over_caps(self, written: int) -> bool:
+        caps = self.caps
+        limit_count, limit_bytes = caps.max_specimens, caps.max_store_bytes
+        if self._gc_floor is not None and self._gc_floor[0] == caps:
+            # the last collection could not get under a cap (protected specimens): wait for real growth
+            _, floor_count, floor_bytes = self._gc_floor
+            limit_count = None if limit_count is None else max(limit_count, floor_count)
+            limit_bytes = None if limit_bytes is None else max(limit_bytes, floor_bytes)
+        if limit_bytes is not None and self.size_on_disk() > limit_bytes:
+            return True
+        if limit_count is None:
+            return False
+        if self._approx_count is None:
+            self._approx_count = self.count_specimens()
+        else:
+            self._approx_count += written  # an upper bound: some writes were of bytes already stored
+        if self._approx_count <= limit_count:
+            return False
+        self._approx_count = self.count_specimens()
+        return self._approx_count > limit_count
+
+    def _backoff(self, report: GcReport) -> None:
+        """After a collection that left the store over a cap, the next one waits for real growth
+        (5 % of the cap, at least 16 specimens or 64 KiB), not for the next write."""
+        caps = self.caps
+        count_over = caps.max_specimens is not None and report.specimens_after > caps.max_specimens
+        bytes_over = caps.max_store_bytes is not None and report.bytes_after > caps.max_store_bytes
+        if not (count_over or bytes_over):
+            self._gc_floor = None
+            return
+        floor_count = report.specimens_after + max(16, (caps.max_specimens or 0) // 20) if count_over else 0
+        floor_bytes = report.bytes_after + max(64 * 1024, (caps.max_store_bytes or 0) // 20) if bytes_over else 0
+        self._gc_floor = (caps, floor_count, floor_bytes)
+
     # -- maintenance -------------------------------------------------------------------
 
     @_guarded
     def stats(self) -> dict[str, Any]:
-        """Counts per table and the specimen bytes raw vs compressed."""
+        """Counts per table, the specimen bytes raw vs compressed (plain frames and dictionary frames
+        apart), bytes per specimen, dictionaries, pins, caps and the size on disk. Cheap: nothing is
+        recompressed; `compression_report` measures the alternatives."""
         c = self.conn
         n, raw, packed = c.execute(
             "SELECT count(*), IFNULL(sum(size), 0), IFNULL(sum(length(data)), 0) FROM specimens"
         ).fetchone()
+        n_dict, raw_dict, packed_dict = c.execute(
+            "SELECT count(*), IFNULL(sum(size), 0), IFNULL(sum(length(data)), 0) FROM specimens "
+            "WHERE dict_id IS NOT NULL"
+        ).fetchone()
+        n_dicts, dict_bytes = c.execute("SELECT count(*), IFNULL(sum(length(data)), 0) FROM dictionaries").fetchone()
         runs = dict(c.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
         page_size = c.execute("PRAGMA page_size").fetchone()[0]
         page_count = c.execute("PRAGMA page_count").fetchone()[0]
+        caps = self.caps
+        per = (lambda b: round(b / n, 1)) if n else (lambda b: None)
         return {
             "specimens": n,
             "functions": c.execute("SELECT count(DISTINCT function) FROM specimens").fetchone()[0],
@@ -533,10 +914,29 @@ class Store:
             "runs": {s: runs.get(s, 0) for s in RUN_STATUSES},
             "checkpoints": c.execute("SELECT count(*) FROM checkpoints").fetchone()[0],
             "logbook_rows": c.execute("SELECT count(*) FROM logbook").fetchone()[0],
+            "pinned": c.execute("SELECT count(DISTINCT sha256) FROM pins").fetchone()[0],
             "bytes_raw": raw,
             "bytes_compressed": packed,
             "compression_ratio": (raw / packed) if packed else None,
+            "specimens_plain": n - n_dict,
+            "bytes_raw_plain": raw - raw_dict,
+            "bytes_compressed_plain": packed - packed_dict,
+            "specimens_with_dictionary": n_dict,
+            "bytes_raw_with_dictionary": raw_dict,
+            "bytes_compressed_with_dictionary": packed_dict,
+            "dictionaries": n_dicts,
+            "dictionary_bytes": dict_bytes,
+            "bytes_per_specimen": {
+                "raw": per(raw),
+                "compressed": per(packed),
+                "compressed_with_dictionaries": per(packed + dict_bytes),  # the dictionaries' own bytes shared out
+                "plain_frames": round((packed - packed_dict) / (n - n_dict), 1) if n - n_dict else None,
+                "dictionary_frames": round(packed_dict / n_dict, 1) if n_dict else None,
+                "on_disk": per(self.size_on_disk()),
+            },
             "db_bytes": page_size * page_count,
+            "store_bytes": self.size_on_disk(),
+            "caps": caps.to_dict(),
             "schema_version": SCHEMA_VERSION,
         }
 
@@ -580,5 +980,8 @@ def _check_sha(sha: str) -> str:
     return sha
 
 
-def _reopen(root: str, timeout: float, keep_checkpoints: int) -> Store:
-    return Store(Path(root), timeout=timeout, keep_checkpoints=keep_checkpoints)
+def _reopen(root: str, timeout: float, keep_checkpoints: int, policy: ForgettingPolicy | None = None,
+            auto_gc: bool = True, auto_dictionaries: bool = True) -> Store:
+    return Store(Path(root), timeout=timeout, keep_checkpoints=keep_checkpoints, policy=policy, auto_gc=auto_gc,
+                 auto_dictionaries=auto_dictionaries)
+
