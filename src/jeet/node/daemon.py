@@ -47,6 +47,7 @@ log = logging.getLogger("jeet.node")
 PEERS_FILE = "peers.json"
 HOUSEKEEPING_S = 2.0
 RECORDS = 1024  # adoption records kept for /status
+PINNED = 256    # verified specimens kept pinned (the fittest); the rest are left to forgetting
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class Node:
         self.identity = load_or_create(s.data)
         self.workload = load_workload(s)
         self.function_id = self.workload.function_id
+        # what this node verified itself: pinned, so forgetting keeps it and a restart holds it again
+        self._pin_reason = f"node: verified for {self.function_id}"
         self.store = Store(s.data)
         self.codec = Codec(self.identity, cfg.limits, start_seq=time.time_ns() // 1000)
         self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame)
@@ -183,16 +186,14 @@ class Node:
         now = time.monotonic()
         for sha in self.store.blacklisted_hashes():
             self.gossip.blacklist(sha, "blacklisted in the store", now, notify=False)
-        cap = self.gossip.config.held_capacity
-        stored = (self.store.top_specimens(self.function_id, limit=cap)
-                  + self.store.top_specimens(self.workload.problem.function, limit=cap))
-        for info in stored:
-            if not (info.get("metrics") or {}).get("verified"):
+        reason = self._pin_reason
+        held = [sha for sha, reasons in self.store.pinned().items() if reason in reasons]
+        for sha in held[-self.gossip.config.held_capacity:]:
+            info, wasm = self.store.specimen_info(sha), self.store.get_specimen(sha)
+            if info is None or wasm is None or info["fitness"] is None:
                 continue
-            wasm = self.store.get_specimen(info["sha256"])
-            if wasm is not None:
-                self.gossip.hold(Specimen(info["sha256"], self.function_id, wasm, info["fitness"], info["fuel"]), now)
-                self.gossip.note_fitness(self.function_id, info["fitness"])
+            self.gossip.hold(Specimen(sha, self.function_id, wasm, info["fitness"], info["fuel"] or 0), now)
+            self.gossip.note_fitness(self.function_id, info["fitness"])
         for entry in members:
             if entry["id"] != self.identity.node_id:
                 self.gossip.remember_member(entry["id"], entry["address"])
@@ -304,12 +305,21 @@ class Node:
             return
         self.store.put_specimen(spec.wasm, function=self.function_id, fuel=spec.fuel, fitness=a.fitness,
                                 metrics={"verified": True, "source": a.sender}, operator="gossip")
+        self._pin(a.sha256)
         self.adoptions.append({"sha256": a.sha256, "source": a.sender, "fitness": a.fitness,
                                "announce_wall": self._first_announce.get(a.sha256),
                                "adopted_wall": now_wall, "verify_s": self._verify_s.get(a.sha256)})
         if self.island is not None:
             self.island.immigrate(spec.wasm)
         log.info("adopted %s from %s (fitness %.3f)", a.sha256[:16], a.sender[:16], a.fitness)
+
+    def _pin(self, sha: str) -> None:
+        self.store.pin(sha, self._pin_reason)
+        mine = [h for h, reasons in self.store.pinned().items() if self._pin_reason in reasons]
+        if len(mine) > PINNED:
+            fitness = {h: (self.store.specimen_info(h) or {}).get("fitness") or 0.0 for h in mine}
+            for h in sorted(mine, key=lambda h: (fitness[h], h))[: len(mine) - PINNED]:
+                self.store.unpin(h, self._pin_reason)
 
     # --- timers and background work ---------------------------------------------------------------------
 
@@ -375,6 +385,7 @@ class Node:
         spec = Specimen.of(self.function_id, wasm, check.fitness, check.fuel, self.workload.tags)
         self.store.put_specimen(wasm, function=self.function_id, fuel=check.fuel, fitness=check.fitness,
                                 metrics={"verified": True, "source": origin}, operator=origin)
+        self._pin(spec.sha256)
         self.offers.append({"sha256": spec.sha256, "origin": origin, "fitness": check.fitness,
                             "offered_wall": time.time(), "verify_s": check.seconds})
         self._act(self.gossip.offer(spec, time.monotonic()))
