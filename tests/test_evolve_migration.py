@@ -48,8 +48,8 @@ def test_fair_replacement_keeps_better_residents_and_policies_are_checked():
         island.run()
         size = len(island.population)
         worst = island.population[-1]
-        # the original is already resident; a copy of a resident is not an immigrant
-        assert island.immigrate([problem.wasm, island.population[0].wasm]) == []
+        # a copy of a resident is not an immigrant
+        assert island.immigrate([island.population[0].wasm, island.population[-1].wasm]) == []
         assert len(island.population) == size
         assert island.emigrants(3) == island.population[:3]
         assert len(island.emigrants(3, "random")) == 3

@@ -32,9 +32,9 @@ class EvolveConfig:
     verify_every: int = 4  # generations between held-out checks of a new best (the last is always checked)
     use_wasm_opt: bool = True
     operator_weights: dict[str, float] = field(default_factory=dict)
-    # self-adaptive operator rates (see jeet.evolve.rates): "pursuit", "matching" or "off" (static weights);
+    # self-adaptive operator rates (see jeet.evolve.rates): "off" (static weights), "matching" or "pursuit";
     # operator_weights are the starting point, adaptation_rate the step, min_operator_probability the floor
-    adaptive_operators: str = "pursuit"
+    adaptive_operators: str = "off"
     adaptation_rate: float = 0.2
     min_operator_probability: float = 0.05
     # islands (pygmo's words): K populations evolving side by side, exchanging `migration_rate` emigrants

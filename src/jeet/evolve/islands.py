@@ -255,7 +255,7 @@ class _IslandRunner:
     def _finish(self, reason: str) -> None:
         evo = self.evo
         # Evolution has no public "finish now": its run() ends only on its own stop conditions.
-        evo._finish(reason)
+        evo.finish(reason)
         self._note_champion()
         st = evo.state
         final = IslandFinal(self._report(final=True), reason, evo.champion, evo.champion_evidence, evo.baseline,

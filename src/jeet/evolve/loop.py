@@ -13,7 +13,7 @@ import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import JeetError
 from ..fitness import Measurement, hypervolume
@@ -52,15 +52,20 @@ class RunState:
 
 
 class Evolution:
-    """Evolve `problem` under `config`; `store` (optional) persists specimens, lineage and checkpoints."""
+    """Evolve `problem` under `config`; `store` (optional) persists specimens, lineage and checkpoints.
+
+    `usage` (optional) maps specimen hashes to how often a runtime has served them; it feeds the
+    usage_frequency term of the fitness (a specimen not in it counts as often as the original)."""
 
     def __init__(self, problem: Problem, config: EvolveConfig, *, store: Store | None = None,
-                 evaluator: Evaluator | None = None, resume: bool = False) -> None:
+                 evaluator: Evaluator | None = None, resume: bool = False,
+                 usage: Mapping[str, int] | None = None) -> None:
         self.problem = problem
         self.config = config
         self.store = store
         self.rng = random.Random(config.seed)
         self.limits = problem.limits
+        self.usage = dict(usage or {})
         try:
             ops = operator_set(config.operators)
         except ValueError as exc:
@@ -153,7 +158,7 @@ class Evolution:
         ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), None)
         if not ev.correct:
             raise JeetError(f"the original does not pass its own training cases ({ev.status.value}: {ev.message})")
-        self.baseline = ev.measurement()
+        self.baseline = replace(ev.measurement(), calls=self.usage.get(sha256(self.problem.wasm), 0))
         ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), self.baseline)
         return Member(sha256(self.problem.wasm), self.problem.wasm, ev, (), None, 0)
 
@@ -166,7 +171,7 @@ class Evolution:
     def _context(self) -> Context:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
-                       blacklist_delta=tuple(self._blacklist_delta))
+                       blacklist_delta=tuple(self._blacklist_delta), usage=self.usage)
 
     # --- ask / tell --------------------------------------------------------------------
 
@@ -265,7 +270,8 @@ class Evolution:
             sha = sha256(wasm)
             if sha in resident or sha in arrivals or sha in self._known_bad:
                 continue
-            ev = evaluate_candidate(self.sandbox, self.problem.function, wasm, oracle, self.baseline)
+            ev = evaluate_candidate(self.sandbox, self.problem.function, wasm, oracle, self.baseline,
+                                    calls=self.usage.get(sha))
             self.state.evaluations += 1
             if ev.status.blacklists:
                 self._blacklist(sha, ev.status.value)
@@ -321,10 +327,14 @@ class Evolution:
         parent_fit = {m.sha256: m.fitness for m in self.population}
         variation = set(self.mutators) | set(self.crossovers)
         children: dict[str, Member] = {}
-        credit: dict[str, list[int]] = {}  # operator -> [offspring made, offspring that improved]
+        credit: dict[str, list[int]] = {}  # operator -> [times drawn, offspring that improved]
         for off in offspring:
             self.state.evaluations += off.evaluated
             ev = off.evaluation
+            if off.operator in variation:
+                # credit is per draw: an operator that was not applicable wasted its slot
+                tally = credit.setdefault(off.operator, [0, 0])
+                tally[0] += 1
             if off.wasm is None or ev is None:
                 continue
             if off.operator in variation:
@@ -333,8 +343,6 @@ class Evolution:
                 self.state.offspring_valid += ev.valid
                 improving = ev.correct and ev.fitness > best_parent
                 self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct, improving=improving)
-                tally = credit.setdefault(off.operator, [0, 0])
-                tally[0] += 1
                 tally[1] += improving
             if ev.status.blacklists and off.sha256 not in self._known_bad:
                 self._blacklist(off.sha256, ev.status.value)
@@ -448,6 +456,12 @@ class Evolution:
         if self.store is None or self.run_id is None:
             return
         fresh = [m for m in self.population if m.sha256 not in self._stored]
+        if self.store.caps.max_specimens or self.store.caps.max_store_mb:
+            # forgetting may have removed a specimen this run stored before and has now bred again:
+            # store it again, or its children would name a parent without bytes
+            known = [m.sha256 for m in self.population if m.sha256 in self._stored]
+            gone = self.store.missing(known) if known else set()
+            fresh += [m for m in self.population if m.sha256 in gone]
         if fresh:
             self.store.put_many([dict(wasm=m.wasm, function=self.problem.function, fuel=m.evaluation.fuel,
                                       fitness=m.fitness, metrics=_eval_dict(m.evaluation), parents=m.parents,
@@ -504,6 +518,11 @@ class Evolution:
             self.champion, self.champion_evidence = original, self.verify(original.wasm)
         self.logbook = Logbook(_rows_from(self.store.logbook(run_id)))
         return True
+
+    def finish(self, reason: str) -> None:
+        """End the run now (for hosts that drive `step` themselves): final held-out check of the champion,
+        with the original as the fallback, and the run's summary in the store."""
+        self._finish(reason)
 
     def _finish(self, reason: str) -> None:
         self._drain()

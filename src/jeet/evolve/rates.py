@@ -23,12 +23,12 @@ class OperatorRates:
     names: tuple[str, ...]
     probabilities: list[float]
     quality: list[float]
-    mode: str = "pursuit"
+    mode: str = "matching"
     rate: float = 0.2
     floor: float = 0.05
 
     @classmethod
-    def initial(cls, names: list[str], weights: dict[str, float], *, mode: str = "pursuit", rate: float = 0.2,
+    def initial(cls, names: list[str], weights: dict[str, float], *, mode: str = "matching", rate: float = 0.2,
                 floor: float = 0.05) -> "OperatorRates":
         """Start from the configured static weights (missing names weigh 1); a zero weight removes an
         operator for good, unless every weight is zero (then all are used, equally)."""

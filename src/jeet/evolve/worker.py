@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from ..fitness import Measurement, energy_estimate
 from ..genetics import Genome, Operator, operator_set
@@ -51,6 +52,8 @@ class Context:
     oracle: Oracle  # its `train` is the current training set; `held_out` stays in the main process
     baseline: Measurement
     blacklist_delta: tuple[str, ...] = ()  # hashes blacklisted since the worker's setup
+    # calls each specimen has served (a runtime's usage counts), for usage_frequency; unlisted: the baseline's
+    usage: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +144,16 @@ class WorkerState:
 
     def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
-                                  genome=genome)
+                                  genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None)
 
 
 def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
-                       baseline: Measurement | None, *, genome: Genome | None = None) -> Evaluation:
-    """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`."""
+                       baseline: Measurement | None, *, genome: Genome | None = None,
+                       calls: int | None = None) -> Evaluation:
+    """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`.
+
+    `calls` is how often the specimen has been served (usage_frequency); None counts it as the baseline's,
+    so a specimen nobody has served yet scores neutral (0.5) on usage."""
     cases = oracle.train
     size = len(wasm)
     compiled = sandbox.compile(wasm)
@@ -166,7 +173,9 @@ def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Ora
     if len(results) < len(cases):
         return Evaluation(Status.WRONG, fuel=fuel, peak_pages=peak, size=size, failed_case=len(results))
     energy = _energy(genome, wasm, function, fuel)
-    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, energy=energy)
+    if calls is None:
+        calls = baseline.calls if baseline is not None else 0
+    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, calls=calls, energy=energy)
     if baseline is None:
         return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy)
     fit, metrics = score(measurement, baseline)
