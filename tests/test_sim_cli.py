@@ -71,6 +71,7 @@ def test_many_seeds_are_aggregated(tmp_path):
     (["--nodes", "10", "--degree", "0"], "--degree"),
     (["--nodes", "10", "--rounds", "0"], "--rounds"),
     (["--nodes", "10", "--seeds", "0"], "--seeds"),
+    (["--nodes", "10", "--jobs", "-1"], "--jobs"),
     (["--nodes", "10", "--plot", "no/such/folder/x.png"], "--plot"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args, needle):

@@ -328,17 +328,19 @@ class Membership:
             out.append(Send(h, PingReq(p.target, m.address, p.seq, self.piggyback())))
 
     def _next_target(self) -> str | None:
+        members = self.members
         for _ in range(2):
-            order = self._order
-            while self._pos < len(order):
-                t = order[self._pos]
-                self._pos += 1
-                if t in self.members:
+            order, pos = self._order, self._pos
+            while pos < len(order):
+                t = order[pos]
+                pos += 1
+                if t in members:
+                    self._pos = pos
                     return t
-            self._order = list(self.members)
-            self._rng.shuffle(self._order)
+            self._order = order = list(members)
+            self._rng.shuffle(order)
             self._pos = 0
-            if not self._order:
+            if not order:
                 return None
         return None
 

@@ -132,6 +132,27 @@ class _Held:
         return self.specimen.fitness * (self.kept + 1) / (self.total + 2)
 
 
+_HANDLER_TABLES: dict[tuple[type, type], dict[type, tuple[Callable, bool]]] = {}
+
+
+def _handler_table(node_cls: type, swim_cls: type) -> dict[type, tuple[Callable, bool]]:
+    """One table for every message type: (handler, is a membership message). The handlers are plain functions
+    of the classes (a subclass's overrides included), called with the membership or the node itself; one
+    table per class, shared by all its nodes (a host with thousands of nodes keeps it in cache)."""
+    table = _HANDLER_TABLES.get((node_cls, swim_cls))
+    if table is None:
+        table = _HANDLER_TABLES[node_cls, swim_cls] = {
+            Ping: (swim_cls.on_ping, True), Ack: (swim_cls.on_ack, True), PingReq: (swim_cls.on_ping_req, True),
+            Join: (swim_cls.on_join, True), MemberList: (swim_cls.on_member_list, True),
+            Alive: (swim_cls.on_update, True), Suspect: (swim_cls.on_update, True), Dead: (swim_cls.on_update, True),
+            Announce: (node_cls._on_announce, False), IWant: (node_cls._on_iwant, False),
+            SpecimenData: (node_cls._on_data, False), Verdict: (node_cls._on_verdict, False),
+            BlacklistNotice: (node_cls._on_notice, False), Graft: (node_cls._on_graft, False),
+            Prune: (node_cls._on_prune, False),
+        }
+    return table
+
+
 class GossipNode:
     """One node of the swarm, as a pure state machine (see the module docstring for the rules).
 
@@ -154,8 +175,19 @@ class GossipNode:
         self._peers: dict[str, PeerState] = {}
         self._mesh: dict[str, None] = {}
         self._backoff: dict[str, float] = {}
-        self._swim = Membership(node_id, address, incarnation, cfg, rng, blocked=self.is_ignored,
-                                protected=self._mesh.__contains__, on_dead=self._member_dead)
+        # the membership half gets views of our tables, not bound methods: a node holds no reference to
+        # itself, so it is freed as soon as its host drops it (the simulator drops thousands at once)
+        peers, mesh = self._peers, self._mesh
+
+        def blocked(peer: str) -> bool:  # is_ignored(peer)
+            p = peers.get(peer)
+            return p is not None and p.ignored
+
+        def member_dead(peer: str) -> None:
+            mesh.pop(peer, None)
+
+        self._swim = Membership(node_id, address, incarnation, cfg, rng, blocked=blocked,
+                                protected=mesh.__contains__, on_dead=member_dead)
         self._fetch: dict[str, _Fetch] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._verifying: dict[str, tuple[SpecimenData, str, float]] = {}
@@ -172,17 +204,7 @@ class GossipNode:
         self._next_hb = now + rng.random() * cfg.heartbeat  # random phase: nodes do not beat in lockstep
         self._beats = 0
         self._wake = self._next_hb
-        swim = self._swim
-        # one table for every message type: (handler, is a membership message)
-        self._handlers: dict[type, tuple[Callable, bool]] = {
-            Ping: (swim.on_ping, True), Ack: (swim.on_ack, True), PingReq: (swim.on_ping_req, True),
-            Join: (swim.on_join, True), MemberList: (swim.on_member_list, True), Alive: (swim.on_update, True),
-            Suspect: (swim.on_update, True), Dead: (swim.on_update, True),
-            Announce: (self._on_announce, False), IWant: (self._on_iwant, False),
-            SpecimenData: (self._on_data, False), Verdict: (self._on_verdict, False),
-            BlacklistNotice: (self._on_notice, False), Graft: (self._on_graft, False),
-            Prune: (self._on_prune, False),
-        }
+        self._handlers = _handler_table(type(self), type(self._swim))
 
     # --- host inputs --------------------------------------------------------------------------------------
 
@@ -191,16 +213,17 @@ class GossipNode:
         out: list[Action] = []
         if sender == self.id:
             return out
+        burst = self._burst
         p = self._peers.get(sender)
         if p is None:
-            p = self._peers[sender] = PeerState(now, self._burst)
-        if p.ignored and not self._maybe_restore(sender, p, now, out):
+            p = self._peers[sender] = PeerState(now, burst)
+        elif p.ignored and not self._maybe_restore(sender, p, now, out):
             self.stats.dropped_ignored += 1
             return out
         tokens = p.tokens + (now - p.t_tokens) * self._rate
         p.t_tokens = now
-        if tokens > self._burst:
-            tokens = self._burst
+        if tokens > burst:
+            tokens = burst
         if tokens < 1.0:
             p.tokens = tokens
             self.stats.dropped_rate += 1
@@ -212,13 +235,13 @@ class GossipNode:
         elif entry[1]:
             swim = self._swim
             if not swim.left:
-                entry[0](sender, message, now, out)
+                entry[0](swim, sender, message, now, out)
                 if swim.probe_answered:  # the probe deadline is gone: the next timer may be later
                     swim.probe_answered = False
                     dl = self._deadlines
                     self._wake = min(self._next_hb, dl[0][0] if dl else math.inf)
         else:
-            entry[0](sender, p, message, now, out)
+            entry[0](self, sender, p, message, now, out)
         return out
 
     def malformed(self, sender: str, now: float) -> list[Action]:
@@ -233,12 +256,13 @@ class GossipNode:
     def tick(self, now: float) -> list[Action]:
         """Run what is due: heartbeat (every `config.heartbeat` s), indirect probes, IWANT retries."""
         out: list[Action] = []
+        swim = self._swim
         if now >= self._next_hb:
             self._heartbeat(now, out)
             self._next_hb += self.config.heartbeat
             if self._next_hb <= now:
                 self._next_hb = now + self.config.heartbeat
-        self._swim.tick(now, out)
+        swim.tick(now, out)
         dl = self._deadlines
         while dl and dl[0][0] <= now:
             when, sha = heapq.heappop(dl)
@@ -250,7 +274,7 @@ class GossipNode:
             if p is not None:
                 self._penalize(f.source, p, now, out, "broken promise (IHAVE without the bytes)", broken=1.0)
             self._next_source(sha, f, now, out)
-        self._wake = min(self._next_hb, self._swim.next_timer(), dl[0][0] if dl else math.inf)
+        self._wake = min(self._next_hb, swim.next_timer(), dl[0][0] if dl else math.inf)
         if self._queue:
             self._drain(now, out)
         return out
@@ -683,9 +707,6 @@ class GossipNode:
     def _on_prune(self, sender: str, p: PeerState, m: Prune, now: float, out: list[Action]) -> None:
         self._mesh.pop(sender, None)
         self._backoff[sender] = now + self.config.prune_backoff
-
-    def _member_dead(self, peer: str) -> None:
-        self._mesh.pop(peer, None)
 
     def _maintain_mesh(self, now: float, out: list[Action]) -> None:
         cfg = self.config

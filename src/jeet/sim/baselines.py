@@ -15,29 +15,45 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
+from heapq import heappop, heappush
 
-from .engine import EventQueue, Link
+from .engine import EventQueue, paused_gc
 from .metrics import Recorder
 from .world import World
 
 DELIVER, VERIFIED = 0, 1
+_TOL_ABS, _TOL_REL = 0.02, 0.05
 
 
 def run_baseline(world: World, kind: str) -> dict:
+    """Flooding or push gossip on `world`, in the shape of `run_gossip`'s summary. Deliveries to liars (who drop
+    everything) are drawn but not queued, and the cycle collector is off during the run: same results."""
     if kind not in ("flooding", "push"):
         raise ValueError(kind)
+    with paused_gc():
+        return _run(world, kind)
+
+
+def _run(world: World, kind: str) -> dict:
     t_start = time.perf_counter()
     cfg = world.cfg
     n = cfg.nodes
     rng = random.Random(f"jeet-sim:{cfg.seed}:{kind}")
-    link = Link(cfg.latency_ms, cfg.loss, rng)
+    rand = rng.random
+    sample = rng.sample
+    loss = cfg.loss
+    lat_lo = max(1.0, 0.5 * cfg.latency_ms)  # the delay of `Link`, drawn here without the call
+    lat_span = cfg.latency_ms
     liar = world.liar
     honest = [not x for x in liar]
     online = [True] * n
     rec = Recorder(honest)
+    got, holders = rec.got, rec.holders
     good = world.good
-    claims = {good.sha256: good.fitness}
+    good_sha = good.sha256
+    accept = {good_sha: _accepts(world, good_sha, good.fitness)}  # the verification outcome of each hash
     events = EventQueue()
+    buckets, times = events._buckets, events._times
     epoch = [0] * n
     vqueue = [deque() for _ in range(n)]
     vbusy = [False] * n
@@ -45,9 +61,13 @@ def run_baseline(world: World, kind: str) -> dict:
     verify_ms = max(1, int(round(cfg.verify_ms)))
     round_ms = cfg.round_ms
     lies = [0] * n
+    fanout = cfg.push_fanout
+    pick = min(fanout + 1, n)
+    nodes = range(n)
+    flooding = kind == "flooding"
 
     neighbours: list[list[int]] = []
-    if kind == "flooding":
+    if flooding:
         half = max(1, cfg.flood_degree // 2)
         sets = [set() for _ in range(n)]
         for i in range(n):
@@ -56,24 +76,31 @@ def run_baseline(world: World, kind: str) -> dict:
                 sets[j].add(i)
         neighbours = [sorted(s) for s in sets]
 
-    def targets(i: int, exclude: int) -> list[int]:
-        if kind == "flooding":
-            return [j for j in neighbours[i] if j != exclude]
-        picks = rng.sample(range(n), min(cfg.push_fanout + 1, n))
-        return [j for j in picks if j != i][: cfg.push_fanout]
-
     def send(i: int, sha: str, t: int, exclude: int = -1) -> None:
-        for j in targets(i, exclude):
-            if link.loss and link.lost():
+        """Draw loss and delay for each target in order; deliveries to liars (who drop everything) are drawn
+        but not queued."""
+        if flooding:
+            targets = neighbours[i]
+        else:  # push picks afresh and does not spare the node it got the specimen from
+            targets = [j for j in sample(nodes, pick) if j != i][:fanout]
+            exclude = -1
+        for j in targets:
+            if j == exclude or (loss and rand() < loss):
                 continue
-            events.at(t + link.delay(), (DELIVER, j, i, sha))
+            when = t + int(lat_lo + rand() * lat_span)
+            if liar[j]:
+                continue
+            bucket = buckets.get(when)
+            if bucket is None:
+                buckets[when] = bucket = []
+                heappush(times, when)
+            bucket.append((DELIVER, j, i, sha))
 
     def start_verify(i: int, t: int) -> None:
         sha, src = vqueue[i].popleft()
         vbusy[i] = True
         events.at(t + verify_ms, (VERIFIED, i, epoch[i], sha, src))
 
-    tol_abs, tol_rel = 0.02, 0.05
     for r in range(cfg.rounds):
         t0 = r * round_ms
         down, back = world.churn[r]
@@ -86,30 +113,31 @@ def run_baseline(world: World, kind: str) -> dict:
             online[i] = True
         if r == 0:
             s = world.source
-            rec.holders[s] = rec.got[s] = True
-            seen[s] = {good.sha256}
-            send(s, good.sha256, t0)
-        for i in range(n):
+            holders[s] = got[s] = True
+            seen[s] = {good_sha}
+            send(s, good_sha, t0)
+        for i in nodes:
             if liar[i] and online[i]:
-                spec = world.forge(i, lies[i])
+                sha = world.forge(i, lies[i]).sha256
                 lies[i] += 1
-                claims[spec.sha256] = 1.0
-                send(i, spec.sha256, t0 + rng.randrange(round_ms))
+                if sha not in accept:
+                    accept[sha] = _accepts(world, sha, 1.0)
+                send(i, sha, t0 + rng.randrange(round_ms))
         t_end = t0 + round_ms
-        while events.next_time() < t_end:
-            t, batch = events.pop()
-            for ev in batch:
+        while times and times[0] < t_end:
+            t = heappop(times)
+            for ev in buckets.pop(t):
                 i = ev[1]
                 if ev[0] == DELIVER:
-                    if not online[i] or liar[i]:
+                    if not online[i]:
                         continue
                     sha = ev[3]
-                    if sha == good.sha256:
+                    if sha == good_sha:
                         rec.payload_copies += 1
-                        if rec.got[i]:
+                        if got[i]:
                             rec.duplicates += 1
                         else:
-                            rec.got[i] = True
+                            got[i] = True
                     s = seen[i]
                     if s is None:
                         s = seen[i] = set()
@@ -124,10 +152,9 @@ def run_baseline(world: World, kind: str) -> dict:
                         continue
                     vbusy[i] = False
                     sha = ev[3]
-                    ok, fitness = world.verdict(sha)
-                    if ok and abs(claims[sha] - fitness) <= max(tol_abs, tol_rel * abs(fitness)):
-                        if sha == good.sha256:
-                            rec.holders[i] = True
+                    if accept[sha]:
+                        if sha == good_sha:
+                            holders[i] = True
                             send(i, sha, t, exclude=ev[4])
                         else:
                             rec.bad_adopted += 1
@@ -135,3 +162,10 @@ def run_baseline(world: World, kind: str) -> dict:
                         start_verify(i, t)
         rec.end_round(r + 1, online)
     return rec.summary(time.perf_counter() - t_start, None)
+
+
+def _accepts(world: World, sha: str, claim: float) -> bool:
+    """The check every baseline node makes: passes the oracle, and the claim is within tolerance of the local
+    fitness (the protocol's default tolerances)."""
+    ok, fitness = world.verdict(sha)
+    return ok and abs(claim - fitness) <= max(_TOL_ABS, _TOL_REL * abs(fitness))

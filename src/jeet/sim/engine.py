@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import heapq
 import random
+from contextlib import contextmanager
+from typing import Iterator
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run a simulation with the cyclic garbage collector off (restored afterwards). A run allocates millions of
+    short-lived acyclic objects (messages, events) next to a large long-lived node graph, so every collection
+    walks that graph for nothing: about a sixth of the run time. The graph's own cycles are freed afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class EventQueue:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import and_
+
 
 class Recorder:
     """Counts what the transport and the hosts see; `end_round` snapshots one reported round.
@@ -26,10 +29,10 @@ class Recorder:
         self._control_mark = 0
 
     def end_round(self, index: int, online: list[bool]) -> None:
-        honest, holders = self.honest, self.holders
-        live = [i for i in range(self.n) if honest[i] and online[i]]
-        coverage = sum(1 for i in live if holders[i]) / len(live) if live else 0.0
-        useful = sum(1 for i in range(self.n) if honest[i] and self.got[i])
+        live = list(map(and_, self.honest, online))  # bools: honest and online
+        n_live = sum(live)
+        coverage = sum(compress(self.holders, live)) / n_live if n_live else 0.0
+        useful = sum(compress(self.got, self.honest))
         self.rounds.append({
             "round": index,
             "coverage": round(coverage, 6),

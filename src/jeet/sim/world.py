@@ -28,6 +28,7 @@ class World:
     background: list[float]              # each honest node's own champion fitness
     good: Specimen
     oracle: dict[str, tuple[bool, float | None]] = field(default_factory=dict)
+    _forged: dict[tuple[int, int], Specimen] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def verdict(self, sha: str) -> tuple[bool, float | None]:
         """What a node's own sandbox would say: (passes the oracle, local fitness)."""
@@ -35,11 +36,14 @@ class World:
 
     def forge(self, liar: int, k: int) -> Specimen:
         """The k-th lie of a malicious node, announced with fitness 1.0: even k is wrong code, odd k is
-        correct but slow code (its true fitness is MISCLAIMED_FITNESS)."""
-        tag = f"liar {liar} lie {k}".encode()
-        wasm = WASM_MAGIC + tag + bytes(max(0, LIE_SIZE - len(WASM_MAGIC) - len(tag)))
-        spec = Specimen.of(FUNCTION, wasm, 1.0, 1000)
-        self.oracle[spec.sha256] = (False, None) if k % 2 == 0 else (True, MISCLAIMED_FITNESS)
+        correct but slow code (its true fitness is MISCLAIMED_FITNESS). Made once: the protocol run and both
+        baselines tell the same lies."""
+        spec = self._forged.get((liar, k))
+        if spec is None:
+            tag = f"liar {liar} lie {k}".encode()
+            wasm = WASM_MAGIC + tag + bytes(max(0, LIE_SIZE - len(WASM_MAGIC) - len(tag)))
+            spec = self._forged[liar, k] = Specimen.of(FUNCTION, wasm, 1.0, 1000)
+            self.oracle[spec.sha256] = (False, None) if k % 2 == 0 else (True, MISCLAIMED_FITNESS)
         return spec
 
 
