@@ -23,7 +23,6 @@ import logging
 import os
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from .island import Island
 from .pair_island import PairIsland
 from .pair_workload import PairWorkload
 from .transport import Link, Transport
+from .verifier import Verifier
 from .workload import Check, Workload
 
 log = logging.getLogger("jeet.node")
@@ -89,6 +89,10 @@ def load_workload(s: NodeSettings) -> Workload | PairWorkload:
     return Workload.load(s.kernel, s.module, s.function, s.tests)
 
 
+async def loop_close(verifier: Verifier) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, verifier.close)
+
+
 class Node:
     def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
@@ -105,7 +109,6 @@ class Node:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jeet-verify")
         self.island: Island | None = None
         self.http_address: tuple[str, int] | None = None
         self._http = None
@@ -121,6 +124,7 @@ class Node:
         s.data.mkdir(parents=True, exist_ok=True)
         self.identity = load_or_create(s.data)
         self.workload = load_workload(s)
+        self.verifier = Verifier(s)
         self.function_id = self.workload.function_id
         # what this node verified itself: pinned, so forgetting keeps it and a restart holds it again
         self._pin_reason = f"node: verified for {self.function_id}"
@@ -141,7 +145,7 @@ class Node:
             from .http import serve_http
             self._http, self.http_address = await serve_http(self, *split_address(s.http))
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._timer()), loop.create_task(self._verifier()),
+        self._tasks = [loop.create_task(self._timer()), loop.create_task(self._verify_loop()),
                        loop.create_task(self._housekeeping())]
         self._bootstrap(peers)
         if s.evolve:
@@ -175,7 +179,7 @@ class Node:
         await self.transport.close()
         if self._http is not None:
             await self._http.cleanup()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        await loop_close(self.verifier)
         self.workload.close()
         self.store.close()
         log.info("node %s stopped", self.identity.node_id[:16])
@@ -352,7 +356,7 @@ class Node:
         self._enqueue(-1e9, (bytes(wasm), origin, fut))  # own work first
         return fut
 
-    async def _verifier(self) -> None:
+    async def _verify_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             while not self._queue:
@@ -363,7 +367,7 @@ class Node:
                 if item.function != self.function_id:
                     self._act(self.gossip.verified(item.sha256, False, None, time.monotonic()))
                     continue
-                check = await loop.run_in_executor(self._pool, self.workload.check, item.wasm)
+                check = await self.verifier.check(loop, item.wasm)
                 self.counters["verifications"] += 1
                 self._verify_s[item.sha256] = check.seconds
                 if len(self._verify_s) > 4 * RECORDS:
@@ -375,7 +379,7 @@ class Node:
                                                time.monotonic()))
             else:
                 wasm, origin, fut = item
-                check = await loop.run_in_executor(self._pool, self.workload.check, wasm)
+                check = await self.verifier.check(loop, wasm)
                 if check.ok:
                     self._offer(wasm, check, origin)
                 if not fut.done():
@@ -427,6 +431,7 @@ class Node:
                          "peers_ignored": stats["peers_ignored"], "served": stats["served"],
                          "malformed": stats["malformed"] + self.counters["bad_frames"],
                          "verifications": self.counters["verifications"],
+                         "verifier_crashes": self.verifier.crashes,
                          "frames_in": self.counters["frames_in"], "frames_out": self.counters["frames_out"]},
             "protocol": stats,
             "blacklist_size": g.blacklist_size,

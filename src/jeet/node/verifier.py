@@ -1,0 +1,66 @@
+"""Verification in a child process of its own, at a lower CPU priority than the node's network loop.
+
+Checking a specimen is CPU work (compile, training cases, every held-out case); forwarding one is a few
+small frames. On a loaded machine — or many nodes on one — the verifier must not delay the frames, so it
+runs niced in a separate process. It is also a wall: a module that crashes the engine takes down the
+verifier, not the node, which counts it as a failed check and starts a new verifier.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
+
+from .workload import Check
+
+if TYPE_CHECKING:
+    from .daemon import NodeSettings
+
+NICE = 10
+_workload = None
+
+
+def _init(settings: "NodeSettings") -> None:
+    global _workload
+    from .daemon import load_workload
+
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
+    _workload = load_workload(settings)
+    _workload.check(_workload.original if hasattr(_workload, "original") else _workload.problem.wasm)
+
+
+def _check(wasm: bytes) -> Check:
+    return _workload.check(wasm)
+
+
+class Verifier:
+    """`await verifier.check(loop, wasm)` -> Check, run in the niced child."""
+
+    def __init__(self, settings: "NodeSettings") -> None:
+        self.settings = settings
+        self.crashes = 0
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("forkserver")
+        pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init, initargs=(self.settings,))
+        pool.submit(int)  # start the child now, not on the first specimen
+        return pool
+
+    async def check(self, loop, wasm: bytes) -> Check:
+        try:
+            return await loop.run_in_executor(self._pool, _check, wasm)
+        except BrokenProcessPool:
+            self.crashes += 1
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
+            return Check(False, 0.0, 0, 0.0, "the verifier crashed on this module")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
