@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from ..evolve import EvolveConfig
 from ..net import NetError
 from ..store import default_data_dir
 from .errors import user_errors
+
+EXIT_FORCED = 3
 
 
 @user_errors
@@ -94,8 +97,14 @@ async def _serve(settings) -> None:
     node = Node(settings)
     await node.start()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if node.stop_requested:  # a second signal: the operator does not want to wait for a clean exit
+            os._exit(EXIT_FORCED)
+        node.request_stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, node.request_stop)
+        loop.add_signal_handler(sig, on_signal)
     ready = {"node_id": node.identity.node_id, "address": node.address, "function": node.function_id,
              "http": f"{node.http_address[0]}:{node.http_address[1]}" if node.http_address else None}
     sys.stdout.write(json.dumps(ready) + "\n")

@@ -47,6 +47,7 @@ log = logging.getLogger("jeet.node")
 PEERS_FILE = "peers.json"
 HOUSEKEEPING_S = 2.0
 RECORDS = 1024  # adoption records kept for /status
+SHUTDOWN_S = 90   # the island may need to finish a generation; past this, exit anyway
 PINNED = 256    # verified specimens kept pinned (the fittest); the rest are left to forgetting
 
 
@@ -160,9 +161,16 @@ class Node:
     def request_stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stopping.is_set()
+
     async def serve_forever(self) -> None:
         await self._stopping.wait()
-        await self.shutdown()
+        try:
+            await asyncio.wait_for(self.shutdown(), SHUTDOWN_S)
+        except asyncio.TimeoutError:
+            log.error("shutdown took over %d s; exiting without finishing it", SHUTDOWN_S)
 
     async def shutdown(self) -> None:
         if self._closed:
