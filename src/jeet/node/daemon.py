@@ -375,9 +375,11 @@ class Node:
                 if item.function != self.function_id:
                     self._act(self.gossip.verified(item.sha256, False, None, time.monotonic()))
                     continue
+                t0 = time.perf_counter()
                 check = await self.verifier.check(loop, item.wasm)
                 self.counters["verifications"] += 1
-                self._verify_s[item.sha256] = check.seconds
+                # the whole local verification step as this loop saw it: the check plus its hand-over
+                self._verify_s[item.sha256] = time.perf_counter() - t0
                 if len(self._verify_s) > 4 * RECORDS:
                     self._verify_s.pop(next(iter(self._verify_s)))
                 if not check.ok:
