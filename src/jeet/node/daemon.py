@@ -289,9 +289,14 @@ class Node:
 
     def _act(self, actions) -> None:
         now_wall = time.time()
+        # frames first: the store write of an adoption (and any WAL checkpoint it triggers) must not
+        # delay the announcements that carry the specimen on
         for a in actions:
             if isinstance(a, Send):
                 self._send(a.to, a.message)
+        for a in actions:
+            if isinstance(a, Send):
+                continue
             elif isinstance(a, VerifyRequest):
                 self._enqueue(-a.priority, a)
             elif isinstance(a, Adopted):
