@@ -154,7 +154,8 @@ class Node:
             if isinstance(self.workload, PairWorkload):
                 self.island = PairIsland(self.workload.problem, s.evolve_config.seed, publish)
             else:
-                self.island = Island(self.workload.problem, s.evolve_config, s.data, publish)
+                self.island = Island(self.workload.problem, s.evolve_config, s.data, publish,
+                                     keep_priority=self.verifier.pids)
             self.island.start()
         log.info("node %s listening on %s (function %s)", self.identity.node_id[:16], self.address, self.function_id)
 

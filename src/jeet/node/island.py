@@ -14,20 +14,41 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+import psutil
+
 from ..evolve import EvolveConfig, Evolution, Problem
 from ..store import Store
 
 log = logging.getLogger("jeet.node")
 
 
+ISLAND_NICE = 19
+
+
+def lower_children(keep: set[int]) -> None:
+    """The island's evaluation workers (children of this process, except `keep`) at the lowest priority.
+
+    Threads of the node process itself keep theirs: a low-priority thread holding the GIL would stall
+    the network loop waiting for it."""
+    for child in psutil.Process().children(recursive=True):
+        if child.pid in keep:
+            continue
+        try:
+            if child.nice() < ISLAND_NICE:
+                child.nice(ISLAND_NICE)
+        except (psutil.Error, OSError):
+            pass
+
+
 class Island(threading.Thread):
     def __init__(self, problem: Problem, config: EvolveConfig, store_root: Path,
-                 on_champion: Callable[[bytes], None]) -> None:
+                 on_champion: Callable[[bytes], None], keep_priority: Callable[[], set[int]] = set) -> None:
         super().__init__(name="jeet-island", daemon=True)
         self.problem = problem
         self.config = config
         self.store_root = store_root
         self.on_champion = on_champion
+        self.keep_priority = keep_priority
         self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._halt = threading.Event()
         self.generation = 0
@@ -50,6 +71,7 @@ class Island(threading.Thread):
             with Store(self.store_root) as store, \
                     Evolution(self.problem, self.config, store=store, resume=True) as evo:
                 evo.start()  # resumes the node's unfinished run from its last checkpoint, if any
+                lower_children(self.keep_priority())
                 self.generation = self.resumed_from = evo.state.generation
                 self.baseline_fuel = evo.baseline.fuel
                 self._publish(evo)
@@ -57,6 +79,8 @@ class Island(threading.Thread):
                     self._let_in(evo)
                     evo.step()
                     self.generation = evo.state.generation
+                    if self.generation % 50 == 0:  # workers replaced after a crash start at normal priority
+                        lower_children(self.keep_priority())
                     self._publish(evo)
         except Exception as exc:  # the node keeps serving the swarm without its island
             self.error = f"{type(exc).__name__}: {exc}"

@@ -19,7 +19,7 @@ from .workload import Check
 if TYPE_CHECKING:
     from .daemon import NodeSettings
 
-NICE = 10
+NICE = 19  # CPU-bound work (verification, the island) yields to the network loop
 _workload = None
 
 
@@ -61,6 +61,9 @@ class Verifier:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._start()
             return Check(False, 0.0, 0, 0.0, "the verifier crashed on this module")
+
+    def pids(self) -> set[int]:
+        return set(getattr(self._pool, "_processes", {}) or {})
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
