@@ -131,8 +131,8 @@ def _wait_adopted(urls: list[str], origin: int, sha: str, timeout: float) -> lis
     only adds load), and each node only until it has reported."""
     deadline = time.monotonic() + timeout
     found: dict[int, dict] = {}
+    time.sleep(1.5)  # let the specimen spread before asking: the poll's own CPU would slow the nodes down
     while time.monotonic() < deadline:
-        time.sleep(0.5)
         for i, u in enumerate(urls):
             if i in found:
                 continue
@@ -143,6 +143,7 @@ def _wait_adopted(urls: list[str], origin: int, sha: str, timeout: float) -> lis
                 found[i] = dict(rec, node_id=s["node_id"])
         if len(found) == len(urls):
             return [found[i] for i in range(len(urls))]
+        time.sleep(0.5)
     return None
 
 
