@@ -405,3 +405,17 @@ def test_held_specimens_from_the_store_are_served_but_not_announced_or_fetched()
     a.hold(specs[2], 1.0)  # over capacity: the first leaves memory, but is still known
     assert not a.holds(specs[0].sha256)
     assert a.receive("c", announce(specs[0].wasm, 0.6), 1.1) == []
+
+
+def test_environment_tags_travel_on_with_a_re_announced_specimen():
+    a = make()
+    graft(a, "b", "c")
+    wasm = module("tagged")
+    ann = Announce(sha256_hex(wasm), "f", 0.6, 100, len(wasm), ("env:size=small",))
+    assert sent(a.receive("b", ann, 0.0), IWant)
+    req = of(a.receive("b", data(wasm, 0.6), 0.1), VerifyRequest)
+    assert req
+    out = a.verified(req[0].sha256, True, 0.6, 0.2)
+    onward = [s.message for s in sent(out, Announce) if s.to == "c"]
+    assert onward and onward[0].env == ("env:size=small",)
+    assert a.specimen(req[0].sha256).env == ("env:size=small",)

@@ -95,10 +95,12 @@ class NodeStats:
 
 
 class _Fetch:
-    __slots__ = ("function", "claimed", "size", "source", "deadline", "alternates", "asked", "stage", "t_done")
+    __slots__ = ("function", "claimed", "size", "source", "deadline", "alternates", "asked", "stage", "t_done",
+                 "env")
 
-    def __init__(self, function: str, claimed: float, size: int) -> None:
+    def __init__(self, function: str, claimed: float, size: int, env: tuple[str, ...] = ()) -> None:
         self.function = function
+        self.env = env  # environment tags of the first announcement, carried on when we re-announce
         self.claimed = claimed
         self.size = size
         self.source = ""
@@ -348,7 +350,8 @@ class GossipNode:
                 self._next_source(sha256, f, now, out)
             return out
         self._credit(p, now)
-        specimen = Specimen(sha256, data.function, data.wasm, float(local_fitness), data.fuel)
+        specimen = Specimen(sha256, data.function, data.wasm, float(local_fitness), data.fuel,
+                            f.env if f is not None else ())
         held = _Held(specimen, now, sender)
         held.has[sender] = None
         if f is not None:
@@ -567,7 +570,7 @@ class GossipNode:
             return
         if p.score > 0:
             self._observe(m.function, m.fitness)
-        f = self._fetch[sha] = _Fetch(m.function, m.fitness, m.size)
+        f = self._fetch[sha] = _Fetch(m.function, m.fitness, m.size, m.env)
         self._ask(sha, f, sender, m.fitness, now, out)
 
     def _ask(self, sha: str, f: _Fetch, peer: str, claimed: float, now: float, out: list[Action]) -> None:
