@@ -40,15 +40,12 @@ def lower_children(keep: set[int]) -> None:
             pass
 
 
-class Island(threading.Thread):
-    def __init__(self, problem: Problem, config: EvolveConfig, store_root: Path,
-                 on_champion: Callable[[bytes], None], keep_priority: Callable[[], set[int]] = set) -> None:
-        super().__init__(name="jeet-island", daemon=True)
-        self.problem = problem
-        self.config = config
-        self.store_root = store_root
+class IslandThread(threading.Thread):
+    """What the node sees of an island, whatever evolves in it: an immigrant queue, a stop flag, figures."""
+
+    def __init__(self, name: str, on_champion: Callable[[bytes], None]) -> None:
+        super().__init__(name=name, daemon=True)
         self.on_champion = on_champion
-        self.keep_priority = keep_priority
         self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._halt = threading.Event()
         self.generation = 0
@@ -60,11 +57,32 @@ class Island(threading.Thread):
         self.baseline_fuel: int | None = None
         self.error: str | None = None
 
-    def immigrate(self, wasm: bytes) -> None:
-        self._immigrants.put(wasm)
+    def immigrate(self, data: bytes) -> None:
+        self._immigrants.put(data)
 
     def stop(self) -> None:
         self._halt.set()
+
+    def arrivals(self) -> list[bytes]:
+        """Everything that arrived since the last call (counted as received)."""
+        out = []
+        while True:
+            try:
+                out.append(self._immigrants.get_nowait())
+            except queue.Empty:
+                break
+        self.immigrants_received += len(out)
+        return out
+
+
+class Island(IslandThread):
+    def __init__(self, problem: Problem, config: EvolveConfig, store_root: Path,
+                 on_champion: Callable[[bytes], None], keep_priority: Callable[[], set[int]] = set) -> None:
+        super().__init__("jeet-island", on_champion)
+        self.problem = problem
+        self.config = config
+        self.store_root = store_root
+        self.keep_priority = keep_priority
 
     def run(self) -> None:
         try:
@@ -87,16 +105,9 @@ class Island(threading.Thread):
             log.error("island stopped: %s", self.error)
 
     def _let_in(self, evo: Evolution) -> None:
-        arrivals = []
-        while True:
-            try:
-                arrivals.append(self._immigrants.get_nowait())
-            except queue.Empty:
-                break
+        arrivals = self.arrivals()
         if arrivals:
-            self.immigrants_received += len(arrivals)
-            joined = evo.immigrate(arrivals, source="gossip")
-            self.immigrants_joined += len(joined)
+            self.immigrants_joined += len(evo.immigrate(arrivals, source="gossip"))
 
     def _publish(self, evo: Evolution) -> None:
         champ = evo.champion

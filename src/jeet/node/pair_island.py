@@ -7,11 +7,10 @@ its kept strong pairs (both held-out verified) as bundles, so strong pairs trave
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from dataclasses import replace
 from typing import Callable
 
+from .island import IslandThread
 from ..symbiosis import CoevolveConfig, Coevolution, PairBundle
 from ..symbiosis.problem import PairProblem
 from ..symbiosis.result import bundle_of
@@ -19,31 +18,14 @@ from ..symbiosis.result import bundle_of
 log = logging.getLogger("jeet.node")
 
 
-class PairIsland(threading.Thread):
+class PairIsland(IslandThread):
     def __init__(self, problem: PairProblem, seed: int, on_champion: Callable[[bytes], None],
                  population: int | None = None) -> None:
-        super().__init__(name="jeet-pair-island", daemon=True)
+        super().__init__("jeet-pair-island", on_champion)
         cfg = CoevolveConfig(budget_s=None, seed=seed)
         self.config = replace(cfg, population=population) if population else cfg
         self.problem = problem
-        self.on_champion = on_champion
-        self._immigrants: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._halt = threading.Event()
         self._published: set[tuple[str, str]] = set()
-        self.generation = 0
-        self.resumed_from: int | None = None
-        self.immigrants_received = 0
-        self.immigrants_joined = 0
-        self.champion_sha256: str | None = None
-        self.champion_fuel: int | None = None
-        self.baseline_fuel: int | None = None
-        self.error: str | None = None
-
-    def immigrate(self, bundle: bytes) -> None:
-        self._immigrants.put(bundle)
-
-    def stop(self) -> None:
-        self._halt.set()
 
     def run(self) -> None:
         try:
@@ -63,15 +45,12 @@ class PairIsland(threading.Thread):
 
     def _let_in(self, co: Coevolution) -> None:
         pairs = []
-        while True:
+        for data in self.arrivals():
             try:
-                pairs.append(PairBundle.from_bytes(self._immigrants.get_nowait()).pair)
-            except queue.Empty:
-                break
+                pairs.append(PairBundle.from_bytes(data).pair)
             except Exception:  # the node verified it, so this cannot happen; never let it stop the island
                 continue
         if pairs:
-            self.immigrants_received += len(pairs)
             self.immigrants_joined += len(co.immigrate(pairs, source="gossip"))
 
     def _publish(self, co: Coevolution) -> None:

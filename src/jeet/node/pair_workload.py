@@ -18,7 +18,7 @@ from ..sandbox import Limits
 from ..symbiosis import BUNDLE_TAG, LinkedSandbox, PairBundle, SymbiosisError, load_pair_problem
 from ..symbiosis.evaluation import callee_genome, caller_genome, evaluate_pair
 from ..symbiosis.problem import PairProblem
-from .workload import Check
+from .workload import Check, gate
 
 
 def pair_function_id(problem: PairProblem) -> str:
@@ -77,14 +77,7 @@ class PairWorkload:
         sandbox = self._ready()
         fn = self.problem.function
         ev = evaluate_pair(sandbox, bundle.pair, fn, self._train, self.baseline, genomes)
-        if not ev.correct:
-            return Check(False, 0.0, ev.fuel, time.perf_counter() - t0, ev.status.value)
-        oracle = self.problem.oracle
-        verdict = oracle.verify(sandbox, bundle.pair, fn, oracle.held_out, stop_at_first_failure=True)
-        if not verdict.ok:
-            return Check(False, 0.0, ev.fuel, time.perf_counter() - t0,
-                         f"fails held-out case {verdict.first_failure}")
-        return Check(True, ev.fitness, ev.fuel, time.perf_counter() - t0)
+        return gate(ev, sandbox, bundle.pair, fn, self.problem.oracle, t0)
 
     def close(self) -> None:
         if self._sandbox is not None:

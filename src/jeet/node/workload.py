@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..evolve import Problem, load_problem
+from ..evolve import Evaluation, Problem, load_problem
 from ..evolve.worker import evaluate_candidate
 from ..fitness import Measurement
+from ..oracle import Oracle
 from ..sandbox import Limits, Sandbox
 
 
@@ -26,6 +27,17 @@ class Check:
     fuel: int
     seconds: float
     reason: str = ""
+
+
+def gate(ev: Evaluation, sandbox, subject, fn: str, oracle: Oracle, t0: float) -> Check:
+    """The verdict from a training-set evaluation `ev`, then every held-out case (the hard gate)."""
+    if not ev.correct:
+        reason = ev.status.value + (f": {ev.message}" if ev.message else "")
+        return Check(False, 0.0, ev.fuel, time.perf_counter() - t0, reason)
+    verdict = oracle.verify(sandbox, subject, fn, oracle.held_out, stop_at_first_failure=True)
+    if not verdict.ok:
+        return Check(False, 0.0, ev.fuel, time.perf_counter() - t0, f"fails held-out case {verdict.first_failure}")
+    return Check(True, ev.fitness, ev.fuel, time.perf_counter() - t0)
 
 
 def function_id(problem: Problem) -> str:
@@ -66,15 +78,7 @@ class Workload:
         sandbox = self._ready()
         fn = self.problem.function
         ev = evaluate_candidate(sandbox, fn, wasm, self._train, self.baseline)
-        if not ev.correct:
-            reason = f"{ev.status.value}" + (f": {ev.message}" if ev.message else "")
-            return Check(False, 0.0, ev.fuel, time.perf_counter() - t0, reason)
-        oracle = self.problem.oracle
-        verdict = oracle.verify(sandbox, wasm, fn, oracle.held_out, stop_at_first_failure=True)
-        if not verdict.ok:
-            return Check(False, 0.0, ev.fuel, time.perf_counter() - t0,
-                         f"fails held-out case {verdict.first_failure}")
-        return Check(True, ev.fitness, ev.fuel, time.perf_counter() - t0)
+        return gate(ev, sandbox, wasm, fn, self.problem.oracle, t0)
 
     def close(self) -> None:
         if self._sandbox is not None:
