@@ -147,16 +147,11 @@ class WorkerState:
                                   genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None)
 
 
-def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
-                       baseline: Measurement | None, *, genome: Genome | None = None,
-                       calls: int | None = None) -> Evaluation:
-    """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`.
-
-    `calls` is how often the specimen has been served (usage_frequency); None counts it as the baseline's,
-    so a specimen nobody has served yet scores neutral (0.5) on usage."""
+def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> Evaluation | tuple[int, int]:
+    """Compile `subject` (a module, or a pair in a `LinkedSandbox`), check the signature and run the training
+    cases, stopping at the first failure: the failing Evaluation, or (fuel, peak pages) when all pass."""
     cases = oracle.train
-    size = len(wasm)
-    compiled = sandbox.compile(wasm)
+    compiled = sandbox.compile(subject)
     if isinstance(compiled, ExecutionResult):
         return Evaluation(Status.INVALID, size=size, message=compiled.message)
     sig = compiled.signature(function)
@@ -172,6 +167,21 @@ def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Ora
             return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=res.message)
     if len(results) < len(cases):
         return Evaluation(Status.WRONG, fuel=fuel, peak_pages=peak, size=size, failed_case=len(results))
+    return fuel, peak
+
+
+def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
+                       baseline: Measurement | None, *, genome: Genome | None = None,
+                       calls: int | None = None) -> Evaluation:
+    """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`.
+
+    `calls` is how often the specimen has been served (usage_frequency); None counts it as the baseline's,
+    so a specimen nobody has served yet scores neutral (0.5) on usage."""
+    size = len(wasm)
+    ran = run_training(sandbox, wasm, function, oracle, size)
+    if isinstance(ran, Evaluation):
+        return ran
+    fuel, peak = ran
     energy = _energy(genome, wasm, function, fuel)
     if calls is None:
         calls = baseline.calls if baseline is not None else 0

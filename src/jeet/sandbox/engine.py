@@ -201,15 +201,9 @@ def _pooling(cfg: wasmtime.Config, limits: Limits, slots: int) -> bool:
     return True
 
 
-def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: int) -> wasmtime.Config:
-    cfg = wasmtime.Config()
-    cfg.consume_fuel = True
-    cfg.epoch_interruption = True
-    cfg.max_wasm_stack = limits.max_wasm_stack
-    cfg.cranelift_opt_level = opt_level
-    cfg.parallel_compilation = False  # candidates are small: threads cost more than they save
-    # WebAssembly 2.0: multi-value, bulk memory, reference types, SIMD. Nothing that is
-    # nondeterministic (threads, relaxed SIMD) or beyond 2.0.
+def wasm20_features(cfg: wasmtime.Config) -> wasmtime.Config:
+    """WebAssembly 2.0: multi-value, bulk memory, reference types, SIMD. Nothing that is
+    nondeterministic (threads, relaxed SIMD) or beyond 2.0. Every engine that judges code uses this set."""
     cfg.wasm_multi_value = True
     cfg.wasm_bulk_memory = True
     cfg.wasm_reference_types = True
@@ -224,6 +218,17 @@ def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: in
     cfg.wasm_multi_memory = False
     cfg.wasm_wide_arithmetic = False
     cfg.wasm_custom_page_sizes = False
+    return cfg
+
+
+def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: int) -> wasmtime.Config:
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    cfg.max_wasm_stack = limits.max_wasm_stack
+    cfg.cranelift_opt_level = opt_level
+    cfg.parallel_compilation = False  # candidates are small: threads cost more than they save
+    wasm20_features(cfg)
     if compiler == "winch":
         ffi.wasmtime_config_strategy_set(cfg.ptr(), _winch_code())
     else:

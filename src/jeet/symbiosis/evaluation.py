@@ -12,21 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..evolve.evaluation import Evaluation, Status, score
+from ..evolve.worker import run_training
 from ..fitness import Measurement, energy_estimate
 from ..genetics import Genome, GeneticsError
 from ..oracle import Oracle
-from ..sandbox import ExecutionResult, Outcome
 from ..wasm import WasmError, decode
 from .linking import LinkedSandbox
 from .pair import Pair
 
-_FAIL_STATUS = {
-    Outcome.TRAP: Status.TRAP,
-    Outcome.OUT_OF_FUEL: Status.OUT_OF_FUEL,
-    Outcome.TIMEOUT: Status.TIMEOUT,
-    Outcome.OUT_OF_MEMORY: Status.OUT_OF_MEMORY,
-    Outcome.INVALID: Status.INVALID,
-}
 
 
 def caller_genome(wasm: bytes, function: str) -> Genome:
@@ -66,23 +59,10 @@ def evaluate_pair(sandbox: LinkedSandbox, pair: Pair, function: str, oracle: Ora
     """Run `pair` on the oracle's training cases (stopping at the first failure) and score it against
     `baseline` (no fitness when None). `genomes` are the caller's and the callee's, for the energy model."""
     size = pair.size
-    linked = sandbox.compile(pair)
-    if isinstance(linked, ExecutionResult):
-        return Evaluation(Status.INVALID, size=size, message=linked.message)
-    sig = linked.signature(function)
-    if sig is None or sig.params != oracle.params or sig.results != oracle.results:
-        return Evaluation(Status.INVALID, size=size, message=f"{function}: signature changed")
-    cases = oracle.train
-    results = sandbox.run(linked, function, cases, stop_at_first_failure=True, oracle_check=oracle.check)
-    fuel = peak = 0
-    for i, (case, res) in enumerate(zip(cases, results)):
-        fuel += res.fuel
-        peak = max(peak, res.peak_pages)
-        if not oracle.check(case, res):
-            status = Status.WRONG if res.outcome is Outcome.OK else _FAIL_STATUS.get(res.outcome, Status.WRONG)
-            return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=res.message)
-    if len(results) < len(cases):
-        return Evaluation(Status.WRONG, fuel=fuel, peak_pages=peak, size=size, failed_case=len(results))
+    ran = run_training(sandbox, pair, function, oracle, size)
+    if isinstance(ran, Evaluation):
+        return ran
+    fuel, peak = ran
     energy = pair_energy(genomes, fuel)
     if baseline is None:
         return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy)

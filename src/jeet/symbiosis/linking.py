@@ -34,6 +34,7 @@ from wasmtime import _ffi as ffi
 from ..oracle.values import MASK, canonical
 from ..sandbox import ExecutionResult, Limits, Outcome, Signature
 from ..sandbox.compiled import DRIVABLE, VAL_KINDS
+from ..sandbox.engine import wasm20_features
 from .errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .pair import Pair
@@ -394,19 +395,7 @@ def _engine_config(limits: Limits) -> wasmtime.Config:
     cfg.strategy = "cranelift"
     cfg.cranelift_opt_level = "none"
     cfg.parallel_compilation = False  # pairs are small: threads cost more than they save
-    # WebAssembly 2.0, nothing nondeterministic: the same feature set as jeet.sandbox.
-    cfg.wasm_multi_value = True
-    cfg.wasm_bulk_memory = True
-    cfg.wasm_reference_types = True
-    cfg.wasm_simd = True
-    cfg.wasm_relaxed_simd = False
-    cfg.wasm_threads = False
-    cfg.wasm_tail_call = False
-    cfg.wasm_gc = False
-    cfg.wasm_function_references = False
-    cfg.wasm_exceptions = False
-    cfg.wasm_memory64 = False
-    cfg.wasm_multi_memory = False
+    wasm20_features(cfg)  # the same feature set as jeet.sandbox
     return cfg
 
 
