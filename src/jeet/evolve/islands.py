@@ -39,6 +39,7 @@ from .config import EvolveConfig
 from .logbook import GenerationRow, Logbook
 from .loop import Evolution, Verification
 from .population import Member, rank_weighted
+from .result import champion_lineage
 from .problem import Problem
 from .result import EvolveResult
 from .worker import evaluate_candidate, sha256
@@ -692,18 +693,7 @@ class Archipelago:
 
     def lineage(self) -> list[str]:
         """The operators along the champion's line of descent, across islands, as far as the store knows it."""
-        if self.store is None:
-            return [self.champion.operator] if self.champion.operator else []
-        chain, sha, seen = [], self.champion.sha256, set()
-        while sha and sha not in seen and len(chain) < 10_000:
-            seen.add(sha)
-            parents = self.store.parents_of(sha)
-            if not parents:
-                break
-            parent, op, _gen = parents[0]
-            chain.append(op or "?")
-            sha = parent
-        return list(reversed(chain))
+        return champion_lineage(self)
 
 
 def merge_logbooks(islands: Sequence[tuple[float, Sequence[GenerationRow]]]) -> list[GenerationRow]:

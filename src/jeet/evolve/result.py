@@ -63,12 +63,13 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
         input_sha256=evo.problem.sha256,
         out=str(out) if out else None,
         operators=evo.ledger.as_rows(),
-        lineage=_lineage(evo),
+        lineage=champion_lineage(evo),
     )
 
 
-def _lineage(evo: Evolution) -> list[str]:
-    """The operators along the champion's line of descent, as far as the store remembers it."""
+def champion_lineage(evo: Evolution) -> list[str]:
+    """The operators along the champion's line of descent, as far as the store remembers it (for an
+    archipelago too: anything with `store` and `champion`)."""
     if evo.store is None:
         return [evo.champion.operator] if evo.champion.operator else []
     chain, sha, seen = [], evo.champion.sha256, set()
