@@ -301,7 +301,7 @@ def test_survival_rate_is_learned_from_verdicts_of_receivers_only():
 
 def test_a_peer_that_enters_the_mesh_after_the_announcement_still_hears_of_it():
     """Found while nobody was in the mesh: the next heartbeats graft a peer and tell it."""
-    a = make()
+    a = make(flood_publish=False)
     a.add_member("b", "addr:b", 0.0)
     spec = Specimen.of("f", module("early"), 0.9, 10)
     assert sent(a.offer(spec, 0.0), Announce) == []  # empty mesh: nobody to tell yet
@@ -309,6 +309,18 @@ def test_a_peer_that_enters_the_mesh_after_the_announcement_still_hears_of_it():
     for t in (1.0, 2.0, 3.0):
         told += [s.to for s in sent(a.tick(t), Announce) if s.message.sha256 == spec.sha256]
     assert "b" in a.mesh_peers() and told == ["b"]
+
+
+def test_own_specimens_are_announced_to_every_member_and_relayed_ones_to_the_mesh_only():
+    a = make()
+    for p in ("m1", "m2", "x1", "x2"):
+        a.add_member(p, f"addr:{p}", 0.0)
+    graft(a, "m1", "m2")
+    own = Specimen.of("f", module("found here"), 0.9, 10)
+    assert sorted(s.to for s in sent(a.offer(own, 0.1), Announce)) == ["m1", "m2", "x1", "x2"]
+    [req] = of(deliver(a, "m1", module("found elsewhere"), 0.9, 0.2), VerifyRequest)
+    relayed = sent(a.verified(req.sha256, True, 0.9, 0.3), Announce)
+    assert [s.to for s in relayed] == ["m2"]  # m1 sent it; members outside the mesh hear of it lazily
 
 
 def test_the_queue_forwards_by_fitness_times_survival():

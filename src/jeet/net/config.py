@@ -74,6 +74,7 @@ class NodeConfig:
     degree: int = 6                       # mesh target D
     degree_low: int = 4                   # graft when the mesh is smaller
     degree_high: int = 12                 # prune (and refuse grafts) when larger
+    flood_publish: bool = True            # own specimens are announced to every member, not only the mesh
     lazy_degree: int = 3                  # non-mesh members that get IHAVE for recent specimens per heartbeat
     gossip_history: int = 3               # heartbeats a new specimen keeps being gossiped lazily
     gossip_max: int = 8                   # specimens gossiped lazily per heartbeat

@@ -827,6 +827,16 @@ class GossipNode:
             return False
         return len(s.wasm) < cfg.forward_memory_ratio * self._memory()
 
+    def _publish_targets(self, h: _Held) -> Iterable[str]:
+        """Who hears of a specimen at once: the mesh, and for a specimen found here every live member
+        (flood publishing): the announcement is one small frame each, the bytes are still pulled once per
+        node, and the first hop no longer waits for verification runs along a mesh path."""
+        if h.source != self.id or not self.config.flood_publish:
+            return self._mesh
+        peers = self._peers
+        return [k for k in dict.fromkeys([*self._mesh, *self._swim.members])
+                if (q := peers.get(k)) is None or not q.ignored]
+
     def _drain(self, now: float, out: list[Action]) -> None:
         cfg = self.config
         tokens = self._atokens + (now - self._at) * cfg.announce_rate
@@ -847,7 +857,7 @@ class GossipNode:
             has = h.has
             announced = h.announced
             n = 0
-            for peer in self._mesh:
+            for peer in self._publish_targets(h):
                 if peer not in has and peer not in announced:
                     announced[peer] = None
                     out.append(Send(peer, ann))

@@ -23,14 +23,28 @@ NICE = 19  # CPU-bound work (verification, the island) yields to the network loo
 _workload = None
 
 
+def background_priority(pid: int = 0) -> None:
+    """Put a process (0: this one) below everything else on the CPU: SCHED_IDLE where the kernel has it,
+    so a waking network loop preempts it at once, else the lowest nice level."""
+    try:
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        if pid:
+            os.setpriority(os.PRIO_PROCESS, pid, NICE)
+        else:
+            os.nice(NICE)
+    except OSError:
+        pass
+
+
 def _init(settings: "NodeSettings") -> None:
     global _workload
     from .daemon import load_workload
 
-    try:
-        os.nice(NICE)
-    except OSError:
-        pass
+    background_priority()
     _workload = load_workload(settings)
     _workload.check(_workload.original if hasattr(_workload, "original") else _workload.problem.wasm)
 
