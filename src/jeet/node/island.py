@@ -9,6 +9,7 @@ The run is checkpointed every generation in the node's store, so a restarted nod
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from pathlib import Path
@@ -18,11 +19,9 @@ import psutil
 
 from ..evolve import EvolveConfig, Evolution, Problem
 from ..store import Store
+from .verifier import NICE, background_priority
 
 log = logging.getLogger("jeet.node")
-
-
-ISLAND_NICE = 19
 
 
 def lower_children(keep: set[int]) -> None:
@@ -34,9 +33,9 @@ def lower_children(keep: set[int]) -> None:
         if child.pid in keep:
             continue
         try:
-            if child.nice() < ISLAND_NICE:
-                child.nice(ISLAND_NICE)
-        except (psutil.Error, OSError):
+            if os.sched_getscheduler(child.pid) != os.SCHED_IDLE and child.nice() < NICE:
+                background_priority(child.pid)
+        except (psutil.Error, OSError, AttributeError):
             pass
 
 
