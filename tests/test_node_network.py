@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import wasmtime
 
@@ -91,7 +92,11 @@ def test_a_killed_node_keeps_its_store_and_rejoins(nodes):
     assert code == 200
     wait_for(lambda: holds(b, verdict["sha256"]), 30, "b adopts")
     node_id = b.node_id
+    helpers = psutil.Process(b.proc.pid).children(recursive=True)  # the verifier and its forkserver
+    assert helpers
     assert b.stop(kill=True) is not None  # SIGKILL: no chance to flush anything
+    _, alive = psutil.wait_procs(helpers, timeout=15)
+    assert alive == []  # nothing of the killed node lingers on
     b.start()
     assert b.node_id == node_id  # same identity from its data folder
     assert holds(b, verdict["sha256"])  # what it adopted survived in its store

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 
 from ..evolve.pool import default_workers
+from ..lifeline import exit_with
 from ..tune import (EVAL_KERNELS, TRAIN_KERNELS, TuneSetup, UnitResult, geometric_mean, run_unit, tune,
                     write_config)
 
@@ -58,7 +59,8 @@ def compare(kernels: tuple[str, ...], seeds: tuple[int, ...], tuned: dict, *, of
     if jobs == 1:
         results = [_job(p) for p in plan]
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("forkserver")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("forkserver"),
+                                 initializer=exit_with, initargs=(os.getpid(),)) as pool:
             results = list(pool.map(_job, plan))
     out = []
     for i in range(0, len(results), 2):

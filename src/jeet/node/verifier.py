@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
+from ..lifeline import exit_with
 from .workload import Check
 
 if TYPE_CHECKING:
@@ -40,10 +41,11 @@ def background_priority(pid: int = 0) -> None:
         pass
 
 
-def _init(settings: "NodeSettings") -> None:
+def _init(settings: "NodeSettings", node_pid: int) -> None:
     global _workload
     from .daemon import load_workload
 
+    exit_with(node_pid)
     background_priority()
     _workload = load_workload(settings)
     _workload.check(_workload.original if hasattr(_workload, "original") else _workload.problem.wasm)
@@ -63,7 +65,7 @@ class Verifier:
 
     def _start(self) -> ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
-        pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init, initargs=(self.settings,))
+        pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init, initargs=(self.settings, os.getpid()))
         pool.submit(int)  # start the child now, not on the first specimen
         return pool
 

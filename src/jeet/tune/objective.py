@@ -16,6 +16,7 @@ a weak setting early.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,6 +29,7 @@ from typing import Any, Callable
 import optuna
 
 from ..errors import JeetError
+from ..lifeline import exit_with
 from ..evolve import EvolveConfig, Evolution, Problem, load_problem
 from ..sandbox import Limits, Sandbox
 from .errors import TuneError
@@ -125,9 +127,11 @@ def run_unit(kernel: str, seed: int, overrides: dict[str, Any], offspring: int, 
                       generations, round(seconds, 3))
 
 
-def _ignore_interrupts() -> None:
-    """Pool workers leave Ctrl-C to the main process, which stops them (see UnitRunner.close)."""
+def _pool_worker(parent_pid: int) -> None:
+    """Pool workers leave Ctrl-C to the main process, which stops them (see UnitRunner.close), and go
+    when it goes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with(parent_pid)
 
 
 def _run_unit_job(args: tuple) -> UnitResult:
@@ -152,7 +156,7 @@ class UnitRunner:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=s.jobs, mp_context=get_context("forkserver"),
-                                             initializer=_ignore_interrupts)
+                                             initializer=_pool_worker, initargs=(os.getpid(),))
         futures: list[Future] = [self._pool.submit(_run_unit_job, job) for job in jobs]
         try:
             for fut in futures:
