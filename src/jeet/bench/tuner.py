@@ -30,7 +30,7 @@ from ..tune import (EVAL_KERNELS, TRAIN_KERNELS, TuneSetup, UnitResult, geometri
 
 OFFSPRING = 4000       # per evolution run, in the tuning trials and in the comparison alike
 TUNE_SEEDS = 2         # seeds per training kernel in every trial
-EVAL_SEEDS = 3         # seeds per evaluation kernel in the comparison
+EVAL_SEEDS = 5         # seeds per evaluation kernel in the comparison
 EVAL_SEED_BASE = 1000  # comparison seeds start here, away from the tuner's
 TARGET = 0.10
 

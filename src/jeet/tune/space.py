@@ -17,7 +17,7 @@ import optuna
 from ..evolve import EvolveConfig
 from ..genetics import OPERATORS, SETS
 
-SPACE_VERSION = 1
+SPACE_VERSION = 2
 OPERATOR_SET = "structural"
 WEIGHT_PREFIX = "weight_"
 ADAPTIVE_MODES = ("off", "matching", "pursuit")
@@ -44,7 +44,7 @@ def suggest(trial: optuna.trial.BaseTrial, *, islands: bool) -> dict[str, Any]:
     params: dict[str, Any] = {
         "keep_fraction": trial.suggest_float("keep_fraction", 0.1, 0.7),
         "crossover_share": trial.suggest_float("crossover_share", 0.0, 1.0),
-        "population": trial.suggest_int("population", 16, 96, step=8),
+        "population": trial.suggest_int("population", 8, 96, step=8),
         "tournament": trial.suggest_int("tournament", 2, 6),
     }
     for name in operator_names():
