@@ -278,14 +278,19 @@ def test_islands_bench_suite_writes_its_report(tmp_path):
 
     run = load_suite("islands")
     report = run(BenchOptions(budget=1.5, runs=1, kernels=("iabs",), out=tmp_path), Console(file=open(os.devnull, "w")))
-    (trial,) = report["trials"]
-    assert trial["kernel"] == "iabs" and trial["islands"] == 2 and trial["island_population"] == 48
-    assert trial["one_core_fuel"] <= trial["baseline_fuel"]
-    assert trial["one_core_time_s"] <= trial["one_core_wall_s"]
-    if trial["islands_time_s"] is not None:  # reached: the ratios are what they say
-        assert trial["wall_ratio"] == pytest.approx(trial["islands_time_s"] / trial["one_core_wall_s"], rel=1e-3)
-    else:
-        assert trial["wall_ratio"] is None  # never reached: infinitely slow, written as null
+    same, split = report["trials"]  # both layouts against one shared 1-core run
+    assert (same["layout"], same["island_population"], split["layout"], split["island_population"]) == \
+        ("same", 48, "split", 24)
+    for trial in (same, split):
+        assert trial["kernel"] == "iabs" and trial["islands"] == 2
+        assert trial["one_core_fuel"] <= trial["baseline_fuel"]
+        assert trial["one_core_time_s"] <= trial["one_core_wall_s"]
+        if trial["islands_time_s"] is not None:  # reached: the ratios are what they say
+            assert trial["wall_ratio"] == pytest.approx(trial["islands_time_s"] / trial["one_core_wall_s"], rel=1e-3)
+        else:
+            assert trial["wall_ratio"] is None  # never reached: infinitely slow, written as null
+    assert same["one_core_fuel"] == split["one_core_fuel"]
     md = (tmp_path / "islands.md").read_text()
-    assert "| iabs | 0 |" in md and "median wall ratio" in md
-    assert json.loads((tmp_path / "islands.json").read_text())["summary"]["trials"] == 1
+    assert "| iabs | 0 | same |" in md and "| iabs | 0 | split |" in md and "median wall ratio" in md
+    doc = json.loads((tmp_path / "islands.json").read_text())
+    assert doc["summary"]["trials"] == 1 and set(doc["by_layout"]) == {"same", "split"}

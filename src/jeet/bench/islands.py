@@ -8,6 +8,10 @@ generations) runs for the same budget from the same master seed, and its time is
 fuel is at most the 1-core result. Both clocks start before anything is set up, so process
 start-up counts against the islands.
 
+Two layouts are measured against the same 1-core run: "same", each island the 1-core run's population
+(K independent searches that trade migrants), and "split", each island 1/K of it (one population
+evaluated on K cores, as island models usually divide work).
+
 Three ratios per trial, medians over trials: the issue's figure, islands' time / the 1-core run's
 wall time (target <= 0.60); the stricter islands' time / the moment the 1-core run itself first
 held its result; and a work ratio, the evaluations the first island to get there had done per
@@ -42,6 +46,7 @@ MAX_SEEDS = 3
 class IslandTrial:
     kernel: str
     seed: int
+    layout: str                    # "same": each island the 1-core population; "split": 1/K of it
     islands: int
     island_population: int
     one_core_population: int
@@ -101,20 +106,24 @@ def one_core_run(problem, cfg: EvolveConfig) -> tuple[list[ChampionChange], floa
         return history, time.monotonic() - t0, evo.state.evaluations
 
 
-def run_trial(kernel: str, seed: int, budget_s: float, islands: int = ISLANDS, split_population: bool = False,
-              **island_options) -> IslandTrial:
-    """One kernel and seed: the 1-core run, then K islands for the same budget (see the module's doc).
+LAYOUTS = ("same", "split")
 
-    `split_population`: each island holds the 1-core population / K (the same total) instead of the same."""
+
+def run_trial(kernel: str, seed: int, budget_s: float, islands: int = ISLANDS,
+              layouts: tuple[str, ...] = LAYOUTS, **island_options) -> list[IslandTrial]:
+    """One kernel and seed: the 1-core run, then K islands in each layout for the same budget (see the
+    module's doc); one IslandTrial per layout."""
     problem = load_problem(None, kernel=kernel, seed=seed)
     base = EvolveConfig(budget_s=budget_s, seed=seed, workers=1)
     one_hist, one_wall, one_evals = one_core_run(problem, base)
-    pop = max(4, base.population // islands) if split_population else base.population
-    cfg = base.with_overrides(islands=islands, population=pop, **island_options)
-    t0 = time.monotonic()
-    with Archipelago(problem, cfg) as arch:
-        arch.run()
-    arch_wall = time.monotonic() - t0
+    runs = []
+    for layout in layouts:
+        pop = max(4, base.population // islands) if layout == "split" else base.population
+        cfg = base.with_overrides(islands=islands, population=pop, **island_options)
+        t0 = time.monotonic()
+        with Archipelago(problem, cfg) as arch:
+            arch.run()
+        runs.append((layout, pop, arch, time.monotonic() - t0))
     with Sandbox(problem.limits) as sb:
         fuel_of = _HeldOutFuel(problem, sb)
         baseline = fuel_of(problem.sha256, problem.wasm)
@@ -122,16 +131,23 @@ def run_trial(kernel: str, seed: int, budget_s: float, islands: int = ISLANDS, s
         if target is None:  # cannot happen: every champion passed the held-out cases
             raise RuntimeError(f"{kernel}: the 1-core champion fails a held-out case")
         one_hit = _first_reaching(one_hist, fuel_of, target)
-        isl_hit = _first_reaching(arch.history, fuel_of, target)
-        isl_fuel = fuel_of(arch.champion.sha256, arch.champion.wasm)
+        return [_trial(kernel, seed, layout, pop, islands, base, budget_s, baseline, target, one_hit, one_wall,
+                       one_evals, arch, arch_wall, fuel_of)
+                for layout, pop, arch, arch_wall in runs]
+
+
+def _trial(kernel, seed, layout, pop, islands, base, budget_s, baseline, target, one_hit, one_wall, one_evals,
+           arch, arch_wall, fuel_of) -> IslandTrial:
+    isl_hit = _first_reaching(arch.history, fuel_of, target)
+    isl_fuel = fuel_of(arch.champion.sha256, arch.champion.wasm)
     isl_time = isl_hit.at_s if isl_hit is not None else None
 
     def ratio(num: float | None, den: float) -> float:
         return round(num / max(den, 1e-9), 4) if num is not None else math.inf
 
     return IslandTrial(
-        kernel=kernel, seed=seed, islands=islands, island_population=pop, one_core_population=base.population,
-        budget_s=budget_s,
+        kernel=kernel, seed=seed, layout=layout, islands=islands, island_population=pop,
+        one_core_population=base.population, budget_s=budget_s,
         baseline_fuel=baseline, one_core_fuel=target, one_core_time_s=round(one_hit.at_s, 3),
         one_core_wall_s=round(one_wall, 3), one_core_evaluations=one_evals,
         islands_time_s=round(isl_time, 3) if isl_time is not None else None,
@@ -166,11 +182,13 @@ def _f(v) -> str:
     return "never" if v is None or (isinstance(v, float) and math.isinf(v)) else f"{v:g}"
 
 
-def markdown(trials: list[IslandTrial], s: dict, command: str, cores: int) -> str:
+def markdown(trials: list[IslandTrial], by_layout: dict[str, dict], command: str, cores: int) -> str:
     t0 = trials[0] if trials else None
-    setup = (f"{cores} cores; {t0.islands} islands of {t0.island_population} each against one island of "
-             f"{t0.one_core_population}; budget {t0.budget_s:g} s per run; default migration "
-             "(ring, every 5 generations, 2 best emigrants, fair replacement)") if t0 else "no trials"
+    pops = ", ".join(f"{layout}: {t.island_population} each" for layout in by_layout
+                     for t in trials[:len(by_layout)] if t.layout == layout)
+    setup = (f"{cores} cores; {t0.islands} islands ({pops}) against one island of {t0.one_core_population}; "
+             f"budget {t0.budget_s:g} s per run; default migration (ring, every 5 generations, 2 best emigrants, "
+             "fair replacement)") if t0 else "no trials"
     lines = [
         "# jeet bench --suite islands", "",
         f"Command: `{command}`  ",
@@ -179,29 +197,32 @@ def markdown(trials: list[IslandTrial], s: dict, command: str, cores: int) -> st
          "each run, set-up and process start-up included. wall ratio = islands' time to the 1-core result / the "
          f"1-core run's wall time (the target: <= {TARGET_RATIO:.2f}); time ratio = islands' time / when the 1-core "
          "run itself first held that result; work ratio = evaluations of the first island there / the 1-core run's "
-         "evaluations at its moment (the time ratio with a free core per island and no start-up)."), "",
-        ("| kernel | seed | input fuel | 1-core fuel | 1-core there s | 1-core wall s | islands there s "
+         "evaluations at its moment (the time ratio with a free core per island and no start-up). Layouts: "
+         "same = each island the 1-core population, split = each island 1/K of it."), "",
+        ("| kernel | seed | layout | input fuel | 1-core fuel | 1-core there s | 1-core wall s | islands there s "
          "| wall ratio | time ratio | work ratio | islands final fuel | evals 1-core | evals islands | migrants in |"),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in trials:
-        lines.append(f"| {t.kernel} | {t.seed} | {t.baseline_fuel} | {t.one_core_fuel} | {t.one_core_time_s:g} | "
-                     f"{t.one_core_wall_s:g} | {_f(t.islands_time_s)} | {_f(t.wall_ratio)} | {_f(t.time_ratio)} | "
-                     f"{_f(t.work_ratio)} | {t.islands_fuel} | {t.one_core_evaluations} | {t.islands_evaluations} | "
-                     f"{t.immigrants_accepted} |")
-    lines += [
-        "",
-        (f"- median wall ratio: **{_f(s['median_wall_ratio'])}** (target <= {TARGET_RATIO:.2f}: "
-         f"{'met' if s['meets_target'] else 'not met'}); median time ratio {_f(s['median_time_ratio'])}; "
-         f"median work ratio {_f(s['median_work_ratio'])}"),
-        (f"- the islands reached the 1-core result in {s['reached']}/{s['trials']} trials; their final champion was "
-         f"better in {s['islands_better_final']}, worse in {s['islands_worse_final']}"),
-        (f"- evaluations by the islands per evaluation of the 1-core run in the same budget: {s['evaluation_ratio']} "
-         f"(2 means both cores were fully the islands')"),
-        (f"- the fork server island processes come from started once, before the trials, in "
-         f"{s.get('fork_server_start_s', 0):.2f} s (a command-line run pays this once)"),
-        "",
-    ]
+        lines.append(f"| {t.kernel} | {t.seed} | {t.layout} | {t.baseline_fuel} | {t.one_core_fuel} | "
+                     f"{t.one_core_time_s:g} | {t.one_core_wall_s:g} | {_f(t.islands_time_s)} | {_f(t.wall_ratio)} | "
+                     f"{_f(t.time_ratio)} | {_f(t.work_ratio)} | {t.islands_fuel} | {t.one_core_evaluations} | "
+                     f"{t.islands_evaluations} | {t.immigrants_accepted} |")
+    lines.append("")
+    for layout, s in by_layout.items():
+        lines += [
+            f"**{layout}**:",
+            (f"- median wall ratio: **{_f(s['median_wall_ratio'])}** (target <= {TARGET_RATIO:.2f}: "
+             f"{'met' if s['meets_target'] else 'not met'}); median time ratio {_f(s['median_time_ratio'])}; "
+             f"median work ratio {_f(s['median_work_ratio'])}"),
+            (f"- the islands reached the 1-core result in {s['reached']}/{s['trials']} trials; their final champion "
+             f"was better in {s['islands_better_final']}, worse in {s['islands_worse_final']}"),
+            (f"- evaluations by the islands per evaluation of the 1-core run in the same budget: "
+             f"{s['evaluation_ratio']} (2 means both cores were fully the islands')"),
+            "",
+        ]
+    lines += [f"The fork server island processes come from was started once, before the trials "
+              f"(a command-line run pays this once).", ""]
     return "\n".join(lines)
 
 
@@ -217,18 +238,19 @@ def run(opts, console) -> dict:
     trials = []
     for k in kernels:
         for seed in seeds:
-            t = run_trial(k, seed, opts.budget)
-            trials.append(t)
-            console.print(f"{k:>12} seed {seed}: 1-core fuel {t.one_core_fuel} at {t.one_core_time_s:.2f} s "
-                          f"(wall {t.one_core_wall_s:.1f} s); islands there at {_f(t.islands_time_s)} s, wall ratio "
-                          f"{_f(t.wall_ratio)}, time ratio {_f(t.time_ratio)}; islands' final {t.islands_fuel}")
-    s = summary(trials)
-    s["fork_server_start_s"] = round(fork_server_s, 3)
+            for t in run_trial(k, seed, opts.budget):
+                trials.append(t)
+                console.print(f"{k:>12} seed {seed} {t.layout:>5}: 1-core fuel {t.one_core_fuel} at "
+                              f"{t.one_core_time_s:.2f} s (wall {t.one_core_wall_s:.1f} s); islands there at "
+                              f"{_f(t.islands_time_s)} s, wall ratio {_f(t.wall_ratio)}, time ratio "
+                              f"{_f(t.time_ratio)}; islands' final {t.islands_fuel}")
+    by_layout = {layout: _json_safe(summary([t for t in trials if t.layout == layout])) for layout in LAYOUTS}
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "jeet bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    (out / "islands.md").write_text(markdown(trials, s, command.strip(), cores))
-    report = {"summary": _json_safe(s), "trials": [_json_safe(asdict(t)) for t in trials]}
+    (out / "islands.md").write_text(markdown(trials, by_layout, command.strip(), cores))
+    report = {"summary": by_layout[LAYOUTS[0]], "by_layout": by_layout, "fork_server_start_s": round(fork_server_s, 3),
+              "trials": [_json_safe(asdict(t)) for t in trials]}
     (out / "islands.json").write_text(json.dumps(report, indent=1))
     return report
 
