@@ -54,7 +54,11 @@ class _Process:
         child.close()
 
     def send(self, tasks: list[Task], ctx: Context) -> None:
-        self.conn.send((tasks, ctx))
+        """Hand over a chunk; a worker that already died is found out by `receive` (None), not here."""
+        try:
+            self.conn.send((tasks, ctx))
+        except (OSError, ValueError):
+            pass
 
     def receive(self, timeout_s: float) -> list[Offspring] | None:
         """The results, or None if the worker died or did not answer in time."""

@@ -7,8 +7,9 @@ Inputs: `receive(sender, message, now)`, `tick(now)`, `offer(specimen, now)` (fo
 Time is whatever the host passes as `now` (seconds); `next_timer()` says when `tick` is next due.
 
 Dissemination (GossipSub): a mesh of degree D in [D_lo, D_hi] kept by graft/prune at heartbeats. A node
-announces (IHAVE) a specimen to its mesh peers once it holds it, and lazily to a few random non-mesh
-members for `gossip_history` heartbeats; bytes move only on IWANT, requested from one announcer at a time
+announces (IHAVE) a specimen to its mesh peers once it holds it (a specimen it found itself to every
+member it knows: flood publishing), and lazily to a few random non-mesh members for `gossip_history`
+heartbeats; bytes move only on IWANT, requested from one announcer at a time
 (others are remembered and asked in turn if the promise is broken), so each node normally receives one copy.
 
 Adaptive propagation: a held specimen is forwarded only if its fitness > forward_fitness_ratio x the
