@@ -156,6 +156,16 @@ def test_verify_reports_counts_fuel_and_signature_changes(sandbox):
     assert oracle.verify(sandbox, looping, "abs", oracle.held_out).total == 1
 
 
+def test_a_run_stopped_at_its_first_failure_reports_the_cases_before_it_as_passed(sandbox):
+    oracle = Oracle(("i32",), ("i32",), (), (), "tests")
+    cases = [Case((-3,), (3,)), Case((4,), (4,)), Case((-5,), (6,)), Case((1,), (1,))]  # the third is wrong
+    stopped = oracle.verify(sandbox, ABS, "abs", cases)
+    assert (stopped.passed, stopped.failed, stopped.first_failure) == (2, 1, 2)
+    assert stopped.message.startswith("case 2: returned [5], expected [6]")
+    full = oracle.verify(sandbox, ABS, "abs", cases, stop_at_first_failure=False)
+    assert (full.passed, full.failed, full.first_failure) == (3, 1, 2)
+
+
 def test_oracle_is_picklable(sandbox):
     import pickle
 

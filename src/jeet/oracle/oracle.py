@@ -107,8 +107,11 @@ class Oracle:
         passed = failed = 0
         first: int | None = None
         message = ""
-        for i, (case, result) in enumerate(zip(cases, results)):
-            reason = self.explain(case, result)
+        # a run that stops at the first failure has checked every case it ran: all but the last passed
+        judged = 0 if not stop_at_first_failure or not results else len(results) - 1
+        passed = judged
+        for i in range(judged, len(results)):
+            reason = self.explain(cases[i], results[i])
             if reason:
                 failed += 1
                 if first is None:
