@@ -31,3 +31,23 @@ def test_the_suite_tunes_then_compares_on_unseen_kernels(tmp_path, monkeypatch):
     assert "| sign | 1000 |" in md and "geometric mean of the fuel ratios" in md
     assert json.loads((tmp_path / "b" / "tuner.json").read_text())["summary"] == doc["summary"]
     assert json.loads((tmp_path / "b" / "tuned.json").read_text())["evolve"] == doc["tune"]["config"]
+
+
+def test_without_wasm_opt_seeds_both_the_study_and_the_comparison_evolve_from_the_input_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(tuner, "TRAIN_KERNELS", ("clamp",))
+    monkeypatch.setattr(tuner, "OFFSPRING", 60)
+    monkeypatch.setattr(tuner, "TUNE_SEEDS", 1)
+    monkeypatch.setattr(tuner, "EVAL_SEEDS", 1)
+    seen = []
+    real = tuner.run_unit
+
+    def spy(kernel, seed, overrides, offspring, **kw):
+        seen.append(kw.get("use_wasm_opt"))
+        return real(kernel, seed, overrides, offspring, **kw)
+
+    monkeypatch.setattr(tuner, "run_unit", spy)
+    opts = BenchOptions(budget=30, runs=1, kernels=("sign",), workers=1, out=tmp_path / "b", wasm_opt=False)
+    doc = tuner.run(opts, Console(quiet=True))
+    assert doc["wasm_opt_seeds"] is False and doc["tune"]["setup"]["use_wasm_opt"] is False
+    assert seen == [False, False]  # default and tuned, each without the seeds
+    assert "without wasm-opt seeds" in (tmp_path / "b" / "tuner.md").read_text()

@@ -18,6 +18,7 @@ class BenchOptions:
     kernels: tuple[str, ...] | None = None
     workers: int = 0
     out: Path = Path("bench-out")  # the suite writes its files here
+    wasm_opt: bool = True         # seed evolution with wasm-opt -O3 output where the suite evolves
 
 
 # name -> "module:function"; the function is `run(options, console) -> dict` (the JSON report),

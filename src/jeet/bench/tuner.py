@@ -50,14 +50,14 @@ class Comparison:
 
 
 def _job(args: tuple) -> UnitResult:
-    kernel, seed, overrides, offspring = args
-    return run_unit(kernel, seed, overrides, offspring)
+    kernel, seed, overrides, offspring, use_wasm_opt = args
+    return run_unit(kernel, seed, overrides, offspring, use_wasm_opt=use_wasm_opt)
 
 
 def compare(kernels: tuple[str, ...], seeds: tuple[int, ...], tuned: dict, *, offspring: int = OFFSPRING,
-            jobs: int = 1, on_result=None) -> list[Comparison]:
+            jobs: int = 1, use_wasm_opt: bool = True, on_result=None) -> list[Comparison]:
     """Run the default and the tuned setting on every (kernel, seed) at the same offspring budget."""
-    plan = [(k, s, cfg, offspring) for k in kernels for s in seeds for cfg in ({}, tuned)]
+    plan = [(k, s, cfg, offspring, use_wasm_opt) for k in kernels for s in seeds for cfg in ({}, tuned)]
     if jobs == 1:
         results = [_job(p) for p in plan]
     else:
@@ -107,7 +107,7 @@ def run(opts, console) -> dict:
     training = tuple(k for k in TRAIN_KERNELS if k not in evaluation)
     jobs = opts.workers or default_workers()
     setup = TuneSetup(kernels=training, seeds=tuple(range(opts.seed, opts.seed + TUNE_SEEDS)), offspring=OFFSPRING,
-                      jobs=jobs)
+                      jobs=jobs, use_wasm_opt=opts.wasm_opt)
     opts.out.mkdir(parents=True, exist_ok=True)
     console.print(f"tuner: {trials} trials on {len(training)} training kernels, up to {opts.budget:g} s per trial")
 
@@ -125,9 +125,10 @@ def run(opts, console) -> dict:
     def on_result(c: Comparison) -> None:
         console.print(f"  {c.kernel:>16}/{c.seed}: default {c.default_ratio:.4f}  tuned {c.tuned_ratio:.4f}")
 
-    rows = compare(evaluation, seeds, report.config, jobs=jobs, on_result=on_result)
+    rows = compare(evaluation, seeds, report.config, jobs=jobs, use_wasm_opt=opts.wasm_opt, on_result=on_result)
     doc = {
         "trials": trials, "budget_per_trial_s": opts.budget, "offspring_per_run": OFFSPRING,
+        "wasm_opt_seeds": opts.wasm_opt,
         "training_kernels": list(training), "evaluation_kernels": list(evaluation), "evaluation_seeds": list(seeds),
         "tune": report.to_dict(), "comparison": [asdict(r) for r in rows], "summary": summary(rows, setup.ratio_floor),
         "seconds": round(time.monotonic() - t0, 1),
@@ -160,7 +161,8 @@ def markdown(doc: dict, command: str) -> str:
         "",
         "Importances: " + (", ".join(f"{k} {v:.2f}" for k, v in list(tr["importances"].items())[:8]) or "n/a"),
         "",
-        f"Comparison on unseen kernels, seeds {doc['evaluation_seeds']}, equal budget of {doc['offspring_per_run']} "
+        f"Comparison on unseen kernels, seeds {doc['evaluation_seeds']}, "
+        f"{'with' if doc.get('wasm_opt_seeds', True) else 'without'} wasm-opt seeds, equal budget of {doc['offspring_per_run']} "
         "offspring per run (figure: evolved/original fuel over the held-out cases, lower is better):",
         "",
         "| kernel | seed | default | tuned | default s | tuned s |",

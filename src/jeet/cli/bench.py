@@ -25,6 +25,8 @@ def bench(
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(0, "--workers", help="Evaluation processes (default: one per core)."),
     out: Path = typer.Option(Path("bench-out"), "--out", help="Folder for the report files."),
+    no_wasm_opt: bool = typer.Option(False, "--no-wasm-opt", help="tuner suite: evolve without wasm-opt "
+                                     "seeds, so the search alone does the optimising."),
 ) -> None:
     """Measure jeet: the kernel suite against clang -O2 and wasm-opt -O3, or another suite."""
     from ..bench.options import BenchOptions, load_suite
@@ -44,7 +46,8 @@ def bench(
             except ValueError as exc:
                 raise JeetError(str(exc)) from None
     console = Console(stderr=True)
-    opts = BenchOptions(budget=budget, runs=runs, seed=seed, kernels=names, workers=workers, out=out)
+    opts = BenchOptions(budget=budget, runs=runs, seed=seed, kernels=names, workers=workers, out=out,
+                        wasm_opt=not no_wasm_opt)
     report = run(opts, console)
     if json_out:
         sys.stdout.write(json.dumps(report) + "\n")
