@@ -23,6 +23,8 @@ import jeet.kernels as kernels
 from jeet.kernels import BUFFER_BASE, BUFFER_LIMIT, DEFAULT_KERNEL, KERNELS, OPT_LEVELS, Kernel, get_kernel
 from jeet.kernels.make_tests import BUFFER_REFERENCES, REFERENCES, edge_args, generate, render, sample_args
 
+from toolchain_support import needs_wasm_clang
+
 FUEL = 1_000_000
 RANDOM_INPUTS = 50
 KERNEL_DIR = Path(kernels.__file__).resolve().parent
@@ -332,16 +334,7 @@ def test_popcount_fuel_grows_with_the_highest_set_bit() -> None:
 
 # --- rebuilding -----------------------------------------------------------------------------
 
-def _clang_targets_wasm() -> bool:
-    clang = shutil.which("clang")
-    if clang is None or shutil.which("wasm-ld") is None:
-        return False
-    probe = subprocess.run([clang, "--target=wasm32", "-c", "-x", "c", "-", "-o", "/dev/null"],
-                           input="int f(void){return 0;}", capture_output=True, text=True)
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _clang_targets_wasm(), reason="clang with the wasm32 target and wasm-ld not available")
+@needs_wasm_clang
 def test_build_sh_rebuilds_equivalent_modules(tmp_path: Path) -> None:
     subprocess.run(["sh", str(KERNEL_DIR / "build.sh"), str(tmp_path)], check=True, capture_output=True, timeout=120)
     for kernel in KERNELS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -12,6 +11,8 @@ from jeet.oracle import Case, differential_oracle
 from jeet.sandbox import Limits, Outcome
 from jeet.symbiosis import (EXAMPLE_CALLER, LinkedSandbox, Pair, SymbiosisError, check_pair, load_pair_problem,
                             pair_limits)
+
+from toolchain_support import needs_wasm_clang
 
 CALLER = wasmtime.wat2wasm('''(module
   (import "m" "f" (func $f (param i32) (result i32)))
@@ -193,16 +194,7 @@ def test_the_built_in_example_links_and_has_its_oracle():
     assert r.results == (1 + 2 + 3 + 4,)
 
 
-def _clang_targets_wasm() -> bool:
-    clang = shutil.which("clang")
-    if clang is None or shutil.which("wasm-ld") is None:
-        return False
-    probe = subprocess.run([clang, "--target=wasm32", "-c", "-x", "c", "-", "-o", "/dev/null"],
-                           input="int f(void){return 0;}", capture_output=True, text=True)
-    return probe.returncode == 0
-
-
-@pytest.mark.skipif(not _clang_targets_wasm(), reason="clang with the wasm32 target and wasm-ld not available")
+@needs_wasm_clang
 def test_the_example_is_built_from_its_sources(tmp_path):
     subprocess.run(["sh", str(EXAMPLE_CALLER.parent / "build.sh"), str(tmp_path)], check=True, capture_output=True,
                    timeout=120)

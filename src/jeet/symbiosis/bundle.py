@@ -13,7 +13,6 @@ whose env carries `BUNDLE_TAG`, so the gossip layer can announce and carry a pai
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -62,11 +61,11 @@ class PairBundle:
 
     @property
     def caller_sha256(self) -> str:
-        return hashlib.sha256(self.caller).hexdigest()
+        return self.pair.caller_sha256
 
     @property
     def callee_sha256(self) -> str:
-        return hashlib.sha256(self.callee).hexdigest()
+        return self.pair.callee_sha256
 
     def to_bytes(self) -> bytes:
         return msgpack.packb({
