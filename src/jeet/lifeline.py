@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import psutil
 
@@ -25,7 +26,7 @@ def exit_with(pid: int, interval: float = CHECK_S) -> None:
 
     def watch() -> None:
         while parent.is_running() and parent.status() != psutil.STATUS_ZOMBIE:
-            threading.Event().wait(interval)
+            time.sleep(interval)
         os._exit(0)
 
     threading.Thread(target=watch, name="jeet-lifeline", daemon=True).start()

@@ -185,8 +185,7 @@ def _f(v) -> str:
 def markdown(trials: list[IslandTrial], by_layout: dict[str, dict], command: str, cores: int,
              fork_server_s: float = 0.0) -> str:
     t0 = trials[0] if trials else None
-    pops = ", ".join(f"{layout}: {t.island_population} each" for layout in by_layout
-                     for t in trials[:len(by_layout)] if t.layout == layout)
+    pops = ", ".join(f"{t.layout}: {t.island_population} each" for t in trials[:len(by_layout)])  # one kernel's
     setup = (f"{cores} cores; {t0.islands} islands ({pops}) against one island of {t0.one_core_population}; "
              f"budget {t0.budget_s:g} s per run; default migration (ring, every 5 generations, 2 best emigrants, "
              "fair replacement)") if t0 else "no trials"

@@ -387,16 +387,22 @@ def _live_bytes(conn: sqlite3.Connection, tables: tuple[str, ...]) -> int | None
                                          for t in tables))
 
 
+def _share(conn: sqlite3.Connection, table: str, budget_bytes: float, row_bytes_guess: float) -> tuple[int, float, int]:
+    """A table's rows, its bytes per row (measured, or the guess for an empty or unmeasurable table) and
+    how many rows fit in `budget_bytes`."""
+    n = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    live = _live_bytes(conn, (table,))
+    per = live / n if n and live else row_bytes_guess
+    return n, per, int(budget_bytes / per)
+
+
 def _trim_shares(conn: sqlite3.Connection, cap_bytes: int, policy: ForgettingPolicy) -> tuple[int, int, float]:
     """Keep the forgettable blacklist and finished runs' logbooks within their shares of a size cap;
     returns entries forgotten, logbook rows removed, and an estimate of the bytes freed."""
     forgotten = logbook_removed = 0
     freed = 0.0
     if policy.blacklist_share is not None:
-        n = conn.execute("SELECT count(*) FROM blacklist").fetchone()[0]
-        live = _live_bytes(conn, ("blacklist",))
-        per = live / n if n and live else 90.0
-        allowed = int(policy.blacklist_share * cap_bytes / per)
+        n, per, allowed = _share(conn, "blacklist", policy.blacklist_share * cap_bytes, 90.0)
         if n > allowed:
             marks = ",".join("?" * len(FORGETTABLE_BLACKLIST_REASONS))
             forgotten = conn.execute(
@@ -409,10 +415,7 @@ def _trim_shares(conn: sqlite3.Connection, cap_bytes: int, policy: ForgettingPol
             ).rowcount
             freed += forgotten * per
     if policy.logbook_share is not None:
-        n = conn.execute("SELECT count(*) FROM logbook").fetchone()[0]
-        live = _live_bytes(conn, ("logbook",))
-        per = live / n if n and live else 450.0
-        allowed = int(policy.logbook_share * cap_bytes / per)
+        n, per, allowed = _share(conn, "logbook", policy.logbook_share * cap_bytes, 450.0)
         if n > allowed:
             logbook_removed = conn.execute(
                 """
