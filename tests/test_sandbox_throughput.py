@@ -6,6 +6,8 @@ jeet's budget is >= 1,000 full evaluations per second per core; the assertion he
 
 from __future__ import annotations
 
+import pytest
+
 import random
 import time
 
@@ -39,6 +41,7 @@ def test_module_is_about_one_kilobyte():
     assert 900 <= len(candidate(0)) <= 1300
 
 
+@pytest.mark.perf
 def test_fresh_candidates_per_second():
     rng = random.Random(0)
     cases = [Case((rng.getrandbits(32), rng.randrange(1000))) for _ in range(8)]
@@ -60,6 +63,7 @@ def test_fresh_candidates_per_second():
     assert rate > 250, f"{rate:.0f} evaluations/s"
 
 
+@pytest.mark.perf
 def test_cached_candidates_per_second():
     rng = random.Random(1)
     cases = [Case((rng.getrandbits(32), rng.randrange(1000))) for _ in range(8)]

@@ -44,10 +44,12 @@ def big_body() -> bytes:
     return bytes(wasmtime.wat2wasm("(module " + function(0, 36) + ")"))
 
 
+@pytest.mark.perf
 def test_decode_2k_module(module_2k):
     assert best_of(lambda: decode(module_2k)) < 0.010
 
 
+@pytest.mark.perf
 def test_encode_after_one_body_change(module_2k):
     m = decode(module_2k)
     body = m.bodies[3]
@@ -58,6 +60,7 @@ def test_encode_after_one_body_change(module_2k):
     assert best_of(lambda: m.with_body(3, new).encode()) < 0.0005
 
 
+@pytest.mark.perf
 def test_analyze_300_instructions(big_body):
     m = decode(big_body)
     assert 280 <= len(m.bodies[0].instrs) <= 400
