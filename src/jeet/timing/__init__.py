@@ -1,0 +1,27 @@
+"""jeet.timing: native time, as a host runs the code, and the do-no-harm judgement built on it.
+
+Fuel counts instructions; users feel native time under Cranelift. This package measures it: a
+harness module runs the call loop inside wasm over the oracle's cases (`harness`), on an engine
+without fuel (`clock`), variants interleaved round by round with an empty function subtracted
+(`measure`), medians and bootstrap intervals (`stats`, `report`), and the rule that a variant takes
+effect only when it is faster with confidence (`judge`). `predict` estimates native time cheaply
+from per-instruction-class execution counts (`counts`) with costs fitted to measurements.
+
+    report = measure([input_wasm, best_wasm], "f", oracle.held_out, seed=0)
+    report.ns_per_call(1), ratio(report, 1, 0)      # ns/call of best; best/input with its interval
+    judge(input_wasm, best_wasm, "f", oracle.held_out).improved
+"""
+
+from .errors import TimingError, UntimeableError
+from .harness import HARNESS_EXPORT, Harness, build_harness, empty_variant
+from .judge import Judgement, decide, judge, judge_report
+from .measure import measure, pick_cases
+from .quiet import pausing, suspended
+from .report import TimingReport, VariantTiming, ratio
+from .stats import Ratio, bootstrap_ratio
+
+__all__ = [
+    "HARNESS_EXPORT", "Harness", "Judgement", "Ratio", "TimingError", "TimingReport", "UntimeableError",
+    "VariantTiming", "bootstrap_ratio", "build_harness", "decide", "empty_variant", "judge", "judge_report",
+    "measure", "pausing", "pick_cases", "ratio", "suspended",
+]

@@ -1,0 +1,102 @@
+"""Running a harness natively, as a host runs the code: Cranelift at opt level "speed", no fuel.
+
+Only wasmtime's public Python API is used. The epoch deadline is a safety net, not a budget: a
+ticker thread advances the epoch every `TICK_S`, and a call that outlives its deadline traps with an
+interrupt and is reported as a timeout. Nothing else runs per call, so the timed code is the code a
+host would run (the epoch check Cranelift adds at loop headers and function entries is a load and a
+compare, and is in the empty function's time too).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import wasmtime
+
+from .errors import UntimeableError
+from .harness import Harness
+
+TICK_S = 0.01
+
+
+class Clock:
+    """One engine for a measurement, with its epoch ticker; `close` (or `with`) stops the ticker."""
+
+    def __init__(self, deadline_s: float = 2.0) -> None:
+        if not deadline_s > 0:
+            raise ValueError(f"deadline_s must be positive, got {deadline_s!r}")
+        cfg = wasmtime.Config()
+        cfg.cranelift_opt_level = "speed"
+        cfg.epoch_interruption = True
+        cfg.consume_fuel = False
+        cfg.wasm_bulk_memory = True  # the harness writes each case's memory with memory.init
+        cfg.wasm_multi_value = True
+        cfg.wasm_simd = True
+        cfg.wasm_reference_types = True
+        self.engine = wasmtime.Engine(cfg)
+        self.ticks = max(1, math.ceil(deadline_s / TICK_S)) + 1
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="jeet-timing-epoch", daemon=True)
+        self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK_S):
+            self.engine.increment_epoch()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=1.0)
+
+    def __enter__(self) -> "Clock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load(self, harness: Harness, index: int | None = None) -> "Timed":
+        """Compile and instantiate a harness in its own store; UntimeableError("invalid") if it cannot."""
+        try:
+            module = wasmtime.Module(self.engine, harness.wasm)
+            store = wasmtime.Store(self.engine)
+            store.set_epoch_deadline(self.ticks)
+            instance = wasmtime.Instance(store, module, [])
+            func = instance.exports(store)[harness.export]
+        except wasmtime.Trap as exc:
+            raise UntimeableError(f"the module traps while starting: {_first_line(exc)}", index, "trap") from None
+        except Exception as exc:  # WasmtimeError for invalid modules, imports it cannot satisfy
+            raise UntimeableError(f"the module cannot be run natively: {_first_line(exc)}", index,
+                                  "invalid") from None
+        return Timed(self, store, func, index)
+
+
+class Timed:
+    """One harness instance, ready to time: `run(reps)` -> (elapsed ns, sink)."""
+
+    __slots__ = ("clock", "store", "func", "index")
+
+    def __init__(self, clock: Clock, store: wasmtime.Store, func: wasmtime.Func, index: int | None) -> None:
+        self.clock, self.store, self.func, self.index = clock, store, func, index
+
+    def run(self, reps: int) -> tuple[int, int]:
+        """Run every case `reps` times; UntimeableError when a call traps or passes the deadline."""
+        store, func = self.store, self.func
+        store.set_epoch_deadline(self.clock.ticks)
+        try:
+            t0 = time.perf_counter_ns()
+            sink = func(store, reps)
+            elapsed = time.perf_counter_ns() - t0
+        except wasmtime.Trap as exc:
+            if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+                raise UntimeableError(f"a timing run passed the {self.clock.ticks * TICK_S:g} s deadline",
+                                      self.index, "timeout") from None
+            raise UntimeableError(f"the function traps on the timing inputs: {_first_line(exc)}",
+                                  self.index, "trap") from None
+        return elapsed, sink & ((1 << 64) - 1)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
