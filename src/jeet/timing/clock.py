@@ -65,7 +65,7 @@ class Clock:
             instance = wasmtime.Instance(store, module, [])
             func = instance.exports(store)[harness.export]
         except wasmtime.Trap as exc:
-            raise UntimeableError(f"the module traps while starting: {_first_line(exc)}", index, "trap") from None
+            raise UntimeableError(f"the module traps while starting: {_trap_reason(exc)}", index, "trap") from None
         except Exception as exc:  # WasmtimeError for invalid modules, imports it cannot satisfy
             raise UntimeableError(f"the module cannot be run natively: {_first_line(exc)}", index,
                                   "invalid") from None
@@ -92,7 +92,7 @@ class Timed:
             if exc.trap_code == wasmtime.TrapCode.INTERRUPT:
                 raise UntimeableError(f"a timing run passed the {self.clock.ticks * TICK_S:g} s deadline",
                                       self.index, "timeout") from None
-            raise UntimeableError(f"the function traps on the timing inputs: {_first_line(exc)}",
+            raise UntimeableError(f"the function traps on the timing inputs: {_trap_reason(exc)}",
                                   self.index, "trap") from None
         return elapsed, sink & ((1 << 64) - 1)
 
@@ -100,3 +100,12 @@ class Timed:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _trap_reason(exc: wasmtime.Trap) -> str:
+    """"unreachable", "memory out of bounds", ...: the trap code, else wasmtime's last message line."""
+    code = exc.trap_code
+    if code is not None:
+        return code.name.lower().replace("_", " ")
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else "trap"
