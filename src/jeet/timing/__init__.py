@@ -4,24 +4,31 @@ Fuel counts instructions; users feel native time under Cranelift. This package m
 harness module runs the call loop inside wasm over the oracle's cases (`harness`), on an engine
 without fuel (`clock`), variants interleaved round by round with an empty function subtracted
 (`measure`), medians and bootstrap intervals (`stats`, `report`), and the rule that a variant takes
-effect only when it is faster with confidence (`judge`). `predict` estimates native time cheaply
-from per-instruction-class execution counts (`counts`) with costs fitted to measurements.
+effect only when it is faster with confidence (`judge`). `predictor` estimates native time cheaply
+from per-instruction-class execution counts (`counts`) with costs fitted per machine to measurements
+and cached in the data folder (`costs`).
 
     report = measure([input_wasm, best_wasm], "f", oracle.held_out, seed=0)
     report.ns_per_call(1), ratio(report, 1, 0)      # ns/call of best; best/input with its interval
     judge(input_wasm, best_wasm, "f", oracle.held_out).improved
+    costs = CostStore(); costs.predict(count_classes(wasm, "f", oracle.train))   # predicted ns/call
 """
 
+from .costs import CostStore, machine_description
+from .counts import FEATURES, ClassCounts, CountError, count_classes, instrument
 from .errors import TimingError, UntimeableError
 from .harness import HARNESS_EXPORT, Harness, build_harness, empty_variant
 from .judge import Judgement, decide, judge, judge_report
 from .measure import measure, pick_cases
+from .predictor import CostModel, cross_validated_spearman, fit, spearman
 from .quiet import pausing, suspended
 from .report import TimingReport, VariantTiming, ratio
 from .stats import Ratio, bootstrap_ratio
 
 __all__ = [
-    "HARNESS_EXPORT", "Harness", "Judgement", "Ratio", "TimingError", "TimingReport", "UntimeableError",
-    "VariantTiming", "bootstrap_ratio", "build_harness", "decide", "empty_variant", "judge", "judge_report",
-    "measure", "pausing", "pick_cases", "ratio", "suspended",
+    "FEATURES", "HARNESS_EXPORT", "ClassCounts", "CostModel", "CostStore", "CountError", "Harness", "Judgement",
+    "Ratio", "TimingError", "TimingReport", "UntimeableError", "VariantTiming", "bootstrap_ratio",
+    "build_harness", "count_classes", "cross_validated_spearman", "decide", "empty_variant", "fit", "instrument",
+    "judge", "judge_report", "machine_description", "measure", "pausing", "pick_cases", "ratio", "spearman",
+    "suspended",
 ]
