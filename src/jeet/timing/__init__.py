@@ -20,7 +20,7 @@ from .errors import TimingError, UntimeableError
 from .harness import HARNESS_EXPORT, Harness, build_harness, empty_variant
 from .judge import Judgement, decide, judge, judge_report
 from .measure import measure, pick_cases
-from .predictor import CostModel, cross_validated_spearman, fit, spearman
+from .predictor import CostModel, cross_validated_predictions, cross_validated_spearman, fit, spearman
 from .quiet import pausing, suspended
 from .report import TimingReport, VariantTiming, ratio
 from .stats import Ratio, bootstrap_ratio
@@ -28,7 +28,8 @@ from .stats import Ratio, bootstrap_ratio
 __all__ = [
     "FEATURES", "HARNESS_EXPORT", "ClassCounts", "CostModel", "CostStore", "CountError", "Harness", "Judgement",
     "Ratio", "TimingError", "TimingReport", "UntimeableError", "VariantTiming", "bootstrap_ratio",
-    "build_harness", "count_classes", "cross_validated_spearman", "decide", "empty_variant", "fit", "instrument",
+    "build_harness", "count_classes", "cross_validated_predictions",
+    "cross_validated_spearman", "decide", "empty_variant", "fit", "instrument",
     "judge", "judge_report", "machine_description", "measure", "pausing", "pick_cases", "ratio", "spearman",
     "suspended",
 ]

@@ -79,14 +79,21 @@ def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float:
     return float(spearmanr(predicted, measured).statistic)
 
 
-def cross_validated_spearman(counts: Sequence[Sequence[float]], ns: Sequence[float], groups: Sequence[str],
-                             **fit_options) -> float:
-    """Spearman over all samples, each predicted by a model fitted without its group (say, its kernel):
-    how well the predictor ranks code it has not been fitted on."""
+def cross_validated_predictions(counts: Sequence[Sequence[float]], ns: Sequence[float], groups: Sequence[str],
+                                **fit_options) -> list[float]:
+    """Each sample's ns predicted by a model fitted without its group (say, its kernel); the prior
+    predicts when there is only one group."""
     a, b, g = np.asarray(counts, dtype=float), np.asarray(ns, dtype=float), np.asarray(groups)
     predicted = np.empty(len(b))
     for group in np.unique(g):
         out = g == group
         model = fit(a[~out], b[~out], **fit_options) if (~out).any() else CostModel.prior()
         predicted[out] = a[out] @ np.asarray(model.costs)
-    return spearman(predicted, b)
+    return [float(v) for v in predicted]
+
+
+def cross_validated_spearman(counts: Sequence[Sequence[float]], ns: Sequence[float], groups: Sequence[str],
+                             **fit_options) -> float:
+    """Spearman over all samples of their cross-validated predictions: how well the predictor ranks
+    code it has not been fitted on."""
+    return spearman(cross_validated_predictions(counts, ns, groups, **fit_options), ns)
