@@ -125,3 +125,11 @@ def test_a_variant_against_itself_is_not_judged_faster_natively() -> None:
 def test_popcnt_is_judged_faster_than_a_bit_loop() -> None:
     j = judge(LOOP, POPCNT, "f", CASES, min_time_s=0.5)
     assert j.improved and j.time_ratio < 0.5
+
+
+def test_the_clock_can_be_the_wall_clock_and_nothing_else() -> None:
+    report = measure([POPCNT], "f", CASES, clock="wall", **QUICK)
+    assert report.variants[0].ok and report.method["clock"] == "wall clock"
+    assert measure([POPCNT], "f", CASES, **QUICK).method["clock"] == "calling thread's CPU time"
+    with pytest.raises(TimingError, match="clock"):
+        measure([POPCNT], "f", CASES, clock="sundial", **QUICK)

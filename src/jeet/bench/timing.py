@@ -186,7 +186,9 @@ def _summary(rows: list[KernelTiming], predicted, xs, ys, fuels) -> dict:
     return {
         "median_ratio_to_reference": {lv: statistics.median(r.ratio for r in rs) for lv, rs in by_level.items() if rs},
         "self_vs_self": {"median": statistics.median(selfs) if selfs else None,
-                         "max_abs_deviation": max((abs(s - 1) for s in selfs), default=None),
+                         "median_abs_deviation": statistics.median(abs(s - 1) for s in selfs) if selfs else None,
+                         "max_abs_deviation_above_2ns": max((abs(r.self_ratio - 1) for k in rows for r in k.rows
+                                                             if r.ns_input >= 2.0), default=None),
                          "intervals_containing_1": sum(r.self_ci[0] <= 1 <= r.self_ci[1] for k in rows for r in k.rows),
                          "intervals": sum(len(k.rows) for k in rows)},
         "spearman_predictor_in_sample": round(spearman([fit(xs, ys).predict(x) for x in xs], ys), 3),
@@ -220,7 +222,8 @@ def markdown(result: dict, rows: list[KernelTiming]) -> str:
         "# jeet bench --suite timing", "",
         f"Command: `{result['command']}`  ",
         f"Machine: {result['machine']}; total {result['seconds']:g} s", "",
-        "Native time is ns per call on wasmtime (Cranelift, opt level speed, no fuel), the call loop inside wasm "
+        "Native time is ns per call (the timing thread's CPU time) on wasmtime (Cranelift, opt level speed, no fuel), "
+        "the call loop inside wasm "
         f"over up to {MAX_CASES} held-out cases (memory included), variants interleaved in randomized order each "
         "round, an empty function's median subtracted; medians over rounds, 95 % intervals by paired bootstrap. "
         "Fuel is the mean per call on the same cases. 'self' is the input against an identical copy of itself "
@@ -240,7 +243,8 @@ def markdown(result: dict, rows: list[KernelTiming]) -> str:
         "",
         "- median native-time ratio to clang -O2 + wasm-opt -O3: "
         + ", ".join(f"from {lv} **{v:.3f}**" for lv, v in med.items()),
-        f"- self-vs-self (noise): median {sv['median']:.4f}, largest deviation {sv['max_abs_deviation']:.4f}; "
+        f"- self-vs-self (noise): median ratio {sv['median']:.4f}, median |ratio - 1| {sv['median_abs_deviation']:.4f}, "
+        f"largest |ratio - 1| where the input takes at least 2 ns per call {sv['max_abs_deviation_above_2ns']}; "
         f"{sv['intervals_containing_1']}/{sv['intervals']} intervals contain 1",
         f"- predictor Spearman vs measured ns over {s['variants']} correct variants: cross-validated by kernel "
         f"**{s['spearman_predictor_cross_validated']}** (fitted to all, in sample: {s['spearman_predictor_in_sample']}); "
