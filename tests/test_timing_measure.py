@@ -94,13 +94,22 @@ def test_quiet_is_held_for_the_whole_measurement() -> None:
     assert events == ["pause", "resume"] and report.variants[0].ok
 
 
+def status_becomes(proc: psutil.Process, stopped: bool) -> bool:
+    """Signals arrive asynchronously: wait (briefly) for the process to show the state."""
+    for _ in range(200):
+        if (proc.status() == psutil.STATUS_STOPPED) == stopped:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_suspended_stops_worker_processes_and_lets_them_go() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         proc = psutil.Process(child.pid)
         with suspended([child.pid, 2**22 + 12345]):  # an unknown pid is skipped
-            assert proc.status() == psutil.STATUS_STOPPED
-        assert proc.status() != psutil.STATUS_STOPPED
+            assert status_becomes(proc, stopped=True)
+        assert status_becomes(proc, stopped=False)
     finally:
         child.kill()
         child.wait()

@@ -187,8 +187,8 @@ def _summary(rows: list[KernelTiming], predicted, xs, ys, fuels) -> dict:
         "median_ratio_to_reference": {lv: statistics.median(r.ratio for r in rs) for lv, rs in by_level.items() if rs},
         "self_vs_self": {"median": statistics.median(selfs) if selfs else None,
                          "median_abs_deviation": statistics.median(abs(s - 1) for s in selfs) if selfs else None,
-                         "max_abs_deviation_above_2ns": max((abs(r.self_ratio - 1) for k in rows for r in k.rows
-                                                             if r.ns_input >= 2.0), default=None),
+                         "max_abs_deviation_above_2ns": max((round(abs(r.self_ratio - 1), 4) for k in rows
+                                                             for r in k.rows if r.ns_input >= 2.0), default=None),
                          "intervals_containing_1": sum(r.self_ci[0] <= 1 <= r.self_ci[1] for k in rows for r in k.rows),
                          "intervals": sum(len(k.rows) for k in rows)},
         "spearman_predictor_in_sample": round(spearman([fit(xs, ys).predict(x) for x in xs], ys), 3),
