@@ -31,7 +31,7 @@ def test_bootstrap_interval_contains_the_true_ratio() -> None:
     rng = np.random.default_rng(1)
     covered = 0
     for _ in range(200):
-        r = ratio(synthetic(rng, 41, [40.0, 30.0]), 1, 0)
+        r = ratio(synthetic(rng, 41, [40.0, 30.0]), 1, 0, resamples=1000)
         covered += r.ci_low <= 0.75 <= r.ci_high
         assert r.ci_low <= r.estimate <= r.ci_high
     assert covered >= 0.9 * 200
@@ -53,14 +53,15 @@ def test_a_variant_against_itself_is_never_judged_faster() -> None:
     rng = np.random.default_rng(2)
     for _ in range(500):  # 5 % noise per sample: a few times what an idle core shows
         report = synthetic(rng, 25, [35.0, 35.0], noise=0.05)
-        j = judge_report(report, 0, 1)
+        j = judge_report(report, 0, 1, resamples=1000)
         assert not j.improved
         assert isinstance(j, Judgement) and j.ci[0] <= j.time_ratio <= j.ci[1]
 
 
 def test_even_on_a_very_noisy_machine_a_tie_almost_never_wins() -> None:
     rng = np.random.default_rng(9)
-    wins = sum(judge_report(synthetic(rng, 25, [35.0, 35.0], noise=0.10), 0, 1).improved for _ in range(500))
+    wins = sum(judge_report(synthetic(rng, 25, [35.0, 35.0], noise=0.10), 0, 1, resamples=1000).improved
+               for _ in range(500))
     assert wins <= 5  # at most 1 %: the interval must clear 0.97, not only 1
 
 

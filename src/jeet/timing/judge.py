@@ -50,12 +50,12 @@ def decide(r: Ratio, min_gain: float) -> bool:
 
 
 def judge_report(report: TimingReport, baseline: int = 0, best: int = 1, *, confidence: float = 0.95,
-                 min_gain: float = 0.03) -> Judgement:
+                 min_gain: float = 0.03, resamples: int = 4000) -> Judgement:
     """Judge variant `best` against variant `baseline` of a measurement (UntimeableError if either
     was not timeable)."""
     if not 0 <= min_gain < 1:
         raise ValueError(f"min_gain must be in [0, 1), got {min_gain!r}")
-    r = ratio(report, best, baseline, confidence=confidence)
+    r = ratio(report, best, baseline, confidence=confidence, resamples=resamples)
     return Judgement(decide(r, min_gain), r.estimate, (r.ci_low, r.ci_high), report.ns_per_call(baseline),
                      report.ns_per_call(best), confidence, min_gain, report)
 
