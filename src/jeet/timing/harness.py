@@ -83,7 +83,7 @@ def build_harness(wasm: bytes, function: str, cases: Sequence[Case]) -> Harness:
     index, ft = _target(module, function)
     cases = timing_cases(cases)
     if any(c.memory for c in cases) and not module.memory_types:
-        raise TimingError(f"the cases write memory but the module defines or imports none")
+        raise TimingError("the cases write memory but the module defines or imports none")
     segments: dict[bytes, int] = {}
     data = list(module.data)
     body: list[w.Instr] = [_i("loop", w.EMPTY_BLOCK)]

@@ -8,12 +8,13 @@ A variant that traps, passes the deadline or cannot be run is reported with that
 out of later rounds), never raised; only a problem with the inputs themselves raises TimingError.
 
 Noise: time is the calling thread's CPU time (see `clock`), so other processes on the core matter
-only through what they leave in shared caches. Measured on a shared 2-core machine at load average 5
-(`jeet bench --suite timing`, which prints a self-vs-self ratio for every kernel and starting point):
-the ratio of a variant against an identical copy of itself stays within a few per cent of 1 with its
-95 % interval containing 1, for functions that take more than a few ns per call; for functions as
-cheap as the call itself the net time is at the resolution limit and the interval is very wide. With
-the wall clock instead, the same load produced self-vs-self ratios of 0.91 [0.85, 0.96].
+only through what they leave in shared caches. Measured by `jeet bench --suite timing` (which prints
+a self-vs-self ratio for every kernel and starting point) on a shared 2-core machine at load average
+5-7: the ratio of a variant against an identical copy of itself had a median |ratio - 1| of 0.8 %,
+at most 4.2 % for functions taking 2 ns per call or more, and 49 of 50 of its 95 % intervals
+contained 1; for functions as cheap as the call itself (under 1 ns net) the interval is wide. With
+the wall clock instead, the same load gave identical copies ratios like 0.91 [0.85, 0.96], which is
+why the judge (see `judge`) also demands the whole interval clear a margin.
 """
 
 from __future__ import annotations
