@@ -101,3 +101,16 @@ def test_judgement_carries_the_json_fields() -> None:
     d = j.to_dict(samples=False)
     assert {"improved", "baseline_ns", "best_ns", "time_ratio", "time_ratio_ci"} <= d.keys()
     assert len(d["time_ratio_ci"]) == 2 and "samples_ns" not in d["timing"]["variants"][0]
+
+
+def test_an_a_a_control_that_disagrees_with_the_baseline_raises_the_margin() -> None:
+    """When an identical copy measures 10 % apart, an 8 % gain is not resolved, however tight its interval."""
+    rng = np.random.default_rng(10)
+    biased = synthetic(rng, 60, [50.0, 45.0, 46.0], noise=0.01)  # baseline, its copy (biased), best
+    j = judge_report(biased, 0, 2, control=1)
+    assert j.ci[1] < 0.97 and j.margin > 0.08 and not j.improved
+    assert j.control is not None and j.control.estimate == pytest.approx(0.9, abs=0.02)
+    fair = synthetic(rng, 60, [50.0, 50.0, 40.0], noise=0.01)
+    j = judge_report(fair, 0, 2, control=1)
+    assert j.improved and j.margin == pytest.approx(0.03, abs=0.02)
+    assert j.to_dict(samples=False)["control_ratio"]["estimate"] == pytest.approx(1.0, abs=0.02)

@@ -32,8 +32,8 @@ from ..genetics import Genome, operator_set
 from ..kernels import KERNELS, Kernel, get_kernel
 from ..oracle import load_tests, tests_oracle
 from ..sandbox import Sandbox
-from ..timing import (CostStore, TimingError, count_classes, cross_validated_predictions, fit, measure, pick_cases,
-                      ratio, spearman)
+from ..timing import (CostStore, TimingError, count_classes, cross_validated_predictions, fit, judge_report, measure,
+                      pick_cases, ratio, spearman)
 from .options import BenchOptions
 
 LEVELS = ("O0", "O2")      # starting points; each is compared with the reference
@@ -55,6 +55,8 @@ class LevelRow:
     self_ratio: float            # input's copy / input: the measurement's noise at this time scale
     self_ci: tuple[float, float]
     predicted_ns_input: float    # the cross-validated predictor's estimate
+    reference_judged_faster: bool  # would the do-no-harm judge replace the start by the reference?
+    judge_margin: float          # the margin it applied (min_gain, or the A/A control's spread)
 
 
 @dataclass
@@ -153,10 +155,12 @@ def run(opts: BenchOptions, console: Console) -> dict:
             q = ratio(r, base, 4)
             s = ratio(r, base + 1, base)
             pred = next(cv_predicted[j] for j in mine if owners[j] == base)
+            verdict = judge_report(r, base, 4, control=base + 1)
             rows.append(LevelRow(name, level, round(m["fuel"][base], 1), round(m["fuel"][4], 1),
                                  round(r.ns_per_call(base), 2), round(r.ns_per_call(4), 2),
                                  round(q.estimate, 4), (round(q.ci_low, 4), round(q.ci_high, 4)),
-                                 round(s.estimate, 4), (round(s.ci_low, 4), round(s.ci_high, 4)), round(pred, 2)))
+                                 round(s.estimate, 4), (round(s.ci_low, 4), round(s.ci_high, 4)), round(pred, 2),
+                                 verdict.improved, round(verdict.margin, 4)))
         kernel_rows.append(KernelTiming(
             name, rows, len(r.variants), m["mutants"], r.cases, r.rounds, r.seconds,
             round(spearman([cv_predicted[j] for j in mine], [ys[j] for j in mine]), 3),
@@ -180,11 +184,13 @@ def run(opts: BenchOptions, console: Console) -> dict:
 
 def _summary(rows: list[KernelTiming], predicted, xs, ys, fuels) -> dict:
     by_level = {level: [r for k in rows for r in k.rows if r.level == level] for level in LEVELS}
+    judged = {level: sum(r.reference_judged_faster for r in rs) for level, rs in by_level.items()}
     selfs = [r.self_ratio for k in rows for r in k.rows]
     within_pred = [k.spearman_predictor for k in rows if k.spearman_predictor == k.spearman_predictor]
     within_fuel = [k.spearman_fuel for k in rows if k.spearman_fuel == k.spearman_fuel]
     return {
         "median_ratio_to_reference": {lv: statistics.median(r.ratio for r in rs) for lv, rs in by_level.items() if rs},
+        "reference_judged_faster": judged,
         "self_vs_self": {"median": statistics.median(selfs) if selfs else None,
                          "median_abs_deviation": statistics.median(abs(s - 1) for s in selfs) if selfs else None,
                          "max_abs_deviation_above_2ns": max((round(abs(r.self_ratio - 1), 4) for k in rows
@@ -227,22 +233,27 @@ def markdown(result: dict, rows: list[KernelTiming]) -> str:
         f"over up to {MAX_CASES} held-out cases (memory included), variants interleaved in randomized order each "
         "round, an empty function's median subtracted; medians over rounds, 95 % intervals by paired bootstrap. "
         "Fuel is the mean per call on the same cases. 'self' is the input against an identical copy of itself "
-        "(the noise). 'predicted' is the cross-validated predictor (costs fitted to the other kernels).", "",
+        "(the noise). 'predicted' is the cross-validated predictor (costs fitted to the other kernels). 'judge' says "
+        "whether the do-no-harm rule (jeet.timing.judge_report, the copy as A/A control) would replace the start "
+        "by the reference, with the margin it required.", "",
         "| kernel | start | fuel start | fuel -O2+wasm-opt | ns start | ns -O2+wasm-opt | start / ref [95 % CI] "
-        "| self [95 % CI] | predicted ns start | rounds | variants |",
-        "|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        "| self [95 % CI] | predicted ns start | judge: ref faster (margin) | rounds | variants |",
+        "|---|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|",
     ]
     for k in rows:
         for r in k.rows:
             lines.append(f"| {r.kernel} | {r.level} | {r.fuel_input:g} | {r.fuel_reference:g} | {r.ns_input:.2f} | "
                          f"{r.ns_reference:.2f} | {r.ratio:.3f} {ci(r.ratio_ci)} | {r.self_ratio:.3f} "
-                         f"{ci(r.self_ci)} | {r.predicted_ns_input:.2f} | {k.rounds} | {k.variants} |")
+                         f"{ci(r.self_ci)} | {r.predicted_ns_input:.2f} | "
+                         f"{'yes' if r.reference_judged_faster else 'no'} ({r.judge_margin:.1%}) | {k.rounds} | {k.variants} |")
     sv = s["self_vs_self"]
     med = s["median_ratio_to_reference"]
     lines += [
         "",
         "- median native-time ratio to clang -O2 + wasm-opt -O3: "
         + ", ".join(f"from {lv} **{v:.3f}**" for lv, v in med.items()),
+        "- the judge would replace the start by clang -O2 + wasm-opt -O3 on "
+        + ", ".join(f"{n}/{len(rows)} kernels from {lv}" for lv, n in s["reference_judged_faster"].items()),
         f"- self-vs-self (noise): median ratio {sv['median']:.4f}, median |ratio - 1| {sv['median_abs_deviation']:.4f}, "
         f"largest |ratio - 1| where the input takes at least 2 ns per call {sv['max_abs_deviation_above_2ns']}; "
         f"{sv['intervals_containing_1']}/{sv['intervals']} intervals contain 1",

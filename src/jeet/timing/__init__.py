@@ -18,7 +18,7 @@ from .costs import CostStore, machine_description
 from .counts import FEATURES, ClassCounts, CountError, count_classes, instrument
 from .errors import TimingError, UntimeableError
 from .harness import HARNESS_EXPORT, Harness, build_harness, empty_variant
-from .judge import Judgement, decide, judge, judge_report
+from .judge import Judgement, decide, judge, judge_report, noise_margin
 from .measure import measure, pick_cases
 from .predictor import CostModel, cross_validated_predictions, cross_validated_spearman, fit, spearman
 from .quiet import pausing, suspended
@@ -30,6 +30,6 @@ __all__ = [
     "Ratio", "TimingError", "TimingReport", "UntimeableError", "VariantTiming", "bootstrap_ratio",
     "build_harness", "count_classes", "cross_validated_predictions",
     "cross_validated_spearman", "decide", "empty_variant", "fit", "instrument",
-    "judge", "judge_report", "machine_description", "measure", "pausing", "pick_cases", "ratio", "spearman",
+    "judge", "judge_report", "machine_description", "measure", "noise_margin", "pausing", "pick_cases", "ratio", "spearman",
     "suspended",
 ]

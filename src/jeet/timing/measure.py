@@ -62,18 +62,24 @@ def _calibrate(timed: Timed, sample_ns: float) -> tuple[int, int]:
 
 def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, seed: int = 0,
             min_time_s: float = 0.5, sample_s: float = 0.002, min_rounds: int = 15, max_rounds: int = 1000,
-            max_cases: int = 256, deadline_s: float = 2.0, clock: str = "thread",
+            max_cases: int = 256, deadline_s: float = 2.0, clock: str = "thread", layouts: int = 3,
             quiet: ContextManager | None = None) -> TimingReport:
     """Native ns per call of each variant of `function` on `cases` (see the module docstring).
 
     `cases` are the oracle's (held-out) cases, memory blocks included; trap cases are skipped.
     `seed` fixes the order of each round and the bootstrap of `ratio`. `clock` is "thread" (this
-    thread's CPU time, the default: robust to other processes on the core) or "wall". `quiet` is entered for the
+    thread's CPU time, the default: robust to other processes on the core) or "wall". `layouts`
+    compiles each variant that many times (the code lands at other addresses) and times a randomly
+    chosen copy each round: the same code at another address can run several per cent faster or
+    slower (branch predictor and cache aliasing), a bias that would otherwise stick to one variant
+    for the whole measurement; spread over the rounds it becomes noise the interval accounts for. `quiet` is entered for the
     whole measurement, to pause the caller's evaluation workers (see `jeet.timing.quiet`)."""
     if not variants:
         raise TimingError("nothing to time: no variants given")
     if not (sample_s > 0 and min_time_s >= 0 and 1 <= min_rounds <= max_rounds):
         raise TimingError("sample_s must be positive, min_time_s non-negative and 1 <= min_rounds <= max_rounds")
+    if not isinstance(layouts, int) or layouts < 1:
+        raise TimingError(f"layouts must be a positive int, got {layouts!r}")
     if clock not in ("thread", "wall"):
         raise TimingError(f"clock must be 'thread' or 'wall', got {clock!r}")
     chosen = pick_cases(cases, max_cases)
@@ -89,13 +95,15 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
     empty = build_harness(empty_variant(variants[min(harnesses)], function), function, chosen)
     t0 = time.perf_counter()
     with Clock(deadline_s, clock) as engine_clock, (quiet if quiet is not None else contextlib.nullcontext()):
-        timed: dict[int, Timed] = {}
+        timed: dict[int, list[Timed]] = {}
         reps: dict[int, int] = {}
         sinks: dict[int, int] = {}
         for i, h in [(-1, empty), *harnesses.items()]:
             try:
-                timed[i] = engine_clock.load(h, i)
-                reps[i], sinks[i] = _calibrate(timed[i], sample_s * 1e9)
+                timed[i] = [engine_clock.load(h, i) for _ in range(layouts)]
+                reps[i], sinks[i] = _calibrate(timed[i][0], sample_s * 1e9)
+                for other in timed[i][1:]:
+                    other.run(1)  # warm each copy once, and check it runs
             except UntimeableError as exc:
                 if i == -1:
                     raise TimingError(f"the timing inputs cannot be run ({exc})") from None
@@ -114,6 +122,7 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
         "harness": "call loop inside wasm over the cases, memory blocks copied in before each call, "
                    "results summed into a returned sink",
         "interleaving": "round-robin, order shuffled every round",
+        "layouts": f"{layouts} compiled copies per variant, one drawn at random each round",
         "subtracted": "median of an empty function of the same signature in the same harness",
         "sample_s": sample_s, "cases": len(chosen), "rounds": rounds,
         "reps": {("empty" if i < 0 else str(i)): r for i, r in reps.items() if i in timed},
@@ -124,7 +133,7 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
                         method)
 
 
-def _rounds(timed: dict[int, Timed], reps: dict[int, int], ncases: int, results: list, rng: np.random.Generator,
+def _rounds(timed: dict[int, list[Timed]], reps: dict[int, int], ncases: int, results: list, rng: np.random.Generator,
             min_time_s: float, min_rounds: int, max_rounds: int) -> dict[int, list[float]]:
     samples: dict[int, list[float]] = {i: [] for i in timed}
     gc_enabled = gc.isenabled()
@@ -136,7 +145,8 @@ def _rounds(timed: dict[int, Timed], reps: dict[int, int], ncases: int, results:
             for j in rng.permutation(len(order)):
                 i = order[j]
                 try:
-                    elapsed, _ = timed[i].run(reps[i])
+                    copies = timed[i]
+                    elapsed, _ = copies[int(rng.integers(len(copies)))].run(reps[i])
                 except UntimeableError as exc:
                     if i == -1:
                         raise TimingError(f"the empty function stopped running ({exc})") from None
