@@ -96,6 +96,13 @@ def test_an_untimeable_variant_cannot_be_judged() -> None:
     assert info.value.index == 1 and info.value.status == "trap"
 
 
+def test_ranking_orders_the_timeable_variants_fastest_first() -> None:
+    rng = np.random.default_rng(11)
+    good = synthetic(rng, 15, [30.0, 10.0, 20.0])
+    report = TimingReport("f", 64, 0, good.variants + (VariantTiming("timeout"),), good.empty, 15, 1.0)
+    assert report.ranking() == [1, 2, 0]
+
+
 def test_judgement_carries_the_json_fields() -> None:
     j = judge_report(synthetic(np.random.default_rng(8), 15, [30.0, 10.0]), 0, 1)
     d = j.to_dict(samples=False)

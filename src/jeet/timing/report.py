@@ -65,6 +65,10 @@ class TimingReport:
     def ns_per_call(self, i: int) -> float:
         return net_median(self.variant(i).samples_ns, self.empty.samples_ns)
 
+    def ranking(self) -> list[int]:
+        """Indices of the timeable variants, fastest first (by ns per call): a race's standings."""
+        return sorted((i for i, v in enumerate(self.variants) if v.ok), key=self.ns_per_call)
+
     @property
     def agree(self) -> bool:
         """Whether every timeable variant returned the same results (same sink) on the timing inputs."""
