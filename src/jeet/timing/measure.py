@@ -69,11 +69,11 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
     `cases` are the oracle's (held-out) cases, memory blocks included; trap cases are skipped.
     `seed` fixes the order of each round and the bootstrap of `ratio`. `clock` is "thread" (this
     thread's CPU time, the default: robust to other processes on the core) or "wall". `layouts`
-    compiles each variant that many times (the code lands at other addresses) and times a randomly
-    chosen copy each round: the same code at another address can run several per cent faster or
-    slower (branch predictor and cache aliasing), a bias that would otherwise stick to one variant
-    for the whole measurement; spread over the rounds it becomes noise the interval accounts for. `quiet` is entered for the
-    whole measurement, to pause the caller's evaluation workers (see `jeet.timing.quiet`)."""
+    compiles each variant that many times, so its code and data sit at several addresses, and times
+    a randomly chosen copy each round: whatever bias comes with one placement (aliasing in branch
+    predictors and caches) is spread over the rounds as noise the interval sees, instead of sticking
+    to one variant. `quiet` is entered for the whole measurement, to pause the caller's evaluation
+    workers (see `jeet.timing.quiet`)."""
     if not variants:
         raise TimingError("nothing to time: no variants given")
     if not (sample_s > 0 and min_time_s >= 0 and 1 <= min_rounds <= max_rounds):
