@@ -38,6 +38,7 @@ from ..store import Store
 from .island import Island
 from .pair_island import PairIsland
 from .pair_workload import PairWorkload
+from .token import is_loopback, load_or_create_token
 from .transport import Link, Transport
 from .verifier import Verifier
 from .workload import Check, Workload
@@ -49,6 +50,8 @@ HOUSEKEEPING_S = 2.0
 RECORDS = 1024  # adoption records kept for /status
 SHUTDOWN_S = 90   # the island may need to finish a generation; past this, exit anyway
 PINNED = 256    # verified specimens kept pinned (the fittest); the rest are left to forgetting
+DEFAULT_MAX_SPECIMENS = 4096  # a node's store caps unless the operator (or `jeet gc`) set others
+DEFAULT_MAX_STORE_MB = 256.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class NodeSettings:
     listen: str = "127.0.0.1:0"
     peers: tuple[str, ...] = ()
     http: str | None = None
+    http_token: str | None = None  # None: the one generated into the data folder (http.token)
+    http_timeout: float = 10.0     # seconds a client has for a request's headers, and then for its body
+    # store caps (forgotten under them as `jeet gc` does); None: the folder's remembered cap, else the default
+    max_specimens: int | None = None
+    max_store_mb: float | None = None
     kernel: str | None = "popcount"  # "pair": the built-in symbiotic pair
     module: Path | None = None
     partner: Path | None = None  # with `module`: a caller + callee pair workload
@@ -90,6 +98,17 @@ def load_workload(s: NodeSettings) -> Workload | PairWorkload:
     return Workload.load(s.kernel, s.module, s.function, s.tests)
 
 
+def open_store(s: NodeSettings) -> Store:
+    """The node's store, capped: given caps are remembered in the folder; a folder without caps gets the
+    defaults, so no node grows without bound whatever its peers or clients send it."""
+    store = Store(s.data, max_specimens=s.max_specimens, max_store_mb=s.max_store_mb)
+    caps = store.caps
+    if caps.max_specimens is None or caps.max_store_mb is None:
+        store.set_caps(caps.max_specimens if caps.max_specimens is not None else DEFAULT_MAX_SPECIMENS,
+                       caps.max_store_mb if caps.max_store_mb is not None else DEFAULT_MAX_STORE_MB)
+    return store
+
+
 async def loop_close(verifier: Verifier) -> None:
     await asyncio.get_running_loop().run_in_executor(None, verifier.close)
 
@@ -112,6 +131,7 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self.island: Island | None = None
         self.http_address: tuple[str, int] | None = None
+        self.http_token: str | None = None
         self._http = None
         self._closed = False
 
@@ -129,7 +149,7 @@ class Node:
         self.function_id = self.workload.function_id
         # what this node verified itself: pinned, so forgetting keeps it and a restart holds it again
         self._pin_reason = f"node: verified for {self.function_id}"
-        self.store = Store(s.data)
+        self.store = open_store(s)
         self.codec = Codec(self.identity, cfg.limits, start_seq=time.time_ns() // 1000)
         self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame)
         bound = await self.transport.listen(host, port)
@@ -143,8 +163,12 @@ class Node:
                                  incarnation=saved["incarnation"] + 1 if saved["members"] else 0)
         self._restore(saved["members"])
         if s.http:
-            from .http import serve_http
-            self._http, self.http_address = await serve_http(self, *split_address(s.http))
+            from .http import HttpSettings, serve_http
+            http_host, http_port = split_address(s.http)
+            self.http_token = s.http_token or load_or_create_token(s.data)
+            web = HttpSettings(self.http_token, loopback=is_loopback(http_host), header_s=s.http_timeout,
+                               body_s=s.http_timeout)
+            self._http, self.http_address = await serve_http(self, http_host, http_port, web)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._timer()), loop.create_task(self._verify_loop()),
                        loop.create_task(self._housekeeping())]
@@ -334,9 +358,11 @@ class Node:
     def _pin(self, sha: str) -> None:
         self.store.pin(sha, self._pin_reason)
         mine = [h for h, reasons in self.store.pinned().items() if self._pin_reason in reasons]
-        if len(mine) > PINNED:
+        cap = self.store.caps.max_specimens
+        keep = PINNED if cap is None else min(PINNED, cap // 4)  # pins are never forgotten: leave room under the cap
+        if len(mine) > keep:
             fitness = {h: (self.store.specimen_info(h) or {}).get("fitness") or 0.0 for h in mine}
-            for h in sorted(mine, key=lambda h: (fitness[h], h))[: len(mine) - PINNED]:
+            for h in sorted(mine, key=lambda h: (fitness[h], h))[: len(mine) - keep]:
                 self.store.unpin(h, self._pin_reason)
 
     # --- timers and background work ---------------------------------------------------------------------
