@@ -31,15 +31,15 @@ import psutil
 from ..errors import JeetError
 from ..evolve import EvolveConfig
 from ..net import (
-    Adopted, Announce, Blacklisted, Codec, GossipNode, Join, MemberDead, NetError, NodeConfig, Penalized,
-    PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create, sha256_hex,
+    Adopted, Announce, Backoff, Blacklisted, Codec, GossipNode, Hello, Join, MemberDead, NetError, NodeConfig,
+    Penalized, PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create, sha256_hex,
 )
 from ..store import Store
 from .island import Island
 from .pair_island import PairIsland
 from .pair_workload import PairWorkload
 from .token import is_loopback, load_or_create_token
-from .transport import Link, Transport
+from .transport import Link, Transport, TransportLimits
 from .verifier import Verifier
 from .workload import Check, Workload
 
@@ -123,6 +123,7 @@ class Node:
         self._first_announce: dict[str, float] = {}
         self._verify_s: dict[str, float] = {}
         self._reply: dict[str, Link] = {}
+        self._seeds: list[str] = []  # addresses the operator gave (--peer): trusted, joined until members come
         self._queue: list[tuple[float, int, object]] = []
         self._seq = itertools.count()
         self._work = asyncio.Event()
@@ -151,10 +152,12 @@ class Node:
         self._pin_reason = f"node: verified for {self.function_id}"
         self.store = open_store(s)
         self.codec = Codec(self.identity, cfg.limits, start_seq=time.time_ns() // 1000)
-        self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame)
+        self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame, self._on_accept,
+                                   TransportLimits.for_heartbeat(s.heartbeat))
         bound = await self.transport.listen(host, port)
         self.address = f"{host}:{bound[1]}"
         rng = random.Random(s.seed if s.seed is not None else int.from_bytes(os.urandom(8), "big"))
+        self._join_backoff = Backoff(random.Random(rng.random()), first=0.25, cap=2.0)
         saved = self._load_peers()
         # a higher incarnation than any we announced before, so peers that saw us leave believe we are back
         self.gossip = GossipNode(self.identity.node_id, self.address, rng=rng, config=cfg,
@@ -261,14 +264,39 @@ class Node:
 
     def _bootstrap(self, peers: list[tuple[str, int]]) -> None:
         now = time.monotonic()
-        for host, port in peers:
-            address = f"{host}:{port}"
-            if address != self.address:
-                self.transport.send(address, self.codec.encode("", self.gossip.join_message()))
+        self._seeds = [a for a in (f"{h}:{p}" for h, p in peers) if a != self.address]
         if self.gossip.members():
             self._act(self.gossip.rejoin(now))
+        self._join_seeds(now)
+
+    def _join_seeds(self, now: float) -> None:
+        """Send a Join to every address the operator gave while no member is known, again and again with
+        backoff: a Join lost to a flood, a restart or a peer not up yet must not leave the node alone."""
+        if not self._seeds or self.gossip.members():
+            self._join_backoff.reset()
+            return
+        if self._join_backoff.due(now):
+            self._join_backoff.attempted(now)
+            self.counters["joins_sent"] += 1
+            for address in self._seeds:
+                self.transport.send(address, self.codec.encode("", self.gossip.join_message()))
 
     # --- the wire --------------------------------------------------------------------------------------
+
+    def _on_accept(self, link: Link) -> None:
+        """The listener speaks first: who listens here, signed, so a dialer can check the address it was told."""
+        link.send(self.codec.encode("", Hello(self.address, self.gossip.incarnation)))
+
+    def _on_hello(self, sender: str, link: Link) -> None:
+        if not link.outbound or link.peer is not None:
+            return  # only a dialled listener says Hello, once
+        if link.expect is not None and link.expect != sender:
+            self.counters["address_mismatches"] += 1
+            log.info("%s is not where it was said to be (%s answers there); not sending to it",
+                     link.expect[:16], sender[:16])
+            link.close()
+            return
+        self.transport.verified(link, sender)
 
     def _on_frame(self, data: bytes, link: Link) -> None:
         self.counters["frames_in"] += 1
@@ -280,6 +308,12 @@ class Node:
             log.warning("dropped a frame from %s: %s", link.peer[:16] if link.peer else link.label, exc)
             if link.peer is not None:
                 self._act(self.gossip.malformed(link.peer, now))
+            return
+        if isinstance(env.message, Hello):
+            self._on_hello(env.sender, link)
+            return
+        if link.outbound and link.peer is None:
+            self.counters["bad_frames"] += 1  # a dialled listener must say Hello first
             return
         if env.to == "" and not isinstance(env.message, Join):
             self.counters["bad_frames"] += 1
@@ -303,13 +337,15 @@ class Node:
             self._act(self.gossip.malformed(link.peer, time.monotonic()))
 
     def _send(self, to: str, message) -> None:
+        """To a peer on a connection it proved itself on (one it opened to us, or one we opened to it whose
+        listener said Hello as it), else to the address it claims, written once its Hello came from there."""
         payload = self.codec.encode(to, message)
-        address = self.gossip.address_of(to)
-        if address is not None:
-            sent = self.transport.send(address, payload)
+        link = self._reply.get(to)
+        if link is not None and not link.closed:
+            sent = link.send(payload)
         else:
-            link = self._reply.get(to)
-            sent = link is not None and link.send(payload)
+            address = self.gossip.address_of(to)
+            sent = address is not None and self.transport.send(address, payload, expect=to)
         self.counters["frames_out" if sent else "frames_unsent"] += 1
 
     def _act(self, actions) -> None:
@@ -375,7 +411,9 @@ class Node:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            self._act(self.gossip.tick(time.monotonic()))
+            now = time.monotonic()
+            self._act(self.gossip.tick(now))
+            self._join_seeds(now)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -474,7 +512,10 @@ class Node:
                          "malformed": stats["malformed"] + self.counters["bad_frames"],
                          "verifications": self.counters["verifications"],
                          "verifier_crashes": self.verifier.crashes,
-                         "frames_in": self.counters["frames_in"], "frames_out": self.counters["frames_out"]},
+                         "frames_in": self.counters["frames_in"], "frames_out": self.counters["frames_out"],
+                         "joins_sent": self.counters["joins_sent"],
+                         "address_mismatches": self.counters["address_mismatches"]},
+            "transport": self.transport.stats(),
             "protocol": stats,
             "blacklist_size": g.blacklist_size,
             "top": top,
