@@ -157,7 +157,7 @@ class Node:
         bound = await self.transport.listen(host, port)
         self.address = f"{host}:{bound[1]}"
         rng = random.Random(s.seed if s.seed is not None else int.from_bytes(os.urandom(8), "big"))
-        self._join_backoff = Backoff(random.Random(rng.random()), first=0.25, cap=2.0)
+        self._join_backoff = Backoff(random.Random(rng.random()), first=0.25, cap=1.0)
         saved = self._load_peers()
         # a higher incarnation than any we announced before, so peers that saw us leave believe we are back
         self.gossip = GossipNode(self.identity.node_id, self.address, rng=rng, config=cfg,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 WASM = "application/wasm"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+BACKLOG = 1024  # connections the kernel queues before accept: a burst of them must not make /status wait on SYN retries
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ async def serve_http(node: "Node", host: str, port: int,
     runner = web.AppRunner(build_app(node, settings), access_log=None, keepalive_timeout=settings.header_s,
                            lingering_time=0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
     await site.start()
     sock = site._server.sockets[0].getsockname()  # the bound port when 0 was asked for
     return runner, (sock[0], sock[1])

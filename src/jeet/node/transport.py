@@ -14,9 +14,11 @@ to X until a Hello signed by P arrived on it (`verified`), and gives up after `h
 no byte to an address just because a peer named it; only addresses the operator gave (`expect=None`) are
 written to at once.
 
-What a hostile client can hold is bounded (`TransportLimits`): connections overall and per remote host (a
-new one closes the oldest connection that has not authenticated, so a flood of idle sockets cannot lock
-peers out); `handshake_s` for a new connection to authenticate, `idle_s` without a frame either way,
+What a hostile client can hold is bounded (`TransportLimits`): connections per remote host, and of those
+not yet authenticated (more are closed on arrival, which costs the node next to nothing however fast they
+come); connections overall (a new one then closes the oldest that has not authenticated, so strangers
+from many hosts cannot lock peers out); `handshake_s` for a new connection to authenticate (after which a
+held slot is free again), `idle_s` without a frame either way,
 `read_s` for a frame whose header came; frames before authentication no larger than `hello_frame`; bytes of
 large frames being read at once over all connections (`buffered`); bytes queued to send per connection.
 """
@@ -38,27 +40,28 @@ CONNECT_TIMEOUT = 2.0
 STREAM_LIMIT = 64 << 10     # the stream buffers this much ahead of what is being read (then stops reading)
 MAX_DIALS = 64              # outbound connections waiting for a Hello at once
 MEMORY = 4096               # addresses remembered (links, failures) before the oldest are forgotten
+BACKLOG = 1024              # connections the kernel queues before accept (a burst must not drop a peer's SYN)
 
 
 @dataclass(frozen=True, slots=True)
 class TransportLimits:
     max_connections: int = 512        # inbound connections at once
     per_host: int = 64                # inbound connections from one remote host
-    unverified_per_host: int = 16     # ... of which not yet authenticated (the oldest closed to make room)
+    unverified_per_host: int = 16     # ... of which not yet authenticated
     hello_frame: int = 64 << 10       # largest frame a connection may send before it authenticated
     buffered: int = 64 << 20          # bytes of frames being read at once, over all connections
     queue_bytes: int = 8 << 20        # bytes waiting to be sent on one connection
-    handshake_s: float = 5.0          # a new connection must authenticate (or a dialled listener say Hello)
+    handshake_s: float = 3.0          # a new connection must authenticate (or a dialled listener say Hello)
     read_s: float = 20.0              # a frame must arrive whole this long after its header
     idle_s: float = 120.0             # no frame either way this long: the connection is closed
     retry_first: float = 0.25         # backoff before dialling an address that failed again ...
-    retry_cap: float = 60.0           # ... doubling up to this (addresses the operator gave: up to 2 s)
+    retry_cap: float = 60.0           # ... doubling up to this (addresses the operator gave: up to 1 s)
 
     @classmethod
     def for_heartbeat(cls, heartbeat: float) -> "TransportLimits":
         """Timeouts that scale with the protocol's heartbeat (a fast heartbeat suits one machine or a LAN)."""
         clamp = lambda lo, x, hi: max(lo, min(hi, x))  # noqa: E731
-        return cls(handshake_s=clamp(1.0, 5 * heartbeat, 5.0), read_s=clamp(2.0, 20 * heartbeat, 20.0),
+        return cls(handshake_s=clamp(1.0, 3 * heartbeat, 3.0), read_s=clamp(2.0, 20 * heartbeat, 20.0),
                    idle_s=clamp(10.0, 60 * heartbeat, 120.0))
 
 
@@ -107,6 +110,8 @@ class Link:
             await self.ready.wait()
             while not self.closed:
                 data = await self.queue.get()
+                if self.closed:
+                    break
                 self.queued -= len(data)
                 self.writer.write(data)
                 # drain only when the kernel buffer is full: small frames leave at once, in order
@@ -120,7 +125,13 @@ class Link:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.ready.set()  # a pump still waiting wakes up and ends
+            # wake a pump waiting for the Hello or for a frame, so it ends and lets go of the connection (a
+            # pump left waiting would keep the socket's buffers alive: a leak per closed connection)
+            self.ready.set()
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queued = 0
+            self.queue.put_nowait(b"")
             if self.writer is not None:
                 self.writer.close()
 
@@ -148,7 +159,7 @@ class Transport:
                          "dials_failed": 0}
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._accept, host, port, limit=STREAM_LIMIT)
+        self._server = await asyncio.start_server(self._accept, host, port, limit=STREAM_LIMIT, backlog=BACKLOG)
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]
 
@@ -184,7 +195,7 @@ class Transport:
 
     def stats(self) -> dict[str, int]:
         return {**self.counters, "inbound": len(self._inbound), "outbound": sum(not lk.closed for lk in self._out.values()),
-                "buffered_bytes": self._buffered}
+                "buffered_bytes": self._buffered, "tasks": len(self._tasks)}
 
     async def close(self) -> None:
         """Flush what is queued (briefly), then close every connection and the listener."""
@@ -216,7 +227,7 @@ class Transport:
     def _fail(self, link: Link) -> None:
         """Dial this address again only after a backoff that doubles with each failure."""
         self.counters["dials_failed"] += 1
-        cap = 2.0 if link.expect is None else self.limits.retry_cap
+        cap = 1.0 if link.expect is None else self.limits.retry_cap
         last = self._failed.get(link.label, (0.0, 0.0))[1]
         delay = min(cap, max(self.limits.retry_first, 2 * last))
         self._failed[link.label] = (time.monotonic() + delay, delay)
@@ -247,17 +258,17 @@ class Transport:
         host = str(peer[0]) if peer else "?"
         lim = self.limits
         same = [lk for lk in self._inbound if lk.host == host]
-        fresh = [lk for lk in same if lk.peer is None]
-        if len(fresh) >= lim.unverified_per_host:
-            self._evict(fresh[0])
-        elif len(same) >= lim.per_host or len(self._inbound) >= lim.max_connections:
-            pool = same if len(same) >= lim.per_host else list(self._inbound)
-            victim = next((lk for lk in pool if lk.peer is None), None)
+        if len(same) >= lim.per_host or sum(lk.peer is None for lk in same) >= lim.unverified_per_host:
+            self.counters["connections_refused"] += 1  # refused at once: cheap, however fast they come
+            writer.close()
+            return
+        if len(self._inbound) >= lim.max_connections:
+            victim = next((lk for lk in self._inbound if lk.peer is None), None)
             if victim is None:
                 self.counters["connections_refused"] += 1
                 writer.close()
                 return
-            self._evict(victim)
+            self._evict(victim)  # strangers from many hosts: the oldest that has not authenticated goes
         link = Link(f"{host}:{peer[1]}" if peer else "inbound", writer, host=host, queue_bytes=lim.queue_bytes)
         self._inbound[link] = None
         self._spawn(link.pump())
