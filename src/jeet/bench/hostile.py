@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import selectors
@@ -95,15 +96,22 @@ class NodeProc:
 
 class Flood:
     """Keeps `count` connections to `addr` open, each having sent `opening`, reopening what gets closed
-    every `refill_s` seconds (0: at once, a reconnect storm)."""
+    every `refill_s` seconds (0: at once, a reconnect storm). Runs in a process of its own, so the
+    measuring client does not wait for the attacker's share of the interpreter lock."""
 
     def __init__(self, addr: tuple[str, int], count: int, opening: bytes, refill_s: float = 1.0) -> None:
         self.addr, self.count, self.opening, self.refill_s = addr, count, opening, refill_s
         self._refilled = 0.0
-        self.sel = selectors.DefaultSelector()
         self.opened = self.closed_by_node = self.refused = 0
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        ctx = multiprocessing.get_context("fork")
+        self._stop = ctx.Event()
+        self._result = ctx.Queue()
+        self.proc = ctx.Process(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self._run()
+        self._result.put((self.opened, self.closed_by_node, self.refused))
 
     def _open(self) -> None:
         try:
@@ -138,12 +146,16 @@ class Flood:
             key.fileobj.close()
 
     def start(self) -> "Flood":
-        self.thread.start()
+        self.proc.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(30)
+        try:
+            self.opened, self.closed_by_node, self.refused = self._result.get(timeout=30)
+        except Exception:  # noqa: BLE001 - the counts are a report, not a result
+            pass
+        self.proc.join(10)
 
 
 def _post(node: NodeProc, body: bytes, headers: dict[str, str]) -> int:
@@ -266,13 +278,15 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
             peers = Flood(a.peer, 500, b"", refill_s).start()
             https = Flood(a.http, 1000, half_http, refill_s).start()
             t_start = time.monotonic()
-            lat, rss, fds, errors = [], [], [], 0
+            lat, rss, fds, errors, slow_at = [], [], [], 0, []
             joined_at = None
             while time.monotonic() - t_start < flood_s:
                 t0 = time.perf_counter()
                 try:
                     st = a.status(timeout=5)
                     lat.append(time.perf_counter() - t0)
+                    if lat[-1] > 0.1:
+                        slow_at.append(round(time.monotonic() - t_start, 1))
                     if b is not None and joined_at is None and \
                             b.info["node_id"] in {p["id"] for p in st["peers"]}:
                         joined_at = time.monotonic()
@@ -300,7 +314,10 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
                 "peer_connections_opened": peers.opened, "peer_connections_closed_by_node": peers.closed_by_node,
                 "http_connections_opened": https.opened, "http_connections_closed_by_node": https.closed_by_node,
                 "status_median_ms": round(statistics.median(lat) * 1000, 1) if lat else None,
+                "status_p90_ms": round(statistics.quantiles(lat, n=10)[8] * 1000, 1) if len(lat) > 1 else None,
                 "status_max_ms": round(max(lat) * 1000, 1) if lat else None,
+                "status_over_100ms": sum(x > 0.1 for x in lat), "status_slow_at_s": slow_at,
+                "new_peer_started_at_s": round(b_started - t_start, 1),
                 "status_answered": len(lat), "status_failed": errors,
                 "rss_max_mb": round(max(rss), 1), "fds_max": max(fds),
                 "new_peer_joined_after_flood_end_s": None if joined_at is None else round(joined_at - t_end, 2),

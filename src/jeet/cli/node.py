@@ -27,7 +27,8 @@ def node(
     listen: str = typer.Option("127.0.0.1:7700", "--listen", help="HOST:PORT for peers (port 0: any free port)."),
     peer: Optional[List[str]] = typer.Option(None, "--peer", help="HOST:PORT of a node to join (repeatable)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data folder: identity, store, member list (default ~/.jeet)."),
-    http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for /status, /specimens, /metrics."),
+    http: Optional[str] = typer.Option(None, "--http", help="HOST:PORT for /status, /specimens, /metrics "
+                                       "(loopback unless --http-token or --http-public; POST needs the token)."),
     http_token: Optional[str] = typer.Option(None, "--http-token", envvar="JEET_HTTP_TOKEN",
                                              help="Token that POST requests must send (default: generated into "
                                              "DATA/http.token). Needed to bind --http beyond loopback."),

@@ -136,6 +136,21 @@ class Link:
                 self.writer.close()
 
 
+class _Gate(asyncio.StreamReaderProtocol):
+    """A stream protocol that asks the transport first: a refused connection is dropped before any stream
+    task exists, so refusing thousands a second costs the node next to nothing."""
+
+    def __init__(self, owner: "Transport", loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop), owner._accept, loop=loop)
+        self._owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._owner._admit(transport.get_extra_info("peername")):
+            transport.abort()
+            return
+        super().connection_made(transport)
+
+
 class Transport:
     """The node's sockets. `on_frame(data, link)` gets every frame; `on_bad_frame(link, error)` every
     framing violation (after which that connection is closed); `on_accept(link)` every accepted connection
@@ -155,11 +170,13 @@ class Transport:
         self._tasks: set[asyncio.Task] = set()
         self._inbound: dict[Link, None] = {}  # oldest first
         self._buffered = 0
+        self._starting: dict[str, int] = {}
         self.counters = {"connections_refused": 0, "connections_evicted": 0, "connection_timeouts": 0,
                          "dials_failed": 0}
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._accept, host, port, limit=STREAM_LIMIT, backlog=BACKLOG)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Gate(self, loop), host, port, backlog=BACKLOG)
         sock = self._server.sockets[0].getsockname()
         return sock[0], sock[1]
 
@@ -253,15 +270,26 @@ class Transport:
         if link.peer is None:  # no Hello from the expected node: the claim did not hold
             self._fail(link)
 
+    def _admit(self, peer) -> bool:
+        """Whether a connection from `peer` may be served at all: within the per-host limits."""
+        host = str(peer[0]) if peer else "?"
+        lim = self.limits
+        same = [lk for lk in self._inbound if lk.host == host]
+        starting = self._starting.get(host, 0)  # admitted, their stream task not run yet (a burst)
+        if len(same) + starting >= lim.per_host or \
+                sum(lk.peer is None for lk in same) + starting >= lim.unverified_per_host:
+            self.counters["connections_refused"] += 1
+            return False
+        self._starting[host] = starting + 1
+        return True
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         host = str(peer[0]) if peer else "?"
         lim = self.limits
-        same = [lk for lk in self._inbound if lk.host == host]
-        if len(same) >= lim.per_host or sum(lk.peer is None for lk in same) >= lim.unverified_per_host:
-            self.counters["connections_refused"] += 1  # refused at once: cheap, however fast they come
-            writer.close()
-            return
+        left = self._starting.pop(host, 1) - 1
+        if left > 0:
+            self._starting[host] = left
         if len(self._inbound) >= lim.max_connections:
             victim = next((lk for lk in self._inbound if lk.peer is None), None)
             if victim is None:
