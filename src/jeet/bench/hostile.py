@@ -257,7 +257,8 @@ def _amplification(node: NodeProc, sha: str | None) -> dict:
             "received_from_third_address": 0, "dials_to_third_address": got["connections"]}
 
 
-def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: float = 1.0) -> dict:
+def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: float = 1.0, idle: int = 500,
+            half_http: int = 1000) -> dict:
     out: dict = {"command": " ".join([Path(sys.executable).name, "-m", "jeet.bench.hostile", *sys.argv[1:]]),
                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"}
     better = get_kernel("popcount").wasm("O2")
@@ -274,9 +275,9 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
             out["baseline"] = {"rss_mb": round(a.rss_mb(), 1), "fds": a.fds()}
 
             # 1. the flood
-            half_http = b"POST /specimens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"
-            peers = Flood(a.peer, 500, b"", refill_s).start()
-            https = Flood(a.http, 1000, half_http, refill_s).start()
+            opening = b"POST /specimens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"
+            peers = Flood(a.peer, idle, b"", refill_s).start()
+            https = Flood(a.http, half_http, opening, refill_s).start()
             t_start = time.monotonic()
             lat, rss, fds, errors, slow_at = [], [], [], 0, []
             joined_at = None
@@ -309,7 +310,7 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
                     pass
                 time.sleep(0.1)
             out["flood"] = {
-                "seconds": flood_s, "idle_peer_connections": 500, "half_sent_http_requests": 1000,
+                "seconds": flood_s, "idle_peer_connections": idle, "half_sent_http_requests": half_http,
                 "reopened_every_s": refill_s,
                 "peer_connections_opened": peers.opened, "peer_connections_closed_by_node": peers.closed_by_node,
                 "http_connections_opened": https.opened, "http_connections_closed_by_node": https.closed_by_node,
@@ -370,9 +371,11 @@ def main() -> None:
     parser.add_argument("--node-pythonpath", default=None)
     parser.add_argument("--refill-s", type=float, default=1.0,
                         help="reopen what the node closed every this many seconds (0: at once)")
+    parser.add_argument("--idle", type=int, default=500, help="idle connections to the peer port")
+    parser.add_argument("--half-http", type=int, default=1000, help="half-sent HTTP requests")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = measure(args.flood_s, args.node_pythonpath, args.refill_s)
+    result = measure(args.flood_s, args.node_pythonpath, args.refill_s, args.idle, args.half_http)
     if args.json:
         print(json.dumps(result))
     else:

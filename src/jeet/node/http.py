@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from .token import is_loopback, token_matches
+from .transport import ACCEPT_BATCH, BACKLOG, listening_socket
 
 if TYPE_CHECKING:
     from .daemon import Node
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 WASM = "application/wasm"
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-BACKLOG = 1024  # connections the kernel queues before accept: a burst of them must not make /status wait on SYN retries
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,9 @@ async def serve_http(node: "Node", host: str, port: int,
     runner = web.AppRunner(build_app(node, settings), access_log=None, keepalive_timeout=settings.header_s,
                            lingering_time=0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
+    sock = listening_socket(host, port)
+    site = web.SockSite(runner, sock, backlog=ACCEPT_BATCH)
     await site.start()
-    sock = site._server.sockets[0].getsockname()  # the bound port when 0 was asked for
-    return runner, (sock[0], sock[1])
+    sock.listen(BACKLOG)  # aiohttp listened with the batch size; the kernel queue stays deep
+    name = sock.getsockname()  # the bound port when 0 was asked for
+    return runner, (name[0], name[1])

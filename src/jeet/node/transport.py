@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -41,6 +42,23 @@ STREAM_LIMIT = 64 << 10     # the stream buffers this much ahead of what is bein
 MAX_DIALS = 64              # outbound connections waiting for a Hello at once
 MEMORY = 4096               # addresses remembered (links, failures) before the oldest are forgotten
 BACKLOG = 1024              # connections the kernel queues before accept (a burst must not drop a peer's SYN)
+ACCEPT_BATCH = 8            # ... and accepted per turn of the event loop (a burst must not stall it)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket for `host:port` (IPv4 or IPv6, resolved like asyncio does)."""
+    family, type_, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, type_, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +194,11 @@ class Transport:
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Gate(self, loop), host, port, backlog=BACKLOG)
-        sock = self._server.sockets[0].getsockname()
-        return sock[0], sock[1]
+        sock = listening_socket(host, port)
+        self._server = await loop.create_server(lambda: _Gate(self, loop), sock=sock, backlog=ACCEPT_BATCH)
+        sock.listen(BACKLOG)  # asyncio listened with the batch size; the kernel queue stays deep
+        name = sock.getsockname()
+        return name[0], name[1]
 
     def send(self, address: str, payload: bytes, expect: str | None = None) -> bool:
         """Queue a frame for the node listening on `address` ("host:port"): the node `expect` (a frame is
