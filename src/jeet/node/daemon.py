@@ -4,6 +4,8 @@ The event loop owns the protocol state machine, the sockets and the node's store
 work runs elsewhere: verification in one worker thread (the node's own sandbox and oracle), evolution in
 the island thread. Received bytes are decoded and authenticated at the edge (`jeet.net.Codec`); whatever
 fails there is dropped with a log line and, when the connection already spoke for a peer, a penalty for it.
+A peer is answered on a connection it proved itself on, or at the address it claims only once the listener
+there said Hello as that peer (`jeet.node.transport`), so a claimed address never receives data unasked.
 
 Lifecycle: `start()` (restore from the data folder, listen, rejoin), `serve_forever()` until
 `request_stop()` (SIGTERM/SIGINT in `jeet node`), then `shutdown()`: leave the mesh (Dead about ourselves,
@@ -38,7 +40,7 @@ from ..store import Store
 from .island import Island
 from .pair_island import PairIsland
 from .pair_workload import PairWorkload
-from .token import is_loopback, load_or_create_token
+from .token import TOKEN_FILE, is_loopback, load_or_create_token
 from .transport import Link, Transport, TransportLimits
 from .verifier import Verifier
 from .workload import Check, Workload
@@ -172,6 +174,8 @@ class Node:
             web = HttpSettings(self.http_token, loopback=is_loopback(http_host), header_s=s.http_timeout,
                                body_s=s.http_timeout)
             self._http, self.http_address = await serve_http(self, http_host, http_port, web)
+            log.info("HTTP on %s:%d (POST needs the token%s)", *self.http_address,
+                     "" if s.http_token else f" in {s.data / TOKEN_FILE}")
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._timer()), loop.create_task(self._verify_loop()),
                        loop.create_task(self._housekeeping())]
