@@ -28,7 +28,9 @@ Trust nothing: received bytes must hash to the announced sha256 with the announc
 become a `VerifyRequest`, and the specimen is adopted only after `verified(ok=True)` with a local fitness
 within tolerance of both claims. Failures, fitness lies, malformed messages, unsolicited bytes and broken
 promises lower the sender's score (`jeet.net.score`); below the threshold the peer is ignored: its messages
-are dropped, it leaves our mesh and view, and it is sent a Prune.
+are dropped, it leaves our mesh and view, and it is sent a Prune. What a peer can make us send is bounded:
+IWANT answers draw on a per-peer bucket of bytes (`serve_burst`, refilled at `serve_rate` per second), and
+what we hold to serve is bounded in count and bytes (`held_capacity`, `held_bytes`).
 
 Blacklist: a hash that failed our own verification (or that the host blacklists) is never fetched again,
 and our mesh peers get a BlacklistNotice (after a failed verification only if more than one peer offered
