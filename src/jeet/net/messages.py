@@ -110,6 +110,17 @@ class Join:
 
 
 @dataclass(frozen=True, slots=True)
+class Hello:
+    """What a listener says first on every connection it accepts: who listens at the address the dialer
+    dialled. A dialer sends nothing on a connection to a claimed address before this proves the claim, so a
+    node never sends data to an address just because someone said a node lives there."""
+
+    CODE: ClassVar[int] = 16
+    address: str
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemberList:
     """Alive updates for a sample of the sender's view, sent to a joining node."""
 
@@ -161,10 +172,11 @@ class Prune:
 
 
 Message = Union[Announce, IWant, SpecimenData, Verdict, BlacklistNotice, Alive, Suspect, Dead, Join, MemberList,
-                Ping, PingReq, Ack, Graft, Prune]
+                Ping, PingReq, Ack, Graft, Prune, Hello]
 
 MESSAGE_TYPES: dict[int, type] = {cls.CODE: cls for cls in (
     Announce, IWant, SpecimenData, Verdict, BlacklistNotice, Alive, Suspect, Dead, Join, MemberList,
-    Ping, PingReq, Ack, Graft, Prune)}
+    Ping, PingReq, Ack, Graft, Prune, Hello)}
 UPDATE_TYPES: tuple[type, ...] = (Alive, Suspect, Dead)
 PAYLOAD_TYPES: tuple[type, ...] = (SpecimenData,)
+ANONYMOUS_TYPES: tuple[type, ...] = (Join, Hello)  # may travel before the sender knows the recipient's id
