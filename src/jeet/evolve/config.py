@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 from pathlib import Path
 
 from ..errors import JeetError
+from ..settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
-class EvolveConfig:
+class EvolveConfig(Settings):
+    what: ClassVar[str] = "evolution setting"
+
     population: int = 48
     keep_fraction: float = 0.4
     mutate_fraction: float = 0.3
@@ -79,10 +83,6 @@ class EvolveConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def with_overrides(self, **overrides) -> "EvolveConfig":
-        """Apply the options that were actually given (None means 'not given')."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
     def from_file(cls, path: Path) -> "EvolveConfig":
