@@ -6,12 +6,18 @@ of tournament-selected survivors (40/30/30 by default). `tell` takes the evaluat
 and forms the next population: the elite, then the best correct children, then (only if too few
 children were correct) the next-best survivors. Every random choice comes from the one generator
 seeded by the config, so a seeded run asks for the same tasks every time.
+
+A converged population must not spend the budget on repeats. `ask` is told how many generations
+have passed without improvement (`idle`); after `diversify_after` of them, half the mutants take a
+bigger step (one more chained mutation per `diversify_after` idle generations, up to
+`MAX_CHAIN`), and after twice that a third of the mutants descend from the archive: correct members
+that fell out of the population, best first, which keeps other lines of descent alive as restarts.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import JeetError
 from ..genetics import OperatorLedger, operator_set
@@ -30,6 +36,10 @@ class Told:
     made: int
     valid: int
     bad: tuple[tuple[str, str], ...]
+
+
+MAX_CHAIN = 3  # at most this many extra mutations on one child
+ARCHIVE_SIZE = 256  # correct former members kept as restart parents
 
 
 class GeneticAlgorithm:
@@ -54,6 +64,7 @@ class GeneticAlgorithm:
             self.rates["crossover"] = OperatorRates.initial(self.crossovers, self.weights, **adapt)
         self.ledger = OperatorLedger()
         self.population: list[Member] = []
+        self.archive: list[Member] = []  # correct members that left the population, ranked
 
     # --- ask ----------------------------------------------------------------------------------
 
@@ -61,13 +72,22 @@ class GeneticAlgorithm:
     def n_keep(self) -> int:
         return max(1, round(self.config.population * self.config.keep_fraction))
 
-    def ask(self) -> list[Task]:
-        """One generation of tasks bred from the elite."""
+    def ask(self, idle: int = 0) -> list[Task]:
+        """One generation of tasks bred from the elite (wider when nothing improved for `idle` generations)."""
         c = self.config
         n_mut = round(c.population * c.mutate_fraction)
         n_cx = max(0, c.population - self.n_keep - n_mut)
         elite = self.population[:self.n_keep]
-        tasks = [self.mutation_task(elite) for _ in range(n_mut)]
+        after = c.diversify_after
+        chain = min(MAX_CHAIN, idle // after) if after is not None else 0
+        restart = chain >= 2 and bool(self.archive)
+        tasks = []
+        for i in range(n_mut):
+            pool = self.archive if restart and i % 3 == 2 else elite
+            task = self.mutation_task(pool)
+            if chain and i % 2 == 1:
+                task = replace(task, chain=tuple(self.choose_operator("mutation") for _ in range(chain)))
+            tasks.append(task)
         for _ in range(n_cx):
             if self.crossovers and len(elite) >= 2:
                 tasks.append(self.crossover_task(elite))
@@ -140,18 +160,35 @@ class GeneticAlgorithm:
             rates.update(credit)
         size = self.config.population
         elite = self.population[:self.n_keep]
-        nxt = elite + self.rank(list(children.values()))[: size - len(elite)]
+        ranked_children = self.rank(list(children.values()))
+        nxt = elite + ranked_children[: size - len(elite)]
         if len(nxt) < size:
             nxt += self.population[self.n_keep: self.n_keep + size - len(nxt)]
+        before = self.population
         self.population = self.rank(nxt)
+        kept = {m.sha256 for m in self.population}
+        self._archive([m for m in before + ranked_children[size - len(elite):] if m.sha256 not in kept])
         return Told(evaluated, made, valid, tuple(bad))
+
+    def _archive(self, leaving: list[Member]) -> None:
+        if self.config.diversify_after is None or not leaving:
+            return
+        known = {m.sha256 for m in self.archive}
+        fresh = [m for m in leaving if m.sha256 not in known]
+        if fresh:
+            self.archive = rank_weighted(self.archive + fresh)[:ARCHIVE_SIZE]
+
+    def forget_archive(self) -> None:
+        """The training set changed: the archive's scores are stale (children are judged afresh anyway)."""
+        self.archive = []
 
     def rank(self, members: list[Member]) -> list[Member]:
         return rank_pareto(members) if self.config.objectives == "pareto" else rank_weighted(members)
 
     def drop(self, sha: str) -> None:
-        """Remove a member (the gate rejected it)."""
+        """Remove a member (the gate rejected it), from the archive too."""
         self.population = [m for m in self.population if m.sha256 != sha]
+        self.archive = [m for m in self.archive if m.sha256 != sha]
 
     # --- migration ------------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ class EvolveConfig(Settings):
     max_evaluations: int | None = None
     budget_s: float | None = 30.0
     stagnation: int | None = None
+    # stop when nothing improved for this many seconds (and at least driver.PATIENCE_MIN_GENERATIONS
+    # generations); `jeet evolve` sets it by default
+    patience_s: float | None = None
     seed: int = 0
     operators: str = "structural"
     objectives: str = "weighted"  # or "pareto"
@@ -50,6 +53,11 @@ class EvolveConfig(Settings):
     migration_rate: int = 2
     emigrant_policy: str = "best"  # or "random"
     replacement_policy: str = "fair"  # or "worst"
+    # a search that does not spin: a child that repeats a specimen the run has seen is bred again up to
+    # `novelty_retries` times; after `diversify_after` generations without improvement mutations take
+    # bigger steps, and after twice that a third of the parents come from the archive of past members
+    novelty_retries: int = 3
+    diversify_after: int | None = 10
 
     def __post_init__(self) -> None:
         if self.population < 4:
@@ -67,6 +75,10 @@ class EvolveConfig(Settings):
             raise JeetError("train_size and held_out_factor must be positive")
         if self.budget_s is not None and self.budget_s <= 0:
             raise JeetError("budget must be positive")
+        if self.patience_s is not None and self.patience_s <= 0:
+            raise JeetError("patience must be positive (leave it unset to turn it off)")
+        if self.novelty_retries < 0 or (self.diversify_after is not None and self.diversify_after < 1):
+            raise JeetError("novelty_retries must be at least 0 and diversify_after at least 1")
         if self.adaptive_operators not in ("off", "pursuit", "matching"):
             raise JeetError(f"unknown adaptive_operators {self.adaptive_operators!r}: use off, pursuit or matching")
         if not 0 < self.adaptation_rate <= 1 or not 0 <= self.min_operator_probability < 1:

@@ -82,6 +82,8 @@ class IslandFinal:
     offspring_made: int
     offspring_valid: int
     run_id: int | None
+    distinct: int = 0
+    repeats: int = 0
 
 
 # --- the island process -------------------------------------------------------------------------
@@ -193,5 +195,5 @@ class _IslandRunner:
         st = evo.state
         final = IslandFinal(self._report(final=True), reason, evo.champion, evo.champion_evidence, evo.baseline,
                             tuple(st.extra_train), evo.ledger.to_dict(), st.offspring_made, st.offspring_valid,
-                            evo.run_id)
+                            evo.run_id, st.distinct, st.repeats)
         self.conn.send(("final", final))

@@ -35,12 +35,13 @@ from ..oracle import Case
 from ..sandbox import Sandbox
 from ..store import Store
 from .config import EvolveConfig
+from .driver import Progress, describe_stop
 from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
 from .island_process import ChampionChange, Go, IslandFinal, IslandReport, IslandSetup, island_main
 from .logbook import GenerationRow, Logbook, merge_logbooks
 from .population import Member, rank_weighted
 from .problem import Problem
-from .result import EvolveResult, champion_lineage
+from .result import EvolveResult, breadth, champion_lineage
 from .worker import evaluate_candidate, sha256
 
 __all__ = ["Archipelago", "ChampionChange", "Island", "IslandReport", "island_seed", "merge_logbooks", "sources",
@@ -207,7 +208,7 @@ class Archipelago:
     def island_config(self, index: int) -> EvolveConfig:
         """What island `index` runs: the master config with its own seed and only the generation cap."""
         return replace(self.config, seed=self.islands[index].seed, islands=1, workers=1, budget_s=None,
-                       max_evaluations=None, stagnation=None)
+                       max_evaluations=None, stagnation=None, patience_s=None)
 
     def run(self) -> str:
         """Evolve until the archipelago's stop condition; then pick and re-verify the champion."""
@@ -510,6 +511,12 @@ class Archipelago:
             "per_island": [i.figures() for i in isl],
         }
 
+    def stopped(self, reason: str) -> str:
+        """The stop reason in plain words."""
+        if reason == "stagnation":
+            return f"no island found a better champion for {self.config.stagnation} generations"
+        return describe_stop(reason, self.config, Progress(self.generations, self.evaluations))
+
     def lineage(self) -> list[str]:
         """The operators along the champion's line of descent, across islands, as far as the store knows it."""
         return champion_lineage(self)
@@ -518,6 +525,7 @@ class Archipelago:
 def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=None) -> EvolveResult:
     """The same result record a single-island run gives (`jeet.evolve.result.summarize`)."""
     champ, base, ev = arch.champion, arch.baseline, arch.champion_evidence
+    finals = [isl.final for isl in arch.islands if isl.final is not None]
     return EvolveResult(
         function=arch.problem.function, name=arch.problem.name,
         baseline_fuel=base.fuel, best_fuel=champ.evaluation.fuel,
@@ -527,5 +535,6 @@ def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=No
         oracle=arch.problem.oracle.source, evaluations=arch.evaluations, seconds=round(seconds, 3),
         generations=arch.generations, stop_reason=reason, valid_offspring_rate=round(arch.valid_offspring_rate, 4),
         best_sha256=champ.sha256, input_sha256=arch.problem.sha256, out=str(out) if out else None,
-        operators=arch.ledger.as_rows(), lineage=arch.lineage(),
+        operators=arch.ledger.as_rows(), lineage=arch.lineage(), stopped=arch.stopped(reason),
+        **breadth(sum(f.distinct for f in finals), sum(f.repeats for f in finals), len(arch.islands), seconds),
     )

@@ -32,7 +32,8 @@ from .pool import Evaluator
 from .population import Member, first_front, rank_weighted
 from .problem import Problem
 from .seeding import wasm_opt_variant
-from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, sha256
+from .evaluation import Status
+from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
 
 __all__ = ["Evolution", "RunState", "Verification"]
 
@@ -64,7 +65,7 @@ class Evolution:
         self.usage = dict(usage or {})
         known_bad = frozenset(store.blacklisted_hashes()) if store else frozenset()
         setup = WorkerSetup(function=problem.function, limits=self.limits, operators=config.operators,
-                            blacklist=known_bad)
+                            blacklist=known_bad, novelty_retries=config.novelty_retries)
         self._own_evaluator = evaluator is None
         self.evaluator = evaluator or Evaluator(setup, config.workers)
         self.pipeline = Pipeline(self.evaluator)
@@ -83,6 +84,8 @@ class Evolution:
         self.stored: set[str] = set()  # specimens this run has already written to the store
         self._resume = resume
         self._best_seen = 0.0
+        self.seen: set[str] = set()  # content hashes of every specimen this run has judged
+        self._seen_keys: list[int] = []  # the same, in order, in the workers' short form
 
     # --- the parts, under the names callers know --------------------------------------------
 
@@ -188,12 +191,17 @@ class Evolution:
     def context(self) -> Context:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
-                       blacklist_delta=tuple(self.gate.blacklist.delta), usage=self.usage)
+                       blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys, usage=self.usage)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
     def ask(self) -> list[Task]:
-        return self.algorithm.ask()
+        return self.algorithm.ask(idle=self.idle)
+
+    @property
+    def idle(self) -> int:
+        """Generations since anything last improved."""
+        return self.state.generation - self.state.improved_generation
 
     def tell(self, offspring: list[Offspring]) -> None:
         """Selection first; then, while the next generation (if any) is already out, the bookkeeping."""
@@ -230,6 +238,21 @@ class Evolution:
         s.offspring_valid += told.valid
         for sha, why in told.bad:
             self.gate.blacklist.add(sha, why)
+        for off in offspring:
+            if off.sha256 is None or off.evaluation is None or off.evaluation.status is Status.BLACKLISTED:
+                continue
+            if off.sha256 in self.seen:
+                s.repeats += 1
+            else:
+                s.distinct += 1
+                self._see(off.sha256)
+        for m in self.population:  # the original and resumed members count as seen, not as new candidates
+            if m.sha256 not in self.seen:
+                self._see(m.sha256)
+
+    def _see(self, sha: str) -> None:
+        self.seen.add(sha)
+        self._seen_keys.append(seen_key(sha))
 
     def _note_progress(self) -> None:
         best = max((m.fitness for m in self.population), default=0.0)
@@ -316,6 +339,7 @@ class Evolution:
             if r.evaluation is not None and r.evaluation.status.blacklists:
                 self.gate.blacklist.add(r.sha256, r.evaluation.status.value)
         self.population = self.algorithm.rank(keep)
+        self.algorithm.forget_archive()
         champ = next((m for m in self.population if m.sha256 == self.champion.sha256), None)
         self.champion = champ or original
         self._best_seen = max(m.fitness for m in self.population)
