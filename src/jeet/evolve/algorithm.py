@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import Sequence, TypeVar
 
 from ..errors import JeetError
 from ..genetics import OperatorLedger, operator_set
@@ -25,6 +26,12 @@ from .config import EvolveConfig
 from .population import Member, rank_pareto, rank_weighted
 from .rates import OperatorRates
 from .worker import Offspring, Task
+
+
+def tournament(rng: random.Random, ranked: Sequence[T], size: int) -> T:
+    """Tournament selection over a ranked pool (lower index = better): the best of `size` random draws."""
+    k = min(size, len(ranked))
+    return ranked[min(rng.randrange(len(ranked)) for _ in range(k))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,8 @@ class Told:
     valid: int
     bad: tuple[tuple[str, str], ...]
 
+
+T = TypeVar("T")
 
 MAX_CHAIN = 3  # at most this many extra mutations on one child
 ARCHIVE_SIZE = 256  # correct former members kept as restart parents
@@ -96,9 +105,7 @@ class GeneticAlgorithm:
         return tasks
 
     def pick(self, pool: list[Member]) -> Member:
-        """Tournament selection over the ranked pool (lower index = better)."""
-        k = min(self.config.tournament, len(pool))
-        return pool[min(self.rng.randrange(len(pool)) for _ in range(k))]
+        return tournament(self.rng, pool, self.config.tournament)
 
     def choose_operator(self, pool: str) -> str:
         if self.config.adaptive_operators != "off":

@@ -34,6 +34,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, ClassVar, Iterable, Iterator
 
+from ..evolve.algorithm import tournament
 from ..evolve.driver import Progress, drive, stop_reason
 from ..evolve.evaluation import Evaluation
 from ..evolve.gate import Blacklist, Candidate, Gate, HeldOutCheck, Verdict, Verification
@@ -375,8 +376,7 @@ class Coevolution:
         return kids
 
     def _pick(self, ranked: list[Individual]) -> Individual:
-        k = min(self.config.tournament, len(ranked))
-        return ranked[min(self.rng.randrange(len(ranked)) for _ in range(k))]
+        return tournament(self.rng, ranked, self.config.tournament)
 
     def _mutant(self, parent: Individual, op: Operator) -> Individual | None:
         child = _apply(op, random.Random(self.rng.getrandbits(63)), [parent.genome])
