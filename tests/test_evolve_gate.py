@@ -112,3 +112,30 @@ def test_screening_re_scores_arrivals_and_refuses_the_known_bad():
     passed = gate.screen(["a", "b", "bad", "a", "c"], lambda k: None if k == "c" else k, evaluate)
     assert [k for k, _ in passed] == ["a"] and judged == ["a", "b"]
     assert "b" in gate.blacklist  # wrong on the training cases: never evaluated again
+
+
+def test_a_quiet_selector_chooses_with_idle_workers_and_the_run_is_unchanged():
+    from jeet.evolve import EvolveConfig, Evolution, load_problem
+
+    problem = load_problem(None, kernel="popcount", seed=1, train_size=8)
+    config = EvolveConfig(population=16, generations=16, budget_s=None, workers=1, use_wasm_opt=False, seed=3)
+
+    class QuietFirst:
+        wants, quiet = 1, True
+
+        def __init__(self, evo) -> None:
+            self.evo, self.busy_at_choice = evo, []
+
+        def choose(self, incumbent, accepted):
+            self.busy_at_choice.append(self.evo.pipeline.inflight is not None)
+            return accepted[0]
+
+    runs = []
+    for quiet in (False, True):
+        with Evolution(problem, config) as evo:
+            if quiet:
+                evo.gate.selector = selector = QuietFirst(evo)
+            evo.run()
+            runs.append((evo.champion.sha256, [r.best_fuel for r in evo.logbook.rows], evo.state.evaluations))
+    assert selector.busy_at_choice and not any(selector.busy_at_choice)
+    assert runs[0] == runs[1]

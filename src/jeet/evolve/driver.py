@@ -99,24 +99,33 @@ class Pipeline:
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
         self.inflight: Pending | None = None
+        self.ready: list[Offspring] | None = None  # a generation collected early (see `settle`)
 
     @property
     def busy(self) -> bool:
-        return self.inflight is not None
+        return self.inflight is not None or self.ready is not None
+
+    def settle(self) -> None:
+        """Wait for the generation in flight and keep its results for the next `collect`: the workers are
+        idle afterwards (for a native-time race), and the run is the same as without the wait."""
+        if self.inflight is not None:
+            self.ready = self.evaluator.collect(self.inflight)
+            self.inflight = None
 
     def submit(self, tasks: list[Task], ctx: Context) -> None:
         self.inflight = self.evaluator.submit(tasks, ctx)
 
     def collect(self, ask: Callable[[], list[Task]], ctx: Callable[[], Context]) -> list[Offspring]:
         """The generation in flight, or (if none) one asked for and evaluated now."""
+        if self.ready is not None:
+            results, self.ready = self.ready, None
+            return results
         pending = self.inflight or self.evaluator.submit(ask(), ctx())
         self.inflight = None
         return self.evaluator.collect(pending)
 
     def drain(self) -> list[Offspring]:
         """Collect and return a generation in flight (its context is about to change), or nothing."""
-        if self.inflight is None:
-            return []
-        results = self.evaluator.collect(self.inflight)
-        self.inflight = None
+        self.settle()
+        results, self.ready = self.ready or [], None
         return results

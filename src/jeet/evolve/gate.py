@@ -62,9 +62,12 @@ class Selector(Protocol):
     """Chooses the champion among candidates that passed every check (a native-time race plugs in here).
 
     The gate collects up to `wants` accepted contenders, best training fitness first, then asks
-    `choose`; returning the incumbent means "no change"."""
+    `choose`; returning the incumbent means "no change". With `quiet`, the gate first calls its
+    `settle` hook, which lets the loop finish the generation its workers are evaluating (the results
+    are kept), so a timing race does not share the cores with them."""
 
     wants: int
+    quiet: bool
 
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
         ...
@@ -138,6 +141,7 @@ class FirstAccepted:
     """The default selector: the best-ranked contender that passes every check."""
 
     wants = 1
+    quiet = False
 
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
         return accepted[0]
@@ -179,7 +183,11 @@ class Gate:
     `checks` run in order and stop at the first rejection. `on_reject(verdict)` lets the loop react
     at once to a rejection (drop the candidate, re-score on the grown training set). With `memo`, an
     accepted verdict is remembered by key (the checks are deterministic), so a pair checked for a
-    keep round is not checked again when it contends for champion."""
+    keep round is not checked again when it contends for champion.
+
+    Where more checks plug in: `gate.checks.append(ProofCheck(...))` (or build the list in
+    `Evolution.__init__` / `Coevolution.__init__`), and `gate.selector = NativeTimeRace(...)`; nothing
+    else changes: promotion, blacklisting, learning counterexamples and the final check go through here."""
 
     def __init__(self, checks: Sequence[Check], *, base_train: Sequence[Case] = (), blacklist: Blacklist | None = None,
                  selector: Selector | None = None, memo: bool = False,
@@ -188,6 +196,7 @@ class Gate:
         self.blacklist = blacklist if blacklist is not None else Blacklist()
         self.selector: Selector = selector or FirstAccepted()
         self.on_reject = on_reject
+        self.settle: Callable[[], None] | None = None  # see Selector.quiet
         self.base_train = tuple(base_train)
         self.learned: list[Case] = []  # counterexamples found by the checks, in order
         self._memo: dict[Hashable, Verdict] | None = {} if memo else None
@@ -246,6 +255,8 @@ class Gate:
                 break
         if not accepted:
             return Promotion(None, None, tuple(rejected))
+        if getattr(self.selector, "quiet", False) and self.settle is not None:
+            self.settle()
         chosen = self.selector.choose(incumbent, [v.candidate for v in accepted])
         if chosen.key == incumbent.key:
             return Promotion(None, None, tuple(rejected))

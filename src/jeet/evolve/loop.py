@@ -26,7 +26,7 @@ from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
 from .driver import Pipeline, Progress, drive, stop_reason
-from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verdict, Verification
+from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .population import Member, first_front, rank_weighted
@@ -75,6 +75,7 @@ class Evolution:
         self.gate = Gate([HeldOutCheck(self.sandbox, problem.oracle, problem.function)],
                          base_train=problem.oracle.train, blacklist=Blacklist(store, known_bad))
         self.gate.learned = self.state.extra_train
+        self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
         self.champion: Member | None = None
         self.champion_evidence: Verification | None = None
@@ -312,17 +313,12 @@ class Evolution:
         champ = self.champion
         contenders = takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
                                rank_weighted(self.population)[:4])
-        rejected: list[Verdict] = []
-        self.gate.on_reject = rejected.append
-        try:
-            promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
-        finally:
-            self.gate.on_reject = None
-        for v in rejected:  # never adopt it; the gate taught the search the case it got wrong
+        promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
+        for v in promotion.rejected:  # never adopt it; the gate taught the search the case it got wrong
             self.algorithm.drop(v.candidate.key)
         if promotion.champion is not None:
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
-        if rejected:
+        if promotion.rejected:
             self._retrain()
         self.state.stagnant = 0 if promotion.champion is not None else self.state.stagnant + 1
 
