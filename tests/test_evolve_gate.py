@@ -78,6 +78,20 @@ def test_a_plugged_in_check_runs_after_the_held_out_cases_and_only_on_survivors(
         assert gate.learned == [ORACLE.held_out[2], Case((7,), (21,))]
 
 
+def test_a_check_may_refuse_without_condemning():
+    class NotFaster:
+        name = "native_time"
+
+        def check(self, candidate):
+            return GateResult(False, self.name, "not measurably faster", evidence={"ratio": 1.0}, blacklist=False)
+
+    with Sandbox() as sb:
+        gate = Gate([HeldOutCheck(sb, ORACLE, "f"), NotFaster()])
+        verdict = gate.admit(cand(FAST))
+        assert not verdict.accepted and verdict.rejection.evidence == {"ratio": 1.0}
+        assert len(gate.blacklist) == 0 and gate.learned == []  # it may come back when it is faster
+
+
 def test_a_selector_chooses_among_accepted_candidates():
     other = wat("local.get 0 i32.const 1 i32.shl local.get 0 i32.add")
     with Sandbox() as sb:

@@ -39,13 +39,16 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class GateResult:
     """One check's answer. `counterexample`: a case the candidate gets wrong (it joins the training set);
-    `evidence`: what the check measured, for reports and evidence files (JSON-ready values)."""
+    `evidence`: what the check measured, for reports and evidence files (JSON-ready values);
+    `blacklist`: whether a rejection condemns the candidate for good (a wrong module) or only keeps it
+    from being adopted now (say, not measurably faster)."""
 
     accepted: bool
     check: str
     reason: str = ""
     counterexample: Case | None = None
     evidence: Mapping[str, object] = field(default_factory=dict)
+    blacklist: bool = True
 
 
 class Check(Protocol):
@@ -236,7 +239,8 @@ class Gate:
         verdict = self.judge(candidate)
         bad = verdict.rejection
         if bad is not None:
-            self.blacklist.add(candidate.key, bad.reason or bad.check)
+            if bad.blacklist:
+                self.blacklist.add(candidate.key, bad.reason or bad.check)
             if bad.counterexample is not None:
                 self.learn(bad.counterexample)
             if self.on_reject is not None:
@@ -273,7 +277,8 @@ class Gate:
             if verdict.accepted or cand.key == fallback:
                 return verdict
             bad = verdict.rejection
-            self.blacklist.add(cand.key, f"{bad.reason or bad.check} {note}")
+            if bad.blacklist:
+                self.blacklist.add(cand.key, f"{bad.reason or bad.check} {note}")
         return None
 
     # --- what comes from elsewhere ----------------------------------------------------------------

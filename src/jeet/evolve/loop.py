@@ -314,12 +314,13 @@ class Evolution:
         contenders = takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
                                rank_weighted(self.population)[:4])
         promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
-        for v in promotion.rejected:  # never adopt it; the gate taught the search the case it got wrong
-            self.algorithm.drop(v.candidate.key)
+        for v in promotion.rejected:  # condemned: never adopt it (the gate blacklisted it)
+            if v.rejection.blacklist:
+                self.algorithm.drop(v.candidate.key)
         if promotion.champion is not None:
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
-        if promotion.rejected:
-            self._retrain()
+        if any(v.rejection.counterexample is not None for v in promotion.rejected):
+            self._retrain()  # the gate taught the search the case it got wrong
         self.state.stagnant = 0 if promotion.champion is not None else self.state.stagnant + 1
 
     def _retrain(self) -> None:

@@ -436,7 +436,8 @@ class Coevolution:
         """The gate rejected a pair (it is blacklisted, its counterexample learned): score it 0, and re-score
         the table on the grown training set."""
         key = verdict.candidate.key
-        self.table.record(key[0], key[1], 0.0)
+        if verdict.rejection.blacklist:
+            self.table.record(key[0], key[1], 0.0)
         if verdict.rejection.counterexample is not None:
             self._train_oracle = None
             self._retrain()
