@@ -55,7 +55,7 @@ def test_distinct_candidates_and_repeats_are_counted_and_retries_cut_repeats():
         with Evolution(problem, cfg(novelty_retries=retries, diversify_after=after)) as evo:
             evo.run()
             s = evo.state
-            assert s.distinct == len(evo.seen - {problem.sha256})  # every distinct candidate, and only those, was seen
+            assert s.distinct == len(evo.seen) - 1  # every distinct candidate, and only those (and the original)
             figures[retries] = (s.distinct, s.repeats)
     (d0, r0), (d3, r3) = figures[0], figures[3]
     assert r0 > 0 and r3 / (d3 + r3) < r0 / (d0 + r0)  # a smaller share of the work goes to repeats
@@ -114,3 +114,15 @@ def test_jeet_evolve_says_why_it_stopped_and_how_broad_the_search_was(tmp_path):
     assert json.loads(off.stdout)["stopped"] == "reached 60 generations"
     bad = subprocess.run(base + ["--patience", "-1"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "--patience" in bad.stderr
+
+
+def test_the_seen_set_is_bounded_and_workers_start_afresh_with_it(monkeypatch):
+    from jeet.evolve import loop
+
+    monkeypatch.setattr(loop, "SEEN_CAP", 40)
+    problem = load_problem(None, kernel="popcount", seed=1, train_size=8)
+    with Evolution(problem, cfg(generations=12, workers=2)) as evo:
+        evo.run()
+        assert evo._seen_epoch > 0 and len(evo.seen) <= 40 and len(evo._seen_keys) == len(evo.seen)
+        ctx = evo.evaluator._for_worker(0, evo.context())
+        assert ctx.seen_epoch == evo._seen_epoch and len(ctx.seen_delta) <= 40

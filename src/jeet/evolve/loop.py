@@ -37,6 +37,10 @@ from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, s
 
 __all__ = ["Evolution", "RunState", "Verification"]
 
+# How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
+# runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
+SEEN_CAP = 250_000
+
 
 @dataclass
 class RunState(Progress):
@@ -85,8 +89,10 @@ class Evolution:
         self.stored: set[str] = set()  # specimens this run has already written to the store
         self._resume = resume
         self._best_seen = 0.0
-        self.seen: set[str] = set()  # content hashes of every specimen this run has judged
-        self._seen_keys: list[int] = []  # the same, in order, in the workers' short form
+        # every specimen this run has judged (seen_key()s; the last SEEN_CAP of them), in a set and in order
+        self.seen: set[int] = set()
+        self._seen_keys: list[int] = []
+        self._seen_epoch = 0
 
     # --- the parts, under the names callers know --------------------------------------------
 
@@ -192,7 +198,8 @@ class Evolution:
     def context(self) -> Context:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
-                       blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys, usage=self.usage)
+                       blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys,
+                       seen_epoch=self._seen_epoch, usage=self.usage)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
@@ -242,18 +249,21 @@ class Evolution:
         for off in offspring:
             if off.sha256 is None or off.evaluation is None or off.evaluation.status is Status.BLACKLISTED:
                 continue
-            if off.sha256 in self.seen:
+            if seen_key(off.sha256) in self.seen:
                 s.repeats += 1
             else:
                 s.distinct += 1
                 self._see(off.sha256)
         for m in self.population:  # the original and resumed members count as seen, not as new candidates
-            if m.sha256 not in self.seen:
+            if seen_key(m.sha256) not in self.seen:
                 self._see(m.sha256)
 
     def _see(self, sha: str) -> None:
-        self.seen.add(sha)
-        self._seen_keys.append(seen_key(sha))
+        if len(self._seen_keys) >= SEEN_CAP:  # a run that goes on for hours: start afresh (workers too)
+            self.seen, self._seen_keys, self._seen_epoch = set(), [], self._seen_epoch + 1
+        key = seen_key(sha)
+        self.seen.add(key)
+        self._seen_keys.append(key)
 
     def _note_progress(self) -> None:
         best = max((m.fitness for m in self.population), default=0.0)

@@ -61,6 +61,7 @@ class Context:
     baseline: Measurement
     blacklist_delta: Sequence[str] = ()  # hashes blacklisted since the worker's setup
     seen_delta: Sequence[int] = ()  # seen_key()s of specimens the run has judged, since the worker's setup
+    seen_epoch: int = 0  # bumped when the run starts its seen set afresh (it is bounded): forget the old one
     # calls each specimen has served (a runtime's usage counts), for usage_frequency; unlisted: the baseline's
     usage: Mapping[str, int] = field(default_factory=dict)
 
@@ -98,6 +99,7 @@ class WorkerState:
         self.operators: dict[str, Operator] = {op.name: op for op in operator_set("all")}
         self.blacklist: set[str] = set(setup.blacklist)
         self.seen: set[int] = set()
+        self.seen_epoch = 0
         self._genomes: OrderedDict[str, Genome] = OrderedDict()
         self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
         self._cache_size = cache_size
@@ -124,6 +126,8 @@ class WorkerState:
 
     def run_chunk(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
         self.blacklist.update(ctx.blacklist_delta)
+        if ctx.seen_epoch != self.seen_epoch:
+            self.seen, self.seen_epoch = set(), ctx.seen_epoch
         self.seen.update(ctx.seen_delta)
         self._train_key = hash(ctx.oracle.train)  # evaluations are cached per training set
         return [replace(self.run_task(t, ctx), worker=self.index) for t in tasks]
