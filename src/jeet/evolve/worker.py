@@ -97,6 +97,10 @@ class WorkerState:
         self.index = index
         self.sandbox = Sandbox(setup.limits)
         self.operators: dict[str, Operator] = {op.name: op for op in operator_set("all")}
+        try:  # the run's own mutations, for the extra steps of a retry
+            self.mutators = [op.name for op in operator_set(setup.operators) if op.arity == 1]
+        except ValueError:
+            self.mutators = []
         self.blacklist: set[str] = set(setup.blacklist)
         self.seen: set[int] = set()
         self.seen_epoch = 0
@@ -173,11 +177,14 @@ class WorkerState:
         return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True)
 
     def _vary(self, task: Task, parents: list[Genome], attempt: int) -> Genome | None:
-        """The task's operator on `parents`, then its chain; `attempt` > 0 draws from a derived seed."""
+        """The task's operator on `parents`, then its chain. Retry `attempt` (> 0) draws from a derived seed
+        and takes `attempt` further random mutations: a neighbourhood that keeps giving repeats is left
+        by bigger steps."""
         rng = random.Random(task.seed if attempt == 0 else (task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
+        extra = [rng.choice(self.mutators) for _ in range(attempt)] if self.mutators else []
         try:
             child = self.operators[task.operator].apply(rng, parents)
-            for name in task.chain:
+            for name in (*task.chain, *extra):
                 if child is None:
                     break
                 child = self.operators[name].apply(rng, [child]) or child
