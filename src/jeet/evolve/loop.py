@@ -93,6 +93,7 @@ class Evolution:
         self.seen: set[int] = set()
         self._seen_keys: list[int] = []
         self._seen_epoch = 0
+        self._retries = config.novelty_retries
 
     # --- the parts, under the names callers know --------------------------------------------
 
@@ -199,7 +200,7 @@ class Evolution:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
                        blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys,
-                       seen_epoch=self._seen_epoch, usage=self.usage)
+                       seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
@@ -246,14 +247,21 @@ class Evolution:
         s.offspring_valid += told.valid
         for sha, why in told.bad:
             self.gate.blacklist.add(sha, why)
+        judged = repeats = 0
         for off in offspring:
             if off.sha256 is None or off.evaluation is None or off.evaluation.status is Status.BLACKLISTED:
                 continue
             if seen_key(off.sha256) in self.seen:
                 s.repeats += 1
+                repeats += 1
             else:
                 s.distinct += 1
                 self._see(off.sha256)
+            judged += 1
+        # retries that mostly fail mean the neighbourhood is exhausted: spend less on them (the widening
+        # of a stalled search, and patience, take over); a count, so the run stays reproducible
+        full = self.config.novelty_retries
+        self._retries = min(full, 1) if judged and repeats * 2 > judged else full
         for m in self.population:  # the original and resumed members count as seen, not as new candidates
             if seen_key(m.sha256) not in self.seen:
                 self._see(m.sha256)

@@ -62,6 +62,7 @@ class Context:
     blacklist_delta: Sequence[str] = ()  # hashes blacklisted since the worker's setup
     seen_delta: Sequence[int] = ()  # seen_key()s of specimens the run has judged, since the worker's setup
     seen_epoch: int = 0  # bumped when the run starts its seen set afresh (it is bounded): forget the old one
+    retries: int | None = None  # this generation's novelty retries (None: the setup's)
     # calls each specimen has served (a runtime's usage counts), for usage_frequency; unlisted: the baseline's
     usage: Mapping[str, int] = field(default_factory=dict)
 
@@ -151,7 +152,8 @@ class WorkerState:
             if child is None:
                 return Offspring(task.operator, parent_shas, None, None, None, False)
             sha = sha256(child.wasm)
-            for attempt in range(1, self.setup.novelty_retries + 1):
+            retries = self.setup.novelty_retries if ctx.retries is None else ctx.retries
+            for attempt in range(1, retries + 1):
                 if seen_key(sha) not in self.seen and sha not in parent_shas:
                     break
                 again = self._vary(task, parents, attempt)
