@@ -88,7 +88,7 @@ def test_wrong_on_held_out_is_never_champion(tmp_path):
         ev = evaluate_candidate(evo.sandbox, "f", bad, evo.training_oracle(), evo.baseline)
         assert ev.correct and ev.fitness > evo.champion.fitness  # it fools the training set
         evo.population = [Member(sha256(bad), bad, ev), evo.champion]
-        evo._promote()
+        evo.promote()
         assert evo.champion.sha256 != sha256(bad)
         assert store.is_blacklisted(sha256(bad))
         assert any(c.args[0] >= 1000 for c in evo.train)  # the counterexample is now a training case

@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = [
     "JeetError", "WasmError", "SandboxError", "OracleError", "FitnessError", "GeneticsError", "StoreError",
     "NetError", "SimError", "JeetRuntimeError", "ArgumentError", "SymbiosisError", "EpigeneticsError",
-    "TuneError",
+    "TuneError", "TimingError", "UntimeableError",
 ]
 
 
@@ -95,3 +95,20 @@ class EpigeneticsError(JeetError):
 
 class TuneError(JeetError):
     """A tuning request that cannot be carried out (bad kernels, budget, storage); the CLI shows one line."""
+
+
+class TimingError(JeetError):
+    """A measurement cannot be made as asked (no usable cases, a module jeet cannot read, bad options)."""
+
+
+class UntimeableError(TimingError):
+    """A variant cannot be timed natively: it traps, runs past the deadline or does not compile on the
+    timing inputs. `index` is its position in the measured variants and `status` says which of those."""
+
+    def __init__(self, message: str, index: int | None = None, status: str = "trap") -> None:
+        super().__init__(message)
+        self.index = index
+        self.status = status
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.index, self.status))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +20,8 @@ from ..evolve.result import summarize, write_outputs
 from ..sandbox import Limits
 from ..store import Store, default_data_dir
 from .errors import user_errors
+
+DEFAULT_PATIENCE_S = 10.0  # `jeet evolve` stops once nothing has improved for this long (see --patience)
 
 
 @user_errors
@@ -45,6 +48,7 @@ def evolve(
     config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (for example from the tuner)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Evaluation processes (default: one per core)."),
     stagnation: Optional[int] = typer.Option(None, "--stagnation", help="Stop after N generations without a better champion."),
+    patience: Optional[float] = typer.Option(None, "--patience", help=f"Stop once nothing has improved for this many seconds (and 50 generations); default {DEFAULT_PATIENCE_S:g}, 0 turns it off."),
     logbook: Optional[Path] = typer.Option(None, "--logbook", help="Write the per-generation logbook (.csv or .json)."),
     no_wasm_opt: bool = typer.Option(False, "--no-wasm-opt", help="Do not seed the population with wasm-opt -O3 output."),
     islands: Optional[int] = typer.Option(None, "--islands", help="Evolve K islands in parallel, one process each, with migration."),
@@ -61,6 +65,12 @@ def evolve(
                               workers=workers, stagnation=stagnation)
     if no_wasm_opt:
         cfg = cfg.with_overrides(use_wasm_opt=False)
+    if patience is not None and patience < 0:
+        raise JeetError("--patience must be at least 0 (0 turns it off)")
+    if patience == 0:
+        cfg = replace(cfg, patience_s=None)
+    elif patience is not None or (config is None or "patience_s" not in _keys(config)):
+        cfg = cfg.with_overrides(patience_s=patience or DEFAULT_PATIENCE_S)
     cfg = cfg.with_overrides(islands=islands, topology=topology, migration_interval=migration_interval,
                              migration_rate=migration_rate, emigrant_policy=emigrant_policy,
                              replacement_policy=replacement_policy)
@@ -111,6 +121,12 @@ def _kernel_build(input: Optional[Path], kernel: Optional[str], level: str, func
     return path, function or k.function, tests if tests is not None else k.tests_path()
 
 
+def _keys(path: Path) -> set[str]:
+    """The settings a config file gives (it was read and checked already)."""
+    data = json.loads(Path(path).read_text())
+    return set(data.get("evolve", data))
+
+
 def _run_with_progress(evo: Evolution, cfg: EvolveConfig, console: Console) -> str:
     """A bar over generations when they bound the run, else over the wall-clock budget."""
     by_generation = cfg.generations is not None
@@ -140,8 +156,10 @@ def _print_result(r, console: Console) -> None:
     t.add_row("sha256", r.input_sha256[:16], r.best_sha256[:16])
     console.print(t)
     console.print(f"{r.generations} generations, {r.evaluations} evaluations in {r.seconds:.1f} s "
-                  f"({r.evaluations / max(r.seconds, 1e-9):.0f}/s), valid offspring {r.valid_offspring_rate:.1%}, "
-                  f"stopped on {r.stop_reason}")
+                  f"({r.evaluations / max(r.seconds, 1e-9):.0f}/s), valid offspring {r.valid_offspring_rate:.1%}")
+    console.print(f"{r.distinct_candidates} distinct candidates ({r.repeated_candidates} repeats), "
+                  f"{r.distinct_per_s_per_core:.0f} per second per core on {r.cores} core(s)")
+    console.print(f"stopped: {r.stopped}")
     console.print(f"wrote {r.out} (+ .evidence.json, .tests.jsonl)")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from .errors import NetError
+from ..errors import NetError
 
 
 class Backoff:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 from ..errors import JeetRuntimeError
+from ..settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
-class RuntimeConfig:
+class RuntimeConfig(Settings):
     """How a runtime warms functions up, checks them and evolves them.
 
     `hot`: calls after which a function's evolution starts (0: never evolve). `shadow`: the
@@ -40,6 +41,8 @@ class RuntimeConfig:
     deadline_s: float = 1.0
     max_parallel: int = 1
     stop_timeout_s: float = 10.0
+    error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
+    what: ClassVar[str] = "runtime option"
 
     def __post_init__(self) -> None:
         if not isinstance(self.hot, int) or self.hot < 0:
@@ -56,9 +59,3 @@ class RuntimeConfig:
         """Every how many calls a champion is shadow-checked (0: never)."""
         return max(1, round(1.0 / self.shadow)) if self.shadow > 0 else 0
 
-    def with_overrides(self, **overrides: Any) -> RuntimeConfig:
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise JeetRuntimeError(f"unknown runtime option(s): {', '.join(unknown)}")
-        return replace(self, **overrides)

@@ -18,7 +18,7 @@ and cached in the data folder (`costs`).
 
 from .costs import CostStore, machine_description
 from .counts import FEATURES, ClassCounts, CountError, count_classes, instrument
-from .errors import TimingError, UntimeableError
+from ..errors import TimingError, UntimeableError
 from .harness import HARNESS_EXPORT, Harness, build_harness, empty_variant
 from .judge import Judgement, decide, judge, judge_report, noise_margin
 from .measure import measure, pick_cases

@@ -18,7 +18,7 @@ import time
 
 import wasmtime
 
-from .errors import UntimeableError
+from ..errors import UntimeableError
 from .harness import Harness
 
 TICK_S = 0.01

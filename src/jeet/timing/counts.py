@@ -22,7 +22,7 @@ from .. import wasm as w
 from ..oracle import Case
 from ..sandbox import Limits, Sandbox
 from ..wasm.opcodes import OPCODES
-from .errors import TimingError
+from ..errors import TimingError
 from .harness import decode_module, timing_cases
 
 COUNT_EXPORT = "__jeet_counts"

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from .. import wasm as w
 from ..oracle import Case
-from .errors import TimingError
+from ..errors import TimingError
 
 HARNESS_EXPORT = "__jeet_time"
 """The name the harness function is exported under (suffixed with _ if the module already uses it)."""

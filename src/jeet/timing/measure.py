@@ -30,7 +30,7 @@ import numpy as np
 
 from ..oracle import Case
 from .clock import Clock, Timed
-from .errors import TimingError, UntimeableError
+from ..errors import TimingError, UntimeableError
 from .harness import build_harness, empty_variant, timing_cases
 from .report import OK, TimingReport, VariantTiming
 

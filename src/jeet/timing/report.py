@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UntimeableError
+from ..errors import UntimeableError
 from .stats import Ratio, bootstrap_ratio, net_median
 
 OK = "ok"
