@@ -34,6 +34,7 @@ class EvolveResult:
     out: str | None
     operators: list[dict] = field(default_factory=list)
     lineage: list[str] = field(default_factory=list)
+    held_out_seed: int | None = None  # rebuilds the held-out cases: `jeet evolve --held-out-seed`
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +65,7 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
         out=str(out) if out else None,
         operators=evo.ledger.as_rows(),
         lineage=champion_lineage(evo),
+        held_out_seed=evo.problem.oracle.held_out_seed,
     )
 
 

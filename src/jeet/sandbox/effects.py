@@ -22,6 +22,8 @@ import ctypes
 import functools
 import hashlib
 import random
+import weakref
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -54,6 +56,27 @@ class MemoryEnv:
     @property
     def size(self) -> int:
         return len(self.image)
+
+    # The random key names the env: copies that travel to worker processes with every batch of cases
+    # compare equal, share one start-image cache, and unpickle without inflating the image again.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MemoryEnv) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __reduce__(self) -> tuple:
+        return _restore, (self.key, zlib.compress(self.image, 1), self.keep, self.scratch)
+
+
+_LIVE: "weakref.WeakValueDictionary[bytes, MemoryEnv]" = weakref.WeakValueDictionary()
+
+
+def _restore(key: bytes, image: bytes, keep: tuple, scratch: Region | None) -> MemoryEnv:
+    env = _LIVE.get(key)
+    if env is None:
+        env = _LIVE.setdefault(key, MemoryEnv(key, zlib.decompress(image), keep, scratch))
+    return env
 
 
 def minus(regions: Sequence[Region], holes: Sequence[Region]) -> list[Region]:

@@ -821,7 +821,7 @@ class Sandbox:
         if session.image_ok is None:
             session.image_ok = size == env.size and memcmp(base, env.image, size) == 0
         n = min(size, env.size)
-        if session.env is env and session.seed == seed and session.dirty is not None:
+        if session.env == env and session.seed == seed and session.dirty is not None:
             src = ctypes.addressof(start)
             for lo, hi in session.dirty:
                 if lo < min(hi, n):
