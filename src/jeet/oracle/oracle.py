@@ -330,11 +330,17 @@ def differential_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function
             spent += len(inputs[start:start + _BATCH])
             if held.full:
                 break
-    cases = held.finish()[:target]
+    cases = _by_poison(held.finish()[:target])
     if len(cases) < target and spent >= budget:
         raise OracleError(f"only {len(cases)} of {target} held-out cases could be built: the original finishes "
                           f"on too few inputs ({spent} tried: {_counts_text(tried)})")
-    return Oracle(params, results, tuple(train), tuple(cases), "differential", held_out_seed, lay.env)
+    return Oracle(params, results, tuple(_by_poison(train)), tuple(cases), "differential", held_out_seed, lay.env)
+
+
+def _by_poison(cases: list[Case]) -> list[Case]:
+    """Cases grouped by starting memory (stable: the given tests stay first), so that a run resets only
+    what the previous case changed instead of all of memory."""
+    return sorted(cases, key=lambda case: case.poison)
 
 
 def _dedupe(cases) -> list[Case]:
@@ -436,7 +442,7 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
         ok, traps, _ = _record(sandbox, compiled, function, batch)
         held.add(ok, traps)
         spent += len(batch)
-    cases = held.finish()
+    cases = _by_poison(held.finish())
     if len(cases) < target and params and spent >= budget:
         raise OracleError(f"only {len(cases)} of {target} held-out cases could be built: the original finishes "
                           f"on too few augmented inputs ({spent} tried)")

@@ -110,18 +110,25 @@ def start_image(env: MemoryEnv, seed: int) -> ctypes.Array:
     return buf
 
 
+_PLANS: dict = {}
+
+
 def compare_plan(env: MemoryEnv, blocks: Sequence[tuple[int, bytes]]) -> tuple[list[Region], list[Region]]:
     """(regions compared with the start image, block regions compared with the blocks' bytes).
 
-    Everything but the scratch region is compared; bytes the case wrote are never scratch.
+    Everything but the scratch region is compared; bytes the case wrote are never scratch. Cached per
+    layout, since training cases come back for every candidate.
     """
-    written = sorted((off, off + len(data)) for off, data in blocks if data)
-    holes = minus([env.scratch], written) if env.scratch else []
-    return minus(minus([(0, env.size)], holes), written), written
-
-
-def _address(data: bytes) -> int:
-    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+    layout = (env.key, tuple((off, len(data)) for off, data in blocks))
+    plan = _PLANS.get(layout)
+    if plan is None:
+        written = sorted((off, off + len(data)) for off, data in blocks if data)
+        holes = minus([env.scratch], written) if env.scratch else []
+        plan = (minus(minus([(0, env.size)], holes), written), written)
+        if len(_PLANS) >= 8192:
+            _PLANS.clear()
+        _PLANS[layout] = plan
+    return plan
 
 
 def memory_digest(env: MemoryEnv, base: int, size: int, start: ctypes.Array,
@@ -137,15 +144,17 @@ def memory_digest(env: MemoryEnv, base: int, size: int, start: ctypes.Array,
         return h.digest()
     image_regions, block_regions = compare_plan(env, blocks)
     ref = ctypes.addressof(start)
+    # the common case first: nothing changed
+    if all(_memcmp(base + lo, ref + lo, hi - lo) == 0 for lo, hi in image_regions) and all(
+            not data or ctypes.string_at(base + off, len(data)) == data for off, data in blocks):
+        return UNCHANGED
     changed: list[Region] = []
     for lo, hi in image_regions:
         _diff(base, ref, lo, hi, changed)
-    if block_regions:
-        for off, data in blocks:
-            if data:
-                _diff(base, _address(data) - off, off, off + len(data), changed)
-    if not changed:
-        return UNCHANGED
+    for off, data in blocks:
+        if data:
+            copy = (ctypes.c_char * len(data)).from_buffer_copy(data)
+            _diff(base, ctypes.addressof(copy) - off, off, off + len(data), changed)
     changed.sort()
     h = hashlib.blake2b(key=env.key, digest_size=16)
     h.update(size.to_bytes(8, "little"))

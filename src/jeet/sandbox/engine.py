@@ -319,7 +319,8 @@ class _Session:
     """One store and instance that consecutive calls share; `close` frees the store."""
 
     __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed",
-                 "writes", "globals", "initial_globals", "env", "seed", "dirty", "image_ok", "stale")
+                 "writes", "globals", "initial_globals", "env", "seed", "dirty", "image_ok", "stale", "base",
+                 "size")
 
     def __init__(self, wrapper: Any, store: Any) -> None:
         self.wrapper, self.store = wrapper, store
@@ -335,6 +336,7 @@ class _Session:
         self.dirty: list | None = None
         self.image_ok: bool | None = None
         self.stale = False  # memory changed size: the next case needs a new instance
+        self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
 
     def close(self) -> None:
         if not self.closed:
@@ -765,9 +767,21 @@ class Sandbox:
         start = None
         if env is not None:
             start = self._reset(session, env, getattr(case, "poison", 0))
+            if case.memory and memory is not None:
+                base, size = session.base, session.size
+                for offset, data in case.memory:
+                    if offset < 0 or offset + len(data) > size:
+                        return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0,
+                                               message=f"memory block [{offset}, {offset + len(data)}) lies "
+                                                       f"outside the {size}-byte memory")
+                    ctypes.memmove(base + offset, data, len(data))
+            elif case.memory:
+                return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0,
+                                       message="the case writes memory but the module exports no memory")
         else:
             session.dirty = None  # memory is no longer known to match any start image
-        if case.memory:
+            session.base = 0
+        if case.memory and env is None:
             problem = self._write_blocks(ctx, memory, case.memory)
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
@@ -796,7 +810,7 @@ class Sandbox:
         read = self._read_blocks(ctx, memory, readback) if readback else ()
         digest = None
         if env is not None:
-            digest = self._effects(session, env, start, case.memory)
+            digest = self._effects(session, env, start, case.memory, pages * WASM_PAGE)
         globals_ = self._read_globals(session) if session.globals else ()
         return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read,
                                digest, globals_)
@@ -816,8 +830,10 @@ class Sandbox:
             if session.image_ok is None:
                 session.image_ok = env.size == 0
             return start
-        size = _memory_data_size(ctx, byref(memory))
-        base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        if not session.base:
+            session.size = _memory_data_size(ctx, byref(memory))
+            session.base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        base, size = session.base, session.size
         if session.image_ok is None:
             session.image_ok = size == env.size and memcmp(base, env.image, size) == 0
         n = min(size, env.size)
@@ -832,16 +848,14 @@ class Sandbox:
         return start
 
     @staticmethod
-    def _effects(session: "_Session", env: MemoryEnv, start: Any, blocks: Sequence) -> bytes:
+    def _effects(session: "_Session", env: MemoryEnv, start: Any, blocks: Sequence, size: int) -> bytes:
         """The call's memory digest (see `jeet.sandbox.effects`); notes which regions now differ from the start."""
         ctx, memory = session.ctx, session.memory
-        blocks = tuple((off, bytes(data)) for off, data in blocks)
-        written = [(off, off + len(data)) for off, data in blocks if data]
         if memory is None:
             session.dirty = []
             return UNCHANGED if session.image_ok else FOREIGN
-        size = _memory_data_size(ctx, byref(memory))
-        if size != env.size:
+        written = [(off, off + len(data)) for off, data in blocks if data]
+        if size != session.size:
             session.stale = True
         if not session.image_ok:
             session.dirty = None
@@ -849,7 +863,9 @@ class Sandbox:
         if not session.writes:  # nothing can have changed but the blocks the case wrote
             session.dirty = written
             return UNCHANGED
-        base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        if not all(type(data) is bytes for _, data in blocks):
+            blocks = tuple((off, bytes(data)) for off, data in blocks)
+        base = session.base if not session.stale else ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
         digest = memory_digest(env, base, size, start, blocks)
         if digest == UNCHANGED:
             session.dirty = written + ([env.scratch] if env.scratch else [])
