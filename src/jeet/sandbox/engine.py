@@ -836,6 +836,8 @@ class Sandbox:
         base, size = session.base, session.size
         if session.image_ok is None:
             session.image_ok = size == env.size and memcmp(base, env.image, size) == 0
+            if session.image_ok:  # a fresh instance is the zeroed start image already
+                session.env, session.seed, session.dirty = env, 0, []
         n = min(size, env.size)
         if session.env == env and session.seed == seed and session.dirty is not None:
             src = ctypes.addressof(start)
