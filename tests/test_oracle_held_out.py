@@ -96,3 +96,16 @@ def test_held_out_cases_vary_the_byte_and_read_poisoned_memory(count_oracle):
     assert any(c.args[0] % 4 for c in cases) and any(c.args[0] + len(c.memory[0][1]) == 65536 for c in cases)
     poisons = {c.poison for c in cases}
     assert 0 in poisons and len(poisons) > 2  # zeroed and poisoned starting memory
+
+
+def test_held_out_cases_written_as_a_tests_file_rebuild_an_oracle_the_original_passes(sandbox, count_oracle, tmp_path):
+    from jeet.oracle import dump_tests
+
+    path = tmp_path / "held.jsonl"
+    dump_tests(path, count_oracle.held_out, count_oracle.params, count_oracle.results)
+    assert '"poison": ' in path.read_text()
+    again = load_tests(path, count_oracle.params, count_oracle.results)
+    assert [c.poison for c in again] == [c.poison for c in count_oracle.held_out]
+    rebuilt = tests_oracle(sandbox, COUNT, "count", again, seed=0, held_out_factor=1)  # the original passes them all
+    wrong = count_module(address="i32.xor")
+    assert not rebuilt.verify(sandbox, wrong, "count", rebuilt.held_out).ok

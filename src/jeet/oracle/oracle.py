@@ -206,13 +206,12 @@ def _effects_of(case: Case, result: ExecutionResult) -> dict:
     return {"digest": result.digest, "globals": tuple(result.globals)}
 
 
-def _setup(sandbox: Sandbox, wasm: bytes | CompiledModule, compiled: CompiledModule, function: str,
-           seed: int) -> tuple[Layout, list[int]]:
-    """The original's memory layout and the poison seeds of one oracle (0: zeroed memory)."""
-    lay = layout(sandbox, wasm, compiled, function)
+def _poisons(lay: Layout, seed: object) -> list[int]:
+    """The memory fillings a set of cases draws from: 0 (zeroed) and a few random ones from `seed`."""
+    if lay.env is None or not lay.size:
+        return [0]
     rng = random.Random(f"jeet-oracle-poison:{seed}")
-    poisons = [0] + [rng.getrandbits(31) | 1 for _ in range(_POISONS)] if lay.env is not None and lay.size else [0]
-    return lay, poisons
+    return [0] + [rng.getrandbits(62) | 1 for _ in range(_POISONS)]
 
 
 def _staged(case: Case, lay: Layout, poisons: Sequence[int], rng: random.Random) -> Case:
@@ -285,7 +284,8 @@ def differential_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function
     compiled, params, results = _prepare(sandbox, wasm, function)
     if train_size < 1:
         raise OracleError("train_size must be at least 1")
-    lay, poisons = _setup(sandbox, wasm, compiled, function, seed)
+    lay = layout(sandbox, wasm, compiled, function)
+    poisons = _poisons(lay, f"train:{seed}")
     rng = random.Random(f"jeet-oracle-train:{seed}")
     inputs = generate_inputs(params, rng, max(4 * train_size, 64))
     pool = _dedupe(_staged(Case(_pointers(args, params, lay.size, rng)), lay, poisons, rng) for args in inputs)
@@ -306,6 +306,7 @@ def differential_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function
         held_out_seed = seed
     target = held_out_factor * len(train)
     hrng = random.Random(f"jeet-oracle-held-out:{held_out_seed}")
+    poisons = _poisons(lay, f"held-out:{held_out_seed}")
     held = _HeldOut(target, trap_share)
     seen = {case.args for case in train}
     keys = {case.key for case in train}
@@ -358,7 +359,8 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
                  trap_share: float = DEFAULT_TRAP_SHARE, held_out_seed: int | None = None) -> Oracle:
     """The user's tests define correctness; the original must pass them all first.
 
-    Each given case runs on zeroed memory (the module as instantiated, plus its blocks).
+    Each given case runs on zeroed memory (the module as instantiated, plus its blocks), or
+    on the poisoned memory its `poison` seed names.
     Cases without "expect" take the original's results; every finished case also takes
     the original's effects. Training is a seeded sample of `train_size` given cases. The
     held-out set is every given case plus augmented cases until it has at least
@@ -382,7 +384,7 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
         if case.expect is not None and len(case.expect) != len(results):
             raise OracleError(f"{where(i)}: {len(case.expect)} expected values, {function} returns {len(results)}")
 
-    lay, poisons = _setup(sandbox, wasm, compiled, function, seed)
+    lay = layout(sandbox, wasm, compiled, function)
     normal = []
     for i, case in enumerate(tests):
         try:
@@ -390,7 +392,7 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
             expect = None if case.expect is None else tuple(canonical(t, v) for t, v in zip(results, case.expect))
         except OracleError as exc:
             raise OracleError(f"{where(i)}: {exc}") from None
-        normal.append(replace(case, args=args, expect=expect, env=lay.env, poison=0, digest=None, globals=None))
+        normal.append(replace(case, args=args, expect=expect, env=lay.env, digest=None, globals=None))
     given: list[Case] = []
     for i, (case, result) in enumerate(zip(normal, sandbox.run(compiled, function, normal))):
         if case.trap:
@@ -422,6 +424,7 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
     if held_out_seed is None:
         held_out_seed = seed
     hrng = random.Random(f"jeet-oracle-held-out:{held_out_seed}")
+    poisons = _poisons(lay, f"held-out:{held_out_seed}")
     augmenter = Augmenter(given, params, Arena(lay.size, lay.taken))
     with_memory = any(case.memory or case.expect_memory for case in given)
     budget = 5 * target + 500
