@@ -130,3 +130,13 @@ def test_modules_that_cannot_write_memory_are_recognised():
     for op in ("i32.const 0 i32.const 1 i32.const 1 memory.fill", "i32.const 1 memory.grow drop",
                "i32.const 0 i64.const 1 i64.store32"):
         assert may_write_memory(wasm(f'(module (memory 1) (func (export "f") {op}))')), op
+
+
+def test_cases_with_an_env_after_cases_without_one_still_start_from_the_image(sandbox):
+    env = MemoryEnv(os.urandom(16), bytes(65536), ())
+    put = wasm('(module (memory (export "memory") 1) (func (export "f") (param i32) (result i32) '
+               'local.get 0 i32.load8_u local.get 0 i32.const 9 i32.store8))')
+    plain, staged = Case((50,)), Case((50,), env=env)
+    results = sandbox.run(put, "f", [plain, staged, plain, staged])
+    assert [r.results for r in results] == [(0,), (0,), (9,), (0,)]
+    assert all(r.digest not in (FOREIGN, UNCHANGED) for r in results[1::2])

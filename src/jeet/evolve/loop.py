@@ -491,7 +491,8 @@ class Evolution:
         _, st = cp
         self.state = RunState(generation=st["generation"], evaluations=st["evaluations"],
                               offspring_made=st["offspring_made"], offspring_valid=st["offspring_valid"],
-                              stagnant=st["stagnant"], extra_train=[_case_from(d) for d in st["extra_train"]])
+                              stagnant=st["stagnant"], extra_train=[_case_from(d, self.problem.oracle.env)
+                                                                           for d in st["extra_train"]])
         self.rng.setstate(_rng_from(st["rng"]))
         self.ledger = OperatorLedger.from_dict(st["ledger"])
         for pool, saved in st.get("operator_rates", {}).items():
@@ -574,9 +575,11 @@ def _rng_from(data: list) -> tuple:
 
 def _case_dict(c: Case) -> dict:
     return {"args": list(c.args), "expect": None if c.expect is None else list(c.expect),
-            "memory": [[o, b.hex()] for o, b in c.memory], "trap": c.trap}
+            "memory": [[o, b.hex()] for o, b in c.memory], "trap": c.trap, "poison": c.poison}
 
 
-def _case_from(d: dict) -> Case:
+def _case_from(d: dict, env=None) -> Case:
+    """A saved case, starting from the same memory again (its effects digest was keyed by the old oracle)."""
     return Case(args=tuple(d["args"]), expect=None if d["expect"] is None else tuple(d["expect"]),
-                memory=tuple((o, bytes.fromhex(h)) for o, h in d["memory"]), trap=d["trap"])
+                memory=tuple((o, bytes.fromhex(h)) for o, h in d["memory"]), trap=d["trap"],
+                env=env, poison=d.get("poison", 0))

@@ -224,17 +224,16 @@ class Augmenter:
                         align = rng.choice(_ALIGNMENTS)
                         top = max(0, arena.size - n)
                         offs.append(rng.randrange(top // align + 1) * align + (rng.choice((0, 1, 3)) if align > 1 and rng.random() < 0.3 else 0))
-            if self._valid(items, offs):
+            if self._valid(items, offs, [off for off, _, _ in items]):
                 return offs[:len(blocks)], offs[len(blocks):]
         return None
 
-    def _valid(self, items: list[tuple[int, int, bool]], offs: list[int]) -> bool:
+    def _valid(self, items: list[tuple[int, int, bool]], offs: list[int], olds: list[int]) -> bool:
         spans = []
-        for (old, n, moved), off in zip(items, offs):
-            if moved or off != old:
-                if not self.arena.fits(off, off + n):
-                    return False
-            elif not 0 <= off <= off + n <= self.arena.size:
+        for (old, n, moved), off, first in zip(items, offs, olds):
+            if off != first and not self.arena.fits(off, off + n):
+                return False
+            if not 0 <= off <= off + n <= self.arena.size:  # where the tests put it: allowed, if it fits
                 return False
             spans.append((off, off + max(n, 1)))
         spans.sort()

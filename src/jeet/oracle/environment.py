@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import wasm as wasmcodec
 from ..sandbox import CompiledModule, Sandbox, SandboxError
@@ -13,7 +13,6 @@ from ..sandbox.effects import MemoryEnv, Region
 from ..wasm import abi
 
 _I32_CONST = 0x41
-_UNBOUNDED_STACK = 65536  # kept free below the stack pointer when the frame size is not known
 
 
 @dataclass(frozen=True)
@@ -22,12 +21,13 @@ class Layout:
 
     `env` prepares and measures every case (None: effects cannot be measured here, as in a linked
     pair's sandbox); `size` is the memory's size in bytes at entry; `taken` lists the [start, end)
-    ranges a moved block must not cover: data segments and the stack below the stack pointer.
+    ranges a moved block must not cover: data segments and everything below the stack pointer.
     """
 
     env: MemoryEnv | None
     size: int
     taken: tuple[Region, ...]
+    moved_stack: bytes | None = None  # the original with its shadow stack elsewhere (see `moved_stack`)
 
 
 def layout(sandbox: object, wasm: object, compiled: CompiledModule, function: str) -> Layout:
@@ -49,15 +49,37 @@ def layout(sandbox: object, wasm: object, compiled: CompiledModule, function: st
     found = abi.scratch(module, function)
     region = found.region if found is not None else None
     taken = list(keep)
-    if region is not None:
-        taken.append((max(0, region[0] - 16), region[1]))
-    else:
-        sp = abi.stack_pointer(module)
-        if sp is not None and sp >= module.num_imported_globals:
-            entry = module.globals[sp - module.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF
-            if abi.frame_bytes(module, module.export_func(function), sp) is None:
-                taken.append((max(0, entry - _UNBOUNDED_STACK), entry))
-    return Layout(MemoryEnv(os.urandom(16), image, keep, region), len(image), tuple(sorted(taken)))
+    sp = abi.stack_pointer(module)
+    if sp is not None and sp >= module.num_imported_globals:
+        # Below the stack pointer lie the shadow stack (and, in clang's default layout, static data): no
+        # caller passes a buffer there, and any implementation's frame may overwrite it.
+        taken.append((0, module.globals[sp - module.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF))
+    return Layout(MemoryEnv(os.urandom(16), image, keep, region), len(image), tuple(sorted(taken)),
+                  moved_stack(module, function))
+
+
+def moved_stack(module: wasmcodec.Module, function: str) -> bytes | None:
+    """The module with one more page of memory and its shadow stack at the top of it; None when it keeps no
+    shadow stack (or imports its memory).
+
+    A call whose results change when the stack moves out of every case's reach reads the stack itself (a
+    buffer argument that overlaps the callee's own frame, or memory just below it): an input no caller can
+    pass, on which two correct implementations disagree. Case generation runs both and drops such inputs.
+    """
+    sp = abi.stack_pointer(module)
+    if sp is None or sp < module.num_imported_globals or len(module.memories) != 1:
+        return None
+    limits = module.memories[0].limits
+    if limits.min + 1 > 65536:
+        return None
+    grown = replace(limits, min=limits.min + 1, max=None if limits.max is None else max(limits.max, limits.min + 1))
+    d = sp - module.num_imported_globals
+    g = module.globals[d]
+    top = (limits.min + 1) * 65536 - 16
+    init = replace(g.init, instrs=(replace(g.init.instrs[0], imm=(top - (1 << 32) if top >= 1 << 31 else top,),
+                                           raw=None),) + g.init.instrs[1:], raw=None)
+    return module.replace(memories=(replace(module.memories[0], limits=grown),),
+                          globals=module.globals[:d] + (replace(g, init=init),) + module.globals[d + 1:]).encode()
 
 
 def data_segments(module: wasmcodec.Module) -> tuple[Region, ...]:

@@ -16,6 +16,7 @@ node (`fresh_seed`) so that no two verifiers check the same cases.
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -182,14 +183,24 @@ def _prepare(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str
     return compiled, sig.params, sig.results
 
 
-def _record(sandbox: Sandbox, compiled: CompiledModule, function: str, cases: Sequence[Case]
-            ) -> tuple[list[Case], list[Case], Counter]:
+def _record(sandbox: Sandbox, compiled: CompiledModule, function: str, cases: Sequence[Case],
+            shadow: CompiledModule | None = None) -> tuple[list[Case], list[Case], Counter]:
     """Run the original on `cases`; return (finished cases with expectations, trap cases, outcome counts).
 
-    A finished case records the original's results and, when it has an env, its effects."""
+    A finished case records the original's results and, when it has an env, its effects. With a
+    `shadow` (the original with its stack elsewhere), inputs on which the two disagree read the stack
+    itself and are dropped."""
     ok, traps = [], []
     counts: Counter = Counter()
-    for case, result in zip(cases, sandbox.run(compiled, function, cases)):
+    results = sandbox.run(compiled, function, cases)
+    if shadow is not None:
+        moved = sandbox.run(shadow, function, cases)
+        # the shadow has more memory: where the original traps it may not, and that says nothing of the stack
+        keep = [a.outcome is not Outcome.OK or (b.outcome is Outcome.OK and a.results == b.results)
+                for a, b in zip(results, moved)]
+        cases = [c for c, k in zip(cases, keep) if k]
+        results = [r for r, k in zip(results, keep) if k]
+    for case, result in zip(cases, results):
         counts[result.outcome] += 1
         if result.outcome is Outcome.OK:
             expect_memory = tuple((off, data) for off, data in result.memory) if case.expect_memory else ()
@@ -204,6 +215,13 @@ def _effects_of(case: Case, result: ExecutionResult) -> dict:
     if case.env is None:
         return {"digest": None, "globals": None}
     return {"digest": result.digest, "globals": tuple(result.globals)}
+
+
+def _shadow(sandbox: Sandbox, lay: Layout) -> CompiledModule | None:
+    if lay.moved_stack is None:
+        return None
+    compiled = sandbox.compile(lay.moved_stack)
+    return compiled if isinstance(compiled, CompiledModule) else None
 
 
 def _poisons(lay: Layout, seed: object) -> list[int]:
@@ -222,15 +240,21 @@ def _staged(case: Case, lay: Layout, poisons: Sequence[int], rng: random.Random)
     return replace(case, env=lay.env, poison=poison)
 
 
-def _pointers(args: tuple, params: Sequence[str], size: int, rng: random.Random) -> tuple:
-    """Some i32 arguments replaced by addresses inside memory, so loads and stores land in bounds."""
-    if size <= 0:
+def _pointers(args: tuple, params: Sequence[str], lay: Layout, rng: random.Random) -> tuple:
+    """Some i32 arguments replaced by addresses inside memory, so loads and stores land in bounds; never below
+    the stack pointer or in static data, where no caller keeps its buffers."""
+    arena = Arena(lay.size, lay.taken)
+    if lay.size <= 0:
         return args
     out = list(args)
     for i, t in enumerate(params):
         if t == "i32" and rng.random() < 0.3:
             align = rng.choice((1, 4, 8, 64))
-            out[i] = rng.randrange(size // align) * align
+            for _ in range(8):
+                addr = rng.randrange(lay.size // align) * align
+                if arena.fits(addr, addr + 1):
+                    out[i] = addr
+                    break
     return tuple(out)
 
 
@@ -285,13 +309,14 @@ def differential_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function
     if train_size < 1:
         raise OracleError("train_size must be at least 1")
     lay = layout(sandbox, wasm, compiled, function)
+    shadow = _shadow(sandbox, lay)
     poisons = _poisons(lay, f"train:{seed}")
     rng = random.Random(f"jeet-oracle-train:{seed}")
     inputs = generate_inputs(params, rng, max(4 * train_size, 64))
-    pool = _dedupe(_staged(Case(_pointers(args, params, lay.size, rng)), lay, poisons, rng) for args in inputs)
+    pool = _dedupe(_staged(Case(_pointers(args, params, lay, rng)), lay, poisons, rng) for args in inputs)
     if not params:
         pool = [_staged(Case(()), lay, [0], rng)]
-    ok, traps, counts = _record(sandbox, compiled, function, pool)
+    ok, traps, counts = _record(sandbox, compiled, function, pool, shadow)
     if not ok:
         raise OracleError(f"the original finishes on no input within the cycle budget of "
                           f"{sandbox.limits.fuel} ({len(pool)} inputs tried: {_counts_text(counts)})")
@@ -321,11 +346,11 @@ def differential_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function
         for start in range(0, len(inputs), _BATCH):
             chunk = []
             for args in inputs[start:start + _BATCH]:
-                case = _staged(Case(_pointers(args, params, lay.size, hrng)), lay, poisons, hrng)
+                case = _staged(Case(_pointers(args, params, lay, hrng)), lay, poisons, hrng)
                 if case.key not in keys:
                     keys.add(case.key)
                     chunk.append(case)
-            ok_c, trap_c, counts = _record(sandbox, compiled, function, chunk)
+            ok_c, trap_c, counts = _record(sandbox, compiled, function, chunk, shadow)
             held.add(ok_c, trap_c)
             tried.update(counts)
             spent += len(inputs[start:start + _BATCH])
@@ -336,6 +361,42 @@ def differential_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function
         raise OracleError(f"only {len(cases)} of {target} held-out cases could be built: the original finishes "
                           f"on too few inputs ({spent} tried: {_counts_text(tried)})")
     return Oracle(params, results, tuple(_by_poison(train)), tuple(cases), "differential", held_out_seed, lay.env)
+
+
+def with_frame(oracle: Oracle, sandbox: Sandbox, wasm: bytes, function: str, frame: int) -> Oracle:
+    """`oracle` with `frame` bytes below the stack pointer at entry as scratch, where that is more than the
+    original's own frame, and every case's effects recorded again from the original.
+
+    For judging other implementations of the function (say a table built on the stack) whose frames are
+    larger than the original's: the caller never owns memory below its stack pointer. A caller that gates
+    evolved variants keeps the original's frame.
+    """
+    env = oracle.env
+    if env is None:
+        return oracle
+    from ..wasm import abi, decode  # only here: the codec is not needed on any hot path
+
+    module = decode(wasm)
+    sp = abi.stack_pointer(module)
+    if sp is None or sp < module.num_imported_globals:
+        return oracle
+    entry = module.globals[sp - module.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF
+    lo = max(0, entry - frame)
+    if env.scratch is not None and env.scratch[0] <= lo:
+        return oracle
+    wider = MemoryEnv(os.urandom(16), env.image, env.keep, (lo, entry))
+    compiled = sandbox.compile(wasm)
+
+    def again(cases: tuple[Case, ...]) -> tuple[Case, ...]:
+        staged = [replace(case, env=wider) if case.env is not None else case for case in cases]
+        out = []
+        for case, result in zip(staged, sandbox.run(compiled, function, staged)):
+            if case.env is not None and not case.trap and result.outcome is Outcome.OK:
+                case = replace(case, **_effects_of(case, result))
+            out.append(case)
+        return tuple(out)
+
+    return replace(oracle, train=again(oracle.train), held_out=again(oracle.held_out), env=wider)
 
 
 def _by_poison(cases: list[Case]) -> list[Case]:
@@ -385,6 +446,7 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
             raise OracleError(f"{where(i)}: {len(case.expect)} expected values, {function} returns {len(results)}")
 
     lay = layout(sandbox, wasm, compiled, function)
+    shadow = _shadow(sandbox, lay)
     normal = []
     for i, case in enumerate(tests):
         try:
@@ -442,7 +504,7 @@ def tests_oracle(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str, 
                 seen.add(case.key)
                 batch.append(case)
         stale = stale + 1 if not batch else 0
-        ok, traps, _ = _record(sandbox, compiled, function, batch)
+        ok, traps, _ = _record(sandbox, compiled, function, batch, shadow)
         held.add(ok, traps)
         spent += len(batch)
     cases = _by_poison(held.finish())

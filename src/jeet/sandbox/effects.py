@@ -132,8 +132,9 @@ def compare_plan(env: MemoryEnv, blocks: Sequence[tuple[int, bytes]]) -> tuple[l
 
 
 def memory_digest(env: MemoryEnv, base: int, size: int, start: ctypes.Array,
-                  blocks: Sequence[tuple[int, bytes]]) -> bytes:
-    """The digest of memory at `base` (`size` bytes) after a call that started from `start` plus `blocks`."""
+                  blocks: Sequence[tuple[int, bytes]]) -> tuple[bytes, list[Region] | None]:
+    """The digest of memory at `base` (`size` bytes) after a call that started from `start` plus `blocks`,
+    and the compared regions that changed (None: not known, memory grew)."""
     if size != env.size:  # memory.grow: hash everything outside the scratch region
         h = hashlib.blake2b(key=env.key, digest_size=16)
         h.update(b"grown" + size.to_bytes(8, "little"))
@@ -141,13 +142,13 @@ def memory_digest(env: MemoryEnv, base: int, size: int, start: ctypes.Array,
         holes = minus([env.scratch], written) if env.scratch else []
         for lo, hi in minus([(0, size)], holes):
             h.update(ctypes.string_at(base + lo, hi - lo))
-        return h.digest()
+        return h.digest(), None
     image_regions, block_regions = compare_plan(env, blocks)
     ref = ctypes.addressof(start)
     # the common case first: nothing changed
     if all(_memcmp(base + lo, ref + lo, hi - lo) == 0 for lo, hi in image_regions) and all(
             not data or ctypes.string_at(base + off, len(data)) == data for off, data in blocks):
-        return UNCHANGED
+        return UNCHANGED, []
     changed: list[Region] = []
     for lo, hi in image_regions:
         _diff(base, ref, lo, hi, changed)
@@ -161,7 +162,7 @@ def memory_digest(env: MemoryEnv, base: int, size: int, start: ctypes.Array,
     for lo, hi in changed:
         h.update(lo.to_bytes(8, "little") + hi.to_bytes(8, "little"))
         h.update(ctypes.string_at(base + lo, hi - lo))
-    return h.digest()
+    return h.digest(), changed
 
 
 def _diff(base: int, ref: int, lo: int, hi: int, out: list[Region]) -> None:

@@ -320,7 +320,7 @@ class _Session:
 
     __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed",
                  "writes", "globals", "initial_globals", "env", "seed", "dirty", "image_ok", "stale", "base",
-                 "size")
+                 "size", "used")
 
     def __init__(self, wrapper: Any, store: Any) -> None:
         self.wrapper, self.store = wrapper, store
@@ -337,6 +337,7 @@ class _Session:
         self.image_ok: bool | None = None
         self.stale = False  # memory changed size: the next case needs a new instance
         self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
+        self.used = False  # a call ran: memory may no longer be as instantiation left it
 
     def close(self) -> None:
         if not self.closed:
@@ -622,6 +623,10 @@ class Sandbox:
         try:
             for case in cases:
                 try:
+                    if session is not None and session.used and session.image_ok is None \
+                            and getattr(case, "env", None) is not None:
+                        session.close()  # the first case with an env needs memory as instantiation left it
+                        session = None
                     if session is None:
                         opened = self._open(compiled, plan, limits, ticks)
                         if isinstance(opened, ExecutionResult):
@@ -630,6 +635,7 @@ class Sandbox:
                             session = opened
                     if session is not None:
                         result = self._call(session, plan, case, limits, ticks)
+                        session.used = True
                         if fresh_instance_per_case or result.outcome is not Outcome.OK or session.stale:
                             session.close()  # after a trap the instance's state is unknown: start over
                             session = None
@@ -868,11 +874,8 @@ class Sandbox:
         if not all(type(data) is bytes for _, data in blocks):
             blocks = tuple((off, bytes(data)) for off, data in blocks)
         base = session.base if not session.stale else ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
-        digest = memory_digest(env, base, size, start, blocks)
-        if digest == UNCHANGED:
-            session.dirty = written + ([env.scratch] if env.scratch else [])
-        else:
-            session.dirty = None
+        digest, changed = memory_digest(env, base, size, start, blocks)
+        session.dirty = None if changed is None else changed + written + ([env.scratch] if env.scratch else [])
         return digest
 
     @staticmethod
