@@ -89,7 +89,8 @@ def test_dropping_a_dead_store_in_a_clang_O0_frame_passes(sandbox):
 
 def test_bytes_the_case_wrote_inside_the_frame_are_not_scratch(sandbox):
     env = MemoryEnv(os.urandom(16), bytes(65536), (), (4000, 4096))
-    clear = wasm('(module (memory (export "memory") 1) (func (export "f") (param i32) local.get 0 i32.const 0 i32.store8))')
+    clear = wasm('(module (memory (export "memory") 1) (func (export "f") (param i32) '
+                 'local.get 0 i32.const 0 i32.store8))')
     inside = Case((4050,), memory=((4050, b"\x01"),), env=env)
     beside = Case((4051,), memory=((4050, b"\x01"),), env=env)
     a, b = sandbox.run(clear, "f", [inside, beside])
@@ -99,8 +100,10 @@ def test_bytes_the_case_wrote_inside_the_frame_are_not_scratch(sandbox):
 
 def test_digest_depends_on_the_bytes_written_and_memory_size(sandbox):
     env = MemoryEnv(os.urandom(16), bytes(65536), ())
-    put = wasm('(module (memory (export "memory") 1 2) (func (export "f") (param i32 i32) local.get 0 local.get 1 i32.store8))')
-    grow = wasm('(module (memory (export "memory") 1 2) (func (export "f") (param i32 i32) i32.const 1 memory.grow drop))')
+    put = wasm('(module (memory (export "memory") 1 2) (func (export "f") (param i32 i32) '
+               'local.get 0 local.get 1 i32.store8))')
+    grow = wasm('(module (memory (export "memory") 1 2) (func (export "f") (param i32 i32) '
+                'i32.const 1 memory.grow drop))')
     results = sandbox.run(put, "f", [Case((10, 1), env=env), Case((10, 2), env=env), Case((11, 1), env=env),
                                      Case((10, 1), env=env), Case((10, 0), env=env)])
     digests = [r.digest for r in results]

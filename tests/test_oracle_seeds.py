@@ -34,3 +34,18 @@ def test_a_node_verifier_redraws_its_own_held_out_cases():
     assert mine.oracle.train == problem.oracle.train
     assert len({mine.oracle.held_out_seed, theirs.oracle.held_out_seed, 77}) == 3
     assert set(mine.oracle.held_out) != set(theirs.oracle.held_out)
+
+
+def test_two_node_verifiers_draw_their_own_cases(tmp_path):
+    from jeet.node.daemon import NodeSettings
+    from jeet.node.verifier import _own_held_out
+    from jeet.node.workload import Workload
+
+    drawn = []
+    for name in ("a", "b"):
+        workload = Workload.load("count_byte", None, None, None)
+        before = workload.problem.oracle.held_out_seed
+        _own_held_out(workload, NodeSettings(data=tmp_path / name))
+        assert workload.problem.oracle.held_out_seed != before
+        drawn.append(workload.problem.oracle)
+    assert drawn[0].train == drawn[1].train and drawn[0].held_out != drawn[1].held_out

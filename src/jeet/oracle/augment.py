@@ -222,8 +222,8 @@ class Augmenter:
                         offs.append(arena.size - n - rng.choice((0, 0, 1, 2, 3)))
                     else:
                         align = rng.choice(_ALIGNMENTS)
-                        top = max(0, arena.size - n)
-                        offs.append(rng.randrange(top // align + 1) * align + (rng.choice((0, 1, 3)) if align > 1 and rng.random() < 0.3 else 0))
+                        skew = rng.choice((1, 3)) if align > 1 and rng.random() < 0.3 else 0
+                        offs.append(rng.randrange(max(0, arena.size - n) // align + 1) * align + skew)
             if self._valid(items, offs, [off for off, _, _ in items]):
                 return offs[:len(blocks)], offs[len(blocks):]
         return None
