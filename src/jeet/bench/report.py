@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 
 from ..evolve.seeding import wasm_opt_path
-from .suite import BenchReport
+from .results import BenchReport
 
 
 def wasm_opt_available() -> bool:
@@ -29,9 +29,10 @@ def markdown(report: BenchReport, command: str) -> str:
         f"wasm-opt {'present' if report.wasm_opt else 'absent'}; total {report.seconds:g} s",
         "",
         "Fuel is summed over each kernel's held-out cases (same cases for every column). "
-        "Wall times are medians of 30 interleaved runs on wasmtime (Cranelift, no fuel), input and evolved side by "
-        "side: one pass over up to 200 held-out cases, each call repeated in a wasm loop; 'net' subtracts an "
-        "empty function of the same signature timed the same way. Evolved modules are in `evolved/`.",
+        "Wall times are medians of at least 30 interleaved rounds on wasmtime (Cranelift, no fuel; jeet.timing, "
+        "the timing thread's CPU time), input, evolved and -O2 side by side: one pass over up to 200 held-out "
+        "cases, the call loop inside wasm; 'net' subtracts an empty function of the same signature timed in the "
+        "same harness. Evolved modules are in `evolved/`.",
         "",
         "| kernel | -O0 fuel | -O0 + wasm-opt -O3 | -O2 | -O2 + wasm-opt -O3 | evolved | evolved/-O0 | beats -O2+opt | held-out | evals/s/core (run) | evals/s/core (pipeline) | valid | net wall -O0 µs | net wall -O2 µs | net wall evolved µs | wall ratio | net ratio |",
         "|---|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -70,16 +71,24 @@ def plot(report: BenchReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for k in report.kernels:
+    # Small multiples: one panel per kernel on a shared scale, readable at two dozen kernels.
+    kernels = report.kernels or []
+    cols = min(6, max(1, len(kernels)))
+    rows = max(1, -(-len(kernels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols + 1, 1.7 * rows + 1), sharey=True, squeeze=False)
+    for ax in axes.flat[len(kernels):]:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, kernels):
         gens = [r["generation"] for r in k.logbook]
         best = [r["best_fitness"] for r in k.logbook]
-        ax.plot(gens, best, label=k.kernel, linewidth=1.2)
-    ax.set_xlabel("generation")
-    ax.set_ylabel("best fitness (0.5 = the -O0 input)")
-    ax.set_title(f"jeet bench: fitness over generations ({report.budget_s:g} s per kernel)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+        ax.plot(gens, best, linewidth=1.2)
+        ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
+        ax.set_title(k.kernel, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    fig.supxlabel("generation", fontsize=9)
+    fig.supylabel("best fitness (0.5 = the input)", fontsize=9)
+    fig.suptitle(f"jeet bench: fitness over generations ({report.budget_s:g} s per kernel)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -2,7 +2,7 @@
 
 from .cases import Case
 from .differential import edge_values, generate_inputs, random_value
-from .errors import OracleError
+from ..errors import OracleError
 from .oracle import Oracle, Verdict, differential_oracle, tests_oracle, with_frame
 from .seeds import fresh_seed
 from .tests_file import TestCases, case_to_json, dump_tests, load_tests, parse_case, parse_tests

@@ -28,6 +28,7 @@ class Layout:
     size: int
     taken: tuple[Region, ...]
     moved_stack: bytes | None = None  # the original with its shadow stack elsewhere (see `moved_stack`)
+    stack_top: int | None = None  # the stack pointer at entry
 
 
 def layout(sandbox: object, wasm: object, compiled: CompiledModule, function: str) -> Layout:
@@ -50,21 +51,24 @@ def layout(sandbox: object, wasm: object, compiled: CompiledModule, function: st
     region = found.region if found is not None else None
     taken = list(keep)
     sp = abi.stack_pointer(module)
+    top = None
     if sp is not None and sp >= module.num_imported_globals:
         # Below the stack pointer lie the shadow stack (and, in clang's default layout, static data): no
         # caller passes a buffer there, and any implementation's frame may overwrite it.
-        taken.append((0, module.globals[sp - module.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF))
+        top = module.globals[sp - module.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF
+        taken.append((0, top))
     return Layout(MemoryEnv(os.urandom(16), image, keep, region), len(image), tuple(sorted(taken)),
-                  moved_stack(module, function))
+                  moved_stack(module, function), top)
 
 
 def moved_stack(module: wasmcodec.Module, function: str) -> bytes | None:
     """The module with one more page of memory and its shadow stack at the top of it; None when it keeps no
     shadow stack (or imports its memory).
 
-    A call whose results change when the stack moves out of every case's reach reads the stack itself (a
-    buffer argument that overlaps the callee's own frame, or memory just below it): an input no caller can
-    pass, on which two correct implementations disagree. Case generation runs both and drops such inputs.
+    A call whose results change when the stack moves out of every case's reach (and the bytes it left
+    are scrambled) reads the stack itself (a buffer argument that overlaps the callee's own frame, or
+    memory just below it): an input no caller can pass, on which two correct implementations disagree.
+    Case generation runs both and drops such inputs.
     """
     sp = abi.stack_pointer(module)
     if sp is None or sp < module.num_imported_globals or len(module.memories) != 1:

@@ -27,8 +27,8 @@ from ..sandbox.effects import UNCHANGED, MemoryEnv
 from .augment import Arena, Augmenter
 from .cases import Case
 from .differential import generate_inputs
+from ..errors import OracleError
 from .environment import Layout, layout
-from .errors import OracleError
 from .values import VALTYPES, canonical, format_value, results_equal
 
 DEFAULT_TRAP_SHARE = 0.25
@@ -184,20 +184,22 @@ def _prepare(sandbox: Sandbox, wasm: bytes | CompiledModule, function: str
 
 
 def _record(sandbox: Sandbox, compiled: CompiledModule, function: str, cases: Sequence[Case],
-            shadow: CompiledModule | None = None) -> tuple[list[Case], list[Case], Counter]:
+            shadow: tuple[CompiledModule, tuple] | None = None) -> tuple[list[Case], list[Case], Counter]:
     """Run the original on `cases`; return (finished cases with expectations, trap cases, outcome counts).
 
     A finished case records the original's results and, when it has an env, its effects. With a
-    `shadow` (the original with its stack elsewhere), inputs on which the two disagree read the stack
-    itself and are dropped."""
+    `shadow` (the original with its stack elsewhere, run once with zeros and once with random bytes where
+    it was), inputs on which they disagree read the stack itself and are dropped."""
     ok, traps = [], []
     counts: Counter = Counter()
     results = sandbox.run(compiled, function, cases)
     if shadow is not None:
-        moved = sandbox.run(shadow, function, cases)
-        # the shadow has more memory: where the original traps it may not, and that says nothing of the stack
-        keep = [a.outcome is not Outcome.OK or (b.outcome is Outcome.OK and a.results == b.results)
-                for a, b in zip(results, moved)]
+        keep = [True] * len(cases)
+        for fill in shadow[1]:
+            moved = sandbox.run(shadow[0], function, [replace(c, memory=(fill,) + c.memory) for c in cases])
+            # the shadow has more memory: where the original traps it may not, which says nothing of the stack
+            keep = [k and (a.outcome is not Outcome.OK or (b.outcome is Outcome.OK and a.results == b.results))
+                    for k, a, b in zip(keep, results, moved)]
         cases = [c for c, k in zip(cases, keep) if k]
         results = [r for r, k in zip(results, keep) if k]
     for case, result in zip(cases, results):
@@ -217,11 +219,17 @@ def _effects_of(case: Case, result: ExecutionResult) -> dict:
     return {"digest": result.digest, "globals": tuple(result.globals)}
 
 
-def _shadow(sandbox: Sandbox, lay: Layout) -> CompiledModule | None:
-    if lay.moved_stack is None:
+def _shadow(sandbox: Sandbox, lay: Layout) -> tuple[CompiledModule, tuple] | None:
+    """The original with its stack moved to a page of its own, and two fillings (zeros, random bytes) of
+    the 4 KiB below the stack pointer it left, where a frame of any implementation would be."""
+    if lay.moved_stack is None or lay.stack_top is None:
         return None
     compiled = sandbox.compile(lay.moved_stack)
-    return compiled if isinstance(compiled, CompiledModule) else None
+    if not isinstance(compiled, CompiledModule):
+        return None
+    lo = max(0, lay.stack_top - 4096)
+    n = lay.stack_top - lo
+    return compiled, ((lo, bytes(n)), (lo, random.Random(f"jeet-stack:{lay.stack_top}").randbytes(n)))
 
 
 def _poisons(lay: Layout, seed: object) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 
 from .compare import counterexample, same_results
-from .errors import ArgumentError, JeetRuntimeError
+from ..errors import ArgumentError, JeetRuntimeError
 from .expressed import Expressed, ExpressionTable, expressed
 from .variant import Variant
 

@@ -30,7 +30,7 @@ from ..errors import JeetError
 from ..oracle import Case, OracleError, load_tests, parse_case
 from ..store import default_data_dir
 from .config import RuntimeConfig
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .function import Function
 from .supervisor import Supervisor
 from .variant import Variant, serving_engine

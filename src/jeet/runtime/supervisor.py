@@ -26,7 +26,7 @@ from ..oracle import Case, OracleError, differential_oracle, fresh_seed, tests_o
 from ..sandbox import Limits, Sandbox
 from ..store import Store, StoreError
 from .config import RuntimeConfig
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .expressed import ExpressionTable
 from .job import EvolutionJob, JobSpec
 from .records import ChampionRecord, RecordBook

@@ -23,7 +23,7 @@ import wasmtime
 
 from .. import wasm as codec
 from ..wasm.types import NAMES
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .lanes import LANE_TYPES, make_lane
 
 

@@ -42,9 +42,9 @@ from wasmtime import _ffi as ffi
 from .cache import ModuleCache
 from ._scan import ScanError, may_use_sized_ops, may_write_memory, scan
 from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature
+from ..errors import SandboxError
 from .effects import FOREIGN, UNCHANGED, MemoryEnv, memory_digest, start_image
 from .effects import _memcmp as memcmp
-from .errors import SandboxError
 from .limits import WASM_PAGE, Limits
 from .result import ExecutionResult, Outcome
 
