@@ -34,6 +34,7 @@ def evolve(
     evaluations: Optional[int] = typer.Option(None, "--evaluations", help="Stop after N candidate evaluations."),
     population: Optional[int] = typer.Option(None, "--population", help="Population size."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Master seed: same seed, same run."),
+    held_out_seed: Optional[int] = typer.Option(None, "--held-out-seed", help="Seed of the held-out cases (default: drawn fresh per run; the evidence records it)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the best variant."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data folder (specimen store); default ~/.jeet."),
@@ -80,7 +81,8 @@ def evolve(
         input, function, tests = _kernel_build(input, kernel, level, function, tests)
     limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
     problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
-                           train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel)
+                           train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel,
+                           held_out_seed=held_out_seed)
     out = out or Path(f"{problem.name}.evolved.wasm")
     if max_specimens is not None or max_store_mb is not None:  # remembered in the folder: every store opened there obeys
         Store(data or default_data_dir(), max_specimens=max_specimens, max_store_mb=max_store_mb).close()

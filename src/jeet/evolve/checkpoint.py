@@ -77,7 +77,7 @@ def restore(evo: "Evolution", run_id: int) -> bool:
     s.offspring_made, s.offspring_valid, s.stagnant = st["offspring_made"], st["offspring_valid"], st["stagnant"]
     s.distinct, s.repeats = st.get("distinct", 0), st.get("repeats", 0)
     s.improved_generation = st.get("improved_generation", s.generation)
-    evo.gate.learned[:] = [case_from(d) for d in st["extra_train"]]
+    evo.gate.learned[:] = [case_from(d, evo.problem.oracle.env) for d in st["extra_train"]]
     evo.rng.setstate(rng_from(st["rng"]))
     evo.algorithm.ledger = OperatorLedger.from_dict(st["ledger"])
     for pool, saved in st.get("operator_rates", {}).items():
@@ -127,9 +127,11 @@ def rng_from(data: list) -> tuple:
 
 def case_dict(c: Case) -> dict:
     return {"args": list(c.args), "expect": None if c.expect is None else list(c.expect),
-            "memory": [[o, b.hex()] for o, b in c.memory], "trap": c.trap}
+            "memory": [[o, b.hex()] for o, b in c.memory], "trap": c.trap, "poison": c.poison}
 
 
-def case_from(d: dict) -> Case:
+def case_from(d: dict, env=None) -> Case:
+    """A saved case, starting from the same memory again (its effects digest was keyed by the old oracle)."""
     return Case(args=tuple(d["args"]), expect=None if d["expect"] is None else tuple(d["expect"]),
-                memory=tuple((o, bytes.fromhex(h)) for o, h in d["memory"]), trap=d["trap"])
+                memory=tuple((o, bytes.fromhex(h)) for o, h in d["memory"]), trap=d["trap"],
+                env=env, poison=d.get("poison", 0))

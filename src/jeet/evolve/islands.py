@@ -535,6 +535,6 @@ def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=No
         oracle=arch.problem.oracle.source, evaluations=arch.evaluations, seconds=round(seconds, 3),
         generations=arch.generations, stop_reason=reason, valid_offspring_rate=round(arch.valid_offspring_rate, 4),
         best_sha256=champ.sha256, input_sha256=arch.problem.sha256, out=str(out) if out else None,
-        operators=arch.ledger.as_rows(), lineage=arch.lineage(), stopped=arch.stopped(reason),
+        operators=arch.ledger.as_rows(), lineage=arch.lineage(), stopped=arch.stopped(reason), held_out_seed=arch.problem.oracle.held_out_seed,
         **breadth(sum(f.distinct for f in finals), sum(f.repeats for f in finals), len(arch.islands), seconds),
     )

@@ -41,6 +41,7 @@ class EvolveResult:
     repeated_candidates: int = 0
     cores: int = 1
     distinct_per_s_per_core: float = 0.0
+    held_out_seed: int | None = None  # rebuilds the held-out cases: `jeet evolve --held-out-seed`
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +81,7 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
         lineage=champion_lineage(evo),
         stopped=describe_stop(reason, evo.config, s),
         **breadth(s.distinct, s.repeats, evo.evaluator.workers, seconds),
+        held_out_seed=evo.problem.oracle.held_out_seed,
     )
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import wasmtime
 
-from ..oracle import Case, OracleError, differential_oracle, tests_oracle
+from ..oracle import Case, OracleError, differential_oracle, fresh_seed, tests_oracle
 from ..sandbox import Limits, Sandbox
 from ..store import Store, StoreError
 from .config import RuntimeConfig
@@ -152,13 +152,16 @@ class Supervisor:
         if fn._oracle is not None:
             return True
         cfg, wasm = self.config, fn.original.wasm
+        held_out_seed = fresh_seed(f"runtime:{fn.function}@{fn.original.sha256}")  # its own cases, every start
         try:
             if fn._tests is not None:
                 oracle = tests_oracle(self.sandbox, wasm, fn.function, fn._tests, seed=cfg.seed,
-                                      train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+                                      train_size=cfg.train_size, held_out_factor=cfg.held_out_factor,
+                                      held_out_seed=held_out_seed)
             else:
                 oracle = differential_oracle(self.sandbox, wasm, fn.function, seed=cfg.seed,
-                                             train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+                                             train_size=cfg.train_size, held_out_factor=cfg.held_out_factor,
+                                             held_out_seed=held_out_seed)
         except OracleError as exc:
             fn._pin(f"no oracle: {exc}")
             return False
