@@ -7,9 +7,10 @@ See `runtime.py` for the overview and `function.py` for the exact guarantees.
 """
 
 from .config import RuntimeConfig
-from .errors import ArgumentError, JeetRuntimeError
+from .errors import ArgumentError, ArgumentValueError, CallInterrupted, CallTimeout, JeetRuntimeError
 from .expressed import Expression
 from .function import Function
 from .runtime import Runtime
 
-__all__ = ["ArgumentError", "Expression", "Function", "JeetRuntimeError", "Runtime", "RuntimeConfig"]
+__all__ = ["ArgumentError", "ArgumentValueError", "CallInterrupted", "CallTimeout", "Expression", "Function",
+           "JeetRuntimeError", "Runtime", "RuntimeConfig"]

@@ -8,9 +8,11 @@ exactly the export's signature, which the lane was built from), and unpacks the 
 
 A lane returns what wasmtime-py returns: None for no result, the value for one, a list for
 several; i32/i64 as signed ints, f32/f64 as Python floats; a trap raises `wasmtime.Trap`.
-Arguments it cannot pack exactly as wasmtime-py would (anything but a plain int for i32/i64
-or a plain float for f32/f64, or an int out of the signed range) go through wasmtime-py's own
-call, so conversions and errors are always wasmtime-py's.
+Arguments it cannot pack directly (anything but a plain int for i32/i64 or a plain float for
+f32/f64, or an int out of the signed range) go to `slow`, which the caller supplies: the
+runtime reads them as a tests file would (`jeet.runtime.arguments`) and calls the lane again.
+With `deadline` (epoch ticks) each call re-arms the store's epoch deadline first, so a call
+that runs too long traps with an interrupt instead of running for ever.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def layout(types: Sequence[str]) -> struct.Struct:
     return struct.Struct("<" + "".join(f"{_CODE[t]}{_SLOT - struct.calcsize(_CODE[t])}x" for t in types))
 
 
-def _source(params: Sequence[str], results: Sequence[str]) -> str:
+def _source(params: Sequence[str], results: Sequence[str], timed: bool) -> str:
     names = [f"a{i}" for i in range(len(params))]
     arglist = ", ".join(names)
     lines = [f"def lane({arglist}):"]
@@ -49,6 +51,8 @@ def _source(params: Sequence[str], results: Sequence[str]) -> str:
                   f"        pack(buf, 0, {arglist})",
                   "    except (StructError, OverflowError):",
                   f"        return slow({arglist})"]
+    if timed:
+        lines.append("    arm(ctx, ticks)")
     lines += ["    err = call(ctx, fref, buf, slots, tref)",
               "    if err or trap:",
               "        fail(err)"]
@@ -62,13 +66,16 @@ def _source(params: Sequence[str], results: Sequence[str]) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _code(params: tuple[str, ...], results: tuple[str, ...]) -> Any:
-    return compile(_source(params, results), f"<jeet lane {params}->{results}>", "exec")
+def _code(params: tuple[str, ...], results: tuple[str, ...], timed: bool) -> Any:
+    return compile(_source(params, results, timed), f"<jeet lane {params}->{results}>", "exec")
 
 
-def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
-              results: Sequence[str]) -> Callable[..., Any]:
-    """A callable running `func` in `store` with wasmtime-py's semantics; not thread-safe (one per thread)."""
+def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str], results: Sequence[str],
+              slow: Callable[..., Any], deadline: int | None = None) -> Callable[..., Any]:
+    """A callable running `func` in `store` with wasmtime-py's semantics; not thread-safe (one per thread).
+
+    `slow(lane, *args)` takes the calls whose arguments cannot be packed directly; `deadline`
+    (epoch ticks, None: no re-arming) bounds each call."""
     params, results = tuple(params), tuple(results)
     bad = [t for t in params + results if t not in _CODE]
     if bad:
@@ -90,7 +97,9 @@ def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
         raise wasmtime.WasmtimeError._from_ptr(err)
 
     namespace = {
-        "slow": functools.partial(func, store),
+        "slow": None,
+        "arm": ffi.wasmtime_context_set_epoch_deadline,
+        "ticks": deadline,
         "pack": layout(params).pack_into if params else None,
         "unpack": layout(results).unpack_from if results else None,
         "StructError": struct.error,
@@ -106,5 +115,7 @@ def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
         "_store": store,
         "_func": func,
     }
-    exec(_code(params, results), namespace)
-    return namespace["lane"]
+    exec(_code(params, results, deadline is not None), namespace)
+    lane = namespace["lane"]
+    namespace["slow"] = functools.partial(slow, lane)
+    return lane
