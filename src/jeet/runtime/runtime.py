@@ -30,6 +30,7 @@ from typing import Any
 import wasmtime
 
 from ..errors import JeetError
+from ..inputs import require_regular
 from ..oracle import Case, OracleError, load_tests, parse_case
 from ..store import default_data_dir
 from .config import RuntimeConfig
@@ -198,13 +199,16 @@ def _cases(tests: Any, params: tuple[str, ...], results: tuple[str, ...]) -> tup
         return None
     try:
         if isinstance(tests, (str, os.PathLike)):
+            require_regular(tests, "tests")  # read whole by the oracle: a regular file under the input cap
             cases = list(load_tests(tests, params, results))
         elif isinstance(tests, Iterable):
             cases = [t if isinstance(t, Case) else parse_case(t, params, results) for t in tests]
         else:
             raise JeetRuntimeError(f"tests must be a tests file path or a list of cases, not {type(tests).__name__}")
-    except OracleError as exc:
+    except (OracleError, JeetError) as exc:
         raise JeetRuntimeError(str(exc)) from None
+    except RecursionError:
+        raise JeetRuntimeError("tests: a case is nested too deeply to read") from None
     if not cases:
         raise JeetRuntimeError("tests: no test cases given")
     if any(c.memory or c.expect_memory for c in cases):
