@@ -74,8 +74,11 @@ def test_inspect_lists_exports_and_mutability(tmp_path):
     assert [e["name"] for e in info["exports"]] == ["alu"]
     assert info["exports"][0]["type"] == "[i32 i32 i32] -> [i32]"
     assert all(f["mutable"] for f in info["functions"])
+    assert info["exports"][0]["state_writes"] == []
     human = jeet("inspect", str(src), cwd=tmp_path)
     assert "alu" in human.stdout and "mutable" in human.stdout
+    # the signature is shown as written, not eaten as markup
+    assert "[i32 i32 i32] -> [i32]" in human.stdout
 
 
 def test_bench_writes_table_and_plot(tmp_path):

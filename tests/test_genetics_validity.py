@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jeet.genetics import OPERATORS, SETS, Genome, operator_set
 from jeet.wasm.analysis import analyze
 from jeet.wasm.decode import decode
-from jeet.wasm.errors import WasmError
+from jeet.errors import WasmError
 
 MUTATIONS = [name for name in SETS["structural"] if OPERATORS[name].arity == 1]
 CROSSOVERS = [name for name in SETS["structural"] if OPERATORS[name].arity == 2]

@@ -92,7 +92,7 @@ def test_specimens_are_zstd_compressed(store):
 
 def test_tampered_blob_is_detected(store):
     sha = store.put_specimen(module(3), function="f")
-    other = store._codec.compress(module(4))
+    other = store.db.codec.compress(module(4))
     store.conn.execute("UPDATE specimens SET data = ? WHERE sha256 = ?", (other, sha))
     with pytest.raises(StoreError, match="content address"):
         store.get_specimen(sha)

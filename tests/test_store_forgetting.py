@@ -324,7 +324,7 @@ def test_size_cap_bounds_the_blacklist_and_old_logbooks_but_keeps_what_matters(t
         cheap = [rng.randbytes(32).hex() for _ in range(3000)]
         precious = [rng.randbytes(32).hex() for _ in range(50)]
         done, live = s.start_run("done", {}), s.start_run("live", {})
-        with s._write() as conn:
+        with s.db.write() as conn:
             conn.executemany("INSERT INTO blacklist VALUES (?, 'wrong', ?)",
                              ((h, float(i)) for i, h in enumerate(cheap)))
             conn.executemany("INSERT INTO blacklist VALUES (?, 'fails a held-out case', 1e9)", ((h,) for h in precious))

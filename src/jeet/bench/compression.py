@@ -74,7 +74,7 @@ def measure(root: Path) -> tuple[list[FunctionFigures], dict, dict, dict]:
     import zstandard
 
     with Store(root, auto_gc=False, auto_dictionaries=False) as store:
-        level = store._codec.level
+        level = store.db.codec.level
         plain = zstandard.ZstdCompressor(level=level)
         functions = [r[0] for r in store.conn.execute("SELECT DISTINCT function FROM specimens ORDER BY function")]
         samples: dict[str, list[bytes]] = {}
@@ -82,7 +82,7 @@ def measure(root: Path) -> tuple[list[FunctionFigures], dict, dict, dict]:
             rows = store.conn.execute(
                 "SELECT sha256, data, size, dict_id FROM specimens WHERE function = ? ORDER BY created", (f,)
             ).fetchall()
-            samples[f] = [store._decode(*r) for r in rows]
+            samples[f] = [store.db.decode(*r) for r in rows]
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         before = {"store_bytes": store.size_on_disk(), "specimens": store.count_specimens()}
         t = time.perf_counter()

@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 
 from ..evolve.seeding import wasm_opt_path
-from .suite import BenchReport
+from .results import BenchReport
 
 
 def wasm_opt_available() -> bool:
@@ -70,16 +70,24 @@ def plot(report: BenchReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for k in report.kernels:
+    # Small multiples: one panel per kernel on a shared scale, readable at two dozen kernels.
+    kernels = report.kernels or []
+    cols = min(6, max(1, len(kernels)))
+    rows = max(1, -(-len(kernels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols + 1, 1.7 * rows + 1), sharey=True, squeeze=False)
+    for ax in axes.flat[len(kernels):]:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, kernels):
         gens = [r["generation"] for r in k.logbook]
         best = [r["best_fitness"] for r in k.logbook]
-        ax.plot(gens, best, label=k.kernel, linewidth=1.2)
-    ax.set_xlabel("generation")
-    ax.set_ylabel("best fitness (0.5 = the -O0 input)")
-    ax.set_title(f"jeet bench: fitness over generations ({report.budget_s:g} s per kernel)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+        ax.plot(gens, best, linewidth=1.2)
+        ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
+        ax.set_title(k.kernel, fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.grid(alpha=0.3)
+    fig.supxlabel("generation", fontsize=9)
+    fig.supylabel("best fitness (0.5 = the input)", fontsize=9)
+    fig.suptitle(f"jeet bench: fitness over generations ({report.budget_s:g} s per kernel)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

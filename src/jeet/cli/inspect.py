@@ -8,10 +8,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..evolve import read_module
 from ..wasm import decode
+from ..wasm.abi import scratch, state_writes
 from .errors import user_errors
 
 
@@ -33,10 +35,13 @@ def describe(data: bytes) -> dict:
     exports = []
     for name, fidx in sorted(exported.items(), key=lambda kv: kv[1]):
         reach = sorted(m.reachable_functions(fidx))
+        frame = scratch(m, fidx)
         exports.append({"name": name, "index": fidx, "type": str(m.func_type(fidx)),
                         "reachable_functions": len(reach),
                         "mutable_functions": sum(1 for f in reach if f >= m.num_imported_funcs
-                                                 and not m.bodies[f - m.num_imported_funcs].opaque)})
+                                                 and not m.bodies[f - m.num_imported_funcs].opaque),
+                        "state_writes": list(state_writes(m, fidx)),
+                        "scratch": None if frame is None else list(frame.region)})
     return {"size": len(data), "imported_functions": m.num_imported_funcs, "exports": exports, "functions": funcs}
 
 
@@ -54,15 +59,19 @@ def inspect(
     c.print(f"[bold]{file}[/bold]: {info['size']} bytes, {len(info['functions'])} defined functions, "
             f"{info['imported_functions']} imported")
     t = Table(title="exported functions")
-    for col in ("name", "index", "signature", "reachable", "mutable"):
+    for col in ("name", "index", "signature", "reaches", "mutable", "state"):
         t.add_column(col)
     for e in info["exports"]:
-        t.add_row(e["name"], str(e["index"]), e["type"], str(e["reachable_functions"]), str(e["mutable_functions"]))
+        n, k = e["reachable_functions"], e["mutable_functions"]
+        mutable = "yes" if k == n else "no" if k == 0 else f"{k} of {n}"
+        state = "none" if not e["state_writes"] else f"may write ({e['state_writes'][0]})"
+        t.add_row(escape(e["name"]), str(e["index"]), escape(e["type"]), f"{n} function{'s' * (n != 1)}",
+                  mutable, escape(state))
     c.print(t)
     t = Table(title="functions")
     for col in ("index", "export", "signature", "instructions", "mutable"):
         t.add_column(col)
     for f in info["functions"]:
-        t.add_row(str(f["index"]), f["export"] or "", f["type"],
+        t.add_row(str(f["index"]), escape(f["export"] or ""), escape(f["type"]),
                   "opaque" if f["instructions"] is None else str(f["instructions"]), "yes" if f["mutable"] else "no")
     c.print(t)

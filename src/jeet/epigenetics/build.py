@@ -33,11 +33,11 @@ from typing import Callable, Sequence
 from ..errors import JeetError
 from ..evolve import EvolveConfig, Evolution, Problem, load_problem
 from ..kernels import get_kernel
-from ..net.messages import Specimen
+from ..specimen import Specimen
 from ..oracle import Case, Oracle
 from ..sandbox import Limits, Sandbox
 from .environment import ArgMagnitude, Environment, LengthArg, MemoryGauge, Observer, SizeBuckets, SizeProbe
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 from .expression import Expression
 from .pool import Rejection, Variant, VariantPool
 from .seeds import Seed, kernel_seeds, module_seeds

@@ -8,9 +8,9 @@ the module and its `wasm-opt -O3` output.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from ..address import content_address
 from ..evolve.seeding import wasm_opt_variant
 from ..kernels import OPT_LEVELS, Kernel
 
@@ -24,7 +24,7 @@ class Seed:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.wasm).hexdigest()
+        return content_address(self.wasm)
 
 
 def kernel_implementations(kernel: Kernel) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Sequence
 from ..oracle import Case
 from ..sandbox import CompiledModule, ExecutionResult, Outcome, Sandbox
 from .environment import ArgMagnitude, Environment, LengthArg, SizeBuckets, SizeProbe
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 
 TRAP_SHARE = 0.25
 _WIDTHS = {"i32": 32, "i64": 64}

@@ -11,7 +11,7 @@ from .copy_run import CopyRun
 from .crossover_function import CrossoverFunction
 from .crossover_splice import CrossoverSplice
 from .delete_run import DeleteRun
-from .errors import GeneticsError
+from ..errors import GeneticsError
 from .opcode_swap import OpcodeSwap
 from .operator import Operator
 from .promote_slot import PromoteSlot

@@ -9,7 +9,7 @@ from .actions import (
     VerifyRequest,
 )
 from .config import Limits, NodeConfig, ScoreParams
-from .errors import NetError
+from ..errors import NetError
 from .identity import NodeIdentity, load_or_create
 from .messages import (
     Ack, Alive, Announce, BlacklistNotice, Dead, Graft, IWant, Join, MemberList, Message, Ping, PingReq, Prune,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import NetError
+from ..errors import NetError
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,34 +7,11 @@ at the network edge; the protocol trusts the types of what it is given and check
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-
-def sha256_hex(data: bytes) -> str:
-    """The content address of a module (same as the store's)."""
-    return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Specimen:
-    """A module worth sharing: its content address, the function it implements, its bytes and figures."""
-
-    sha256: str
-    function: str
-    wasm: bytes
-    fitness: float
-    fuel: int
-    env: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, function: str, wasm: bytes, fitness: float, fuel: int, env: tuple[str, ...] = ()) -> "Specimen":
-        return cls(sha256_hex(wasm), function, bytes(wasm), float(fitness), int(fuel), tuple(env))
-
-    @property
-    def size(self) -> int:
-        return len(self.wasm)
+from ..address import content_address as sha256_hex  # noqa: F401 (re-exported by jeet.net)
+from ..specimen import Specimen  # noqa: F401 (carried by SpecimenData; re-exported)
 
 
 # --- specimen dissemination -------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from .actions import (
     Action, Adopted, Blacklisted, Penalized, PeerIgnored, PeerRestored, Rejected, Send, VerifyRequest,
 )
 from .config import NodeConfig
-from .errors import NetError
+from ..errors import NetError
 from .membership import Membership
 from .messages import (
     Ack, Alive, Announce, BlacklistNotice, Dead, Graft, IWant, Join, MemberList, Message, Ping, PingReq, Prune,

@@ -19,7 +19,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from .config import Limits
-from .errors import NetError
+from ..errors import NetError
 from .identity import NodeIdentity
 from .messages import (
     Ack, Alive, Announce, BlacklistNotice, Dead, Graft, IWant, Join, MemberList, Message, MESSAGE_TYPES, Ping,

@@ -2,7 +2,7 @@
 
 from .cases import Case
 from .differential import edge_values, generate_inputs, random_value
-from .errors import OracleError
+from ..errors import OracleError
 from .oracle import Oracle, Verdict, differential_oracle, tests_oracle
 from .tests_file import TestCases, case_to_json, dump_tests, load_tests, parse_case, parse_tests
 from .values import (VALTYPES, WIDTH, bits_to_float, canonical, float_to_bits, format_value, from_wasmtime,

@@ -18,7 +18,7 @@ from typing import Sequence
 from ..sandbox import CompiledModule, ExecutionResult, Outcome, Sandbox
 from .cases import Case
 from .differential import generate_inputs
-from .errors import OracleError
+from ..errors import OracleError
 from .values import VALTYPES, canonical, format_value, results_equal
 
 DEFAULT_TRAP_SHARE = 0.25

@@ -23,7 +23,7 @@ import os
 from typing import Any, Iterable, Sequence
 
 from .cases import Case
-from .errors import OracleError
+from ..errors import OracleError
 from .values import MASK, VALTYPES, WIDTH, float_to_bits, is_float, is_nan, to_python, valtype_names
 
 _KEYS = {"args", "expect", "memory", "trap", "expect_memory", "name", "comment"}

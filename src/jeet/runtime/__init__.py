@@ -7,7 +7,7 @@ See `runtime.py` for the overview and `function.py` for the exact guarantees.
 """
 
 from .config import RuntimeConfig
-from .errors import ArgumentError, ArgumentValueError, CallInterrupted, CallTimeout, JeetRuntimeError
+from ..errors import ArgumentError, ArgumentValueError, CallInterrupted, CallTimeout, JeetRuntimeError
 from .expressed import Expression
 from .function import Function
 from .runtime import Runtime

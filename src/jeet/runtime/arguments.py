@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..oracle import OracleError, parse_case, to_python
-from .errors import ArgumentValueError
+from ..errors import ArgumentValueError
 
 
 def coerce(function: str, params: Sequence[str], results: Sequence[str], args: tuple) -> tuple:

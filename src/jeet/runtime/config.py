@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 
 MAX_CALL_TIMEOUT_S = 3600.0  # the clock pushes the epoch past any deadline on Ctrl-C: keep that bounded
 

@@ -20,7 +20,7 @@ State (the contract): wasmtime stores are single-threaded, so each thread calls 
 instance of the expressed variant, and `stats()["instances"]` says "per thread". A function is
 evolved only if a static check of its code shows no observable state (no memory write outside
 the shadow-stack scratch region, no global write but a stack pointer restored on exit; see
-`jeet.runtime.statecheck`) or the caller declared it pure (`Runtime.load(..., pure=True)`).
+`jeet.wasm.abi.state_writes`) or the caller declared it pure (`Runtime.load(..., pure=True)`).
 Testing never decides it; it can only refute it (held-out answers on one shared instance must
 equal those on a fresh instance per case). A function that fails either is pinned: served by
 the original and never evolved. State a pinned function keeps is per thread and per variant,
@@ -46,7 +46,7 @@ from typing import Any
 import wasmtime
 
 from .compare import counterexample, same_results
-from .errors import ArgumentError, CallInterrupted, CallTimeout, JeetRuntimeError
+from ..errors import ArgumentError, CallInterrupted, CallTimeout, JeetRuntimeError
 from .expressed import Expressed, ExpressionTable, expressed
 from .function_record import Channel, FunctionRecord
 from .variant import Variant

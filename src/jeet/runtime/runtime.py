@@ -34,7 +34,7 @@ from ..inputs import require_regular
 from ..oracle import Case, OracleError, load_tests, parse_case
 from ..store import default_data_dir
 from .config import RuntimeConfig
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .function import Function
 from .function_record import FunctionRecord
 from .supervisor import Supervisor

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..oracle import Case, OracleError, differential_oracle, tests_oracle
+from .. import wasm as codec
 from ..sandbox import Limits, Sandbox
+from ..wasm.abi import state_writes
 from ..store import Store, StoreError
 from .config import RuntimeConfig
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .expressed import ExpressionTable
 from .job import EvolutionJob, JobSpec
 from .records import ChampionRecord, RecordBook
 from .function_record import FunctionRecord
-from .statecheck import observable_state
 from .variant import Serving, Variant
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,7 +135,8 @@ class Supervisor:
                              train_size=len(r.tests), held_out_factor=1)
             except OracleError as exc:
                 raise JeetRuntimeError(str(exc)) from None
-        r.state = observable_state(fn.original.wasm, fn.function)
+        reasons = state_writes(codec.decode(fn.original.wasm), fn.function)  # the static half of the contract
+        r.state = reasons[0] if reasons else None
         self.functions.append(fn)
         saved = self.records.load(fn.original.sha256, fn.function)
         if saved is None:

@@ -29,7 +29,7 @@ from .. import wasm as codec
 from ..wasm.types import NAMES
 from .arguments import slow_path
 from .clock import FOREVER, ServingClock
-from .errors import CallTimeout, JeetRuntimeError
+from ..errors import CallTimeout, JeetRuntimeError
 from .lanes import LANE_TYPES, make_lane
 
 _LOOPING_OPS = frozenset((0x03, 0x10, 0x11))  # loop, call, call_indirect

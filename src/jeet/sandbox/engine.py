@@ -42,7 +42,7 @@ from wasmtime import _ffi as ffi
 from .cache import ModuleCache
 from ._scan import ScanError, may_use_sized_ops, scan
 from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature
-from .errors import SandboxError
+from ..errors import SandboxError
 from .limits import WASM_PAGE, Limits
 from .result import ExecutionResult, Outcome
 

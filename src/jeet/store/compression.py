@@ -9,14 +9,12 @@ is trained later. Superseded dictionaries are dropped by `gc` once no blob uses 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import dictionaries as dl
 from .codec import Dictionary, dumps_json, loads_json
-from .errors import StoreError
-
-if TYPE_CHECKING:
-    from .store import Store
+from .db import Database
+from ..errors import StoreError
 
 RECOMPRESS_BATCH = 500
 
@@ -25,20 +23,20 @@ def _attempt_key(function: str) -> str:
     return f"dictionary_attempt/{function}"
 
 
-def _attempt(store: "Store", function: str) -> dict[str, float]:
-    row = store.conn.execute("SELECT value FROM settings WHERE key = ?", (_attempt_key(function),)).fetchone()
+def _attempt(db: Database, function: str) -> dict[str, float]:
+    row = db.conn.execute("SELECT value FROM settings WHERE key = ?", (_attempt_key(function),)).fetchone()
     value = loads_json(row[0]) if row else None
     return value if isinstance(value, dict) else {"at": 0.0, "wait": 0}
 
 
-def _due(store: "Store", function: str, population: int, current: Dictionary | None) -> bool:
+def _due(db: Database, function: str, population: int, current: Dictionary | None) -> bool:
     """A function is due a (new) dictionary when enough specimens arrived since the last one or the last try.
 
     A try that adopted nothing doubles the wait before the next (a population zstd cannot learn from
     should not cost a training run every few hundred writes).
     """
-    conn = store.conn
-    attempt = _attempt(store, function)
+    conn = db.conn
+    attempt = _attempt(db, function)
     if current is None:
         if not attempt["at"]:
             return population >= dl.MIN_SAMPLES
@@ -55,11 +53,11 @@ def _due(store: "Store", function: str, population: int, current: Dictionary | N
     return fresh >= needed
 
 
-def _samples(store: "Store", function: str, limit: int) -> list[bytes]:
+def _samples(db: Database, function: str, limit: int) -> list[bytes]:
     """Up to `limit` specimens of a function, decoded, oldest first: the newest half of them (what is
     being written now) and the rest spread evenly over the older ones (what recompression rewrites).
     Unreadable blobs are skipped."""
-    conn = store.conn
+    conn = db.conn
     order = [r[0] for r in conn.execute(
         "SELECT sha256 FROM specimens WHERE function = ? ORDER BY created, sha256", (function,))]
     if len(order) > limit:
@@ -73,27 +71,27 @@ def _samples(store: "Store", function: str, limit: int) -> list[bytes]:
         if row is None:
             continue
         try:
-            out.append(store._decode(sha, row[0], row[1], row[2]))
+            out.append(db.decode(sha, row[0], row[1], row[2]))
         except StoreError:
             continue
     return out
 
 
-def train_dictionaries(store: "Store", functions: list[str] | None, *, force: bool) -> list[dict[str, Any]]:
+def train_dictionaries(db: Database, functions: list[str] | None, *, force: bool) -> list[dict[str, Any]]:
     """See `Store.train_dictionaries`."""
-    conn = store.conn
+    conn = db.conn
     counts = dict(conn.execute("SELECT function, count(*) FROM specimens GROUP BY function").fetchall())
     names = sorted(counts) if functions is None else [f for f in functions if f in counts]
     adopted = []
-    level = store._codec.level
+    level = db.codec.level
     for function in names:
         population = counts[function]
         if population < dl.MIN_SAMPLES:
             continue
-        current = store._current_dictionaries({function}).get(function)
-        if not force and not _due(store, function, population, current):
+        current = db.current_dictionaries({function}).get(function)
+        if not force and not _due(db, function, population, current):
             continue
-        samples = _samples(store, function, dl.MAX_SAMPLES)
+        samples = _samples(db, function, dl.MAX_SAMPLES)
         candidate = dl.train(samples, level)
         now = time.time()
         reference = 0
@@ -101,13 +99,13 @@ def train_dictionaries(store: "Store", functions: list[str] | None, *, force: bo
             reference = (candidate.plain_bytes if current is None
                          else dl.measure(samples[1::2], level, current.data))
         adopt = candidate is not None and dl.worth_adopting(candidate, reference, population)
-        wait = 0 if adopt else min(dl.MAX_RETRY_WAIT, max(dl.MIN_SAMPLES, 2 * int(_attempt(store, function)["wait"])))
-        with store._write() as w:
+        wait = 0 if adopt else min(dl.MAX_RETRY_WAIT, max(dl.MIN_SAMPLES, 2 * int(_attempt(db, function)["wait"])))
+        with db.write() as w:
             w.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
                       (_attempt_key(function), dumps_json({"at": now, "wait": wait})))
         if not adopt:
             continue
-        with store._write() as w:
+        with db.write() as w:
             version = w.execute("SELECT IFNULL(max(version), 0) + 1 FROM dictionaries WHERE function = ?",
                                 (function,)).fetchone()[0]
             cur = w.execute(
@@ -126,19 +124,19 @@ def train_dictionaries(store: "Store", functions: list[str] | None, *, force: bo
     return adopted
 
 
-def recompress(store: "Store", functions: list[str] | None) -> dict[str, Any]:
+def recompress(db: Database, functions: list[str] | None) -> dict[str, Any]:
     """See `Store.recompress`. Blobs are rewritten in batches, each its own transaction; a rewritten blob
     decodes to the same bytes (checked against the content address before it is written)."""
-    conn = store.conn
+    conn = db.conn
     names = [r[0] for r in conn.execute("SELECT DISTINCT function FROM specimens ORDER BY function")]
     if functions is not None:
         wanted = set(functions)
         names = [f for f in names if f in wanted]
-    codec = store._codec
+    codec = db.codec
     examined = rewritten = unreadable = 0
     bytes_before = bytes_after = 0
     for function in names:
-        current = store._current_dictionaries({function}).get(function)
+        current = db.current_dictionaries({function}).get(function)
         if current is None:
             continue  # never had a dictionary: every blob is already a plain frame
         rows = conn.execute(
@@ -149,7 +147,7 @@ def recompress(store: "Store", functions: list[str] | None) -> dict[str, Any]:
         for sha, blob, size, dict_id in rows:
             examined += 1
             try:
-                raw = store._decode(sha, blob, size, dict_id)
+                raw = db.decode(sha, blob, size, dict_id)
             except StoreError:
                 unreadable += 1  # never rewrite what cannot be verified
                 continue
@@ -162,7 +160,7 @@ def recompress(store: "Store", functions: list[str] | None) -> dict[str, Any]:
                 bytes_after += len(new)
                 updates.append((new, new_id, sha, dict_id))
         for i in range(0, len(updates), RECOMPRESS_BATCH):
-            with store._write() as w:
+            with db.write() as w:
                 cur = w.executemany(
                     "UPDATE specimens SET data = ?, dict_id = ? WHERE sha256 = ? AND dict_id IS ?",
                     updates[i:i + RECOMPRESS_BATCH],
@@ -172,19 +170,19 @@ def recompress(store: "Store", functions: list[str] | None) -> dict[str, Any]:
             "bytes_before": bytes_before, "bytes_after": bytes_after}
 
 
-def compression_report(store: "Store", limit: int) -> dict[str, Any]:
+def compression_report(db: Database, limit: int) -> dict[str, Any]:
     """See `Store.compression_report`."""
-    conn = store.conn
-    codec = store._codec
+    conn = db.conn
+    codec = db.codec
     rows = conn.execute(
         "SELECT sha256, function, data, size, dict_id FROM specimens ORDER BY function, created DESC LIMIT ?",
         (int(limit),),
     ).fetchall()
     per_function: dict[str, dict[str, Any]] = {}
-    current = store._current_dictionaries({r[1] for r in rows})
+    current = db.current_dictionaries({r[1] for r in rows})
     for sha, function, blob, size, dict_id in rows:
         try:
-            raw = store._decode(sha, blob, size, dict_id)
+            raw = db.decode(sha, blob, size, dict_id)
         except StoreError:
             continue
         f = per_function.setdefault(function, {"specimens": 0, "raw": 0, "zstd": 0, "zstd_dict": 0, "stored": 0,

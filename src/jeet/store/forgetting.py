@@ -38,13 +38,12 @@ import sqlite3
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from .codec import loads_json
-from .errors import StoreError
-
-if TYPE_CHECKING:
-    from .store import Store
+from . import compression
+from .db import Database
+from ..errors import StoreError
 
 MB = 1024 * 1024
 # specimens.usage counts uses (reads, and writes of bytes already stored) decayed with this half-life.
@@ -91,7 +90,7 @@ class Caps:
 
 @dataclass(frozen=True, slots=True)
 class ForgettingPolicy:
-    """How relevance is weighed and how far below its caps a collection takes the store."""
+    """How relevance is weighed and how far below its caps a collection takes the db."""
 
     weight_fitness: float = 0.45
     weight_recency: float = 0.20
@@ -164,7 +163,7 @@ class GcReport:
         return d
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Row:
     sha: str
     function: str
@@ -176,7 +175,6 @@ class _Row:
     parents: int       # lineage edges this specimen is the child of (they go with it)
     children: int      # stored specimens bred from it
     blacklisted: bool
-    score: float = 0.0
 
 
 def relevance(rank_score: float, age_s: float, usage: float, children: int, blacklisted: bool,
@@ -229,7 +227,7 @@ def _hashes_in(value: Any, out: set[str]) -> None:
             stack.extend(v)
 
 
-def protected_set(store: "Store", conn: sqlite3.Connection, now: float, policy: ForgettingPolicy,
+def protected_set(db: Database, conn: sqlite3.Connection, now: float, policy: ForgettingPolicy,
                   given: frozenset[str]) -> dict[str, str]:
     """Hash -> reason for everything a collection must keep; call inside the collection's transaction."""
     roots: dict[str, str] = {}
@@ -258,10 +256,10 @@ def protected_set(store: "Store", conn: sqlite3.Connection, now: float, policy: 
     ).fetchall()
     for run_id, generation, blob in newest:
         try:
-            state = store._codec.unpack_state(blob)
+            state = db.codec.unpack_state(blob)
         except StoreError as e:
             # without this checkpoint we cannot know what its run still needs: refuse rather than guess
-            raise StoreError(f"{store.path}: checkpoint {run_id}/{generation} is unreadable, so gc cannot tell "
+            raise StoreError(f"{db.path}: checkpoint {run_id}/{generation} is unreadable, so gc cannot tell "
                              f"what that run still needs ({e})") from e
         named: set[str] = set()
         _hashes_in(state, named)
@@ -351,18 +349,18 @@ def _slack(conn: sqlite3.Connection) -> int:
     return free + int(unused)
 
 
-def reclaim(store: "Store", target_bytes: int | None, removed_bytes: int) -> str:
+def reclaim(db: Database, target_bytes: int | None, removed_bytes: int) -> str:
     """Give freed space back to the file system; a full VACUUM only when enough of the file is slack.
 
     Returns the kind of vacuum done. A full VACUUM also turns an old store's auto-vacuum on.
     """
-    conn = store.conn
+    conn = db.conn
     done = "none"
     if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
         conn.execute("PRAGMA incremental_vacuum").fetchall()
         done = "incremental"
-    _checkpoint_wal(conn, store.timeout)
-    size = store.size_on_disk()
+    _checkpoint_wal(conn, db.timeout)
+    size = db.size_on_disk()
     slack = _slack(conn)
     over = target_bytes is not None and size > target_bytes
     worth = slack >= max(64 * 1024, size // 10) or (over and slack >= 16 * 1024)
@@ -373,7 +371,7 @@ def reclaim(store: "Store", target_bytes: int | None, removed_bytes: int) -> str
             done = "full"
         except sqlite3.OperationalError:
             pass  # busy or not enough room: the space stays in the file for reuse by later writes
-        _checkpoint_wal(conn, store.timeout)
+        _checkpoint_wal(conn, db.timeout)
     return done
 
 
@@ -445,13 +443,13 @@ def _drop_dead_dictionaries(conn: sqlite3.Connection, now: float) -> int:
     return cur.rowcount
 
 
-def collect(store: "Store", caps: Caps, policy: ForgettingPolicy, *, dry_run: bool = False,
+def collect(db: Database, caps: Caps, policy: ForgettingPolicy, *, dry_run: bool = False,
             recompress: bool = False, protect: frozenset[str] = frozenset()) -> GcReport:
     """One collection (see the module docstring); `Store.gc` is the public entry."""
     started = time.perf_counter()
-    conn = store.conn
-    bytes_before = store.size_on_disk()
-    count_before = store.count_specimens()
+    conn = db.conn
+    bytes_before = db.size_on_disk()
+    count_before = db.count_specimens()
     notes: list[str] = []
     trained = recompressed = 0
     reclaimed = False
@@ -459,14 +457,14 @@ def collect(store: "Store", caps: Caps, policy: ForgettingPolicy, *, dry_run: bo
     over_size = cap_bytes is not None and bytes_before > cap_bytes
     vacuum = "none"
     if recompress and not dry_run:
-        trained = len(store.train_dictionaries(force=True))
-        outcome = store.recompress()
+        trained = len(compression.train_dictionaries(db, None, force=True))
+        outcome = compression.recompress(db, None)
         recompressed = outcome["rewritten"]
         if recompressed:
-            vacuum = reclaim(store, cap_bytes, outcome["bytes_before"] - outcome["bytes_after"])
+            vacuum = reclaim(db, cap_bytes, outcome["bytes_before"] - outcome["bytes_after"])
             reclaimed = True
-    if cap_bytes is not None and not dry_run and store.size_on_disk() > cap_bytes:
-        vacuum = _stronger(vacuum, reclaim(store, cap_bytes, 0))  # the excess may be only log and free pages
+    if cap_bytes is not None and not dry_run and db.size_on_disk() > cap_bytes:
+        vacuum = _stronger(vacuum, reclaim(db, cap_bytes, 0))  # the excess may be only log and free pages
         reclaimed = True
     removed: list[_Row] = []
     edges_removed = checkpoints_removed = dicts_removed = blacklist_forgotten = logbook_removed = 0
@@ -478,14 +476,14 @@ def collect(store: "Store", caps: Caps, policy: ForgettingPolicy, *, dry_run: bo
         now = time.time()
         conn.execute("BEGIN" if dry_run else "BEGIN IMMEDIATE")
         try:
-            protected = protected_set(store, conn, now, policy, protect)
+            protected = protected_set(db, conn, now, policy, protect)
             rows = _load_rows(conn)
             present_protected = sum(1 for r in rows if r.sha in protected)
             candidates = [r for r in rows if r.sha not in protected]
             need_count = 0
             if caps.max_specimens is not None and len(rows) > caps.max_specimens:
                 need_count = len(rows) - int(caps.max_specimens * policy.low_water)
-            size = store.size_on_disk()
+            size = db.size_on_disk()
             need_bytes = 0.0
             over = need_count > 0
             row_cost, edge_cost = 1.0, 1.0
@@ -497,19 +495,7 @@ def collect(store: "Store", caps: Caps, policy: ForgettingPolicy, *, dry_run: bo
                 if rounds == 1 and not dry_run:
                     blacklist_forgotten, logbook_removed, trimmed = _trim_shares(conn, cap_bytes, policy)
                     need_bytes = max(0.0, need_bytes - trimmed)
-            victims: list[_Row] = []
-            if need_count > 0 or need_bytes > 0:
-                ranks = rank_scores((r.sha, r.function, r.fitness) for r in rows)
-                for r in candidates:
-                    r.score = relevance(ranks[r.sha], now - r.last_used, _decayed(r, now), r.children,
-                                        r.blacklisted, policy)
-                candidates.sort(key=lambda r: (r.score, r.created, r.sha))
-                freed = 0.0
-                for r in candidates:
-                    if len(victims) >= need_count and freed >= need_bytes:
-                        break
-                    victims.append(r)
-                    freed += r.payload + row_cost + r.parents * edge_cost
+            victims = choose_victims(rows, candidates, now, policy, need_count, need_bytes, row_cost, edge_cost)
             if dry_run:
                 removed.extend(victims)
                 conn.execute("ROLLBACK")
@@ -533,17 +519,17 @@ def collect(store: "Store", caps: Caps, policy: ForgettingPolicy, *, dry_run: bo
         if not victims and need_bytes <= 0 and not (rounds == 1 and (blacklist_forgotten or logbook_removed)):
             break
         estimate = sum(r.payload + row_cost + r.parents * edge_cost for r in victims)
-        vacuum = _stronger(vacuum, reclaim(store, cap_bytes, int(estimate)))
+        vacuum = _stronger(vacuum, reclaim(db, cap_bytes, int(estimate)))
         reclaimed = True
-        after = store.size_on_disk()
+        after = db.size_on_disk()
         if cap_bytes is None or after <= cap_bytes or len(victims) == len(candidates):
             break
         # the file shrank less than estimated: ask the next round for proportionally more
         factor = min(8.0, max(1.0, estimate / max(1, size - after)))
     if not dry_run and not reclaimed:
-        vacuum = _stronger(vacuum, reclaim(store, cap_bytes, 0))  # slack left by earlier deletes or rewrites
-    count_after = count_before - len(removed) if dry_run else store.count_specimens()
-    bytes_after = store.size_on_disk()
+        vacuum = _stronger(vacuum, reclaim(db, cap_bytes, 0))  # slack left by earlier deletes or rewrites
+    count_after = count_before - len(removed) if dry_run else db.count_specimens()
+    bytes_after = db.size_on_disk()
     if dry_run and cap_bytes is not None:
         notes.append("dry run: bytes_after is the size now; removal would shrink it after vacuum")
     cap_met = True
@@ -592,6 +578,28 @@ def collect(store: "Store", caps: Caps, policy: ForgettingPolicy, *, dry_run: bo
         removed_hashes=tuple(r.sha for r in removed),
         seconds=round(time.perf_counter() - started, 4),
     )
+
+
+def choose_victims(rows: list[_Row], candidates: list[_Row], now: float, policy: ForgettingPolicy,
+                   need_count: int, need_bytes: float, row_cost: float, edge_cost: float) -> list[_Row]:
+    """The least relevant `candidates` whose removal frees `need_count` specimens and `need_bytes` bytes.
+
+    Pure: relevance is ranked over all `rows` (the candidates' competition includes protected specimens),
+    ties broken by age and hash so the choice is deterministic.
+    """
+    if need_count <= 0 and need_bytes <= 0:
+        return []
+    ranks = rank_scores((r.sha, r.function, r.fitness) for r in rows)
+    scored = sorted(candidates, key=lambda r: (relevance(ranks[r.sha], now - r.last_used, _decayed(r, now),
+                                                        r.children, r.blacklisted, policy), r.created, r.sha))
+    victims: list[_Row] = []
+    freed = 0.0
+    for r in scored:
+        if len(victims) >= need_count and freed >= need_bytes:
+            break
+        victims.append(r)
+        freed += r.payload + row_cost + r.parents * edge_cost
+    return victims
 
 
 def _stronger(a: str, b: str) -> str:

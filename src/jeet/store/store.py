@@ -15,43 +15,33 @@ specimens against a dictionary trained on its own population when that measurabl
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-from .codec import Codec, Dictionary, dumps_json, loads_json
-from .errors import StoreError
+from ..address import content_address as sha256_hex
+from . import compression, forgetting
+from .codec import dumps_json, loads_json
+from .db import DB_NAME, Database, describe, guarded, open_database
+from ..errors import StoreError
 from .forgetting import Caps, ForgettingPolicy, GcReport, decay
-from .schema import SCHEMA_VERSION, migrate
-
-DB_NAME = "jeet.db"
-RUN_STATUSES = ("running", "finished", "failed")
+from .runlog import RunLog
+from .schema import SCHEMA_VERSION
 # Refreshing last_used on every read would turn reads into writes; once a minute is enough for LRU pruning.
 TOUCH_INTERVAL = 60.0
 # Without caps, the store still looks at its dictionaries after this many specimens written.
 MAINTAIN_EVERY = 256
 CAPS_REFRESH_S = 5.0  # how stale this process's view of the folder's remembered caps may get
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 
 def default_data_dir() -> Path:
     """Where jeet keeps its data unless told otherwise: ``$JEET_DATA``, else ``~/.jeet``."""
     env = os.environ.get("JEET_DATA")
     return Path(env).expanduser() if env else Path.home() / ".jeet"
-
-
-def sha256_hex(data: bytes) -> str:
-    """The content address of a module."""
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,31 +57,6 @@ class SpecimenRecord:
     operator: str | None = None
     generation: int | None = None
     run_id: int | None = None
-
-
-def _guarded(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn any sqlite3 error escaping a public method into a one-line `StoreError`."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.Error as e:
-            store = args[0]
-            raise StoreError(f"{store.path}: {_describe(e)}") from e  # type: ignore[attr-defined]
-
-    return wrapper
-
-
-def _describe(e: sqlite3.Error) -> str:
-    text = str(e) or type(e).__name__
-    if "file is not a database" in text:
-        return "not a SQLite database (file is not a database)"
-    if "malformed" in text:
-        return f"the store is corrupt ({text})"
-    if "locked" in text or "busy" in text:
-        return f"the store stayed locked by another process past the busy timeout ({text})"
-    return text
 
 
 class Store:
@@ -134,9 +99,6 @@ class Store:
         self.auto_dictionaries = auto_dictionaries
         self.gc_history: list[GcReport] = []  # reports of the collections this instance ran by itself
         self.last_maintenance_error: str | None = None
-        self._codec = Codec()
-        self._conn: sqlite3.Connection | None = None
-        self._dicts: dict[int, Dictionary] = {}
         self._reads: dict[str, int] = {}
         self._caps: Caps | None = None
         self._caps_read = 0.0
@@ -144,66 +106,18 @@ class Store:
         self._since_maintain = 0
         self._functions_written: set[str] = set()
         self._gc_floor: tuple[Caps, int, int] | None = None
+        self.db: Database = open_database(self.root, timeout, decay)
+        self.runs = RunLog(self.db, keep_checkpoints, lambda: self._after_write([], []))
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"{self.root}: cannot create the store directory ({e.strerror or e})") from e
-        if self.path.exists() and not self.path.is_file():
-            raise StoreError(f"{self.path}: exists and is not a file")
-        try:
-            self._conn = self._open()
             if given.max_specimens is not None or given.max_store_mb is not None:
                 self._remember_caps(given)
             self._size_wal(self.caps)
         except sqlite3.Error as e:
-            self._discard()
-            raise StoreError(f"{self.path}: {_describe(e)}") from e
+            self.db.close()
+            raise StoreError(f"{self.path}: {describe(e)}") from e
         except StoreError:
-            self._discard()
+            self.db.close()
             raise
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
-        self._conn = conn
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        conn.create_function("jeet_decay", 3, decay, deterministic=True)
-        # Touch the header first: a foreign file fails here with "file is not a database".
-        conn.execute("PRAGMA schema_version").fetchone()
-        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-            # A new file: incremental auto-vacuum lets gc hand freed pages back to the file system.
-            # It only takes effect before the first table (and before WAL mode) is created.
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            mode = self._switch_to_wal(conn)
-            if mode != "wal":
-                raise StoreError(f"{self.path}: cannot switch the store to WAL mode (got {mode!r})")
-        # NORMAL in WAL mode: a killed process loses nothing committed; only an OS crash may drop the last commits.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        migrate(conn, str(self.path))
-        return conn
-
-    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
-        """Set WAL mode, retrying: SQLite answers "locked" at once, without the busy handler, while
-        another process holds the file (e.g. two processes creating the same store)."""
-        deadline = time.monotonic() + self.timeout
-        pause = 0.001
-        while True:
-            try:
-                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower()
-            except sqlite3.OperationalError as e:
-                contended = "locked" in str(e) or "busy" in str(e)
-                if not contended or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
-
-    def _discard(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -213,12 +127,12 @@ class Store:
         Reads counted since their specimen was last touched are folded into its usage first,
         if the write lock is free right now.
         """
-        if self._conn is not None and self._reads:
+        if not self.db.closed and self._reads:
             try:
                 self._flush_reads()
             except sqlite3.Error:
                 pass
-        self._discard()
+        self.db.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -236,26 +150,11 @@ class Store:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError(f"{self.path}: the store is closed")
-        return self._conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE takes the write lock up front so it waits instead of failing mid-way."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return self.db.conn
 
     # -- specimens ---------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def put_specimen(
         self,
         wasm: bytes,
@@ -277,12 +176,12 @@ class Store:
         """
         record = SpecimenRecord(wasm, function, fuel, fitness, metrics, tuple(parents), operator, generation, run_id)
         hashes, rows, edges = self._prepare([record], time.time())
-        with self._write() as conn:
+        with self.db.write() as conn:
             self._insert(conn, rows, edges)
         self._after_write(hashes, rows)
         return hashes[0]
 
-    @_guarded
+    @guarded
     def put_many(self, items: Iterable[SpecimenRecord | Mapping[str, Any]]) -> list[str]:
         """Store many specimens in one transaction (a whole generation); returns their hashes in order.
 
@@ -292,7 +191,7 @@ class Store:
         if not records:
             return []
         hashes, rows, edges = self._prepare(records, time.time())
-        with self._write() as conn:
+        with self.db.write() as conn:
             self._insert(conn, rows, edges)
         self._after_write(hashes, rows)
         return hashes
@@ -309,7 +208,7 @@ class Store:
                 raise StoreError(f"specimen bytes must be bytes, not {type(r.wasm).__name__}")
             if not r.function:
                 raise StoreError("a specimen needs the name of its evolved function")
-        dicts = self._current_dictionaries({r.function for r in records})
+        dicts = self.db.current_dictionaries({r.function for r in records})
         hashes: list[str] = []
         rows: list[tuple[Any, ...]] = []
         edges: list[tuple[Any, ...]] = []
@@ -319,7 +218,7 @@ class Store:
             hashes.append(sha)
             dictionary = dicts.get(r.function)
             rows.append((
-                sha, r.function, len(data), self._codec.compress(data, dictionary),
+                sha, r.function, len(data), self.db.codec.compress(data, dictionary),
                 None if dictionary is None else dictionary.id,
                 None if r.fuel is None else int(r.fuel),
                 None if r.fitness is None else float(r.fitness),
@@ -352,7 +251,7 @@ class Store:
                 edges,
             )
 
-    @_guarded
+    @guarded
     def get_specimen(self, sha: str) -> bytes | None:
         """The module's bytes, or None if the store does not have it."""
         row = self.conn.execute(
@@ -360,30 +259,18 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        data = self._decode(sha, row[0], row[1], row[3])
+        data = self.db.decode(sha, row[0], row[1], row[3])
         self._reads[sha] = self._reads.get(sha, 0) + 1
         if time.time() - row[2] > TOUCH_INTERVAL:
             self._touch(sha)
         return data
 
-    def _decode(self, sha: str, blob: bytes, size: int, dict_id: int | None) -> bytes:
-        """A blob back to the module's bytes, checked against its content address."""
-        try:
-            data = self._codec.decompress(blob, None if dict_id is None else self._dictionary(dict_id))
-        except StoreError as e:
-            raise StoreError(f"{self.path}: specimen {sha[:16]}: {e}") from e.__cause__
-        if len(data) != size or sha256_hex(data) != sha:
-            raise StoreError(f"{self.path}: specimen {sha[:16]} does not match its content address")
-        return data
-
     def _touch(self, sha: str) -> None:
         """Refresh last_used and fold the reads counted so far into usage, if the write lock is free
         right now; a read never waits for it (the count waits for the next touch instead)."""
-        conn = self.conn
         n = self._reads.pop(sha, 0)
-        conn.execute("PRAGMA busy_timeout = 0")
         try:
-            with self._write():
+            with self.db.no_wait(), self.db.write() as conn:
                 now = time.time()
                 conn.execute(
                     "UPDATE specimens SET usage = jeet_decay(usage, last_used, ?1) + ?2, last_used = ?1 "
@@ -392,35 +279,28 @@ class Store:
                 )
         except sqlite3.OperationalError:
             self._reads[sha] = self._reads.get(sha, 0) + n  # busy: another process is writing; it can wait
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     def _flush_reads(self) -> None:
-        conn = self.conn
         pending, self._reads = self._reads, {}
-        conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            with self._write():
-                now = time.time()
-                conn.executemany(
-                    "UPDATE specimens SET usage = jeet_decay(usage, last_used, ?1) + ?2, last_used = ?1 "
-                    "WHERE sha256 = ?3",
-                    [(now, n, sha) for sha, n in pending.items()],
-                )
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        with self.db.no_wait(), self.db.write() as conn:
+            now = time.time()
+            conn.executemany(
+                "UPDATE specimens SET usage = jeet_decay(usage, last_used, ?1) + ?2, last_used = ?1 "
+                "WHERE sha256 = ?3",
+                [(now, n, sha) for sha, n in pending.items()],
+            )
 
-    @_guarded
+    @guarded
     def has_specimen(self, sha: str) -> bool:
         return self.conn.execute("SELECT 1 FROM specimens WHERE sha256 = ?", (sha,)).fetchone() is not None
 
-    @_guarded
+    @guarded
     def specimen_info(self, sha: str) -> dict[str, Any] | None:
         """Everything known about a specimen except its bytes, or None."""
         row = self.conn.execute(f"SELECT {_INFO_COLUMNS} FROM specimens WHERE sha256 = ?", (sha,)).fetchone()
         return None if row is None else _info(row)
 
-    @_guarded
+    @guarded
     def top_specimens(
         self, function: str | None = None, limit: int = 10, *, include_blacklisted: bool = False
     ) -> list[dict[str, Any]]:
@@ -440,15 +320,13 @@ class Store:
         ).fetchall()
         return [_info(r) for r in rows]
 
-    @_guarded
+    @guarded
     def count_specimens(self, function: str | None = None) -> int:
-        if function is None:
-            return self.conn.execute("SELECT count(*) FROM specimens").fetchone()[0]
-        return self.conn.execute("SELECT count(*) FROM specimens WHERE function = ?", (function,)).fetchone()[0]
+        return self.db.count_specimens(function)
 
     # -- lineage -----------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def parents_of(self, sha: str) -> list[tuple[str, str | None, int | None]]:
         """The recorded parents of a specimen as (parent sha, operator, generation), oldest record first."""
         rows = self.conn.execute(
@@ -456,7 +334,7 @@ class Store:
         ).fetchall()
         return [(p, op, gen) for p, op, gen in rows]
 
-    @_guarded
+    @guarded
     def children_of(self, sha: str) -> list[str]:
         """The specimens recorded as bred from this one (distinct, oldest record first)."""
         rows = self.conn.execute(
@@ -464,7 +342,7 @@ class Store:
         ).fetchall()
         return [r[0] for r in rows]
 
-    @_guarded
+    @guarded
     def ancestry(self, sha: str) -> set[str]:
         """Every transitive ancestor of a specimen (not the specimen itself, unless lineage has a cycle)."""
         rows = self.conn.execute(
@@ -482,142 +360,59 @@ class Store:
 
     # -- blacklist ---------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def blacklist(self, sha: str, reason: str) -> None:
         """Bar a module from ever being evaluated or propagated again; the first reason given is kept."""
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO blacklist (sha256, reason, created) VALUES (?, ?, ?)",
                 (_check_sha(sha), str(reason), time.time()),
             )
         self._after_write([], [])
 
-    @_guarded
+    @guarded
     def is_blacklisted(self, sha: str) -> bool:
         return self.conn.execute("SELECT 1 FROM blacklist WHERE sha256 = ?", (sha,)).fetchone() is not None
 
-    @_guarded
+    @guarded
     def blacklist_reason(self, sha: str) -> str | None:
         row = self.conn.execute("SELECT reason FROM blacklist WHERE sha256 = ?", (sha,)).fetchone()
         return None if row is None else row[0]
 
-    @_guarded
+    @guarded
     def blacklisted_hashes(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT sha256 FROM blacklist")}
 
-    # -- runs --------------------------------------------------------------------------
+    # -- runs, checkpoints and logbook: the run log's, on the same database -------------
 
-    @_guarded
     def start_run(self, fingerprint: str, config: Mapping[str, Any]) -> int:
-        """Record a new run in state 'running' and return its id."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO runs (fingerprint, config, status, started) VALUES (?, ?, 'running', ?)",
-                (str(fingerprint), dumps_json(config), time.time()),
-            )
-            return int(cur.lastrowid)
+        return self.runs.start_run(fingerprint, config)
 
-    @_guarded
     def finish_run(self, run_id: int, summary: Mapping[str, Any], status: str = "finished") -> None:
-        """Close a run as 'finished' or 'failed' with its summary."""
-        if status not in ("finished", "failed"):
-            raise StoreError(f"a run finishes as 'finished' or 'failed', not {status!r}")
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE runs SET status = ?, finished = ?, summary = ? WHERE id = ?",
-                (status, time.time(), dumps_json(summary), int(run_id)),
-            )
-            if cur.rowcount != 1:
-                raise StoreError(f"{self.path}: no run {run_id}")
+        self.runs.finish_run(run_id, summary, status)
 
-    @_guarded
     def find_resumable_run(self, fingerprint: str) -> int | None:
-        """The latest run with this fingerprint still marked 'running' (it was interrupted), or None."""
-        row = self.conn.execute(
-            "SELECT id FROM runs WHERE fingerprint = ? AND status = 'running' ORDER BY id DESC LIMIT 1",
-            (str(fingerprint),),
-        ).fetchone()
-        return None if row is None else int(row[0])
+        return self.runs.find_resumable_run(fingerprint)
 
-    @_guarded
     def run_info(self, run_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            "SELECT id, fingerprint, config, status, started, finished, summary FROM runs WHERE id = ?",
-            (int(run_id),),
-        ).fetchone()
-        if row is None:
-            return None
-        return {
-            "id": row[0], "fingerprint": row[1], "config": loads_json(row[2]), "status": row[3],
-            "started": row[4], "finished": row[5], "summary": loads_json(row[6]),
-        }
+        return self.runs.run_info(run_id)
 
-    # -- checkpoints and logbook -------------------------------------------------------
-
-    @_guarded
     def save_checkpoint(self, run_id: int, generation: int, state: Mapping[str, Any]) -> None:
-        """Atomically store the loop state after `generation`, keeping only the newest `keep_checkpoints` per run.
+        self.runs.save_checkpoint(run_id, generation, state)
 
-        State values may be None, bool, int (any size), float, str, bytes, list, tuple and
-        dict; tuples come back as tuples.
-        """
-        blob = self._codec.pack_state(state)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO checkpoints (run_id, generation, state, created) VALUES (?, ?, ?, ?)",
-                (int(run_id), int(generation), blob, time.time()),
-            )
-            conn.execute(
-                """
-                DELETE FROM checkpoints WHERE run_id = ?1 AND generation NOT IN (
-                    SELECT generation FROM checkpoints WHERE run_id = ?1 ORDER BY generation DESC LIMIT ?2
-                )
-                """,
-                (int(run_id), self.keep_checkpoints),
-            )
-        self._after_write([], [])
-
-    @_guarded
     def load_checkpoint(self, run_id: int) -> tuple[int, dict[str, Any]] | None:
-        """The newest checkpoint of a run as (generation, state), or None."""
-        row = self.conn.execute(
-            "SELECT generation, state FROM checkpoints WHERE run_id = ? ORDER BY generation DESC LIMIT 1",
-            (int(run_id),),
-        ).fetchone()
-        if row is None:
-            return None
-        try:
-            return int(row[0]), self._codec.unpack_state(row[1])
-        except StoreError as e:
-            raise StoreError(f"{self.path}: checkpoint {run_id}/{row[0]}: {e}") from e.__cause__
+        return self.runs.load_checkpoint(run_id)
 
-    @_guarded
     def checkpoint_generations(self, run_id: int) -> list[int]:
-        """The generations of the checkpoints kept for a run, ascending."""
-        rows = self.conn.execute(
-            "SELECT generation FROM checkpoints WHERE run_id = ? ORDER BY generation", (int(run_id),)
-        ).fetchall()
-        return [r[0] for r in rows]
+        return self.runs.checkpoint_generations(run_id)
 
-    @_guarded
     def log_generation(self, run_id: int, generation: int, row: Mapping[str, Any]) -> None:
-        """Record one generation's logbook row; logging a generation again (after a resume) replaces it."""
-        with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO logbook (run_id, generation, row) VALUES (?, ?, ?)",
-                (int(run_id), int(generation), dumps_json(row)),
-            )
-        self._after_write([], [])
+        self.runs.log_generation(run_id, generation, row)
 
-    @_guarded
     def logbook(self, run_id: int) -> list[dict[str, Any]]:
-        """A run's logbook rows in generation order."""
-        rows = self.conn.execute(
-            "SELECT row FROM logbook WHERE run_id = ? ORDER BY generation", (int(run_id),)
-        ).fetchall()
-        return [loads_json(r[0]) for r in rows]
+        return self.runs.logbook(run_id)
 
-    @_guarded
+    @guarded
     def missing(self, hashes: Iterable[str]) -> set[str]:
         """Those of `hashes` the store has no bytes for (never stored, or forgotten by `gc`)."""
         wanted = list(dict.fromkeys(hashes))
@@ -631,7 +426,7 @@ class Store:
 
     # -- pins --------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def pin(self, sha: str, reason: str) -> None:
         """Protect a specimen and its whole ancestry from `gc` until every reason it was pinned for is unpinned.
 
@@ -639,23 +434,23 @@ class Store:
         """
         if not reason:
             raise StoreError("a pin needs a reason (who holds it and why)")
-        with self._write() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO pins (sha256, reason, created) VALUES (?, ?, ?)",
                 (_check_sha(sha), str(reason), time.time()),
             )
 
-    @_guarded
+    @guarded
     def unpin(self, sha: str, reason: str | None = None) -> int:
         """Drop the pin held for `reason` (every pin of the specimen when None); returns how many were dropped."""
-        with self._write() as conn:
+        with self.db.write() as conn:
             if reason is None:
                 cur = conn.execute("DELETE FROM pins WHERE sha256 = ?", (sha,))
             else:
                 cur = conn.execute("DELETE FROM pins WHERE sha256 = ? AND reason = ?", (sha, str(reason)))
             return cur.rowcount
 
-    @_guarded
+    @guarded
     def pinned(self) -> dict[str, list[str]]:
         """Every pinned hash with the reasons it is pinned for (oldest pin first)."""
         out: dict[str, list[str]] = {}
@@ -674,11 +469,11 @@ class Store:
             self._caps_read = now
         return self._caps
 
-    @_guarded
+    @guarded
     def set_caps(self, max_specimens: int | None, max_store_mb: float | None) -> Caps:
         """Remember exactly these caps in the data folder (None removes a cap); returns them."""
         caps = Caps(max_specimens, max_store_mb)
-        with self._write() as conn:
+        with self.db.write() as conn:
             for key, value in (("max_specimens", caps.max_specimens), ("max_store_mb", caps.max_store_mb)):
                 if value is None:
                     conn.execute("DELETE FROM settings WHERE key = ?", (key,))
@@ -713,17 +508,11 @@ class Store:
 
     def size_on_disk(self) -> int:
         """Bytes the store occupies in the file system: the database file and its write-ahead log."""
-        total = 0
-        for suffix in ("", "-wal"):
-            try:
-                total += os.stat(f"{self.path}{suffix}").st_size
-            except FileNotFoundError:
-                pass
-        return total
+        return self.db.size_on_disk()
 
     # -- forgetting and compression ----------------------------------------------------
 
-    @_guarded
+    @guarded
     def gc(
         self,
         max_specimens: int | None = None,
@@ -742,58 +531,48 @@ class Store:
         these are never removed; when they alone exceed a cap the report says so. With
         `recompress`, dictionaries are (re)trained and every blob recompressed first.
         """
-        from .forgetting import collect
-
         current = self.caps
         caps = Caps(
             max_specimens if max_specimens is not None else current.max_specimens,
             max_store_mb if max_store_mb is not None else current.max_store_mb,
         )
-        report = collect(self, caps, policy or self.policy, dry_run=dry_run, recompress=recompress,
+        report = forgetting.collect(self.db, caps, policy or self.policy, dry_run=dry_run, recompress=recompress,
                          protect=frozenset(protect))
         if not dry_run:
             self._approx_count = report.specimens_after
         return report
 
-    @_guarded
+    @guarded
     def protected(self, protect: Iterable[str] = ()) -> dict[str, str]:
         """What `gc` would never remove right now: hash -> why (pinned, champion, checkpoint, in flight,
         recent, given, or ancestry), including hashes the store holds no bytes for."""
-        from .forgetting import protected_set
-
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            return protected_set(self, conn, time.time(), self.policy, frozenset(protect))
+            return forgetting.protected_set(self.db, conn, time.time(), self.policy, frozenset(protect))
         finally:
             conn.execute("ROLLBACK")
 
-    @_guarded
+    @guarded
     def train_dictionaries(self, functions: Iterable[str] | None = None, *,
                            force: bool = False) -> list[dict[str, Any]]:
         """Train a dictionary for each function that is due one (or every function with enough
         specimens, with `force`) and keep those that measurably help; returns the adopted ones."""
-        from .compression import train_dictionaries
+        return compression.train_dictionaries(self.db, None if functions is None else list(functions), force=force)
 
-        return train_dictionaries(self, None if functions is None else list(functions), force=force)
-
-    @_guarded
+    @guarded
     def recompress(self, functions: Iterable[str] | None = None) -> dict[str, Any]:
         """Rewrite blobs not compressed with their function's newest dictionary, keeping whichever of
         dictionary and plain frame is smaller; returns counts and bytes before/after."""
-        from .compression import recompress
+        return compression.recompress(self.db, None if functions is None else list(functions))
 
-        return recompress(self, None if functions is None else list(functions))
-
-    @_guarded
+    @guarded
     def compression_report(self, limit: int = 5000) -> dict[str, Any]:
         """Bytes per specimen measured on up to `limit` specimens: raw, plain zstd, zstd with the
         function's current dictionary, and as stored."""
-        from .compression import compression_report
+        return compression.compression_report(self.db, limit)
 
-        return compression_report(self, limit)
-
-    @_guarded
+    @guarded
     def dictionaries(self) -> list[dict[str, Any]]:
         """Every stored dictionary with how many blobs use it, oldest first."""
         rows = self.conn.execute(
@@ -806,28 +585,6 @@ class Store:
         keys = ("id", "function", "version", "zstd_id", "bytes", "samples", "held_out_plain_bytes",
                 "held_out_dict_bytes", "created", "blobs")
         return [dict(zip(keys, r)) for r in rows]
-
-    def _dictionary(self, dict_id: int) -> Dictionary:
-        d = self._dicts.get(dict_id)
-        if d is None:
-            row = self.conn.execute(
-                "SELECT id, function, version, data FROM dictionaries WHERE id = ?", (int(dict_id),)
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"{self.path}: compression dictionary {dict_id} is missing")
-            d = self._dicts[dict_id] = Dictionary(row[0], row[1], row[2], bytes(row[3]))
-        return d
-
-    def _current_dictionaries(self, functions: set[str]) -> dict[str, Dictionary]:
-        """The newest dictionary of each of `functions` that has one."""
-        if not functions:
-            return {}
-        fs = sorted(functions)
-        marks = ",".join("?" * len(fs))
-        rows = self.conn.execute(
-            f"SELECT function, id, max(version) FROM dictionaries WHERE function IN ({marks}) GROUP BY function", fs
-        ).fetchall()
-        return {f: self._dictionary(i) for f, i, _ in rows}
 
     def _after_write(self, hashes: list[str], rows: list[tuple[Any, ...]]) -> None:
         """Amortised upkeep after a committed write (of specimens, or of anything else when both lists are
@@ -887,7 +644,7 @@ class Store:
 
     # -- maintenance -------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def stats(self) -> dict[str, Any]:
         """Counts per table, the specimen bytes raw vs compressed (plain frames and dictionary frames
         apart), bytes per specimen, dictionaries, pins, caps and the size on disk. Cheap: nothing is
@@ -901,7 +658,6 @@ class Store:
             "WHERE dict_id IS NOT NULL"
         ).fetchone()
         n_dicts, dict_bytes = c.execute("SELECT count(*), IFNULL(sum(length(data)), 0) FROM dictionaries").fetchone()
-        runs = dict(c.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
         page_size = c.execute("PRAGMA page_size").fetchone()[0]
         page_count = c.execute("PRAGMA page_count").fetchone()[0]
         caps = self.caps
@@ -911,7 +667,7 @@ class Store:
             "functions": c.execute("SELECT count(DISTINCT function) FROM specimens").fetchone()[0],
             "lineage_edges": c.execute("SELECT count(*) FROM lineage").fetchone()[0],
             "blacklisted": c.execute("SELECT count(*) FROM blacklist").fetchone()[0],
-            "runs": {s: runs.get(s, 0) for s in RUN_STATUSES},
+            "runs": self.runs.status_counts(),
             "checkpoints": c.execute("SELECT count(*) FROM checkpoints").fetchone()[0],
             "logbook_rows": c.execute("SELECT count(*) FROM logbook").fetchone()[0],
             "pinned": c.execute("SELECT count(DISTINCT sha256) FROM pins").fetchone()[0],
@@ -940,7 +696,7 @@ class Store:
             "schema_version": SCHEMA_VERSION,
         }
 
-    @_guarded
+    @guarded
     def integrity_check(self) -> list[str]:
         """SQLite's full integrity check; an empty list means the file is sound. Reads the whole file."""
         rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check").fetchall()]

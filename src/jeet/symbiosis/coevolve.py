@@ -39,7 +39,7 @@ from ..fitness import Measurement
 from ..genetics import Genome, Operator, OperatorLedger, operator_set
 from ..oracle import Case, Oracle
 from ..wasm import WasmError
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
 from .evaluation import callee_genome, caller_genome, evaluate_pair
 from .linking import LinkedSandbox
 from .pair import Pair

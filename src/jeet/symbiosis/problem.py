@@ -17,7 +17,7 @@ from ..errors import JeetError
 from ..evolve.problem import pick_function, read_module
 from ..oracle import Oracle, OracleError, differential_oracle, load_tests, tests_oracle
 from ..sandbox import Limits
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .linking import LinkedSandbox
 from .pair import Pair
