@@ -75,7 +75,7 @@ def require_regular(path: str | os.PathLike, what: str) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise JeetError(f"{what}: no such file: {path}") from None
+        raise JeetError(f"{what}: file not found: {path}") from None
     except OSError as exc:
         raise JeetError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(st.st_mode):

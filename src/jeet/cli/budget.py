@@ -7,6 +7,7 @@ budget it stops with one line instead of starting a search that has no time left
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -23,8 +24,15 @@ class _Expired(BaseException):
 
 
 @contextmanager
-def within(budget: float | None, what: str) -> Iterator[None]:
-    """Run the block under an alarm of `budget` seconds (main thread only; no budget, no alarm)."""
+def within(budget: float | None, what: str, started: float | None = None) -> Iterator[None]:
+    """Run the block under an alarm that rings when `budget` seconds since `started` (default: now) are
+    spent (main thread only; no budget, no alarm)."""
+    if budget is not None and started is not None:
+        budget_left = budget - (time.monotonic() - started)
+        if budget_left <= 0:
+            raise JeetError(f"start-up used the whole --budget ({budget:g} s)")
+    else:
+        budget_left = budget
     if budget is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -33,7 +41,7 @@ def within(budget: float | None, what: str) -> Iterator[None]:
         raise _Expired
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, budget)
+    signal.setitimer(signal.ITIMER_REAL, budget_left)
     try:
         yield
     except _Expired:
@@ -43,11 +51,53 @@ def within(budget: float | None, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def remaining(budget: float | None, started: float) -> float | None:
-    """The budget minus the time since `started`; JeetError when nothing worth a search is left."""
+def process_start() -> float:
+    """The `time.monotonic()` reading at which this process started (interpreter start-up and imports
+    count against a budget as much as the search does); now, where the kernel does not say."""
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        age = uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - min(max(age, 0.0), 60.0)
+
+
+def remaining(budget: float | None, started: float, tail_s: float = 0.0) -> float | None:
+    """The budget minus the time since `started`, minus `tail_s` kept for the work after the search (the
+    final held-out check and the outputs, which cost about what checking the input did; at most a third
+    of what is left); JeetError when nothing worth a search is left."""
     if budget is None:
         return None
     left = budget - (time.monotonic() - started)
+    left -= min(max(tail_s, 0.0), left / 3)
     if left < MIN_SEARCH_S:
         raise JeetError(f"the set-up used the whole --budget ({budget:g} s); give a larger budget")
     return left
+
+
+EVALUATION_FACTOR = 4.0  # an evaluation (mutate, ship to a worker, compile, run, store) costs several decodes + compiles
+
+
+def first_generation(wasm: bytes, population: int, workers: int, left: float | None) -> None:
+    """Refuse, before the search starts, a run whose first generation cannot fit in what is left of the
+    budget: for a module of tens of MiB one evaluation alone takes seconds. The estimate times one decode
+    and one compile of the input (a lower bound of an evaluation's cost) and scales it."""
+    if left is None:
+        return
+    import wasmtime
+
+    from .. import wasm as codec
+
+    t0 = time.perf_counter()
+    codec.decode(wasm)
+    wasmtime.Module.validate(wasmtime.Engine(), wasm)
+    per = (time.perf_counter() - t0) * EVALUATION_FACTOR
+    need = per * population / max(1, workers)
+    if need > left:
+        raise JeetError(f"a {len(wasm) / (1 << 20):.1f} MiB module costs about {per:.2f} s per evaluation here: the "
+                        f"first generation of {population} needs about {need:.0f} s, more than the {left:.0f} s "
+                        f"left of --budget; give a larger --budget or a smaller --population")

@@ -60,9 +60,12 @@ def positive(name: str, value: float | None, hi: float, unit: str = "", *, zero:
     if value is None:
         return None
     value = _number(name, value)
-    if value < 0 or (value == 0 and not zero) or value > hi:
-        low = "at least 0" if zero else "more than 0"
-        raise JeetError(f"{name} must be {low} and at most {hi:g}{unit}, got {value:g}")
+    if value < 0:
+        raise JeetError(f"{name} cannot be negative, got {value:g}")
+    if value == 0 and not zero:
+        raise JeetError(f"{name} must be more than 0")
+    if value > hi:
+        raise JeetError(f"{name} must be at most {hi:g}{unit}, got {value:g}")
     return float(value)
 
 
@@ -171,15 +174,21 @@ def check_tests(path: Path | None, what: str = "--tests") -> None:
         require_regular(path, what)
 
 
-def writable(path: Path | None, what: str) -> None:
+def writable(path: Path | None, what: str, *, make_parents: bool = False) -> None:
     """Make sure `path` can be written, before the work that produces it: not a folder, its folder
-    exists, and a file can be created there (tried, then removed again if it was not there)."""
+    exists (or, with `make_parents`, can be made, as the writer will), and a file can be created there
+    (tried, then removed again if it was not there)."""
     if path is None:
         return
     path = Path(path)
     if path.is_dir():
         raise JeetError(f"{what} {path} is a folder; give a file name")
     parent = path.parent
+    if make_parents and not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JeetError(f"{what} {path}: cannot make the folder {parent}: {exc.strerror or exc}") from None
     if not parent.is_dir():
         raise JeetError(f"{what} {path}: the folder {parent} does not exist")
     existed = path.exists()

@@ -19,7 +19,7 @@ from ..evolve.result import summarize, write_outputs
 from ..sandbox import Limits
 from ..store import Store, default_data_dir
 from . import checks
-from .budget import remaining, within
+from .budget import first_generation, process_start, remaining, within
 from .errors import user_errors
 from .runlock import RunLock
 
@@ -57,7 +57,7 @@ def evolve(
     force: bool = typer.Option(False, "--force", help="Allow more --workers than cores and more than 4 --islands per core."),
 ) -> None:
     """Evolve a faster variant of one exported function and write it out with its evidence."""
-    started = time.monotonic()  # the budget covers the set-up too
+    started = process_start()  # the budget covers start-up and set-up too
     checks.seconds("--budget", budget)
     checks.count("--generations", generations, 1, checks.MAX_GENERATIONS)
     checks.count("--evaluations", evaluations, 1, checks.MAX_EVALUATIONS)
@@ -66,8 +66,6 @@ def evolve(
     checks.count("--stagnation", stagnation, 1, checks.MAX_GENERATIONS)
     checks.count("--migration-interval", migration_interval, 1, checks.MAX_GENERATIONS)
     checks.count("--migration-rate", migration_rate, 0, checks.MAX_POPULATION)
-    checks.count("--max-specimens", max_specimens, 1, 10**9)
-    checks.positive("--max-store-mb", max_store_mb, 1 << 30, " MiB")
     checks.workers("--workers", workers, force)
     checks.islands(islands, force)
     checks.check_input(input, "module")
@@ -90,16 +88,18 @@ def evolve(
     checks.islands(cfg.islands, force)
     if input is None and tests is not None and kernel is None:
         raise JeetError("--tests needs an INPUT module")
+    if max_specimens is not None or max_store_mb is not None:  # remembered in the folder: every store opened there obeys
+        Store(data or default_data_dir(), max_specimens=max_specimens, max_store_mb=max_store_mb).close()
     limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
-    with within(cfg.budget_s, "reading and checking the input"):
+    set_up = time.monotonic()
+    with within(cfg.budget_s, "reading and checking the input", started):
         problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
                                train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel)
     checks.population("--population", cfg.population, len(problem.wasm), cfg.islands)
-    cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started))
+    cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
+    first_generation(problem.wasm, cfg.population, cfg.workers or checks.cores(), cfg.budget_s)
     out = out or Path(f"{problem.name}.evolved.wasm")
     checks.writable(out, "--out")
-    if max_specimens is not None or max_store_mb is not None:  # remembered in the folder: every store opened there obeys
-        Store(data or default_data_dir(), max_specimens=max_specimens, max_store_mb=max_store_mb).close()
     console = Console(stderr=True)
     if cfg.islands > 1:
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
