@@ -34,8 +34,8 @@ def input_cap() -> int:
 
 
 def _too_big(path: Path, what: str, cap: int) -> JeetError:
-    return JeetError(f"{what} {path} is larger than the {cap / (1 << 20):g} MiB input cap "
-                     f"(set ${ENV} to raise it)")
+    size = f"{cap / (1 << 20):g} MiB" if cap >= 1 << 20 else f"{cap} bytes"
+    return JeetError(f"{what} {path} is larger than the input cap of {size} (set ${ENV} to raise it)")
 
 
 def check_size(path: str | os.PathLike, what: str = "input") -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -52,9 +53,12 @@ def within(budget: float | None, what: str, started: float | None = None) -> Ite
 
 
 def process_start() -> float:
-    """The `time.monotonic()` reading at which this process started (interpreter start-up and imports
-    count against a budget as much as the search does); now, where the kernel does not say."""
+    """The `time.monotonic()` reading at which this process started, when the process is the `jeet`
+    command (interpreter start-up and imports count against a budget as much as the search does); now,
+    when jeet's CLI runs inside another program or the kernel does not say."""
     now = time.monotonic()
+    if not _jeet_is_the_program():
+        return now
     try:
         with open("/proc/self/stat", encoding="ascii") as fh:
             start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
@@ -64,6 +68,14 @@ def process_start() -> float:
     except (OSError, ValueError, IndexError):
         return now
     return now - min(max(age, 0.0), 60.0)
+
+
+def _jeet_is_the_program() -> bool:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name == "jeet.__main__":
+        return True
+    return os.path.basename(getattr(main, "__file__", "") or "") == "jeet"
 
 
 def remaining(budget: float | None, started: float, tail_s: float = 0.0) -> float | None:

@@ -72,7 +72,7 @@ def evolve(
     checks.check_tests(tests)
     if config is not None:
         checks.check_tests(config, "--config")
-    checks.writable(out, "--out")
+    checks.writable(out, "--out", make_parents=True)
     checks.writable(logbook, "--logbook")
     base = EvolveConfig.from_file(config) if config else EvolveConfig()
     checks.evolve_config(base, f"config {config}")
@@ -99,7 +99,7 @@ def evolve(
     cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
     first_generation(problem.wasm, cfg.population, cfg.workers or checks.cores(), cfg.budget_s)
     out = out or Path(f"{problem.name}.evolved.wasm")
-    checks.writable(out, "--out")
+    checks.writable(out, "--out", make_parents=True)
     console = Console(stderr=True)
     if cfg.islands > 1:
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)

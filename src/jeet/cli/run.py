@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..runtime.config import MAX_CALL_TIMEOUT_S
-from .checks import MAX_CALLS, check_input, count, fraction, seconds
+from .checks import MAX_CALLS, check_input, check_tests, count, fraction, seconds
 from .errors import user_errors
 
 _SLACK_S = 20.0  # process start-up and the final held-out check, on top of the evolution budget
@@ -55,8 +55,7 @@ def run(
     fraction("--shadow", shadow)
     seconds("--call-timeout", call_timeout, MAX_CALL_TIMEOUT_S)
     check_input(module, "module")
-    if tests is not None:
-        check_input(tests, "--tests")
+    check_tests(tests)
     wasm = read_module(module)
     function = pick_function(wasm, function, str(module))
     with Runtime(data, hot=hot, budget_s=budget, shadow=shadow, seed=seed, call_timeout_s=call_timeout) as rt:

@@ -41,7 +41,7 @@ def tune(
     checks.workers("--jobs", jobs, force)
     checks.seconds("--budget", budget)
     data = data or default_data_dir()
-    checks.writable(out, "--out")
+    checks.writable(out, "--out", make_parents=True)
     setup = TuneSetup(kernels=parse_kernels(kernels), seeds=tuple(range(seed, seed + seeds)), offspring=offspring,
                       jobs=jobs or default_workers())
     console = Console(stderr=True)
