@@ -27,7 +27,7 @@ class ServingClock:
     """Ticks `engine`'s epoch; `ticks(s)` is the deadline delta for `s` seconds."""
 
     def __init__(self, engine: Any, max_seconds: float) -> None:
-        self.max_ticks = self.ticks(max_seconds)
+        self.max_ticks = self.ticks(max_seconds + 1.0)  # the per-call limit plus the lanes' re-arming slack
         self.interrupted_at = -math.inf  # monotonic time of the last SIGINT seen
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)

@@ -30,7 +30,7 @@ from ..wasm.types import NAMES
 from .arguments import slow_path
 from .clock import FOREVER, ServingClock
 from ..errors import CallTimeout, JeetRuntimeError
-from .lanes import LANE_TYPES, make_lane
+from .lanes import LANE_TYPES, REARM_S, make_lane
 
 _LOOPING_OPS = frozenset((0x03, 0x10, 0x11))  # loop, call, call_indirect
 
@@ -59,7 +59,8 @@ class Serving:
 
     @property
     def ticks(self) -> int:
-        return self.clock.ticks(self.call_timeout_s)
+        """The per-call deadline in epoch ticks, plus the re-arming slack of the lanes."""
+        return self.clock.ticks(self.call_timeout_s + REARM_S)
 
 
 def can_run_long(module: codec.Module, index: int) -> bool:
