@@ -278,3 +278,42 @@ def test_monitor_survives_nodes_answering_wrong_types_or_deep_nesting(status_ser
     errors = {n["url"].split("/")[-2]: n["error"] for n in snap["nodes"] if not n["reachable"]}
     assert errors["deep"] == "status nested too deeply"
     assert all(errors[k].startswith("malformed status") for k in ("types", "items", "infinite")), errors
+
+
+# --- budgets ------------------------------------------------------------------------------------------------------------
+
+def _with_custom_section(wasm: bytes, size: int) -> bytes:
+    def leb(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    content = leb(3) + b"big" + bytes(size)
+    return wasm + b"\x00" + leb(len(content)) + content
+
+
+def test_a_50_mb_module_whose_first_generation_cannot_fit_the_budget_is_refused_up_front(tmp_path):
+    big = tmp_path / "big.wasm"
+    big.write_bytes(_with_custom_section(wasmtime.wat2wasm(POPCNT), 50 << 20))
+    proc = jeet(["evolve", str(big), "--budget", "3", "--data", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "o.wasm")], tmp_path, timeout=120)
+    assert proc.returncode == 2
+    one_line(proc.stderr, "budget")  # the first generation's estimate, or (on a loaded machine) the set-up itself
+
+
+@pytest.mark.perf
+def test_a_200k_line_tests_file_keeps_the_budget_within_ten_percent(files, tmp_path):
+    tests = tmp_path / "big.jsonl"
+    with open(tests, "w") as fh:
+        for x in range(200_000):
+            x = (x * 2654435761) & 0xFFFFFFFF
+            fh.write(f'{{"args": [{x}], "expect": [{bin(x).count("1")}]}}\n')
+    t0 = time.monotonic()
+    proc = jeet(["evolve", str(files["pc"]), "--tests", str(tests), "--budget", "30", "--json",
+                 "--data", str(tmp_path / "data"), "--out", str(tmp_path / "o.wasm")], tmp_path, timeout=120)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert wall <= 33.0, wall

@@ -117,6 +117,9 @@ def _print(r: dict, console: Console) -> None:
     t.add_row("champion", r["champion_sha256"][:16] + (" (the original)" if r["champion_sha256"] == r["module_sha256"] else ""))
     t.add_row("shadow checks / mismatches", f"{r['shadow_checks']} / {r['mismatches']}")
     t.add_row("median call", f"{r['before']['median_us']} -> {r['after']['median_us']} us")
+    t.add_row("state", f"{r['state']}; instances {r['instances']}")
+    if r["timeouts"]:
+        t.add_row("calls past --call-timeout", str(r["timeouts"]))
     if r["pinned"]:
         t.add_row("pinned", r["pinned"])
     if r["error"]:
