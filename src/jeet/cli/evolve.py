@@ -64,8 +64,6 @@ def evolve(
     checks.count("--population", population, 4, checks.MAX_POPULATION)
     checks.count("--seed", seed, 0, checks.MAX_SEED)
     checks.count("--stagnation", stagnation, 1, checks.MAX_GENERATIONS)
-    checks.count("--migration-interval", migration_interval, 1, checks.MAX_GENERATIONS)
-    checks.count("--migration-rate", migration_rate, 0, checks.MAX_POPULATION)
     checks.workers("--workers", workers, force)
     checks.islands(islands, force)
     checks.check_input(input, "module")
