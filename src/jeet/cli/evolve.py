@@ -43,6 +43,8 @@ def evolve(
     operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'all' or a comma-separated list."),
     objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Built-in kernel to evolve when no INPUT is given."),
+    level: Optional[str] = typer.Option(None, "--level", help="Which build of the kernel to start from: O0 "
+                                        "(default; clang -O0), O2 (clang -O2) or O2opt (clang -O2 + wasm-opt -O3)."),
     config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (for example from the tuner)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Evaluation processes (default: one per core)."),
     stagnation: Optional[int] = typer.Option(None, "--stagnation", help="Stop after N generations without a better champion."),
@@ -91,6 +93,8 @@ def evolve(
     limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
     set_up = time.monotonic()
     with within(cfg.budget_s, "reading and checking the input", started):
+        if level is not None:
+            input, function, tests = _kernel_build(input, kernel, level, function, tests)
         problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
                                train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel)
     checks.population("--population", cfg.population, len(problem.wasm), cfg.islands)
@@ -116,6 +120,23 @@ def evolve(
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
         _print_result(result, Console())
+
+
+def _kernel_build(input: Optional[Path], kernel: Optional[str], level: str, function: Optional[str],
+                  tests: Optional[Path]) -> tuple[Optional[Path], Optional[str], Optional[Path]]:
+    """`--level`: the kernel's build at that level, as an INPUT with the kernel's function and tests."""
+    from ..kernels import DEFAULT_KERNEL, KernelError, get_kernel
+
+    if input is not None:
+        raise JeetError("--level selects a build of a built-in kernel: use it with --kernel, not with INPUT")
+    try:
+        k = get_kernel(kernel or DEFAULT_KERNEL)
+        path = k.wasm_path(level)
+    except KernelError as exc:
+        raise JeetError(str(exc)) from None
+    if level == "O0":
+        return None, function, tests  # the default build: evolve it exactly as without --level
+    return path, function or k.function, tests if tests is not None else k.tests_path()
 
 
 def _run_with_progress(evo: Evolution, cfg: EvolveConfig, console: Console) -> str:
