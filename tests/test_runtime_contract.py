@@ -65,3 +65,14 @@ def test_function_and_supervisor_do_not_import_each_other_or_the_runtime():
     assert not imports("function") & {"runtime", "supervisor"}
     assert not imports("supervisor") & {"runtime"}
     assert not imports("function_record") & {"runtime", "supervisor", "function"}
+
+
+def test_a_variant_the_supervisor_did_not_verify_cannot_be_installed(tmp_path):
+    from jeet.runtime.variant import Variant
+
+    with Runtime(tmp_path, hot=0) as rt:
+        fn = rt.load(WRITES_AT_777, "pc", pure=True)
+        unverified = Variant(fn.original.serving, wasmtime.wat2wasm(POPCNT_READS_0), "pc", fn.signature)
+        assert not fn.install(unverified) and fn.champion is fn.original
+        assert fn.offer(unverified.wasm, require_better=False)  # the verified way in
+        assert fn.champion.sha256 == unverified.sha256

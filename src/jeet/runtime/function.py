@@ -263,8 +263,12 @@ class Function:
 
     def install(self, variant: Variant) -> bool:
         """Make `variant` the champion (one assignment: no call sees half of a swap); False if it was
-        blacklisted meanwhile. Only the supervisor calls this, after verifying `variant`."""
+        blacklisted meanwhile or is not a variant the supervisor verified (the original, or one in
+        `record.verified`): nothing unverified is ever served."""
         with self._lock:
+            known = self.record.verified.get(variant.sha256)
+            if variant is not self.original and (known is None or known[0] is not variant):
+                return False
             if variant.sha256 in self.record.blacklist:
                 return False
             self._credit()

@@ -13,6 +13,7 @@ from .variant import Variant
 def force_champion(fn: Function, wasm: bytes) -> str:
     """Serve `wasm` as `fn`'s champion at once, unverified; its sha256."""
     variant = Variant(fn.original.serving, wasm, fn.function, fn.signature)
+    fn.record.verified[variant.sha256] = (variant, 0)  # the lie that makes it servable: tests only
     fn.install(variant)
     fn.record.set_tier("evolved", fn.calls)
     fn.refresh()
