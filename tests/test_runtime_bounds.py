@@ -109,3 +109,31 @@ def test_jeet_run_on_a_call_that_loops_is_one_line_and_exit_status_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "f(0) did not finish within the 0.2 s call deadline" in lines[0], proc.stderr
+
+
+def test_sigint_stops_a_call_in_another_thread_with_call_interrupted(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal, threading, time
+        from jeet.runtime import Runtime
+        with Runtime({str(tmp_path)!r}, hot=0, call_timeout_s=600) as rt:
+            f = rt.load({LOOPS_AT_ZERO!r}, "f")
+            seen = []
+            def call():
+                try:
+                    f(0)
+                except Exception as exc:
+                    seen.append(type(exc).__name__)
+            worker = threading.Thread(target=call)
+            worker.start()
+            time.sleep(0.5)
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass
+            worker.join(10)
+            print(seen, f(7), flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": SRC})
+    assert proc.stdout.strip() == "['CallInterrupted'] 3", proc.stdout + proc.stderr
