@@ -39,7 +39,6 @@ figures); this class keeps the call path, the per-call counters and a `Channel` 
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from typing import Any
 
@@ -52,7 +51,6 @@ from .function_record import Channel, FunctionRecord
 from .variant import Variant
 
 _WASM_ERRORS = (wasmtime.Trap, wasmtime.WasmtimeError)
-_EXPECT = {"i32": int, "i64": int, "f32": float, "f64": float}
 BUSY_TIERS = ("hot", "evolving")
 
 

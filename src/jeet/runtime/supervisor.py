@@ -30,7 +30,6 @@ from ..errors import JeetRuntimeError
 from .expressed import ExpressionTable
 from .job import EvolutionJob, JobSpec
 from .records import ChampionRecord, RecordBook
-from .function_record import FunctionRecord
 from .variant import Serving, Variant
 
 if TYPE_CHECKING:  # pragma: no cover
