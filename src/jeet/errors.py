@@ -11,8 +11,8 @@ from __future__ import annotations
 
 __all__ = [
     "JeetError", "WasmError", "SandboxError", "OracleError", "FitnessError", "GeneticsError", "StoreError",
-    "NetError", "SimError", "JeetRuntimeError", "ArgumentError", "SymbiosisError", "EpigeneticsError",
-    "TuneError", "TimingError", "UntimeableError",
+    "NetError", "SimError", "JeetRuntimeError", "ArgumentError", "ArgumentValueError", "CallTimeout",
+    "CallInterrupted", "SymbiosisError", "EpigeneticsError", "TuneError", "TimingError", "UntimeableError",
 ]
 
 
@@ -80,6 +80,20 @@ class ArgumentError(JeetRuntimeError, TypeError):
     """A call with the wrong number of arguments, or an argument wasmtime cannot pass.
 
     Also a `TypeError`, which is what calling a Python function wrongly raises."""
+
+
+class ArgumentValueError(ArgumentError, ValueError):
+    """An argument a tests file would reject too: out of range for its type, or not a number.
+
+    The message is the tests file's own (`jeet.oracle.parse_case`), after the signature."""
+
+
+class CallTimeout(JeetRuntimeError, TimeoutError):
+    """A served call (or a module's start function) ran past the runtime's per-call deadline."""
+
+
+class CallInterrupted(JeetRuntimeError):
+    """A served call stopped because the process got SIGINT (Ctrl-C) while it ran."""
 
 
 class SymbiosisError(JeetError):

@@ -28,6 +28,8 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except JeetError as exc:
             raise fail(str(exc)) from None
+        except RecursionError:  # json and the codec recurse per nesting level: a hostile input's only weapon here
+            raise fail("an input is nested too deeply to read (a tests-file line, a config or a module)") from None
         except KeyboardInterrupt:
             print("jeet: interrupted", file=sys.stderr)
             raise typer.Exit(130) from None

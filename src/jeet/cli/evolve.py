@@ -19,7 +19,10 @@ from ..evolve import EvolveConfig, Evolution, load_problem
 from ..evolve.result import summarize, write_outputs
 from ..sandbox import Limits
 from ..store import Store, default_data_dir
+from . import checks
+from .budget import first_generation, process_start, remaining, within
 from .errors import user_errors
+from .runlock import RunLock
 
 DEFAULT_PATIENCE_S = 10.0  # `jeet evolve` stops once nothing has improved for this long (see --patience)
 
@@ -58,9 +61,26 @@ def evolve(
     migration_rate: Optional[int] = typer.Option(None, "--migration-rate", help="Emigrants each island sends per migration (default 2)."),
     emigrant_policy: Optional[str] = typer.Option(None, "--emigrant-policy", help="Which specimens leave: best (default) or random."),
     replacement_policy: Optional[str] = typer.Option(None, "--replacement-policy", help="How immigrants get in: fair (default; only if better) or worst."),
+    force: bool = typer.Option(False, "--force", help="Allow more --workers than cores and more than 4 --islands per core."),
 ) -> None:
     """Evolve a faster variant of one exported function and write it out with its evidence."""
+    started = process_start()  # the budget covers start-up and set-up too
+    checks.seconds("--budget", budget)
+    checks.count("--generations", generations, 1, checks.MAX_GENERATIONS)
+    checks.count("--evaluations", evaluations, 1, checks.MAX_EVALUATIONS)
+    checks.count("--population", population, 4, checks.MAX_POPULATION)
+    checks.count("--seed", seed, 0, checks.MAX_SEED)
+    checks.count("--stagnation", stagnation, 1, checks.MAX_GENERATIONS)
+    checks.workers("--workers", workers, force)
+    checks.islands(islands, force)
+    checks.check_input(input, "module")
+    checks.check_tests(tests)
+    if config is not None:
+        checks.check_tests(config, "--config")
+    checks.writable(out, "--out", make_parents=True)
+    checks.writable(logbook, "--logbook")
     base = EvolveConfig.from_file(config) if config else EvolveConfig()
+    checks.evolve_config(base, f"config {config}")
     cfg = base.with_overrides(budget_s=budget, generations=generations, max_evaluations=evaluations,
                               population=population, seed=seed, operators=operators, objectives=objectives,
                               workers=workers, stagnation=stagnation)
@@ -75,22 +95,30 @@ def evolve(
     cfg = cfg.with_overrides(islands=islands, topology=topology, migration_interval=migration_interval,
                              migration_rate=migration_rate, emigrant_policy=emigrant_policy,
                              replacement_policy=replacement_policy)
+    checks.workers("config workers", cfg.workers, force)
+    checks.islands(cfg.islands, force)
     if input is None and tests is not None and kernel is None:
         raise JeetError("--tests needs an INPUT module")
-    if level is not None:
-        input, function, tests = _kernel_build(input, kernel, level, function, tests)
-    limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
-    problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
-                           train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel,
-                           held_out_seed=held_out_seed)
-    out = out or Path(f"{problem.name}.evolved.wasm")
     if max_specimens is not None or max_store_mb is not None:  # remembered in the folder: every store opened there obeys
         Store(data or default_data_dir(), max_specimens=max_specimens, max_store_mb=max_store_mb).close()
+    limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
+    set_up = time.monotonic()
+    with within(cfg.budget_s, "reading and checking the input", started):
+        if level is not None:
+            input, function, tests = _kernel_build(input, kernel, level, function, tests)
+        problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
+                               train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel,
+                               held_out_seed=held_out_seed)
+    checks.population("--population", cfg.population, len(problem.wasm), cfg.islands)
+    cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
+    first_generation(problem.wasm, cfg.population, cfg.workers or checks.cores(), cfg.budget_s)
+    out = out or Path(f"{problem.name}.evolved.wasm")
+    checks.writable(out, "--out", make_parents=True)
     console = Console(stderr=True)
-    started = time.monotonic()
     if cfg.islands > 1:
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
-    with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo:
+    with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo, \
+            RunLock(store.root, evo.fingerprint(), resume, store.find_resumable_run, console):
         evo.start()
         if json_out:
             reason = evo.run()
@@ -171,7 +199,8 @@ def _evolve_islands(problem, cfg: EvolveConfig, data: Optional[Path], resume: bo
     from ..evolve.islands import Archipelago, summarize_archipelago
 
     with Store(data or default_data_dir()) as store, \
-            Archipelago(problem, cfg, store=store, resume=resume, on_event=lambda m: console.print(f"jeet: {m}")) as arch:
+            Archipelago(problem, cfg, store=store, resume=resume, on_event=lambda m: console.print(f"jeet: {m}")) as arch, \
+            RunLock(store.root, arch.fingerprint(), resume, store.find_resumable_run, console):
         reason = arch.run() if json_out else _run_islands_with_progress(arch, cfg, console)
         result = summarize_archipelago(arch, reason, time.monotonic() - started, out)
         write_outputs(arch, result, out)

@@ -17,6 +17,7 @@ from ..errors import JeetError
 from ..evolve import EvolveConfig
 from ..net import NetError
 from ..store import default_data_dir
+from . import checks
 from .errors import user_errors
 
 EXIT_FORCED = 3
@@ -54,6 +55,7 @@ def node(
     config: Optional[Path] = typer.Option(None, "--config", help="JSON evolve config for the island."),
     heartbeat: float = typer.Option(1.0, "--heartbeat", help="Seconds between protocol heartbeats."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    force: bool = typer.Option(False, "--force", help="Allow more --workers than cores."),
 ) -> None:
     """Run a node: evolve the workload as an island, verify and share specimens with peers."""
     from ..node import NodeSettings
@@ -63,7 +65,16 @@ def node(
     if not isinstance(level, int):
         raise JeetError(f"unknown --log-level {log_level!r}")
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    split_address(listen)
+    checks.workers("--workers", workers, force)
+    checks.count("--population", population, 4, checks.MAX_POPULATION)
+    checks.count("--seed", seed, 0, checks.MAX_SEED)
+    checks.seconds("--heartbeat", heartbeat, 3600.0)
+    checks.check_tests(tests)
+    checks.check_input(partner, "--partner")
+    if config is not None:
+        checks.check_tests(config, "--config")
+    listen_at = split_address(listen)
+    http_at = split_address(http) if http else None
     warning = None
     if http:
         from ..node.token import check_token, http_exposure
@@ -84,8 +95,12 @@ def node(
         raise JeetError("--function, --tests and --partner go with a module workload (a file), not a built-in one")
     if partner is not None and not partner.is_file():
         raise JeetError(f"--partner: no such file: {partner}")
+    if module is not None:
+        checks.check_input(module, "--workload")
     base = EvolveConfig.from_file(config) if config else EvolveConfig()
+    checks.evolve_config(base, f"config {config}")
     cfg = base.with_overrides(workers=workers, population=population, seed=seed)
+    checks.workers("config workers", cfg.workers, force)
     settings = NodeSettings(data=(data or default_data_dir()).expanduser(), listen=listen, peers=tuple(peer or ()),
                             http=http, http_token=http_token, http_timeout=http_timeout,
                             max_specimens=max_specimens, max_store_mb=max_store_mb, kernel=kernel, module=module, partner=partner, function=function, tests=tests,
@@ -98,7 +113,16 @@ def node(
     except NetError as exc:
         raise JeetError(str(exc)) from None
     except OSError as exc:
-        raise JeetError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+        raise JeetError(_bind_failure(exc, listen, listen_at, http, http_at)) from None
+
+
+def _bind_failure(exc: OSError, listen: str, listen_at, http: str | None, http_at) -> str:
+    """Which of the two addresses could not be bound, in the words the operator typed."""
+    text = str(exc.strerror or exc)
+    reason = text.rsplit(": ", 1)[-1] if "bind on address" in text else text
+    if http_at is not None and http_at[1] != listen_at[1] and f", {http_at[1]})" in text:
+        return f"cannot listen on {http} (--http): {reason}"
+    return f"cannot listen on {listen} (--listen): {reason}"
 
 
 def _raise_fd_limit() -> None:

@@ -112,7 +112,29 @@ class EvolveConfig(Settings):
         unknown = sorted(set(data) - known)
         if unknown:
             raise JeetError(f"config {path}: unknown keys {', '.join(unknown)}")
+        _check_types(cls, data, f"config {path}")
         try:
             return cls(**data)
         except TypeError as exc:
             raise JeetError(f"config {path}: {exc}") from None
+
+
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_types(cls: type, data: dict, source: str) -> None:
+    """Each value of the JSON the type its field declares (ints are not bools; None only where allowed)."""
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value, declared = data[f.name], str(f.type)
+        parts = [p.strip() for p in declared.split("|")]
+        if value is None and "None" in parts:
+            continue
+        base = parts[0].split("[")[0]
+        kinds = (dict,) if base == "dict" else _KINDS.get(base)
+        if kinds is None:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise JeetError(f"{source}: {f.name} must be {'a' if base != 'int' else 'an'} {base}"
+                            f"{' or null' if 'None' in parts else ''}, got {json.dumps(value)}")

@@ -15,6 +15,7 @@ import wasmtime
 
 from .. import wasm as wasmcodec
 from ..errors import JeetError
+from ..inputs import read_bounded
 from ..oracle import Oracle, OracleError, differential_oracle, fresh_seed, load_tests, tests_oracle
 from ..sandbox import Limits, Sandbox
 
@@ -42,7 +43,7 @@ def read_module(path: Path) -> bytes:
     """Read a `.wasm` or `.wat` file into validated module bytes."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, "module")
     except FileNotFoundError:
         raise JeetError(f"no such file: {path}") from None
     except IsADirectoryError:

@@ -8,6 +8,8 @@ from typing import ClassVar
 from ..errors import JeetRuntimeError
 from ..settings import Settings
 
+MAX_CALL_TIMEOUT_S = 3600.0  # the clock pushes the epoch past any deadline on Ctrl-C: keep that bounded
+
 
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig(Settings):
@@ -21,7 +23,8 @@ class RuntimeConfig(Settings):
     `train_size` and `held_out_factor` go to each round's `jeet.evolve.EvolveConfig`; `fuel`,
     `memory_bytes` and `deadline_s` bound every case the runtime's own sandbox runs.
     `max_parallel` evolution processes run at once; `stop_timeout_s` bounds how long `close`
-    waits for them before killing them.
+    waits for them before killing them. `call_timeout_s` bounds each served call (and a module's
+    start function) whose code can loop: past it the call raises `CallTimeout`.
     """
 
     hot: int = 1000
@@ -41,6 +44,7 @@ class RuntimeConfig(Settings):
     deadline_s: float = 1.0
     max_parallel: int = 1
     stop_timeout_s: float = 10.0
+    call_timeout_s: float = 1.0
     error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
     what: ClassVar[str] = "runtime option"
 
@@ -53,6 +57,9 @@ class RuntimeConfig(Settings):
             raise JeetRuntimeError("rounds must be >= 0, max_parallel and workers >= 1")
         if not self.budget_s > 0 or not self.stop_timeout_s > 0:
             raise JeetRuntimeError("budget_s and stop_timeout_s must be positive")
+        if not isinstance(self.call_timeout_s, (int, float)) or not 0 < self.call_timeout_s <= MAX_CALL_TIMEOUT_S:
+            raise JeetRuntimeError(f"call_timeout_s must be a number of seconds in (0, {MAX_CALL_TIMEOUT_S}], "
+                                   f"got {self.call_timeout_s!r}")
 
     @property
     def shadow_every(self) -> int:
