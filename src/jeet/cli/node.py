@@ -15,7 +15,6 @@ import typer
 
 from ..errors import JeetError
 from ..evolve import EvolveConfig
-from ..net import NetError
 from ..store import default_data_dir
 from . import checks
 from .errors import user_errors
@@ -73,8 +72,7 @@ def node(
     checks.check_input(partner, "--partner")
     if config is not None:
         checks.check_tests(config, "--config")
-    listen_at = split_address(listen)
-    http_at = split_address(http) if http else None
+    split_address(listen)  # a malformed address is one line, before anything starts
     warning = None
     if http:
         from ..node.token import check_token, http_exposure
@@ -110,19 +108,10 @@ def node(
     _raise_fd_limit()
     try:
         asyncio.run(_serve(settings))
-    except NetError as exc:
-        raise JeetError(str(exc)) from None
-    except OSError as exc:
-        raise JeetError(_bind_failure(exc, listen, listen_at, http, http_at)) from None
-
-
-def _bind_failure(exc: OSError, listen: str, listen_at, http: str | None, http_at) -> str:
-    """Which of the two addresses could not be bound, in the words the operator typed."""
-    text = str(exc.strerror or exc)
-    reason = text.rsplit(": ", 1)[-1] if "bind on address" in text else text
-    if http_at is not None and http_at[1] != listen_at[1] and f", {http_at[1]})" in text:
-        return f"cannot listen on {http} (--http): {reason}"
-    return f"cannot listen on {listen} (--listen): {reason}"
+    except OSError as exc:  # the peer port (the HTTP port's failure is named by the node itself)
+        text = str(exc.strerror or exc)
+        reason = text.rsplit(": ", 1)[-1] if "bind on address" in text else text
+        raise JeetError(f"cannot listen on {listen} (--listen): {reason}") from None
 
 
 def _raise_fd_limit() -> None:

@@ -173,7 +173,10 @@ class Node:
             self.http_token = s.http_token or load_or_create_token(s.data)
             web = HttpSettings(self.http_token, loopback=is_loopback(http_host), header_s=s.http_timeout,
                                body_s=s.http_timeout)
-            self._http, self.http_address = await serve_http(self, http_host, http_port, web)
+            try:
+                self._http, self.http_address = await serve_http(self, http_host, http_port, web)
+            except OSError as exc:  # named here: the CLI cannot tell which of the two binds failed
+                raise JeetError(f"cannot listen on {s.http} (--http): {exc.strerror or exc}") from None
             log.info("HTTP on %s:%d (POST needs the token%s)", *self.http_address,
                      "" if s.http_token else f" in {s.data / TOKEN_FILE}")
         loop = asyncio.get_running_loop()
