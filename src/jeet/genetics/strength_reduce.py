@@ -156,7 +156,7 @@ def reductions(kind: str, vtype: ValType, value: int, temp: int = -1, wide: int 
     elif kind in ("div_s", "rem_s") and c not in (0, -1 if kind == "div_s" else 0):
         k = power(abs(c))
         if abs(c) == 1:
-            forms.append([] if c == 1 else [I("drop"), k_(0)])  # div_s by 1; rem_s by ±1
+            forms.append([] if kind == "div_s" else [I("drop"), k_(0)])  # x /s 1 = x; x %s ±1 = 0
         elif k is not None:
             bias = [I("local.get", temp), k_(bits - 1), op("shr_s"), k_(bits - k), op("shr_u"), op("add")]
             if kind == "div_s":
