@@ -5,7 +5,8 @@
 E is a straight-line expression free of effects and traps (so evaluating it once more, or on a
 path that never reached it, cannot be observed) whose inputs do not change inside the loop: the
 locals it reads are not written in the loop, and the globals it reads are neither set nor
-possibly set by a call there. It holds at least one operator: hoisting a lone `local.get` buys nothing.
+possibly set by a call there. It holds at least one operator (hoisting a lone `local.get` buys
+nothing), and it is the largest such expression where it stands.
 """
 
 from __future__ import annotations
@@ -55,11 +56,15 @@ def find_hoists(f: Facts) -> tuple[Hoist, ...]:
                 return i.imm[0] not in written
             return globals_fixed or i.op != GLOBAL_GET
 
+        found: list[Hoist] = []
         for start in range(loop + 1, end):
             if not f.live[start] or infos[start].pops or not invariant(start):
                 continue
+            if found and found[-1].start < start < found[-1].stop:
+                continue  # inside a larger invariant expression: hoist that one
             checked = start
             operator = False
+            longest = None
             for stop, vtype in expressions(instrs, infos, ends, start):
                 while checked < stop and invariant(checked):
                     operator = operator or instrs[checked].op not in _LEAVES
@@ -67,7 +72,10 @@ def find_hoists(f: Facts) -> tuple[Hoist, ...]:
                 if checked < stop:
                     break
                 if operator:
-                    out.append(Hoist(loop, start, stop, vtype))
+                    longest = Hoist(loop, start, stop, vtype)
+            if longest is not None:
+                found.append(longest)
+        out.extend(found)
     return tuple(out)
 
 
