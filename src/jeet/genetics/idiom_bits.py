@@ -88,18 +88,26 @@ def _low_bit(tree: Tree, x: int, t: str) -> bool:
     return any(a == ("local", x) and _const(b) == 1 for a, b in _both(tree, f"{t}.and"))
 
 
+def _low_bit_as(tree: Tree, x: int, t: str, ct: str) -> bool:
+    """x & 1, converted from x's type `t` to the counter's type `ct`."""
+    if ct == t:
+        return _low_bit(tree, x, t)
+    convert = "i32.wrap_i64" if ct == "i32" else "i64.extend_i32_u"
+    return len(tree) == 2 and tree[0] == convert and _low_bit(tree[1], x, t)
+
+
 def _counter(tree: Tree, c: int, x: int, t: str, ct: str) -> tuple[str, int] | None:
     """How a counter c changes per trip: ("add", k), ("bits", 0) or ("xorbits", 0)."""
     for a, b in _both(tree, f"{ct}.add"):
         if a == ("local", c):
             if (k := _const(b)) is not None:
                 return "add", k
-            if ct == t and _low_bit(b, x, t):
+            if _low_bit_as(b, x, t, ct):
                 return "bits", 0
     if tree[0] == f"{ct}.sub" and tree[1] == ("local", c) and (k := _const(tree[2])) is not None:
         return "add", -k
     for a, b in _both(tree, f"{ct}.xor"):
-        if a == ("local", c) and ct == t and _low_bit(b, x, t):
+        if a == ("local", c) and _low_bit_as(b, x, t, ct):
             return "xorbits", 0
     return None
 

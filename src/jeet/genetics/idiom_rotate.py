@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jeet.wasm.ir import Instr
+from jeet.wasm.opcodes import BY_NAME
 from jeet.wasm.types import I32, I64, ValType
 
 from ._rewrite import CONTROL, PURE, WIDTH, I, checked_child, expression_start
@@ -26,6 +27,7 @@ from .sites import Facts, facts, pick_target
 
 __all__ = ["IdiomRotate", "Rotate", "find_rotates", "rewrite"]
 
+_SHR_U = frozenset((BY_NAME["i32.shr_u"], BY_NAME["i64.shr_u"]))
 _JOIN = {f"{t}.{o}": vt for t, vt in (("i32", I32), ("i64", I64)) for o in ("or", "xor", "add")}
 
 
@@ -51,15 +53,15 @@ def _holder(state: State, tree: tuple, candidates) -> int | None:
 
 
 def _match(a: tuple, b: tuple, t: str, w: int):
-    """(value, left, amount tree) when a | b is a rotation of value."""
-    for lo, hi in ((a, b), (b, a)):
+    """(value, left, amount tree) when a | b is a rotation of value (a rotr when a is the right shift)."""
+    for lo, hi, first in ((a, b, True), (b, a, False)):
         if lo[0] != f"{t}.shl" or hi[0] != f"{t}.shr_u" or lo[1] != hi[1]:
             continue
         x = lo[1]
         p, q = lo[2], hi[2]
         if p[0] == "const" and q[0] == "const":
             if (p[2] % w) and (p[2] % w) + (q[2] % w) == w:
-                return x, True, p
+                return (x, True, p) if first else (x, False, q)
         elif q[0] == f"{t}.sub" and q[1] == ("const", q[1][1], w) and q[2] == p:
             return x, True, p
         elif p[0] == f"{t}.sub" and p[1] == ("const", p[1][1], w) and p[2] == q:
@@ -69,7 +71,7 @@ def _match(a: tuple, b: tuple, t: str, w: int):
 
 def find_rotates(f: Facts) -> tuple[Rotate, ...]:
     instrs, infos = f.instrs, f.infos
-    if not any(ins.op in (0x72, 0x84) for ins in instrs):  # no shr_u: nothing to find
+    if not any(ins.op in _SHR_U for ins in instrs):  # no shift right: nothing to find
         return ()
     out = []
     state = State([], {})
