@@ -233,3 +233,25 @@ def test_rotations_compute_the_same(sandbox):
         g = Genome.from_bytes(wat(text), "f")
         child = ROT.apply(random.Random(0), [g])
         assert_same_behaviour(sandbox, g.wasm, child.wasm, random_args(random.Random(7), params, 300))
+
+
+# parity.c at -O2, with the flag starting from a parameter so that values other than 0 and 1 are tried
+PARITY_O2 = """(module (func (export "f") (param i32 i32) (result i32) (local i32)
+  block local.get 0 br_if 0 local.get 1 return end
+  loop
+    local.get 1 i32.eqz local.get 1 local.get 0 i32.const 1 i32.and select local.set 1
+    local.get 0 i32.const 1 i32.gt_u local.set 2
+    local.get 0 i32.const 1 i32.shr_u local.set 0
+    local.get 2 br_if 0
+  end
+  local.get 1))"""
+
+
+def test_a_flag_toggled_per_set_bit_becomes_popcnt_parity(sandbox):
+    g = Genome.from_bytes(wat(PARITY_O2), "f")
+    child = BITS.apply(random.Random(0), [g])
+    names = [i.name for i in child.decoded().bodies[0].instrs]
+    assert "i32.popcnt" in names and "loop" not in names
+    rng = random.Random(8)
+    args = [(x, p) for x in edge_values(32)[::3] for p in (0, 1, 2, -1)] + random_args(rng, (32, 32), 200)
+    assert_same_behaviour(sandbox, g.wasm, child.wasm, args)

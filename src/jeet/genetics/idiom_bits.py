@@ -1,7 +1,8 @@
 """idiom_bits: a loop that walks the bits of x one at a time into its closed form with popcnt, clz or ctz.
 
 The loop shifts one local x by one bit per trip (x >>u 1, or x << 1) and stops on a test of x;
-every other local it writes is either a counter (c += k, c += x & 1, c ^= x & 1 per trip) or a
+every other local it writes is either a counter (c += k, c += x & 1, c ^= x & 1, or c = !c when
+x & 1, per trip) or a
 temporary whose value never leaves its straight-line stretch (clang -O0 makes many). Then:
 
     stop when x == 0, x >>u= 1   trips = W - clz(x)   sum of x & 1 = popcnt(x)   x ends 0
@@ -42,7 +43,7 @@ class BitLoop:
     """Instructions [start, stop) form a bit loop over local `x` of type `vtype`.
 
     `left`: x shifts left; `stop_on`: "zero", "low_set" or "high_set" (the test, before a trip);
-    `counters`: (local, type, "add" | "bits" | "xorbits", k); `prelude`: one trip run before the
+    `counters`: (local, type, "add" | "bits" | "xorbits" | "toggle", k); `prelude`: one trip run before the
     closed form (the tested-last shape)."""
 
     start: int
@@ -109,6 +110,10 @@ def _counter(tree: Tree, c: int, x: int, t: str, ct: str) -> tuple[str, int] | N
     for a, b in _both(tree, f"{ct}.xor"):
         if a == ("local", c) and _low_bit_as(b, x, t, ct):
             return "xorbits", 0
+    # c = (x & 1) ? !c : c, as clang -O2 writes `if (x & 1) c = !c;`
+    if ct == "i32" and tree[0] == "select" and tree[1] == ("i32.eqz", ("local", c)) and tree[2] == ("local", c) \
+            and _low_bit_as(tree[3], x, t, "i32"):
+        return "toggle", 0
     return None
 
 
@@ -289,6 +294,13 @@ def closed_form(loop: BitLoop) -> list[Instr]:
                 amount += [I(f"{tc}.const", k), I(f"{tc}.mul")]
         elif loop.stop_on == "low_set":
             continue  # every trip of a ctz loop sees a clear low bit: the counter keeps its value
+        elif how == "toggle":
+            # n = popcnt(x) toggles: c stays for n = 0, else !c for odd n and !!c for even n
+            ones = [get, I(f"{t}.popcnt")] + _convert(loop.vtype, I32)
+            out += [I("local.get", c), I("i32.eqz"), I("local.get", c), I("i32.const", 0), I("i32.ne")]
+            out += ones + [I("i32.const", 1), I("i32.and"), I("select"), I("local.get", c)] + ones
+            out += [I("select"), I("local.set", c)]
+            continue
         else:
             amount = [get, I(f"{t}.popcnt")] + ([I(f"{t}.const", 1), I(f"{t}.and")] if how == "xorbits" else [])
             amount += _convert(loop.vtype, ct)
