@@ -96,7 +96,7 @@ def test_arms_with_effects_traps_or_cost_stay_branches(arm):
 # -- select_to_if ----------------------------------------------------------------------------------
 
 COSTLY_SELECT = """(module (func (export "f") (param i64 i64 i32) (result i64)
-  local.get 0 local.get 1 i64.mul local.get 0 i64.const 7 i64.mul i64.add
+  local.get 0 local.get 1 i64.mul local.get 0 i64.const 7 i64.mul i64.add local.get 1 i64.mul
   local.get 1
   local.get 2 i32.const 1 i32.and
   select))"""
@@ -105,7 +105,7 @@ COSTLY_SELECT = """(module (func (export "f") (param i64 i64 i32) (result i64)
 def test_a_select_with_an_expensive_arm_becomes_a_branch():
     assert_becomes(SI, 0, COSTLY_SELECT, """(module (func (export "f") (param i64 i64 i32) (result i64)
       local.get 2 i32.const 1 i32.and
-      if (result i64) local.get 0 local.get 1 i64.mul local.get 0 i64.const 7 i64.mul i64.add
+      if (result i64) local.get 0 local.get 1 i64.mul local.get 0 i64.const 7 i64.mul i64.add local.get 1 i64.mul
       else local.get 1 end))""")
 
 
@@ -132,7 +132,8 @@ def test_the_branch_computes_what_the_select_did(sandbox):
 
 def test_if_convert_then_select_to_if_keeps_the_meaning(sandbox):
     """The two are inverses in effect: a round trip computes the same."""
-    g = Genome.from_bytes(wat(VALUE_DIAMOND.replace("i32.sub else", "i32.const 3 i32.mul i32.const 5 i32.mul i32.sub else")), "f")
+    g = Genome.from_bytes(wat(VALUE_DIAMOND.replace(
+        "i32.sub else", "i32.const 3 i32.mul i32.const 5 i32.mul local.get 1 i32.mul i32.sub else")), "f")
     once = IC.apply(random.Random(0), [g])
     back = SI.apply(random.Random(0), [once])
     assert back is not None
