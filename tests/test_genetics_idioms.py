@@ -255,3 +255,18 @@ def test_a_flag_toggled_per_set_bit_becomes_popcnt_parity(sandbox):
     rng = random.Random(8)
     args = [(x, p) for x in edge_values(32)[::3] for p in (0, 1, 2, -1)] + random_args(rng, (32, 32), 200)
     assert_same_behaviour(sandbox, g.wasm, child.wasm, args)
+
+
+@pytest.mark.parametrize("test, stops", [
+    ("local.get 0 i32.eqz", True),
+    ("local.get 0 i32.const 0 i32.ne i32.const -1 i32.xor i32.const 1 i32.and", True),   # clang -O0's !(x != 0)
+    ("local.get 0 i32.const 0 i32.eq i32.const 1 i32.and", True),
+    ("local.get 0 i32.const 0 i32.ne i32.const 1 i32.xor", True),
+    ("local.get 0 i32.const 0 i32.ne i32.const -1 i32.xor", False),  # ~(x != 0) is never 0: no such loop
+])
+def test_conditions_wrapped_the_way_clang_O0_does_are_seen_through(sandbox, test, stops):
+    text = BIT_LOOP.format(**{**PARTS, "test": f"{test} br_if 1"})
+    child = BITS.apply(random.Random(0), [Genome.from_bytes(wat(text), "f")])
+    assert (child is not None) == stops
+    if child is not None:
+        assert_same_behaviour(sandbox, wat(text), child.wasm, [(v,) for v in edge_values(32)])

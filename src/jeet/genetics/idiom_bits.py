@@ -111,31 +111,76 @@ def _counter(tree: Tree, c: int, x: int, t: str, ct: str) -> tuple[str, int] | N
         if a == ("local", c) and _low_bit_as(b, x, t, ct):
             return "xorbits", 0
     # c = (x & 1) ? !c : c, as clang -O2 writes `if (x & 1) c = !c;`
-    if ct == "i32" and tree[0] == "select" and tree[1] == ("i32.eqz", ("local", c)) and tree[2] == ("local", c) \
-            and _low_bit_as(tree[3], x, t, "i32"):
-        return "toggle", 0
+    if ct == "i32" and tree[0] == "select" and tree[2] == ("local", c) and _boolean(tree[1]) \
+            and _truth(tree[1]) == (True, ("local", c)):
+        negated, core = _truth(tree[3])
+        if not negated and _low_bit_as(core, x, t, "i32"):
+            return "toggle", 0
     return None
+
+
+_COMPARISONS = frozenset(f"{t}.{r}" for t in ("i32", "i64", "f32", "f64")
+                         for r in ("eqz", "eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s",
+                                   "ge_u", "lt", "gt", "le", "ge"))
+
+
+def _boolean(tree: Tree) -> bool:
+    """Whether the value is always 0 or 1."""
+    return tree[0] in _COMPARISONS or (tree[0] == "i32.and" and ("const", I32, 1) in tree[1:])
+
+
+def _truth(tree: Tree) -> tuple[bool, Tree]:
+    """(negated, core): `tree` is nonzero exactly when `core` is nonzero, or zero when `negated`.
+
+    Sees through what clang -O0 wraps a condition in: `c != 0`, `c == 0`, `(b ^ -1) & 1`, `b & 1`,
+    `b ^ 1` (b a 0-or-1 value; `b ^ -1` alone is never zero)."""
+    negated = False
+    while True:
+        op = tree[0]
+        if op == "i32.eqz":
+            negated, tree = not negated, tree[1]
+            continue
+        pairs = _both(tree, op) if op in ("i32.ne", "i32.eq", "i32.and", "i32.xor") else []
+        for a, b in pairs:
+            k = _const(b, I32)
+            if op == "i32.ne" and k == 0 or op == "i32.and" and k == 1 and _boolean(a):
+                tree = a
+                break
+            if op == "i32.eq" and k == 0 or op == "i32.xor" and k == 1 and _boolean(a):
+                negated, tree = not negated, a
+                break
+            if op == "i32.and" and k == 1 and a[0] == "i32.xor" and ("const", I32, 0xFFFFFFFF) in a[1:]:
+                inner = a[1] if a[2] == ("const", I32, 0xFFFFFFFF) else a[2]
+                if _boolean(inner):
+                    negated, tree = not negated, inner
+                    break
+        else:
+            return negated, tree
 
 
 def _test(tree: Tree, x: int, vtype: ValType) -> str | None:
     """What a branch condition (nonzero = taken) tests about x: "zero", "nonzero", "low_set",
     "low_clear", "high_set", "high_clear"."""
+    negated, core = _truth(tree)
+    found = _core_test(core, x, vtype)
+    return _NEGATE[found] if negated and found is not None else found
+
+
+def _core_test(tree: Tree, x: int, vtype: ValType) -> str | None:
     t = _t(vtype)
     X = ("local", x)
+    w = WIDTH[vtype]
     if tree == (f"{t}.eqz", X) or any(a == X and _const(b) == 0 for a, b in _both(tree, f"{t}.eq")):
         return "zero"
     if vtype == I32 and tree == X or any(a == X and _const(b) == 0 for a, b in _both(tree, f"{t}.ne")):
         return "nonzero"
-    if tree[0] == "i32.eqz" and (inner := _test(tree[1], x, vtype)) in ("zero", "nonzero", "low_set", "high_set"):
-        return {"zero": "nonzero", "nonzero": "zero", "low_set": "low_clear", "high_set": "high_clear"}[inner]
     if vtype == I32 and _low_bit(tree, x, t):
         return "low_set"
-    sign = 1 << (WIDTH[vtype] - 1)
-    if vtype == I32 and any(a == X and _const(b) == sign for a, b in _both(tree, "i32.and")):
+    if vtype == I32 and any(a == X and _const(b) == 1 << (w - 1) for a, b in _both(tree, "i32.and")):
         return "high_set"
-    if tree == (f"{t}.lt_s", X, ("const", vtype, 0)) or tree == (f"{t}.shr_u", X, ("const", vtype, WIDTH[vtype] - 1)):
-        return "high_set" if vtype == I32 or tree[0].endswith("lt_s") else None
-    if tree == (f"{t}.ge_s", X, ("const", vtype, 0)) or tree == (f"{t}.gt_s", X, ("const", vtype, (1 << WIDTH[vtype]) - 1)):
+    if tree == (f"{t}.lt_s", X, ("const", vtype, 0)) or vtype == I32 and tree == ("i32.shr_u", X, ("const", I32, 31)):
+        return "high_set"
+    if tree == (f"{t}.ge_s", X, ("const", vtype, 0)) or tree == (f"{t}.gt_s", X, ("const", vtype, (1 << w) - 1)):
         return "high_clear"
     return None
 
