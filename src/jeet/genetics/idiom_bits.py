@@ -201,7 +201,8 @@ def _after_step(tree: Tree, x: int, vtype: ValType, left: bool) -> str | None:
     if not left:
         if tree in ((f"{t}.gt_u", X, ("const", vtype, 1)), (f"{t}.ge_u", X, ("const", vtype, 2))):
             return "nonzero"
-        if vtype == I32 and tree[0] == "i32.eqz" and any(a == X and _const(b) == 2 for a, b in _both(tree[1], "i32.and")):
+        if vtype == I32 and tree[0] == "i32.eqz" and any(a == X and _const(b) == 2
+                                                          for a, b in _both(tree[1], "i32.and")):
             return "low_clear"
     return None
 

@@ -204,7 +204,8 @@ def unrolled(f: Facts, loop: Loop, k: int) -> list[Instr] | None:
             return (head + [I("loop", EMPTY_BLOCK)] + g + [I("if", -1)] + fast + [I("else")] + body
                     + [I("end"), I("br_if", 0), I("end")] + tail)
     tested = (body + [I("i32.eqz"), I("br_if", 1)]) * (k - 1) + body
-    return head + [I("block", EMPTY_BLOCK), I("loop", EMPTY_BLOCK)] + tested + [I("br_if", 0), I("end"), I("end")] + tail
+    return (head + [I("block", EMPTY_BLOCK), I("loop", EMPTY_BLOCK)] + tested + [I("br_if", 0), I("end"), I("end")]
+            + tail)
 
 
 class Unroll(Operator):
