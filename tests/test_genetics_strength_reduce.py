@@ -10,7 +10,7 @@ from genetics_support import assert_becomes, assert_same_behaviour, edge_values,
 
 from jeet.genetics import Genome
 from jeet.genetics.sites import facts
-from jeet.genetics.strength_reduce import StrengthReduce, find_sites, magic_u32, reduce_site
+from jeet.genetics.strength_reduce import StrengthReduce, find_sites, magic_s32, magic_u32, reduce_site
 
 SR = StrengthReduce()
 
@@ -73,7 +73,7 @@ def test_clang_O0_constants_in_locals_are_seen_through():
 
 
 @pytest.mark.parametrize("before", [
-    unary("div_s", -1), unary("div_u", 0), unary("rem_s", 0), unary("mul", 12345),
+    unary("div_s", -1), unary("div_u", 0), unary("rem_s", 0), unary("mul", 12345), unary("div_s", 10, "i64"),
     unary("div_u", 10, "i64"),  # no 128-bit multiply in WebAssembly 2.0
     # the local is not always the constant
     """(module (func (export "f") (param i32 i32) (result i32) (local i32)
@@ -84,11 +84,11 @@ def test_never_rewrites_where_the_result_or_the_trap_would_change(before):
 
 
 def test_magic_numbers_are_exact():
-    """floor(x / d) for every divisor tried, on every edge value and 200,000 random dividends."""
+    """floor(x / d) for every divisor tried, on every edge value and 50,000 random dividends."""
     rng = np.random.default_rng(5)
     xs = np.concatenate([np.array([v % 2**32 for v in edge_values(32)], dtype=np.uint64),
-                         rng.integers(0, 2**32, 200_000, dtype=np.uint64)])
-    divisors = [d for d in range(3, 1200) if d & (d - 1)]
+                         rng.integers(0, 2**32, 50_000, dtype=np.uint64)])
+    divisors = [d for d in range(3, 400) if d & (d - 1)]
     divisors += [int(d) for d in rng.integers(3, 2**31, 60)] + [2**31 - 1, 641, 6700417, 1_000_000_007]
     for d in divisors:
         if not d & (d - 1):
@@ -141,3 +141,26 @@ def test_every_form_computes_the_same_as_the_instruction(sandbox, kind, t):
             assert_same_behaviour(sandbox, before, after, args, f"f{index}")
             checked += 1
     assert checked >= 10
+
+
+def test_signed_magic_numbers_are_exact():
+    """trunc(x / d) for d and -d, on every edge value and 50,000 random signed dividends."""
+    rng = np.random.default_rng(6)
+    xs = np.concatenate([np.array(edge_values(32), dtype=np.int64),
+                         rng.integers(-2**31, 2**31, 50_000, dtype=np.int64)])
+    for d in [d for d in range(3, 400) if d & (d - 1)] + [2**31 - 1, 1_000_000_007, 641] + \
+            [int(d) for d in rng.integers(3, 2**31, 60)]:
+        if not d & (d - 1):
+            continue
+        m, s = magic_s32(d)
+        assert 0 < m < 2**32
+        q = ((xs * np.int64(m)) >> np.int64(s)) + (xs < 0)
+        truth = np.where(xs < 0, -((-xs) // d), xs // d)
+        assert np.array_equal(q, truth), d
+
+
+def test_signed_division_by_ten():
+    assert_becomes(SR, 0, unary("div_s", -10), """(module (func (export "f") (param i32) (result i32) (local i32)
+      local.get 0 local.tee 1 i64.extend_i32_s i64.const 3435973837 i64.mul i64.const 35 i64.shr_s i32.wrap_i64
+      local.get 1 i32.const 31 i32.shr_u i32.add
+      local.set 1 i32.const 0 local.get 1 i32.sub))""")

@@ -6,6 +6,8 @@
     x %u d (i32)   ->  x - (x /u d) * d
     x /s ±2^k      ->  ±((x + ((x >>s W-1) >>u (W-k))) >>s k)     (rounds toward zero)
     x %s ±2^k      ->  x - ((x + ((x >>s W-1) >>u (W-k))) & -2^k)
+    x /s d (i32)   ->  wrap((extend_s(x) * m) >>s s) + (x >>u 31)    (negated for d < 0)
+    x %s d (i32)   ->  x - (x /s d) * d
 
 Every form is exact for every input. Divisors 0 are left alone (the trap must stay) and so is
 `div_s` by -1 (INT_MIN / -1 traps). The constant operand is a `T.const`, or at -O0 a local that
@@ -27,7 +29,7 @@ from .flow import simulate
 from .operator import Genome, Operator
 from .sites import Facts, add_locals, facts, pick_target
 
-__all__ = ["StrengthReduce", "Site", "find_sites", "reductions", "magic_u32"]
+__all__ = ["StrengthReduce", "Site", "find_sites", "reductions", "magic_s32", "magic_u32"]
 
 _KINDS = {BY_NAME[f"{t}.{k}"]: (vt, k) for t, vt in (("i32", I32), ("i64", I64))
           for k in ("mul", "div_u", "rem_u", "div_s", "rem_s")}
@@ -90,6 +92,27 @@ def magic_u32(d: int) -> tuple[int, int, bool]:
     return m - (1 << 32), lg, True
 
 
+def magic_s32(d: int) -> tuple[int, int]:
+    """(m, s) with trunc(x / d) == ((x * m) >> s) + (x < 0) for every signed 32-bit x, d > 2 not a
+    power of two; m < 2^32, so the product fits an i64.
+
+    With s = 32 + floor(log2 d), m = ceil(2^s / d) < 2^32 and e = m*d - 2^s lies in (0, d): x*m/2^s
+    = x/d + x*e/(d 2^s), and |x| e < 2^31 d <= 2^s keeps the error below 1/d, so the floor is
+    floor(x/d) for x >= 0 and one less than trunc(x/d) for x < 0 (the + (x < 0) puts it back)."""
+    assert d > 2 and d & (d - 1)
+    s = 32 + d.bit_length() - 1
+    return -(-(1 << s) // d), s
+
+
+def _div_s32(d: int, temp: int) -> list[Instr]:
+    m, s = magic_s32(abs(d))
+    out = [I("local.tee", temp), I("i64.extend_i32_s"), I("i64.const", m), I("i64.mul"), I("i64.const", s),
+           I("i64.shr_s"), I("i32.wrap_i64"), I("local.get", temp), I("i32.const", 31), I("i32.shr_u"), I("i32.add")]
+    if d < 0:
+        out += [I("local.set", temp), I("i32.const", 0), I("local.get", temp), I("i32.sub")]
+    return out
+
+
 def _div_u32(d: int, wide: int) -> list[Instr]:
     m, s, add = magic_u32(d)
     if not add:
@@ -103,7 +126,8 @@ def _div_u32(d: int, wide: int) -> list[Instr]:
 def reductions(kind: str, vtype: ValType, value: int, temp: int = -1, wide: int = -1) -> list[list[Instr]]:
     """The replacements for `T.<kind>` by constant `value`: each consumes x and pushes the result.
 
-    `temp` (a local of type T) and `wide` (an i64 local) are the scratch locals a form may use."""
+    `temp` (a local of type T), `wide` (an i64 local) and `temp + 2` (another T local, for a signed
+    remainder) are the scratch locals a form may use."""
     bits = WIDTH[vtype]
     t = "i32" if vtype == I32 else "i64"
     u = unsigned(value, vtype)
@@ -167,6 +191,13 @@ def reductions(kind: str, vtype: ValType, value: int, temp: int = -1, wide: int 
                 form = [I("local.tee", temp), I("local.get", temp)] + bias + [k_(signed(-(1 << k), vtype)),
                                                                               op("and"), op("sub")]
             forms.append(form)
+        elif vtype == I32:
+            if kind == "div_s":
+                forms.append(_div_s32(c, temp))
+            else:  # x - (x /s c) * c, with a second scratch local for x
+                spare = temp + 2
+                forms.append([I("local.tee", spare), I("local.get", spare)] + _div_s32(c, temp)
+                             + [k_(c), op("mul"), op("sub")])
     return forms
 
 
@@ -180,8 +211,8 @@ def reduce_site(f: Facts, site: Site, form_index: int) -> tuple | None:
     instrs = list(f.instrs)
     instrs[site.at:site.at + 1] = form
     del instrs[site.operand]
-    uses = {ins.imm[0] for ins in form if ins.op in (0x20, 0x21, 0x22)}
-    added = [site.vtype] + ([I64] if wide in uses else []) if uses else []
+    uses = {ins.imm[0] for ins in form if ins.op in (0x20, 0x21, 0x22)} - set(range(temp))
+    added = [site.vtype, I64, site.vtype][:max(uses) - temp + 1] if uses else []
     return add_locals(f.body.with_instrs(instrs), added)
 
 
