@@ -1,9 +1,9 @@
 """idiom_bits: a loop that walks the bits of x one at a time into its closed form with popcnt, clz or ctz.
 
 The loop shifts one local x by one bit per trip (x >>u 1, or x << 1) and stops on a test of x;
-every other local it writes is either a counter (c += k, c += x & 1, c ^= x & 1, or c = !c when
-x & 1, per trip) or a
-temporary whose value never leaves its straight-line stretch (clang -O0 makes many). Then:
+every other local it writes is either a counter (per trip c += k, c += x & 1, c ^= x & 1, or c = !c
+when x & 1) or a temporary whose value never leaves its straight-line stretch (clang -O0 makes
+many). Then, with W the width of x:
 
     stop when x == 0, x >>u= 1   trips = W - clz(x)   sum of x & 1 = popcnt(x)   x ends 0
     stop when x & 1,  x >>u= 1   trips = ctz(x)                                  x ends x >>u ctz(x)
@@ -43,8 +43,8 @@ class BitLoop:
     """Instructions [start, stop) form a bit loop over local `x` of type `vtype`.
 
     `left`: x shifts left; `stop_on`: "zero", "low_set" or "high_set" (the test, before a trip);
-    `counters`: (local, type, "add" | "bits" | "xorbits" | "toggle", k); `prelude`: one trip run before the
-    closed form (the tested-last shape)."""
+    `counters`: (local, type, "add" | "bits" | "xorbits" | "toggle", k); `prelude`: one trip run
+    before the closed form (the tested-last shape)."""
 
     start: int
     stop: int
@@ -98,7 +98,7 @@ def _low_bit_as(tree: Tree, x: int, t: str, ct: str) -> bool:
 
 
 def _counter(tree: Tree, c: int, x: int, t: str, ct: str) -> tuple[str, int] | None:
-    """How a counter c changes per trip: ("add", k), ("bits", 0) or ("xorbits", 0)."""
+    """How a counter c changes per trip: ("add", k), ("bits", 0), ("xorbits", 0) or ("toggle", 0)."""
     for a, b in _both(tree, f"{ct}.add"):
         if a == ("local", c):
             if (k := _const(b)) is not None:
