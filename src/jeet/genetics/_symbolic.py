@@ -17,9 +17,11 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.opcodes import OPCODES
 
 from ._ops import CONST_TYPE, DROP, LOCAL_GET, LOCAL_SET, LOCAL_TEE, NOP
+from jeet.wasm.types import I32
+
 from ._rewrite import PURE, WIDTH, unsigned
 
-__all__ = ["State", "const", "evaluate", "leaves", "step"]
+__all__ = ["State", "boolean", "commuted", "const", "constant", "evaluate", "leaves", "step", "truth"]
 
 Tree = tuple
 
@@ -96,3 +98,56 @@ def leaves(tree: Tree) -> set[Tree]:
     for child in tree[1:]:
         out |= leaves(child)
     return out
+
+
+def constant(tree: Tree, vtype: int | None = None) -> int | None:
+    """The (unsigned) value of a constant tree, of type `vtype` if given; None otherwise."""
+    if tree[0] == "const" and (vtype is None or tree[1] == vtype):
+        return tree[2]
+    return None
+
+
+def commuted(tree: Tree, name: str) -> list[tuple[Tree, Tree]]:
+    """The operand pairs of a commutative node named `name`, both ways round (none for another node)."""
+    if tree[0] != name or len(tree) != 3:
+        return []
+    return [(tree[1], tree[2]), (tree[2], tree[1])]
+
+
+_COMPARISONS = frozenset(f"{t}.{r}" for t in ("i32", "i64", "f32", "f64")
+                         for r in ("eqz", "eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s",
+                                   "ge_u", "lt", "gt", "le", "ge"))
+
+
+def boolean(tree: Tree) -> bool:
+    """Whether the value is always 0 or 1."""
+    return tree[0] in _COMPARISONS or (tree[0] == "i32.and" and ("const", I32, 1) in tree[1:])
+
+
+def truth(tree: Tree) -> tuple[bool, Tree]:
+    """(negated, core): `tree` is nonzero exactly when `core` is nonzero, or zero when `negated`.
+
+    Sees through what clang -O0 wraps a condition in: `c != 0`, `c == 0`, `(b ^ -1) & 1`, `b & 1`,
+    `b ^ 1` (b a 0-or-1 value; `b ^ -1` alone is never zero)."""
+    negated = False
+    while True:
+        op = tree[0]
+        if op == "i32.eqz":
+            negated, tree = not negated, tree[1]
+            continue
+        pairs = commuted(tree, op) if op in ("i32.ne", "i32.eq", "i32.and", "i32.xor") else []
+        for a, b in pairs:
+            k = constant(b, I32)
+            if op == "i32.ne" and k == 0 or op == "i32.and" and k == 1 and boolean(a):
+                tree = a
+                break
+            if op == "i32.eq" and k == 0 or op == "i32.xor" and k == 1 and boolean(a):
+                negated, tree = not negated, a
+                break
+            if op == "i32.and" and k == 1 and a[0] == "i32.xor" and ("const", I32, 0xFFFFFFFF) in a[1:]:
+                inner = a[1] if a[2] == ("const", I32, 0xFFFFFFFF) else a[2]
+                if boolean(inner):
+                    negated, tree = not negated, inner
+                    break
+        else:
+            return negated, tree

@@ -29,7 +29,7 @@ from jeet.wasm.types import EMPTY_BLOCK, I32, I64, ValType
 
 from ._ops import BLOCK, BR, BR_IF, LOOP
 from ._rewrite import CONTROL, WIDTH, I, block_local, checked_child
-from ._symbolic import State, evaluate
+from ._symbolic import State, boolean, commuted, constant, evaluate, truth
 from .operator import Genome, Operator
 from .sites import Facts, facts, pick_target
 
@@ -60,17 +60,11 @@ def _t(vtype: ValType) -> str:
     return "i32" if vtype == I32 else "i64"
 
 
-def _const(tree: Tree, vtype: ValType | None = None) -> int | None:
-    if tree[0] == "const" and (vtype is None or tree[1] == vtype):
-        return tree[2]
-    return None
-
-
 def _step(tree: Tree, x: int) -> tuple[ValType, bool] | None:
     """(type, left) when `tree` is x shifted by one bit."""
     for vtype in (I32, I64):
         t = _t(vtype)
-        if len(tree) == 3 and tree[1] == ("local", x) and _const(tree[2], vtype) == 1:
+        if len(tree) == 3 and tree[1] == ("local", x) and constant(tree[2], vtype) == 1:
             if tree[0] == f"{t}.shr_u":
                 return vtype, False
             if tree[0] == f"{t}.shl":
@@ -78,15 +72,8 @@ def _step(tree: Tree, x: int) -> tuple[ValType, bool] | None:
     return None
 
 
-def _both(tree: Tree, name: str) -> list[tuple[Tree, Tree]]:
-    """The operand pairs of a commutative node, both ways round."""
-    if tree[0] != name or len(tree) != 3:
-        return []
-    return [(tree[1], tree[2]), (tree[2], tree[1])]
-
-
 def _low_bit(tree: Tree, x: int, t: str) -> bool:
-    return any(a == ("local", x) and _const(b) == 1 for a, b in _both(tree, f"{t}.and"))
+    return any(a == ("local", x) and constant(b) == 1 for a, b in commuted(tree, f"{t}.and"))
 
 
 def _low_bit_as(tree: Tree, x: int, t: str, ct: str) -> bool:
@@ -99,69 +86,30 @@ def _low_bit_as(tree: Tree, x: int, t: str, ct: str) -> bool:
 
 def _counter(tree: Tree, c: int, x: int, t: str, ct: str) -> tuple[str, int] | None:
     """How a counter c changes per trip: ("add", k), ("bits", 0), ("xorbits", 0) or ("toggle", 0)."""
-    for a, b in _both(tree, f"{ct}.add"):
+    for a, b in commuted(tree, f"{ct}.add"):
         if a == ("local", c):
-            if (k := _const(b)) is not None:
+            if (k := constant(b)) is not None:
                 return "add", k
             if _low_bit_as(b, x, t, ct):
                 return "bits", 0
-    if tree[0] == f"{ct}.sub" and tree[1] == ("local", c) and (k := _const(tree[2])) is not None:
+    if tree[0] == f"{ct}.sub" and tree[1] == ("local", c) and (k := constant(tree[2])) is not None:
         return "add", -k
-    for a, b in _both(tree, f"{ct}.xor"):
+    for a, b in commuted(tree, f"{ct}.xor"):
         if a == ("local", c) and _low_bit_as(b, x, t, ct):
             return "xorbits", 0
     # c = (x & 1) ? !c : c, as clang -O2 writes `if (x & 1) c = !c;`
-    if ct == "i32" and tree[0] == "select" and tree[2] == ("local", c) and _boolean(tree[1]) \
-            and _truth(tree[1]) == (True, ("local", c)):
-        negated, core = _truth(tree[3])
+    if ct == "i32" and tree[0] == "select" and tree[2] == ("local", c) and boolean(tree[1]) \
+            and truth(tree[1]) == (True, ("local", c)):
+        negated, core = truth(tree[3])
         if not negated and _low_bit_as(core, x, t, "i32"):
             return "toggle", 0
     return None
 
 
-_COMPARISONS = frozenset(f"{t}.{r}" for t in ("i32", "i64", "f32", "f64")
-                         for r in ("eqz", "eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s",
-                                   "ge_u", "lt", "gt", "le", "ge"))
-
-
-def _boolean(tree: Tree) -> bool:
-    """Whether the value is always 0 or 1."""
-    return tree[0] in _COMPARISONS or (tree[0] == "i32.and" and ("const", I32, 1) in tree[1:])
-
-
-def _truth(tree: Tree) -> tuple[bool, Tree]:
-    """(negated, core): `tree` is nonzero exactly when `core` is nonzero, or zero when `negated`.
-
-    Sees through what clang -O0 wraps a condition in: `c != 0`, `c == 0`, `(b ^ -1) & 1`, `b & 1`,
-    `b ^ 1` (b a 0-or-1 value; `b ^ -1` alone is never zero)."""
-    negated = False
-    while True:
-        op = tree[0]
-        if op == "i32.eqz":
-            negated, tree = not negated, tree[1]
-            continue
-        pairs = _both(tree, op) if op in ("i32.ne", "i32.eq", "i32.and", "i32.xor") else []
-        for a, b in pairs:
-            k = _const(b, I32)
-            if op == "i32.ne" and k == 0 or op == "i32.and" and k == 1 and _boolean(a):
-                tree = a
-                break
-            if op == "i32.eq" and k == 0 or op == "i32.xor" and k == 1 and _boolean(a):
-                negated, tree = not negated, a
-                break
-            if op == "i32.and" and k == 1 and a[0] == "i32.xor" and ("const", I32, 0xFFFFFFFF) in a[1:]:
-                inner = a[1] if a[2] == ("const", I32, 0xFFFFFFFF) else a[2]
-                if _boolean(inner):
-                    negated, tree = not negated, inner
-                    break
-        else:
-            return negated, tree
-
-
 def _test(tree: Tree, x: int, vtype: ValType) -> str | None:
     """What a branch condition (nonzero = taken) tests about x: "zero", "nonzero", "low_set",
     "low_clear", "high_set", "high_clear"."""
-    negated, core = _truth(tree)
+    negated, core = truth(tree)
     found = _core_test(core, x, vtype)
     return _NEGATE[found] if negated and found is not None else found
 
@@ -170,13 +118,13 @@ def _core_test(tree: Tree, x: int, vtype: ValType) -> str | None:
     t = _t(vtype)
     X = ("local", x)
     w = WIDTH[vtype]
-    if tree == (f"{t}.eqz", X) or any(a == X and _const(b) == 0 for a, b in _both(tree, f"{t}.eq")):
+    if tree == (f"{t}.eqz", X) or any(a == X and constant(b) == 0 for a, b in commuted(tree, f"{t}.eq")):
         return "zero"
-    if vtype == I32 and tree == X or any(a == X and _const(b) == 0 for a, b in _both(tree, f"{t}.ne")):
+    if vtype == I32 and tree == X or any(a == X and constant(b) == 0 for a, b in commuted(tree, f"{t}.ne")):
         return "nonzero"
     if vtype == I32 and _low_bit(tree, x, t):
         return "low_set"
-    if vtype == I32 and any(a == X and _const(b) == 1 << (w - 1) for a, b in _both(tree, "i32.and")):
+    if vtype == I32 and any(a == X and constant(b) == 1 << (w - 1) for a, b in commuted(tree, "i32.and")):
         return "high_set"
     if tree == (f"{t}.lt_s", X, ("const", vtype, 0)) or vtype == I32 and tree == ("i32.shr_u", X, ("const", I32, 31)):
         return "high_set"
@@ -201,8 +149,8 @@ def _after_step(tree: Tree, x: int, vtype: ValType, left: bool) -> str | None:
     if not left:
         if tree in ((f"{t}.gt_u", X, ("const", vtype, 1)), (f"{t}.ge_u", X, ("const", vtype, 2))):
             return "nonzero"
-        if vtype == I32 and tree[0] == "i32.eqz" and any(a == X and _const(b) == 2
-                                                          for a, b in _both(tree[1], "i32.and")):
+        if vtype == I32 and tree[0] == "i32.eqz" and any(a == X and constant(b) == 2
+                                                          for a, b in commuted(tree[1], "i32.and")):
             return "low_clear"
     return None
 
