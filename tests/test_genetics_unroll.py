@@ -176,3 +176,65 @@ def test_the_guard_is_sound_and_takes_the_fast_path_when_it_can(sandbox, k, step
 class _Args:
     def __init__(self, args):
         self.args, self.memory, self.expect_memory, self.trap = args, (), (), False
+
+
+# clang -O0's `for (i = start; i < n; i++) s = s * 31 ^ i;` after promote_slot: tested first, the test
+# and the step passing through temporaries 4, 5 and 6.
+FOR_O0 = """(module (func (export "f") (param i32 i32) (result i32) (local i32 i32 i32 i32 i32 i32)
+  local.get 0 local.set 2
+  block
+    loop
+      local.get 2 local.set 4 local.get 4 local.get 1 i32.{rel} i32.const 1 i32.and i32.eqz br_if 1
+      local.get 3 i32.const 31 i32.mul local.get 2 i32.xor local.set 3
+      local.get 2 local.set 5 local.get 5 i32.const {step} i32.add local.set 6 local.get 6 local.set 2
+      br 0
+    end
+  end
+  local.get 3 local.get 2 i32.add))"""
+
+STEP = "local.get 3 i32.const 31 i32.mul local.get 2 i32.xor local.set 3 " \
+       "local.get 2 local.set 5 local.get 5 i32.const 1 i32.add local.set 6 local.get 6 local.set 2"
+TEST = "local.get 2 local.set 4 local.get 4 local.get 1 i32.lt_s i32.const 1 i32.and i32.eqz"
+
+
+def test_a_counted_loop_tested_first_runs_two_trips_per_guard():
+    # the guard looks at i - 1 (local 8): the tests of i and i + 1 pass
+    assert_becomes(UNROLL, 0, FOR_O0.format(rel="lt_s", step=1), f"""(module
+      (func (export "f") (param i32 i32) (result i32) (local i32 i32 i32 i32 i32 i32 i32)
+      local.get 0 local.set 2
+      block
+        loop
+          local.get 2 i32.const 1 i32.sub local.set 8
+          local.get 8 i32.const 2147483645 i32.le_s local.get 8 i32.const 2 i32.add local.get 1 i32.lt_s i32.and
+          if {STEP} {STEP} br 1 end
+          {TEST} br_if 1 {STEP} br 0
+        end
+      end
+      local.get 3 local.get 2 i32.add))""")
+
+
+def _trips_first(start: int, step: int, rel: str, bound: int, limit: int = 64) -> int | None:
+    """Trips of the loop tested first: the do-while's count less one, or 0 when the first test fails."""
+    first = _trips(start - step, step, rel, bound, limit + 1)
+    return None if first is None else first - 1
+
+
+@pytest.mark.parametrize("step, rel", [(1, "lt_s"), (1, "lt_u"), (1, "le_s"), (1, "ne"), (3, "lt_s"), (4, "ne"),
+                                       (-1, "gt_s"), (-1, "ge_u"), (-2, "gt_u"), (-1, "ne")])
+def test_every_trip_count_of_a_loop_tested_first_computes_the_same(sandbox, step, rel):
+    """Trip counts 0 to 64, starts and bounds at the edges, by 2 and by 4."""
+    g = Genome.from_bytes(wat(FOR_O0.format(rel=rel, step=step)), "f")
+    loop = find_loops(facts(g, 0))[0]
+    assert loop.counter is not None and loop.counter.step == step and loop.counter.rel == rel
+    rng = random.Random(step * 10 + len(rel))
+    args = []
+    for start in [0, 1, -1, 7, I32_MAX, I32_MAX - 1, I32_MAX - 5, I32_MIN, I32_MIN + 2, -7, 2**31 - 40]:
+        for delta in list(range(-6, 12)) + [rng.randrange(-64, 64) for _ in range(6)]:
+            bound = (start + delta * step + 2**31) % 2**32 - 2**31
+            if _trips_first(start, step, rel, bound) is not None:
+                args.append((start, bound))
+    assert {0, 1, 2, 3, 5} <= {_trips_first(a, step, rel, b) for a, b in args}
+    children = {UNROLL.apply(random.Random(seed), [g]).wasm for seed in range(6)}
+    assert len(children) == 2
+    for child in children:
+        assert_same_behaviour(sandbox, g.wasm, child, args)

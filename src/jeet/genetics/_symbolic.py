@@ -81,12 +81,19 @@ def _pop(state: State) -> Tree:
     return ("outer", state.outer)
 
 
-def evaluate(instrs: Sequence[Instr], start: int, stop: int, env: dict[int, Tree] | None = None) -> State | None:
-    """The state after instrs[start:stop] from an empty stack, or None if some instruction is not modelled."""
+def evaluate(instrs: Sequence[Instr], start: int, stop: int, env: dict[int, Tree] | None = None,
+             infos: Sequence | None = None) -> State | None:
+    """The state after instrs[start:stop] from an empty stack, or None if some instruction is not
+    modelled. Given the body's typing `infos`, an instruction that is not modelled instead yields
+    opaque values `("opaque", k)` (the range must hold no control instructions then)."""
     state = State([], dict(env or {}))
     for k in range(start, stop):
         if not step(state, instrs[k]):
-            return None
+            if infos is None:
+                return None
+            for _ in infos[k].pops:
+                _pop(state)
+            state.stack.extend([("opaque", k)] * len(infos[k].pushes))
     return state
 
 
