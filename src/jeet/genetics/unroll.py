@@ -23,10 +23,10 @@ writes), gets the same treatment with K tests looked ahead and the test left out
       P br_if 1 S br 0                                      ;; the remainder: one trip at a time
     end end
 
-Any other
-loop tested last is unrolled with every test kept (`block loop (B i32.eqz br_if 1)* B br_if 0 end
-end`), and a loop tested first (`loop X br 0 end`) becomes `loop X X ... br 0 end`; both only save
-back-edges. The copied body may branch only within itself (or return).
+Any other loop tested last is unrolled with every test kept (`block loop (B i32.eqz br_if 1)* B
+br_if 0 end end`), and any other loop tested first (`loop X br 0 end`) becomes `loop X X ... br 0
+end`; both only save back-edges. The copied body may branch only within itself (or return), except
+in that last form, where every copy sits at the same depth.
 """
 
 from __future__ import annotations
