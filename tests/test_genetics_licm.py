@@ -67,3 +67,35 @@ def test_what_must_stay_in_the_loop(expression):
       end
       local.get 3))"""
     assert_becomes(LICM, 0, text, None)
+
+
+# clang -O0 (after promote_slot): `(unsigned char)c` recomputed every trip through temporaries 4 and 5
+O0_LOOP = """(module (func (export "f") (param i32 i32) (result i32) (local i32 i32 i32 i32)
+  block
+    loop
+      local.get 2 local.get 0 i32.ge_s br_if 1
+      local.get 1 local.set 4 local.get 4 i32.const 255 i32.and local.set 5
+      local.get 3 local.get 5 i32.add local.set 3
+      local.get 2 i32.const 1 i32.add local.set 2
+      br 0
+    end
+  end
+  local.get 3))"""
+
+
+def test_an_invariant_computed_through_temporaries_is_hoisted(sandbox):
+    child = assert_becomes(LICM, 0, O0_LOOP, """(module (func (export "f") (param i32 i32) (result i32) (local i32 i32 i32 i32 i32)
+      block
+        local.get 1 i32.const 255 i32.and local.set 6
+        loop
+          local.get 2 local.get 0 i32.ge_s br_if 1
+          local.get 1 local.set 4 local.get 4 i32.const 255 drop drop local.get 6 local.set 5
+          local.get 3 local.get 5 i32.add local.set 3
+          local.get 2 i32.const 1 i32.add local.set 2
+          br 0
+        end
+      end
+      local.get 3))""")
+    rng = random.Random(3)
+    args = [(rng.randrange(-3, 40), b) for (_, b) in random_args(rng, (32, 32), 200)]
+    assert_same_behaviour(sandbox, wat(O0_LOOP), child.wasm, args)

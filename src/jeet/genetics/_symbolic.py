@@ -2,6 +2,7 @@
 
 A tree is a tuple: `("local", k)` is local k's value where the stretch starts, `("const", T, v)`
 a constant (v unsigned), `("outer", n)` the n-th value the stretch found on the stack below it,
+`("opaque", k)` what an instruction that is not modelled pushed at k,
 and `(name, *children)` an instruction by its text name (`("i32.add", a, b)`). Values that pass
 through locals stay one tree, so `local.get 0 local.set 5 local.get 5 i32.popcnt` and
 `local.get 0 i32.popcnt` evaluate alike. Only instructions without effects besides locals are
@@ -98,8 +99,8 @@ def evaluate(instrs: Sequence[Instr], start: int, stop: int, env: dict[int, Tree
 
 
 def leaves(tree: Tree) -> set[Tree]:
-    """The `local`, `outer` and constant leaves of a tree."""
-    if tree[0] in ("local", "outer", "const", "fconst"):
+    """The `local`, `outer`, `opaque` and constant leaves of a tree."""
+    if tree[0] in ("local", "outer", "opaque", "const", "fconst"):
         return {tree}
     out: set[Tree] = set()
     for child in tree[1:]:

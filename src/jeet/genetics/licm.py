@@ -7,6 +7,13 @@ path that never reached it, cannot be observed) whose inputs do not change insid
 locals it reads are not written in the loop, and the globals it reads are neither set nor
 possibly set by a call there. It holds at least one operator (hoisting a lone `local.get` buys
 nothing), and it is the largest such expression where it stands.
+
+clang -O0 passes every value through a temporary, which the loop writes, so the inputs of an
+invariant computation look loop-dependent (`local.get c local.set 9 local.get 9 i32.const 255
+i32.and`). What an instruction computes is therefore also followed through the locals of its
+straight-line stretch: when that tree reads only locals the loop leaves alone, it is computed
+before the loop, and the instruction becomes `drop ... local.get $t` (its operands, now dead, are
+left for the compiler to drop).
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ from dataclasses import dataclass
 
 from jeet.wasm.types import ValType
 
+from jeet.wasm.ir import Instr
+from jeet.wasm.opcodes import OPCODES
+
 from ._ops import CALL, CALL_INDIRECT, CONST_TYPE, GLOBAL_GET, GLOBAL_SET, LOCAL_GET, LOOP
-from ._rewrite import PURE, I, checked_child, local_writes
+from ._rewrite import CONTROL, PURE, I, checked_child, local_writes, signed
+from ._symbolic import State, leaves, step
 from .operator import Genome, Operator
 from .runs import expressions
 from .sites import Facts, add_locals, facts, pick_target
@@ -30,12 +41,16 @@ _LEAVES = frozenset(CONST_TYPE) | {LOCAL_GET, GLOBAL_GET}
 
 @dataclass(frozen=True, slots=True)
 class Hoist:
-    """Expression [start, stop) of type `vtype`, invariant in the loop that starts at `loop`."""
+    """Expression [start, stop) of type `vtype`, invariant in the loop that starts at `loop`; or,
+    with `tree`, the single instruction at `start` whose result is `tree`."""
 
     loop: int
     start: int
     stop: int
     vtype: ValType
+    tree: tuple | None = None
+
+_FREE = {"const", "local", "global", "parametric", "nop"}
 
 
 def find_hoists(f: Facts) -> tuple[Hoist, ...]:
@@ -76,15 +91,58 @@ def find_hoists(f: Facts) -> tuple[Hoist, ...]:
             if longest is not None:
                 found.append(longest)
         out.extend(found)
+        covered = {k for h in found for k in range(h.start, h.stop)}
+        out.extend(h for h in _through_locals(f, loop, end, written) if h.start not in covered)
     return tuple(out)
+
+
+def _through_locals(f: Facts, loop: int, end: int, written: set[int]) -> list[Hoist]:
+    """Instructions of the loop whose result, followed through the locals of their stretch, is an
+    invariant tree with an operator in it."""
+    instrs, infos = f.instrs, f.infos
+    out = []
+    state = State([], {})
+    for k in range(loop + 1, end):
+        ins, info = instrs[k], infos[k]
+        if ins.op in CONTROL or not f.live[k]:
+            state = State([], {})
+            continue
+        if not step(state, ins):
+            del state.stack[max(0, len(state.stack) - len(info.pops)):]
+            state.stack.extend([("opaque", k)] * len(info.pushes))
+            continue
+        if ins.op in PURE and OPCODES[ins.op].cls not in _FREE and info.pushes and state.stack:
+            tree = state.stack[-1]
+            if all(leaf[0] in ("const", "fconst") or leaf[0] == "local" and leaf[1] not in written
+                   for leaf in leaves(tree)):
+                out.append(Hoist(loop, k, k + 1, info.pushes[0], tree))
+    return out
+
+
+def _emit(tree: tuple) -> list[Instr]:
+    """Code that computes `tree` from the locals it reads."""
+    head = tree[0]
+    if head == "local":
+        return [I("local.get", tree[1])]
+    if head == "const":
+        return [I("i32.const" if tree[1] == 0x7F else "i64.const", signed(tree[2], tree[1]))]
+    if head == "fconst":
+        return [I("f32.const" if tree[1] == 0x7D else "f64.const", tree[2])]
+    code = [ins for child in tree[1:] for ins in _emit(child)]
+    return code + [I(head)]
 
 
 def hoist(f: Facts, h: Hoist):
     """The body with expression `h` computed once into a new local before its loop."""
     instrs = f.instrs
     t = len(f.local_types)
-    new = (list(instrs[:h.loop]) + list(instrs[h.start:h.stop]) + [I("local.set", t)]
-           + list(instrs[h.loop:h.start]) + [I("local.get", t)] + list(instrs[h.stop:]))
+    if h.tree is None:
+        new = (list(instrs[:h.loop]) + list(instrs[h.start:h.stop]) + [I("local.set", t)]
+               + list(instrs[h.loop:h.start]) + [I("local.get", t)] + list(instrs[h.stop:]))
+    else:
+        drops = [I("drop")] * len(f.infos[h.start].pops)
+        new = (list(instrs[:h.loop]) + _emit(h.tree) + [I("local.set", t)] + list(instrs[h.loop:h.start])
+               + drops + [I("local.get", t)] + list(instrs[h.stop:]))
     return add_locals(f.body.with_instrs(new), [h.vtype])
 
 
