@@ -66,7 +66,9 @@ def step(state: State, ins: Instr) -> bool:
     elif op == _SELECT:
         c, b, a = _pop(state), _pop(state), _pop(state)
         stack.append(("select", a, b, c))
-    elif op in PURE and op != 0x23:  # global.get: its value may change between stretches
+    elif op in PURE and op != 0x23 and not OPCODES[op].imm:
+        # (global.get: its value may change between stretches; an instruction with immediates,
+        # such as a lane index, is more than its name)
         pops, pushes = OPCODES[op].sig
         args = [_pop(state) for _ in pops][::-1]
         stack.append((OPCODES[op].name, *args))
