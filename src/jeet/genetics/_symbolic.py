@@ -12,13 +12,13 @@ modelled; anything else ends the evaluation (None).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jeet.wasm.ir import Instr
 from jeet.wasm.opcodes import OPCODES
 
 from ._ops import CONST_TYPE, DROP, LOCAL_GET, LOCAL_SET, LOCAL_TEE, NOP
-from jeet.wasm.types import I32
+from jeet.wasm.types import I32, I64
 
 from ._rewrite import PURE, WIDTH, unsigned
 
@@ -35,21 +35,43 @@ def const(vtype: int, value: int) -> Tree:
 
 @dataclass
 class State:
-    """Operand stack and local environment during an evaluation."""
+    """Operand stack and local environment during an evaluation.
+
+    With a `frame` (a local holding a clang -O0 stack-frame address), full-width loads and stores
+    at `frame + offset` are variables too: their key is `("mem", offset, type)` and `touched` lists
+    the keys accessed, in order."""
 
     stack: list
-    env: dict[int, Tree]
+    env: dict
     outer: int = 0
+    frame: int = -1
+    touched: list = field(default_factory=list)
 
-    def local(self, k: int) -> Tree:
+    def local(self, k) -> Tree:
         return self.env.get(k, ("local", k))
+
+
+_FULL_LOADS = {0x28: I32, 0x29: I64}
+_FULL_STORES = {0x36: I32, 0x37: I64}
 
 
 def step(state: State, ins: Instr) -> bool:
     """Advance `state` over one instruction; False when it is not modelled."""
     op = ins.op
     stack = state.stack
-    if op == LOCAL_GET:
+    if state.frame >= 0 and (op in _FULL_LOADS or op in _FULL_STORES):
+        frame = ("local", state.frame)
+        if op in _FULL_LOADS and stack and stack[-1] == frame:
+            key = ("mem", ins.imm[1], _FULL_LOADS[op])
+            stack[-1] = state.local(key)
+        elif op in _FULL_STORES and len(stack) >= 2 and stack[-2] == frame:
+            key = ("mem", ins.imm[1], _FULL_STORES[op])
+            state.env[key] = stack.pop()
+            stack.pop()
+        else:
+            return False
+        state.touched.append(key)
+    elif op == LOCAL_GET:
         stack.append(state.local(ins.imm[0]))
     elif op == LOCAL_SET or op == LOCAL_TEE:
         value = _pop(state)
@@ -84,12 +106,13 @@ def _pop(state: State) -> Tree:
     return ("outer", state.outer)
 
 
-def evaluate(instrs: Sequence[Instr], start: int, stop: int, env: dict[int, Tree] | None = None,
-             infos: Sequence | None = None) -> State | None:
+def evaluate(instrs: Sequence[Instr], start: int, stop: int, env: dict | None = None,
+             infos: Sequence | None = None, frame: int = -1) -> State | None:
     """The state after instrs[start:stop] from an empty stack, or None if some instruction is not
     modelled. Given the body's typing `infos`, an instruction that is not modelled instead yields
-    opaque values `("opaque", k)` (the range must hold no control instructions then)."""
-    state = State([], dict(env or {}))
+    opaque values `("opaque", k)` (the range must hold no control instructions then). `frame`: see
+    `State`."""
+    state = State([], dict(env or {}), frame=frame)
     for k in range(start, stop):
         if not step(state, instrs[k]):
             if infos is None:

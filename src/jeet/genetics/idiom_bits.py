@@ -16,6 +16,11 @@ clang emits are recognised: `block loop <test> br_if 1 <step> br 0 end end` (tes
 form, and the test is restated on the shifted x). A loop that never ends for x == 0 (ctz, clz)
 still never ends: the closed form is guarded by `if (x == 0) loop br 0 end`.
 The result flows on through the locals; nothing requires the loop to be a whole expression.
+
+At -O0 clang keeps x and the counters in the stack frame: full-width loads and stores at fixed
+offsets from a frame-pointer local the loop never writes are variables like locals. The slots may
+not overlap, and the closed form touches a slot whatever x is only when it ends no later than a
+slot the loop's test reads on entry (so it cannot trap where the loop did not).
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ from dataclasses import dataclass
 from jeet.wasm.ir import Instr
 from jeet.wasm.types import EMPTY_BLOCK, I32, I64, ValType
 
-from ._ops import BLOCK, BR, BR_IF, LOOP
-from ._rewrite import CONTROL, WIDTH, I, block_local, checked_child
+from ._ops import BLOCK, BR, BR_IF, LOCAL_GET, LOOP
+from ._rewrite import CONTROL, WIDTH, I, block_local, checked_child, local_writes
 from ._symbolic import State, boolean, commuted, constant, evaluate, truth
 from .operator import Genome, Operator
 from .sites import Facts, facts, pick_target
@@ -54,6 +59,7 @@ class BitLoop:
     stop_on: str
     counters: tuple[tuple[int, ValType, str, int], ...]
     prelude: tuple[Instr, ...] = ()
+    frame: int = -1  # the local holding the stack-frame address, when x or counters live in the frame
 
 
 def _t(vtype: ValType) -> str:
@@ -170,10 +176,10 @@ def _classify(state: State, written: set[int], temps: frozenset[int], local_type
         return None
     x, (vtype, left) = shifts[0]
     counters = []
-    for k in sorted(written):
+    for k in sorted(written, key=lambda v: (isinstance(v, tuple), v if isinstance(v, int) else v[1])):
         if k == x or k in temps:
             continue
-        ct = local_types[k]
+        ct = k[2] if isinstance(k, tuple) else local_types[k]
         if ct not in WIDTH:
             return None
         how = _counter(state.local(k), k, x, _t(vtype), _t(ct))
@@ -201,15 +207,16 @@ def find_bit_loops(f: Facts) -> tuple[BitLoop, ...]:
             exits = [q for q in range(s + 2, e - 1) if instrs[q].op in CONTROL]
             if len(exits) != 1 or instrs[exits[0]] != Instr(BR_IF, (1,)):
                 continue
-            q = exits[0]
             temps = block_local(instrs, len(f.params)) if temps is None else temps
-            found = _top_tested(f, s, q, e, temps)
+            found = next(filter(None, (_top_tested(f, s, exits[0], e, temps, frame)
+                                       for frame in _frames(instrs, s + 2, e))), None)
         elif ins.op == LOOP:
             e = ends[s]
             if instrs[e - 1] != Instr(BR_IF, (0,)) or any(instrs[q].op in CONTROL for q in range(s + 1, e - 1)):
                 continue
             temps = block_local(instrs, len(f.params)) if temps is None else temps
-            found = _bottom_tested(f, s, e, temps)
+            found = next(filter(None, (_bottom_tested(f, s, e, temps, frame)
+                                       for frame in _frames(instrs, s + 1, e))), None)
         else:
             continue
         if found is not None:
@@ -217,32 +224,58 @@ def find_bit_loops(f: Facts) -> tuple[BitLoop, ...]:
     return tuple(out)
 
 
-def _top_tested(f: Facts, s: int, q: int, e: int, temps: frozenset[int]) -> BitLoop | None:
+def _frames(instrs: Sequence[Instr], start: int, stop: int) -> list[int]:
+    """-1 (locals only), then each local the loop reads full-width slots through and never writes:
+    clang -O0 keeps a loop's state in its stack frame."""
+    written = local_writes(instrs, start, stop)
+    bases = {instrs[k - 1].imm[0] for k in range(start + 1, stop)
+             if instrs[k].op in (0x28, 0x29, 0x36, 0x37) and instrs[k - 1].op == LOCAL_GET}
+    return [-1] + sorted(bases - written)
+
+
+def _width(key) -> int:
+    return 4 if key[2] == I32 else 8
+
+
+def _slots_apart(touched: list) -> bool:
+    """Distinct frame slots never overlap (a slot is always read and written at one type)."""
+    spans = sorted({(k[1], k[1] + _width(k)) for k in touched})
+    return all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def _top_tested(f: Facts, s: int, q: int, e: int, temps: frozenset[int], frame: int = -1) -> BitLoop | None:
     instrs = f.instrs
-    test = evaluate(instrs, s + 2, q)
+    test = evaluate(instrs, s + 2, q, frame=frame)
     if test is None or test.outer or len(test.stack) != 1:
         return None
     if any(k not in temps for k in test.env):
         return None  # the test writes state: its last run would matter
-    state = evaluate(instrs, q + 1, e - 1, test.env)
-    if state is None or state.outer or state.stack:
+    state = evaluate(instrs, q + 1, e - 1, test.env, frame=frame)
+    if state is None or state.outer or state.stack or not _slots_apart(test.touched + state.touched):
         return None
     shape = _classify(state, set(state.env), temps, f.local_types)
     if shape is None:
         return None
     x, vtype, left, counters = shape
+    if frame >= 0:
+        # The closed form touches x's and the counters' slots whatever x is; the loop surely
+        # touched the slots its test reads. A slot ending no later than one of those cannot trap
+        # where they did not (same frame address, smaller offset + width).
+        reach = max((k[1] + _width(k) for k in test.touched), default=-1)
+        if any(isinstance(v, tuple) and v[1] + _width(v) > reach for v in [x] + [c[0] for c in counters]):
+            return None
     stop_on = _test(test.stack[0], x, vtype)
     if (left, stop_on) not in _FAMILIES or (not _FAMILIES[(left, stop_on)] and any(c[2] != "add" for c in counters)):
         return None
     if stop_on == "low_set" and any(c[2] == "xorbits" for c in counters):
         return None
-    return BitLoop(s, e + 2, x, vtype, left, stop_on, counters)
+    return BitLoop(s, e + 2, x, vtype, left, stop_on, counters, frame=frame)
 
 
-def _bottom_tested(f: Facts, s: int, e: int, temps: frozenset[int]) -> BitLoop | None:
+def _bottom_tested(f: Facts, s: int, e: int, temps: frozenset[int], frame: int = -1) -> BitLoop | None:
     instrs = f.instrs
-    state = evaluate(instrs, s + 1, e - 1)
-    if state is None or state.outer or len(state.stack) != 1:
+    state = evaluate(instrs, s + 1, e - 1, frame=frame)
+    if state is None or state.outer or len(state.stack) != 1 or not _slots_apart(state.touched):
         return None
     shape = _classify(state, set(state.env), temps, f.local_types)
     if shape is None:
@@ -254,8 +287,9 @@ def _bottom_tested(f: Facts, s: int, e: int, temps: frozenset[int]) -> BitLoop |
         return None
     if stop_on == "low_set" and any(c[2] == "xorbits" for c in counters):
         return None
+    # the trip kept in front touches every slot the closed form does before the closed form runs
     prelude = tuple(instrs[s + 1:e - 1]) + (I("drop"),)
-    return BitLoop(s, e + 1, x, vtype, left, stop_on, counters, prelude)
+    return BitLoop(s, e + 1, x, vtype, left, stop_on, counters, prelude, frame)
 
 
 def _convert(src: ValType, dst: ValType) -> list[Instr]:
@@ -268,44 +302,58 @@ def closed_form(loop: BitLoop) -> list[Instr]:
     """The straight-line code that leaves every counter and x as the loop would."""
     t = _t(loop.vtype)
     w = WIDTH[loop.vtype]
-    x = loop.x
-    get = I("local.get", x)
+    get = _reader(loop, loop.x)
     out: list[Instr] = list(loop.prelude)
     diverges = loop.stop_on in ("low_set", "high_set")
     if diverges:  # the loop never ends on x == 0: neither does its replacement
-        out += [get, I(f"{t}.eqz"), I("if", EMPTY_BLOCK), I("loop", EMPTY_BLOCK), I("br", 0), I("end"), I("end")]
+        out += get + [I(f"{t}.eqz"), I("if", EMPTY_BLOCK), I("loop", EMPTY_BLOCK), I("br", 0), I("end"), I("end")]
     trips = {
-        (False, "zero"): [I(f"{t}.const", w), get, I(f"{t}.clz"), I(f"{t}.sub")],
-        (False, "low_set"): [get, I(f"{t}.ctz")],
-        (True, "high_set"): [get, I(f"{t}.clz")],
-        (True, "zero"): [I(f"{t}.const", w), get, I(f"{t}.ctz"), I(f"{t}.sub")],
+        (False, "zero"): [I(f"{t}.const", w), *get, I(f"{t}.clz"), I(f"{t}.sub")],
+        (False, "low_set"): [*get, I(f"{t}.ctz")],
+        (True, "high_set"): [*get, I(f"{t}.clz")],
+        (True, "zero"): [I(f"{t}.const", w), *get, I(f"{t}.ctz"), I(f"{t}.sub")],
     }[(loop.left, loop.stop_on)]
     for c, ct, how, k in loop.counters:
         tc = _t(ct)
+        old = _reader(loop, c)
         if how == "add":
             amount = trips + _convert(loop.vtype, ct)
             if k != 1:
                 amount += [I(f"{tc}.const", k), I(f"{tc}.mul")]
+            value = old + amount + [I(f"{tc}.add")]
         elif loop.stop_on == "low_set":
             continue  # every trip of a ctz loop sees a clear low bit: the counter keeps its value
         elif how == "toggle":
             # n = popcnt(x) toggles: c stays for n = 0, else !c for odd n and !!c for even n
-            ones = [get, I(f"{t}.popcnt")] + _convert(loop.vtype, I32)
-            out += [I("local.get", c), I("i32.eqz"), I("local.get", c), I("i32.const", 0), I("i32.ne")]
-            out += ones + [I("i32.const", 1), I("i32.and"), I("select"), I("local.get", c)] + ones
-            out += [I("select"), I("local.set", c)]
-            continue
+            ones = [*get, I(f"{t}.popcnt")] + _convert(loop.vtype, I32)
+            value = (old + [I("i32.eqz")] + old + [I("i32.const", 0), I("i32.ne")] + ones
+                     + [I("i32.const", 1), I("i32.and"), I("select")] + old + ones + [I("select")])
         else:
-            amount = [get, I(f"{t}.popcnt")] + ([I(f"{t}.const", 1), I(f"{t}.and")] if how == "xorbits" else [])
-            amount += _convert(loop.vtype, ct)
-        out += [I("local.get", c)] + amount + [I(f"{tc}.xor" if how == "xorbits" else f"{tc}.add"), I("local.set", c)]
+            amount = [*get, I(f"{t}.popcnt")] + ([I(f"{t}.const", 1), I(f"{t}.and")] if how == "xorbits" else [])
+            value = old + amount + _convert(loop.vtype, ct) + [I(f"{tc}.xor" if how == "xorbits" else f"{tc}.add")]
+        out += _writer(loop, c, value)
     final = {
         (False, "zero"): [I(f"{t}.const", 0)],
-        (False, "low_set"): [get, get, I(f"{t}.ctz"), I(f"{t}.shr_u")],
-        (True, "high_set"): [get, get, I(f"{t}.clz"), I(f"{t}.shl")],
+        (False, "low_set"): [*get, *get, I(f"{t}.ctz"), I(f"{t}.shr_u")],
+        (True, "high_set"): [*get, *get, I(f"{t}.clz"), I(f"{t}.shl")],
         (True, "zero"): [I(f"{t}.const", 0)],
     }[(loop.left, loop.stop_on)]
-    return out + final + [I("local.set", x)]
+    return out + _writer(loop, loop.x, final)
+
+
+def _reader(loop: BitLoop, v) -> list[Instr]:
+    """Code that pushes variable v: a local, or a frame slot `("mem", offset, type)`."""
+    if isinstance(v, int):
+        return [I("local.get", v)]
+    return [I("local.get", loop.frame), I("i32.load" if v[2] == I32 else "i64.load", 2 if v[2] == I32 else 3, v[1])]
+
+
+def _writer(loop: BitLoop, v, value: list[Instr]) -> list[Instr]:
+    """Code that stores what `value` computes into variable v."""
+    if isinstance(v, int):
+        return value + [I("local.set", v)]
+    return ([I("local.get", loop.frame)] + value
+            + [I("i32.store" if v[2] == I32 else "i64.store", 2 if v[2] == I32 else 3, v[1])])
 
 
 class IdiomBits(Operator):
