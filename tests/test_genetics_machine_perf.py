@@ -34,6 +34,7 @@ ROWS = [
     ("idiom_bits", "parity", "O2", False, 200_000),
     ("idiom_bits", "ctz", "O2", False, 200_000),
     ("idiom_bits", "popcount", "O0p", False, 100_000),
+    ("idiom_bits", "popcount", "O0", False, 100_000),
     ("strength_reduce", "digit_sum", "O2", False, 200_000),
     ("strength_reduce", "collatz", "O2", False, 20_000),
     ("strength_reduce", "adler32", "O2", True, 2_000),
