@@ -103,7 +103,9 @@ def test_pareto_mode_logs_hypervolume():
     with Evolution(problem, quick(objectives="pareto", generations=10)) as evo:
         evo.run()
         hv = [r.hypervolume for r in evo.logbook.rows]
-    assert hv[-1] > 0 and hv == sorted(hv)  # the archive's front never loses ground with elitism
+    # The front gains ground over the run. Not every generation: when the first front outgrows the
+    # population, NSGA-II keeps its boundary points and drops crowded ones, which can cost volume.
+    assert hv[-1] > 0 and hv[-1] >= hv[0]
 
 
 def test_outputs_carry_evidence(tmp_path):
