@@ -1,0 +1,110 @@
+"""vectorize_bytes: a byte-reduction loop (sum, count of a byte value, maximum or minimum byte) gains a
+SIMD prologue that handles 16 bytes per iteration; the original loop stays as the scalar tail.
+
+The recognition and the guards live in `byte_loops` (see there why the chunks read only bytes the
+original reads and leave every induction variable where it would). Per 16 bytes the chunk loop does
+one `v128.load` and two to four lane-wise operations:
+
+* sum: widen pairwise twice (`i16x8.extadd_pairwise_i8x16_u`, `i32x4.extadd_pairwise_i16x8_u`) and add
+  into four i32 lanes, which wrap modulo 2^32 just as the scalar sum does;
+* count: `i8x16.eq` / `ne` against the splatted byte gives 0 / -1 lanes, widened and subtracted; the
+  prologue runs only when the compared value is below 256 (else the scalar compare never matches a
+  byte and the low-byte SIMD compare would);
+* max / min: `i8x16.max_u` / `min_u` (bytes are equal signed or unsigned as i32), reduced
+  horizontally by three shuffles and folded in with the loop's own compare.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from jeet.wasm.ir import Instr
+from jeet.wasm.types import I32, V128
+
+from .byte_loops import ByteLoop, Reduction, address, chunked_prologue, emit_expr, find_byte_loops, ins
+from .operator import Genome, Operator
+from .sites import facts
+
+__all__ = ["VectorizeBytes", "vectorize"]
+
+CHUNK = 16
+_HALVES = ((8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7),
+           (4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3),
+           (2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1),
+           (1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0))
+
+
+def _fold(r: Reduction, vacc: int, scratch: int) -> list[Instr]:
+    """Fold the vector accumulator `vacc` into the scalar accumulator."""
+    get_v = ins("local.get", vacc)
+    if r.kind in ("sum", "count_eq", "count_ne"):
+        out = [ins("local.get", r.local)]
+        for lane in range(4):
+            out += [get_v, ins("i32x4.extract_lane", lane), ins("i32.add")]
+        return out + [ins("local.set", r.local)]
+    op = "i8x16.max_u" if r.kind == "max" else "i8x16.min_u"
+    out = []
+    for lanes in _HALVES:
+        out += [get_v, get_v, get_v, ins("i8x16.shuffle", lanes), ins(op), ins("local.set", vacc)]
+    rel = ("lt" if r.kind == "max" else "gt") + ("_s" if r.signed else "_u")
+    # acc = select(m, acc, acc <rel> m): the loop's own compare
+    return out + [get_v, ins("i8x16.extract_lane_u", 0), ins("local.tee", scratch), ins("local.get", r.local),
+                  ins("local.get", r.local), ins("local.get", scratch), ins(f"i32.{rel}"), Instr(0x1B),
+                  ins("local.set", r.local)]
+
+
+def vectorize(body, loop: ByteLoop, local_types: Sequence):
+    """`body` with a 16-bytes-per-iteration SIMD prologue before `loop`."""
+    counts = [r for r in loop.reductions if r.kind.startswith("count")]
+    extremes = any(r.kind in ("max", "min") for r in loop.reductions)
+    # new locals: the loaded bytes, a vector accumulator per reduction, a splat per count, a scalar
+    extra = [V128] * (1 + len(loop.reductions) + len(counts)) + ([I32] if extremes else [])
+
+    def build(first: int):
+        data, scratch = first, first + 1 + len(loop.reductions) + len(counts)
+        splats = {r.local: first + 1 + len(loop.reductions) + j for j, r in enumerate(counts)}
+        entry: list[Instr] = []
+        setup: list[Instr] = []
+        step = address(loop) + [ins("v128.load", 0, loop.offset), ins("local.set", data)]
+        fold: list[Instr] = []
+        for j, r in enumerate(loop.reductions):
+            vacc, splat = first + 1 + j, splats.get(r.local, -1)
+            init = (1 << 128) - 1 if r.kind == "min" else 0
+            setup += [ins("v128.const", init), ins("local.set", vacc)]
+            get_acc, get_data = ins("local.get", vacc), ins("local.get", data)
+            if r.kind == "sum":
+                step += [get_acc, get_data, ins("i16x8.extadd_pairwise_i8x16_u"),
+                         ins("i32x4.extadd_pairwise_i16x8_u"), ins("i32x4.add"), ins("local.set", vacc)]
+            elif r.kind in ("count_eq", "count_ne"):
+                entry += emit_expr(r.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
+                setup += emit_expr(r.target) + [ins("i8x16.splat"), ins("local.set", splat)]
+                step += [get_acc, get_data, ins("local.get", splat),
+                         ins("i8x16.eq" if r.kind == "count_eq" else "i8x16.ne"),
+                         ins("i16x8.extadd_pairwise_i8x16_s"), ins("i32x4.extadd_pairwise_i16x8_s"),
+                         ins("i32x4.sub"), ins("local.set", vacc)]
+            else:
+                step += [get_acc, get_data, ins("i8x16.max_u" if r.kind == "max" else "i8x16.min_u"),
+                         ins("local.set", vacc)]
+            fold += _fold(r, vacc, scratch)
+        return entry, setup, step, fold
+
+    return chunked_prologue(body, loop, local_types, CHUNK, extra, build)
+
+
+class VectorizeBytes(Operator):
+    """Turns one byte-reduction loop of a target function into SIMD plus its own scalar tail."""
+
+    name = "vectorize_bytes"
+
+    def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
+        parent = parents[0]
+        sites = []
+        for t in parent.targets:
+            f = facts(parent, t)
+            sites += [(f, loop) for loop in parent.memo_body("byte_loops", t, lambda f=f: find_byte_loops(
+                f.body, f.local_types))]
+        if not sites:
+            return None
+        f, loop = rng.choice(sites)
+        return parent.with_bodies({f.index: vectorize(f.body, loop, f.local_types)})

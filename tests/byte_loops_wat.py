@@ -1,0 +1,217 @@
+"""Byte loops in the shapes compilers and people write, shared by the vectorizer and word-at-a-time tests."""
+
+# while (i < n) s += p[i++];   top-tested, signed compare
+SUM_WHILE = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    block
+      loop
+        local.get $i
+        local.get $n
+        i32.ge_s
+        br_if 1
+        local.get $s
+        local.get $p
+        local.get $i
+        i32.add
+        i32.load8_u
+        i32.add
+        local.set $s
+        local.get $i
+        i32.const 1
+        i32.add
+        local.set $i
+        br 0
+      end
+    end
+    local.get $s))
+"""
+
+# do { if (*p > m) m = *p; p++; } while (--n);   pointer walk, down counter, if-form signed max
+MAX_IF = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $m i32) (local $b i32)
+    block
+      local.get $n
+      i32.eqz
+      br_if 0
+      loop
+        local.get $p
+        i32.load8_u
+        local.tee $b
+        local.get $m
+        i32.gt_s
+        if
+          local.get $b
+          local.set $m
+        end
+        local.get $p
+        i32.const 1
+        i32.add
+        local.set $p
+        local.get $n
+        i32.const -1
+        i32.add
+        local.tee $n
+        br_if 0
+      end
+    end
+    local.get $m))
+"""
+
+# m = 255; for (i = 0; i < n; i++) m = p[i] < m ? p[i] : m;   unsigned min through select, lt_u bound
+MIN_SELECT = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $m i32) (local $b i32)
+    i32.const 255
+    local.set $m
+    block
+      local.get $n
+      i32.eqz
+      br_if 0
+      loop
+        local.get $p
+        local.get $i
+        i32.add
+        i32.load8_u offset=3
+        local.tee $b
+        local.get $m
+        local.get $b
+        local.get $m
+        i32.lt_u
+        select
+        local.set $m
+        local.get $i
+        i32.const 1
+        i32.add
+        local.tee $i
+        local.get $n
+        i32.lt_u
+        br_if 0
+      end
+    end
+    local.get $m))
+"""
+
+# count the bytes that are not '\\n' (a constant target), unrolled by two, bound in a local
+COUNT_NE_UNROLLED = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $c i32) (local $end i32)
+    local.get $n
+    i32.const -2
+    i32.and
+    local.tee $end
+    i32.eqz
+    if
+      i32.const 0
+      return
+    end
+    loop
+      local.get $c
+      local.get $p
+      local.get $i
+      i32.add
+      i32.load8_u
+      i32.const 10
+      i32.ne
+      i32.add
+      local.get $p
+      local.get $i
+      i32.add
+      i32.load8_u offset=1
+      i32.const 10
+      i32.ne
+      i32.add
+      local.set $c
+      local.get $i
+      i32.const 2
+      i32.add
+      local.tee $i
+      local.get $end
+      i32.ne
+      br_if 0
+    end
+    local.get $c))
+"""
+
+# three loops that are not byte reductions
+WITH_STORE = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    loop
+      local.get $s
+      local.get $p
+      local.get $i
+      i32.add
+      i32.load8_u
+      i32.add
+      local.set $s
+      local.get $p
+      local.get $i
+      i32.add
+      i32.const 0
+      i32.store8
+      local.get $i
+      i32.const 1
+      i32.add
+      local.tee $i
+      local.get $n
+      i32.ne
+      br_if 0
+    end
+    local.get $s))
+"""
+
+ACC_IN_ADDRESS = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    loop
+      local.get $s
+      local.get $p
+      local.get $s
+      i32.add
+      i32.load8_u
+      i32.add
+      local.set $s
+      local.get $i
+      i32.const 1
+      i32.add
+      local.tee $i
+      local.get $n
+      i32.ne
+      br_if 0
+    end
+    local.get $s))
+"""
+
+STRLEN = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32)
+    block
+      loop
+        local.get $p
+        local.get $i
+        i32.add
+        i32.load8_u
+        i32.eqz
+        br_if 1
+        local.get $i
+        i32.const 1
+        i32.add
+        local.set $i
+        br 0
+      end
+    end
+    local.get $i))
+"""
+
+REDUCTIONS = {"sum_while": SUM_WHILE, "max_if": MAX_IF, "min_select": MIN_SELECT,
+              "count_ne_unrolled": COUNT_NE_UNROLLED}
+NOT_REDUCTIONS = {"with_store": WITH_STORE, "acc_in_address": ACC_IN_ADDRESS, "strlen": STRLEN}

@@ -1,0 +1,176 @@
+"""vectorize_bytes: byte-reduction loops gain a 16-bytes-per-iteration SIMD prologue; the original loop
+stays as the scalar tail and the result is unchanged on every buffer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from byte_loops_wat import MAX_IF, NOT_REDUCTIONS, REDUCTIONS
+from ops_support import (assert_becomes, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
+                         wasmtime_valid, wat)
+
+from jeet.genetics import Genome
+from jeet.genetics.byte_loops import find_byte_loops
+from jeet.genetics.sites import facts
+from jeet.genetics.vectorize_bytes import VectorizeBytes, vectorize
+from jeet.sandbox import Sandbox
+from jeet.wasm import decode, validate
+
+KERNEL_NAMES = ("adler32", "alu", "bit_reverse", "clamp", "collatz", "count_byte", "crc8", "crc8.nibble",
+                "crc8.table", "ctz", "days_in_month", "digit_sum", "fib", "fnv1a32", "gcd", "iabs",
+                "is_power_of_two", "isqrt", "max3", "max_byte", "modpow", "next_pow2", "parity", "popcount",
+                "sign", "smoothstep", "sum_bytes")
+BYTE_KERNELS = {"count_byte": lambda r: (r.choice((0, 7, 255, r.randrange(256), 263, -1)),),
+                "sum_bytes": lambda r: (), "max_byte": lambda r: ()}
+
+
+@pytest.fixture(scope="module")
+def box() -> Sandbox:
+    return Sandbox(compiler="cranelift")
+
+
+def test_a_pointer_walk_with_an_if_max_becomes_simd_plus_the_original_tail():
+    assert_becomes(VectorizeBytes(), 0, MAX_IF, """
+(module
+  (memory 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $m i32) (local $b i32)
+    (local $data v128) (local $vmax v128) (local $r i32)
+    block
+      local.get $n
+      i32.eqz
+      br_if 0
+      ;; run 16 bytes at a time while the original would run 17 more iterations, without address wrap
+      local.get $n  i32.const 16  i32.gt_u
+      local.get $p  i32.const -16  i32.le_u
+      i32.and
+      if
+        v128.const i64x2 0 0
+        local.set $vmax
+        loop
+          local.get $p
+          v128.load align=1
+          local.set $data
+          local.get $vmax  local.get $data  i8x16.max_u  local.set $vmax
+          local.get $p  i32.const 16  i32.add  local.set $p
+          local.get $n  i32.const -16  i32.add  local.set $n
+          local.get $n  i32.const 16  i32.gt_u
+          local.get $p  i32.const -16  i32.le_u
+          i32.and
+          br_if 0
+        end
+        ;; horizontal maximum, folded in with the loop's own signed compare
+        local.get $vmax local.get $vmax local.get $vmax
+        i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7  i8x16.max_u  local.set $vmax
+        local.get $vmax local.get $vmax local.get $vmax
+        i8x16.shuffle 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3  i8x16.max_u  local.set $vmax
+        local.get $vmax local.get $vmax local.get $vmax
+        i8x16.shuffle 2 3 0 1 2 3 0 1 2 3 0 1 2 3 0 1  i8x16.max_u  local.set $vmax
+        local.get $vmax local.get $vmax local.get $vmax
+        i8x16.shuffle 1 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0  i8x16.max_u  local.set $vmax
+        local.get $vmax
+        i8x16.extract_lane_u 0
+        local.tee $r
+        local.get $m
+        local.get $m
+        local.get $r
+        i32.lt_s
+        select
+        local.set $m
+      end
+      loop
+        local.get $p
+        i32.load8_u
+        local.tee $b
+        local.get $m
+        i32.gt_s
+        if
+          local.get $b
+          local.set $m
+        end
+        local.get $p
+        i32.const 1
+        i32.add
+        local.set $p
+        local.get $n
+        i32.const -1
+        i32.add
+        local.tee $n
+        br_if 0
+      end
+    end
+    local.get $m))
+""")
+
+
+@pytest.mark.parametrize("name", sorted(NOT_REDUCTIONS))
+def test_loops_that_are_not_byte_reductions_are_left_alone(name):
+    assert_unchanged(VectorizeBytes(), 0, NOT_REDUCTIONS[name])
+
+
+def test_adler32_and_other_kernels_without_a_byte_reduction_are_left_alone():
+    for name in ("adler32", "fnv1a32", "crc8", "digit_sum"):
+        for level in ("O0", "O2"):
+            g = Genome.from_bytes(kernel(name, level), name)
+            assert VectorizeBytes().apply(random.Random(0), [g]) is None
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_every_recognised_loop_keeps_its_results_and_runs_the_simd_path(name, box):
+    before = wat(REDUCTIONS[name])
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    loops = find_byte_loops(f.body, f.local_types)
+    assert loops, name
+    rng = random.Random(name)
+    for loop in loops:
+        after = g.with_bodies({0: vectorize(f.body, loop, f.local_types)}).wasm
+        assert wasmtime_valid(after)
+        assert_same_behaviour(before, after, "f", buffer_cases(rng, 120), box)
+        data = [(5003, rng.randbytes(600))]
+        assert box.call(after, "f", (5003, 600), data).fuel < 0.3 * box.call(before, "f", (5003, 600), data).fuel
+
+
+@pytest.mark.parametrize("name", sorted(BYTE_KERNELS))
+def test_clang_O2_byte_kernels_vectorize_both_loops_and_agree(name, box):
+    before = kernel(name, "O2")
+    g = Genome.from_bytes(before, name)
+    f = facts(g, 0)
+    loops = find_byte_loops(f.body, f.local_types)
+    assert len(loops) == 2  # the unrolled main loop and the remainder loop
+    rng = random.Random(name)
+    extra = BYTE_KERNELS[name]
+    for loop in loops:
+        after = g.with_bodies({0: vectorize(f.body, loop, f.local_types)}).wasm
+        validate(decode(after))
+        assert_same_behaviour(before, after, name, buffer_cases(rng, 100, extra), box)
+    main = g.with_bodies({0: vectorize(f.body, loops[0], f.local_types)}).wasm
+    args, data = (7, 600, 7)[:2 + len(extra(rng))], [(7, rng.randbytes(600))]
+    assert box.call(main, name, args, data).fuel < 0.3 * box.call(before, name, args, data).fuel
+
+
+def test_a_count_against_a_value_above_255_never_matches_in_either_version(box):
+    before = kernel("count_byte", "O2")
+    g = Genome.from_bytes(before, "count_byte")
+    f = facts(g, 0)
+    after = g.with_bodies({0: vectorize(f.body, find_byte_loops(f.body, f.local_types)[0], f.local_types)}).wasm
+    data = [(100, bytes([7]) * 64)]
+    # clang masks the argument to a byte itself: 263 & 255 == 7
+    assert box.call(after, "count_byte", (100, 64, 263), data).results == (64,)
+    assert box.call(before, "count_byte", (100, 64, 263), data).results == (64,)
+
+
+def test_the_operator_is_valid_over_the_kernel_suite():
+    op = VectorizeBytes()
+    applied = []
+    for name in KERNEL_NAMES:
+        for level in ("O0", "O2"):
+            wasm = kernel(name, level)
+            g = Genome.from_bytes(wasm, next(iter(decode(wasm).exported_functions())))
+            for seed in range(3):
+                child = op.apply(random.Random(seed), [g])
+                if child is not None:
+                    validate(decode(child.wasm))
+                    assert wasmtime_valid(child.wasm)
+                    applied.append(f"{name}.{level}")
+    assert {"count_byte.O2", "sum_bytes.O2", "max_byte.O2"} <= set(applied)
