@@ -16,6 +16,7 @@ from jeet.wasm import decode, validate
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "src" / "jeet" / "kernels" / "wasm"
 ENGINE = wasmtime.Engine()
 MEMORY_END = 2 * 65536  # the kernels' memory: 2 pages
+KERNEL_NAMES = tuple(sorted({p.name.rsplit(".", 2)[0] for p in KERNEL_DIR.glob("*.O2.wasm")}))
 
 
 def wat(text: str) -> bytes:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 from byte_loops_wat import MAX_IF, NOT_REDUCTIONS, REDUCTIONS
-from ops_support import (assert_becomes, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
+from ops_support import (KERNEL_NAMES, assert_becomes, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
                          wasmtime_valid, wat)
 
 from jeet.genetics import Genome
@@ -17,10 +17,6 @@ from jeet.genetics.vectorize_bytes import VectorizeBytes, vectorize
 from jeet.sandbox import Sandbox
 from jeet.wasm import decode, validate
 
-KERNEL_NAMES = ("adler32", "alu", "bit_reverse", "clamp", "collatz", "count_byte", "crc8", "crc8.nibble",
-                "crc8.table", "ctz", "days_in_month", "digit_sum", "fib", "fnv1a32", "gcd", "iabs",
-                "is_power_of_two", "isqrt", "max3", "max_byte", "modpow", "next_pow2", "parity", "popcount",
-                "sign", "smoothstep", "sum_bytes")
 BYTE_KERNELS = {"count_byte": lambda r: (r.choice((0, 7, 255, r.randrange(256), 263, -1)),),
                 "sum_bytes": lambda r: (), "max_byte": lambda r: ()}
 

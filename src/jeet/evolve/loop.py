@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 from ..errors import JeetError
 from ..fitness import Measurement, hypervolume
 from ..genetics import OperatorLedger, operator_set
+from ..genetics.registry import DEFAULT_WEIGHTS
 from ..oracle import Case, Oracle
 from ..sandbox import Sandbox
 from ..store import Store
@@ -74,7 +75,7 @@ class Evolution:
         self.crossovers = [o.name for o in ops if o.arity == 2]
         if not self.mutators:
             raise JeetError(f"operator set {config.operators!r} has no mutation operator")
-        self.weights = config.operator_weights
+        self.weights = {**DEFAULT_WEIGHTS, **config.operator_weights}
         adapt = dict(mode=config.adaptive_operators, rate=config.adaptation_rate,
                      floor=config.min_operator_probability)
         self.rates = {"mutation": OperatorRates.initial(self.mutators, self.weights, **adapt)}

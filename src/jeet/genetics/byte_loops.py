@@ -470,24 +470,29 @@ def _guard(loop: ByteLoop, chunk: int) -> list[Instr]:
     return out + no_wrap + [ins("i32.and")]
 
 
-def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType], chunk: int,
+def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType], width: int, copies: int,
                      extra_locals: Sequence[ValType],
-                     build: Callable[[int], tuple[list[Instr], list[Instr], list[Instr], list[Instr]]]) -> Body:
-    """`body` with a chunk loop inserted before `loop`.
+                     build: Callable[[int], tuple[list[Instr], list[Instr], Callable[[int], list[Instr]],
+                                                  list[Instr]]]) -> Body:
+    """`body` with a chunk loop inserted before `loop`; each of its iterations handles `copies` pieces
+    of `width` bytes (one guard per `width * copies` bytes).
 
-    `build(first_new_local)` returns (entry condition, setup, per-chunk code, fold-back code), the
-    new locals being `extra_locals` numbered from `first_new_local`. The per-chunk code reads `chunk`
-    bytes at `address(loop) + offset`; this function adds the guards and advances the induction
-    variables by one chunk's worth of iterations.
+    `build(first_new_local)` returns (entry condition, setup, piece code, fold-back code), the new
+    locals being `extra_locals` numbered from `first_new_local`. The entry condition is and-ed with the
+    guard; piece code, called with a memarg offset, reads `width` bytes at `address(loop) + offset`.
+    This function adds the guards and advances the induction variables by one chunk of iterations.
     """
     first = len(local_types)
-    entry, setup, step, fold = build(first)
+    entry, setup, piece, fold = build(first)
+    chunk = width * copies
     iterations = chunk // loop.bytes_per_iteration
-    advance: list[Instr] = []
+    step: list[Instr] = []
+    for j in range(copies):
+        step += piece(loop.offset + j * width)
     for x, c in loop.ivs:
-        advance += [ins("local.get", x), ins("i32.const", c * iterations), ins("i32.add"), ins("local.set", x)]
+        step += [ins("local.get", x), ins("i32.const", c * iterations), ins("i32.add"), ins("local.set", x)]
     guard = _guard(loop, chunk)
-    code = (guard + entry + [ins("if", EMPTY_BLOCK)] + setup + [ins("loop", EMPTY_BLOCK)] + step + advance
+    code = (guard + entry + [ins("if", EMPTY_BLOCK)] + setup + [ins("loop", EMPTY_BLOCK)] + step
             + guard + [ins("br_if", 0), ins("end")] + fold + [ins("end")])
     k = loop.loop_index
     instrs = list(body.instrs)

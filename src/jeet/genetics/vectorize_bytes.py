@@ -66,7 +66,7 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
         splats = {r.local: first + 1 + len(loop.reductions) + j for j, r in enumerate(counts)}
         entry: list[Instr] = []
         setup: list[Instr] = []
-        step = address(loop) + [ins("v128.load", 0, loop.offset), ins("local.set", data)]
+        step = [ins("v128.load", 0, loop.offset), ins("local.set", data)]
         fold: list[Instr] = []
         for j, r in enumerate(loop.reductions):
             vacc, splat = first + 1 + j, splats.get(r.local, -1)
@@ -87,9 +87,9 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
                 step += [get_acc, get_data, ins("i8x16.max_u" if r.kind == "max" else "i8x16.min_u"),
                          ins("local.set", vacc)]
             fold += _fold(r, vacc, scratch)
-        return entry, setup, step, fold
+        return entry, setup, lambda offset: address(loop) + [ins("v128.load", 0, offset)] + step[1:], fold
 
-    return chunked_prologue(body, loop, local_types, CHUNK, extra, build)
+    return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 
 
 class VectorizeBytes(Operator):
