@@ -215,3 +215,156 @@ STRLEN = """
 REDUCTIONS = {"sum_while": SUM_WHILE, "max_if": MAX_IF, "min_select": MIN_SELECT,
               "count_ne_unrolled": COUNT_NE_UNROLLED}
 NOT_REDUCTIONS = {"with_store": WITH_STORE, "acc_in_address": ACC_IN_ADDRESS, "strlen": STRLEN}
+
+# clang -O2 of `for (i = 0; i < n; i++) if (a[i] != b[i]) return a[i] - b[i]; return 0;`
+COMPARE_BYTES = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param i32 i32 i32) (result i32) (local i32 i32 i32)
+    block
+      local.get 2
+      i32.const 0
+      i32.le_s
+      br_if 0
+      loop
+        local.get 0
+        i32.load8_u
+        local.tee 4
+        local.get 1
+        i32.load8_u
+        local.tee 5
+        i32.eq
+        if
+          local.get 0
+          i32.const 1
+          i32.add
+          local.set 0
+          local.get 1
+          i32.const 1
+          i32.add
+          local.set 1
+          local.get 2
+          i32.const 1
+          i32.sub
+          local.tee 2
+          br_if 1
+          br 2
+        end
+      end
+      local.get 4
+      local.get 5
+      i32.sub
+      local.set 3
+    end
+    local.get 3))
+"""
+
+# clang -O2 of `for (i = 0; i < n; i++) if (a[i] != b[i]) return 0; return 1;` (first byte peeled)
+EQUAL_BYTES = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param i32 i32 i32) (result i32) (local i32 i32)
+    block (result i32)
+      i32.const 1
+      local.get 2
+      i32.const 0
+      i32.le_s
+      br_if 0
+      drop
+      i32.const 0
+      local.get 0
+      i32.load8_u
+      local.get 1
+      i32.load8_u
+      i32.ne
+      br_if 0
+      drop
+      i32.const 1
+      local.set 4
+      loop
+        local.get 4
+        local.tee 3
+        local.get 2
+        i32.ne
+        if
+          local.get 3
+          i32.const 1
+          i32.add
+          local.set 4
+          local.get 0
+          local.get 3
+          i32.add
+          i32.load8_u
+          local.get 1
+          local.get 3
+          i32.add
+          i32.load8_u
+          i32.eq
+          br_if 1
+        end
+      end
+      local.get 2
+      local.get 3
+      i32.le_s
+    end))
+"""
+
+# i = 0; while (i < n && p[i] != t) i++; return i;   (memchr as an index)
+FIND_BYTE = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (param $t i32) (result i32) (local $i i32)
+    block
+      loop
+        local.get $i
+        local.get $n
+        i32.ge_u
+        br_if 1
+        local.get $p
+        local.get $i
+        i32.add
+        i32.load8_u
+        local.get $t
+        i32.eq
+        br_if 1
+        local.get $i
+        i32.const 1
+        i32.add
+        local.set $i
+        br 0
+      end
+    end
+    local.get $i))
+"""
+
+# while (n && *p == ' ') { p++; n--; } return p;   (skip a run of one byte value)
+SKIP_SPACES = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32)
+    block
+      loop
+        local.get $n
+        i32.eqz
+        br_if 1
+        local.get $p
+        i32.load8_u
+        i32.const 32
+        i32.ne
+        br_if 1
+        local.get $p
+        i32.const 1
+        i32.add
+        local.set $p
+        local.get $n
+        i32.const 1
+        i32.sub
+        local.set $n
+        br 0
+      end
+    end
+    local.get $p))
+"""
+
+SEARCHES = {"compare_bytes": COMPARE_BYTES, "equal_bytes": EQUAL_BYTES, "find_byte": FIND_BYTE,
+            "skip_spaces": SKIP_SPACES}

@@ -84,6 +84,50 @@ def buffer_cases(rng: random.Random, n: int, extra: Callable[[random.Random], tu
     return cases
 
 
+def two_buffer_cases(rng: random.Random, n: int, max_len: int = 40) -> list[BufferCase]:
+    """Cases (a, b, len) over two buffers: equal, or differing in one random byte; every length
+    0..max_len and longer ones; unaligned starts; one buffer ending at the end of memory; and a
+    length that runs past the end of memory after an early difference (which the original never reads)."""
+    cases = []
+    for k in range(n):
+        length = k if k <= max_len else rng.randint(max_len + 1, 400)
+        a = rng.randbytes(length)
+        b = bytearray(a)
+        if length and rng.random() < 0.7:
+            b[rng.randrange(length)] ^= 1 << rng.randrange(8)
+        pa = 5000 + rng.randrange(64)
+        pb = MEMORY_END - length if k % 4 == 1 else 9000 + rng.randrange(64)
+        if k % 6 == 5 and length > 20:
+            pb = MEMORY_END - length // 2
+            b = bytearray(a[: length // 2])
+            b[rng.randrange(len(b))] ^= 1
+        cases.append(((pa, pb, length), ((pa, a), (pb, bytes(b)))))
+    return cases
+
+
+def target_cases(rng: random.Random, n: int, target: int | None = None) -> list[BufferCase]:
+    """Cases (p, len[, target]) over buffers made mostly of one byte value with the odd other byte, so
+    that searches run long and stop anywhere; some lengths run past the end of memory after a stop."""
+    cases = []
+    for k in range(n):
+        length = k if k <= 40 else rng.randint(41, 400)
+        fill = rng.choice((32, 0, 7)) if target is None else target
+        data = bytearray([fill] * length)
+        for _ in range(rng.choice((0, 0, 1, 2))):
+            if length:
+                data[rng.randrange(length)] = rng.choice((fill ^ 1, rng.randrange(256)))
+        start = 5000 + rng.randrange(64)
+        if k % 5 == 4:
+            start = MEMORY_END - length
+        elif k % 7 == 6 and length > 20:
+            start = MEMORY_END - length // 2
+            data = data[: length // 2]
+            data[rng.randrange(len(data))] = fill ^ 1  # a search stops here, before the end of memory
+        extra = () if target is not None else (rng.choice((fill, fill ^ 1, 300 + fill, -1)),)
+        cases.append(((start, length, *extra), ((start, bytes(data)),)))
+    return cases
+
+
 def assert_same_behaviour(before: bytes, after: bytes, function: str, cases: Sequence[BufferCase],
                           sandbox: Sandbox | None = None) -> None:
     """Both modules give the same outcome and results on every case (a trap must match a trap); the

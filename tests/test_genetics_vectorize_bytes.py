@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from byte_loops_wat import MAX_IF, NOT_REDUCTIONS, REDUCTIONS
-from ops_support import (KERNEL_NAMES, assert_becomes, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
-                         wasmtime_valid, wat)
+from byte_loops_wat import COMPARE_BYTES, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
+from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, assert_same_behaviour, assert_unchanged,
+                         buffer_cases, kernel, target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
 from jeet.genetics.byte_loops import find_byte_loops
@@ -170,3 +170,111 @@ def test_the_operator_is_valid_over_the_kernel_suite():
                     assert wasmtime_valid(child.wasm)
                     applied.append(f"{name}.{level}")
     assert {"count_byte.O2", "sum_bytes.O2", "max_byte.O2"} <= set(applied)
+
+
+# -- searches: loops that exit on their bytes -----------------------------------------------------------
+
+
+def search_cases(name: str, rng: random.Random) -> list:
+    if name in ("compare_bytes", "equal_bytes"):
+        return two_buffer_cases(rng, 150)
+    return target_cases(rng, 150, 32 if name == "skip_spaces" else None)
+
+
+def test_a_byte_search_skips_16_bytes_at_a_time_while_none_matches():
+    assert_becomes(VectorizeBytes(), 0, FIND_BYTE, """
+(module
+  (memory 2)
+  (func (export "f") (param $p i32) (param $n i32) (param $t i32) (result i32) (local $i i32) (local $ts v128)
+    block
+      ;; 17 more iterations to go; the 16 bytes lie in memory now (the original may stop before them);
+      ;; the target is a byte value
+      local.get $i  local.get $n  i32.lt_u
+      local.get $n  local.get $i  i32.sub  i32.const 16  i32.gt_u
+      i32.and
+      local.get $i  local.get $p  i32.add  i64.extend_i32_u  i64.const 16  i64.add
+      memory.size  i64.extend_i32_u  i64.const 16  i64.shl
+      i64.le_u
+      i32.and
+      local.get $t  i32.const 256  i32.lt_u
+      i32.and
+      if
+        local.get $t
+        i8x16.splat
+        local.set $ts
+        block
+          loop
+            ;; leave before the first 16 bytes holding the target: the original loop finds it
+            local.get $i  local.get $p  i32.add
+            v128.load align=1
+            local.get $ts
+            i8x16.ne
+            i8x16.all_true
+            i32.eqz
+            br_if 1
+            local.get $i  i32.const 16  i32.add  local.set $i
+            local.get $i  local.get $n  i32.lt_u
+            local.get $n  local.get $i  i32.sub  i32.const 16  i32.gt_u
+            i32.and
+            local.get $i  local.get $p  i32.add  i64.extend_i32_u  i64.const 16  i64.add
+            memory.size  i64.extend_i32_u  i64.const 16  i64.shl
+            i64.le_u
+            i32.and
+            br_if 0
+          end
+        end
+      end
+      loop
+        local.get $i
+        local.get $n
+        i32.ge_u
+        br_if 1
+        local.get $p
+        local.get $i
+        i32.add
+        i32.load8_u
+        local.get $t
+        i32.eq
+        br_if 1
+        local.get $i
+        i32.const 1
+        i32.add
+        local.set $i
+        br 0
+      end
+    end
+    local.get $i))
+""")
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+def test_searches_stop_at_the_same_byte_and_skip_equal_chunks(name, box):
+    before = wat(SEARCHES[name])
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    assert loop.exits
+    after = g.with_bodies({0: vectorize(f.body, loop, f.local_types)}).wasm
+    validate(decode(after))
+    assert wasmtime_valid(after)
+    rng = random.Random(name)
+    assert_same_behaviour(before, after, "f", search_cases(name, rng), box)
+    # a long run without an exit goes 16 bytes at a time
+    args, data = {"compare_bytes": ((5000, 9000, 300), [(5000, bytes(300)), (9000, bytes(300))]),
+                  "equal_bytes": ((5000, 9000, 300), [(5000, bytes(300)), (9000, bytes(300))]),
+                  "find_byte": ((5000, 300, 9), [(5000, bytes(300))]),
+                  "skip_spaces": ((5000, 300), [(5000, b" " * 300)])}[name]
+    assert box.call(after, "f", args, data).fuel < 0.3 * box.call(before, "f", args, data).fuel
+
+
+def test_a_byte_comparison_reads_nothing_past_the_memory_the_original_stops_short_of(box):
+    """The caller's length runs past the end of memory, but the buffers differ before it: the original
+    returns, so the SIMD loop must not load the 16 bytes that cross the end."""
+    before = wat(COMPARE_BYTES)
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    after = g.with_bodies({0: vectorize(f.body, find_byte_loops(f.body, f.local_types)[0], f.local_types)}).wasm
+    a, b = 5000, MEMORY_END - 10
+    memory = [(a, bytes(40)), (b, bytes(9) + b"\x01")]
+    assert box.call(before, "f", (a, b, 40), memory).results == (0xFFFFFFFF,)  # 0 - 1
+    assert box.call(after, "f", (a, b, 40), memory).results == (0xFFFFFFFF,)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from byte_loops_wat import COUNT_NE_UNROLLED, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS
+from byte_loops_wat import COUNT_NE_UNROLLED, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
 from ops_support import (KERNEL_NAMES, assert_becomes, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
-                         wasmtime_valid, wat)
+                         target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
 from jeet.genetics.byte_loops import find_byte_loops
@@ -162,4 +162,20 @@ def test_the_operator_is_valid_over_the_kernel_suite():
                     validate(decode(child.wasm))
                     assert wasmtime_valid(child.wasm)
                     applied.add(f"{name}.{level}")
-    assert applied == {"count_byte.O2", "sum_bytes.O2"}
+    assert applied == {"count_byte.O2", "sum_bytes.O2"}  # max_byte is left to vectorize_bytes
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+@pytest.mark.parametrize("width", [4, 8])
+def test_searches_stop_at_the_same_byte_and_skip_words_without_an_exit(name, width, box):
+    before = wat(SEARCHES[name])
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
+    validate(decode(after))
+    assert wasmtime_valid(after)
+    rng = random.Random(f"{name}{width}")
+    cases = (two_buffer_cases(rng, 150) if name in ("compare_bytes", "equal_bytes")
+             else target_cases(rng, 150, 32 if name == "skip_spaces" else None))
+    assert_same_behaviour(before, after, "f", cases, box)

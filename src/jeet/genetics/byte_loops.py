@@ -1,26 +1,33 @@
-"""Byte-reduction loops: recognise them, and build a chunked prologue that does their first iterations
-wider (16 bytes with SIMD, 4 or 8 with scalar words) before handing the rest to the original loop.
+"""Byte loops: recognise them, and build a chunked prologue that does their first iterations wider
+(16 bytes with SIMD, 4 or 8 with scalar words) before handing the rest to the original loop.
 
-A byte-reduction loop is a `loop` (empty block type) whose body, run once symbolically, only
+Two shapes are recognised. A byte reduction is a `loop` (empty block type) whose body, run once
+symbolically, only
 
 * advances induction variables by constants (`x = x + c`),
 * reads `S` consecutive bytes per iteration with `i32.load8_u` at `invariant + iv + k`, k = 0..S-1,
   where `iv` advances by S,
 * folds those bytes into accumulators: `acc += byte` (sum), `acc += (byte == t)` or `!=` (count),
-  `acc = max(acc, byte)` / `min` through `select` chains (max / min, signed or unsigned compares),
+  `acc = max(acc, byte)` / `min` through `select` chains or one-armed `if`s (signed or unsigned),
 * writes temporaries that no iteration reads before writing them,
 
 and whose only branch is its continuation test on one induction variable: either a final `br_if 0`
 (do-while, the shape clang -O2 emits, unrolled or not) or a leading `br_if 1` out of a `block` that
 closes right after the loop (while). No stores, calls or globals.
 
+A byte search is a loop with several exits, explored path by path: exactly one path goes round again,
+its conditions are one continuation test on an induction variable and byte tests (the bytes of two
+buffers are equal, or a byte differs from / equals a target), it only advances induction variables and
+writes temporaries, and every exit taken on a byte test has written those temporaries first.
+
 The rewrite keeps the original loop as the tail. Before it, a chunk loop runs only while the original
-would still run at least `J + 1` more iterations (`J` iterations per chunk), so the chunks read only
-bytes those iterations read, every induction variable ends where the original's would, and the
-original loop (which always runs at least one iteration once entered) resumes from a state it would
-itself reach. Address wrap-around is excluded by a guard, so the wide loads never fault where the byte
-loads would not. The accumulators are folded back after the chunk loop: sums and counts wrap modulo
-2^32 like the scalar `i32.add`; maxima and minima combine with the original's own compare.
+would still run at least `J + 1` more iterations (`J` iterations per chunk), so every induction variable
+ends where the original's would, and the original loop resumes from a state it would itself reach. A
+reduction reads all those bytes itself, so it suffices that the chunk does not wrap around the address
+space; a search might stop early, so there each chunk must lie inside the memory (whose size nothing in
+the loop can change) and the chunk loop leaves, before advancing, at the first chunk whose bytes would
+make the original exit. The accumulators are folded back after the chunk loop: sums and counts wrap
+modulo 2^32 like the scalar `i32.add`; maxima and minima combine with the original's own compare.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from jeet.wasm.types import EMPTY_BLOCK, I32, ValType
 
 from .sites import add_locals
 
-__all__ = ["ByteLoop", "Reduction", "find_byte_loops", "chunked_prologue", "emit_expr", "ins"]
+__all__ = ["ByteLoop", "ExitTest", "Reduction", "Stream", "address", "chunked_prologue", "emit_expr",
+           "find_byte_loops", "ins"]
 
 Expr = tuple  # ("get", local) | ("const", value) | ("load8", address_expr, offset) | (opcode, *args)
 
@@ -75,20 +83,44 @@ class Reduction:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """The bytes one iteration reads from one buffer: at `(iv + sum(invariants) + const) mod 2^32 + offset`
+    and the next `bytes_per_iteration - 1` addresses; `iv` advances by `bytes_per_iteration`."""
+
+    iv: int
+    invariants: tuple[Expr, ...]
+    const: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ExitTest:
+    """An early exit the loop takes on its bytes: it continues only while every byte of `stream` is
+    equal to the same byte of `other` ("same"), differs from `target` ("differs") or equals it ("equal")."""
+
+    kind: str
+    stream: int = 0
+    other: int = 1
+    target: Expr | None = None
+
+
+@dataclass(frozen=True)
 class ByteLoop:
     """A recognised loop (see the module docstring): where it starts, how its state advances."""
 
     loop_index: int  # index of the `loop` instruction in the body
     ivs: tuple[tuple[int, int], ...]  # (local, step per iteration)
-    address_iv: int
-    address_invariants: tuple[Expr, ...]  # summed with the address IV (and `address_const`)
-    address_const: int
-    offset: int  # memarg offset shared by every byte load
+    streams: tuple[Stream, ...]
     bytes_per_iteration: int
     counter: int  # local the continuation test reads
     relation: str  # "ne", "lt_s", "lt_u", "gt_s", "gt_u": continue while relation(counter, bound)
     bound: Expr
-    reductions: tuple[Reduction, ...]
+    reductions: tuple[Reduction, ...] = ()
+    exits: tuple[ExitTest, ...] = ()
+
+    @property
+    def offset(self) -> int:
+        return self.streams[0].offset
 
 
 class _NoMatch(Exception):
@@ -301,6 +333,62 @@ def _reduction(acc: int, e: Expr, loads: dict[int, Expr], invariant: Callable[[E
     raise _NoMatch
 
 
+def _counter(rel: str, left: Expr, right: Expr, ivs: dict[int, int], state: dict,
+             invariant: Callable[[Expr], bool]) -> tuple[int, str, Expr]:
+    """(counter local, relation, bound) of a continuation test relation(left, right) that compares an
+    IV (or its next value) with an invariant bound."""
+    if not invariant(right):
+        rel, left, right = _SWAP.get(rel, rel), right, left
+    counter = None
+    for x in ivs:
+        if left in (("get", x), state.get(x)) and invariant(right):
+            counter = x
+    if counter is None or rel not in ("ne", "lt_s", "lt_u", "gt_s", "gt_u"):
+        raise _NoMatch
+    c = ivs[counter]
+    if (rel[:2] == "lt" and c < 0) or (rel[:2] == "gt" and c > 0) or abs(c) > 1 << 16:
+        raise _NoMatch
+    return counter, rel, right
+
+
+def _streams(load_exprs: set, ivs: dict[int, int],
+             invariant: Callable[[Expr], bool]) -> tuple[list[tuple[Stream, dict[int, Expr]]], int]:
+    """Group the byte loads by buffer; each buffer's loads must tile `stride` consecutive bytes at its
+    address IV (which advances by the stride). Returns [(stream, position -> load)], stride."""
+    groups: dict[tuple, list] = {}
+    for e in load_exprs:
+        terms = _flatten_add(e[1], [])
+        const = sum(t[1] for t in terms if t[0] == "const") & 0xFFFFFFFF
+        rest = Counter(t for t in terms if t[0] != "const")
+        ivs_here = [t[1] for t in rest if t[0] == "get" and t[1] in ivs]
+        if len(ivs_here) != 1 or rest[("get", ivs_here[0])] != 1:
+            raise _NoMatch
+        others = rest - Counter({("get", ivs_here[0]): 1})
+        if not all(invariant(t) for t in others):
+            raise _NoMatch
+        key = (ivs_here[0], tuple(sorted(others.elements(), key=repr)))
+        # (K as signed, memarg offset, load): the byte is at (sum + K) mod 2^32 + offset
+        groups.setdefault(key, []).append((const - (1 << 32) if const >= 1 << 31 else const, e[2], e))
+    strides = {len(placed) for placed in groups.values()}
+    if len(strides) != 1:
+        raise _NoMatch
+    stride = strides.pop()
+    out = []
+    for (iv, invariants), placed in sorted(groups.items(), key=repr):
+        k_first, off_first, _ = min(placed, key=lambda t: (t[0], t[1]))
+        by_byte: dict[int, Expr] = {}
+        for kk, off, e in placed:
+            # within a chunk the wrap guard covers `kk - k_first < stride`; positions must tile the stride
+            position = kk - k_first + off - off_first
+            if not 0 <= kk - k_first < stride or position in by_byte:
+                raise _NoMatch
+            by_byte[position] = e
+        if sorted(by_byte) != list(range(stride)) or ivs[iv] != stride or 16 % stride:
+            raise _NoMatch
+        out.append((Stream(iv, invariants, k_first & 0xFFFFFFFF, off_first), by_byte))
+    return out, stride
+
+
 def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends: dict[int, int]) -> ByteLoop:
     end = ends[k]
     if instrs[k].imm[0] != EMPTY_BLOCK:
@@ -337,18 +425,7 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
         return not _has_load(e) and not (_leaves(e, set()) & written)
 
     ivs = {x: c for x in written if x in state and (c := _step(state[x], x)) is not None and c != 0}
-    # the counter: the test compares an IV (or its next value, for do-while) with an invariant bound
-    if not invariant(right):
-        rel, left, right = _SWAP.get(rel, rel), right, left
-    counter = None
-    for x in ivs:
-        if left in (("get", x), state[x]) and invariant(right):
-            counter = x
-    if counter is None or rel not in ("ne", "lt_s", "lt_u", "gt_s", "gt_u"):
-        raise _NoMatch
-    c = ivs[counter]
-    if (rel[:2] == "lt" and c < 0) or (rel[:2] == "gt" and c > 0) or abs(c) > 1 << 16:
-        raise _NoMatch
+    counter, rel, right = _counter(rel, left, right, ivs, state, invariant)
     # byte loads: one per byte of the stride, at invariant + address IV + k
     load_exprs = set()
     for x, e in state.items():
@@ -356,35 +433,10 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
     load_exprs.update(_loads(cond_expr, []))
     if not load_exprs or not load_exprs <= ev.unconditional_loads:
         raise _NoMatch
-    placed = []  # (K as signed, memarg offset, load): the byte is at (sum + K) mod 2^32 + offset
-    address_iv = None
-    base: Counter | None = None
-    for e in load_exprs:
-        terms = _flatten_add(e[1], [])
-        const = sum(t[1] for t in terms if t[0] == "const") & 0xFFFFFFFF
-        rest = Counter(t for t in terms if t[0] != "const")
-        ivs_here = [t[1] for t in rest if t[0] == "get" and t[1] in ivs]
-        if len(ivs_here) != 1 or rest[("get", ivs_here[0])] != 1:
-            raise _NoMatch
-        others = rest - Counter({("get", ivs_here[0]): 1})
-        if not all(invariant(t) for t in others):
-            raise _NoMatch
-        if address_iv is None:
-            address_iv, base = ivs_here[0], others
-        elif (address_iv, base) != (ivs_here[0], others):
-            raise _NoMatch
-        placed.append((const - (1 << 32) if const >= 1 << 31 else const, e[2], e))
-    k_first, off_first, _ = min(placed, key=lambda t: (t[0], t[1]))
-    stride = len(placed)
-    by_byte: dict[int, Expr] = {}
-    for kk, off, e in placed:
-        # within a chunk the wrap guard covers `kk - k_first < stride`; positions must tile the stride
-        position = kk - k_first + off - off_first
-        if not 0 <= kk - k_first < stride or position in by_byte:
-            raise _NoMatch
-        by_byte[position] = e
-    if sorted(by_byte) != list(range(stride)) or ivs[address_iv] != stride or 16 % stride:
+    streams, stride = _streams(load_exprs, ivs, invariant)
+    if len(streams) != 1:
         raise _NoMatch
+    stream, by_byte = streams[0]
     # every other written local: an IV, an accumulator, or a temporary nothing reads before writing
     reductions = []
     for x in sorted(written):
@@ -404,21 +456,187 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
             raise _NoMatch  # an IV fed by another local, an accumulator feeding anything, a live-in temporary
     if not reductions:
         raise _NoMatch
-    return ByteLoop(k, tuple(sorted(ivs.items())), address_iv, tuple(sorted(base.elements(), key=repr)),
-                    k_first & 0xFFFFFFFF, off_first, stride, counter, rel, right, tuple(reductions))
+    return ByteLoop(k, tuple(sorted(ivs.items())), (stream,), stride, counter, rel, right, tuple(reductions))
+
+
+# -- loops with early exits on their bytes -----------------------------------------------------------
+
+_MAX_PATHS = 16
+
+
+@dataclass
+class _Path:
+    """One way through a loop body: the branch conditions taken (expression, truth), the locals
+    written, and whether it goes round again ("continue") or leaves the loop ("exit")."""
+
+    conds: list
+    state: dict
+    outcome: str
+
+
+def _paths(instrs: Sequence[Instr], local_types: Sequence[ValType], ends: dict[int, int], k: int) -> list[_Path]:
+    """Every path through the body of the loop at `k` (at most _MAX_PATHS), symbolically."""
+    loop_end = ends[k]
+    out: list[_Path] = []
+    ev = _Eval(instrs, local_types, ends)
+
+    def walk(pos: int, state: dict, stack: list, conds: list, ctrl: list) -> None:
+        while True:
+            if len(out) >= _MAX_PATHS:
+                raise _NoMatch
+            i = instrs[pos]
+            op = i.op
+            if op == _IF or op == _BLOCK:
+                if i.imm[0] != EMPTY_BLOCK or (op == _IF and len(stack) != 1) or (op == _BLOCK and stack):
+                    raise _NoMatch
+                end = ends[pos]
+                if op == _BLOCK:
+                    ctrl = ctrl + [end]
+                    pos += 1
+                    continue
+                cond = stack.pop()
+                els = next((j for j in range(pos + 1, end) if instrs[j].op == _ELSE and ev._depth(pos, j) == 1), None)
+                walk(pos + 1, dict(state), [], conds + [(cond, True)], ctrl + [end])
+                if els is not None:
+                    walk(els + 1, dict(state), [], conds + [(cond, False)], ctrl + [end])
+                else:
+                    walk(end + 1, dict(state), [], conds + [(cond, False)], ctrl)
+                return
+            if op == _ELSE:  # the end of a then-arm: on past the if
+                pos, ctrl = ctrl[-1] + 1, ctrl[:-1]
+                continue
+            if op == _END:
+                if stack:
+                    raise _NoMatch
+                if pos == loop_end:
+                    out.append(_Path(conds, state, "exit"))
+                    return
+                pos, ctrl = pos + 1, ctrl[:-1]
+                continue
+            if op in (_BR, _BR_IF):
+                cond = stack.pop() if op == _BR_IF and stack else None
+                if stack or (op == _BR_IF and cond is None):
+                    raise _NoMatch
+                label = i.imm[0]
+                taken = conds + [(cond, True)] if cond is not None else conds
+                if label == len(ctrl):
+                    out.append(_Path(taken, dict(state), "continue"))
+                elif label > len(ctrl):
+                    out.append(_Path(taken, dict(state), "exit"))
+                else:  # forward to the end of an inner block
+                    target = len(ctrl) - 1 - label
+                    walk(ctrl[target] + 1, dict(state), [], taken, ctrl[:target])
+                if cond is None:
+                    return
+                conds = conds + [(cond, False)]
+                pos += 1
+                continue
+            if op in (0x0F, 0x00):  # return, unreachable
+                out.append(_Path(conds, state, "exit"))
+                return
+            ev.run(pos, pos + 1, state, stack, False)  # straight-line code (raises on anything else)
+            pos += 1
+
+    walk(k + 1, {}, [], [], [])
+    return out
+
+
+def _data_test(e: Expr, truth: bool, invariant: Callable[[Expr], bool]) -> tuple[str, Expr, Expr | None]:
+    """A byte test the loop continues on: ("same", load, other load) | ("differs"/"equal", load, target)."""
+    while e[0] == _EQZ:
+        e, truth = e[1], not truth
+    if isinstance(e[0], int) and e[0] in (_EQ, _NE):
+        a, b = e[1], e[2]
+        when_equal = (e[0] == _EQ) == truth
+    else:
+        a, b, when_equal = e, ("const", 0), not truth
+    if a[0] != "load8":
+        a, b = b, a
+    if a[0] != "load8":
+        raise _NoMatch
+    if b[0] == "load8":
+        if not when_equal:
+            raise _NoMatch
+        return "same", a, b
+    if not invariant(b):
+        raise _NoMatch
+    return ("equal" if when_equal else "differs"), a, b
+
+
+def _match_exits(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends: dict[int, int]) -> ByteLoop:
+    if instrs[k].imm[0] != EMPTY_BLOCK:
+        raise _NoMatch
+    paths = _paths(instrs, local_types, ends, k)
+    cont = [p for p in paths if p.outcome == "continue"]
+    if len(cont) != 1:
+        raise _NoMatch
+    path = cont[0]
+    written = set().union(*(p.state for p in paths))
+
+    def invariant(e: Expr) -> bool:
+        return not _has_load(e) and not (_leaves(e, set()) & written)
+
+    ivs = {x: c for x, e in path.state.items() if (c := _step(e, x)) is not None and c != 0}
+    counter_tests = [(e, t) for e, t in path.conds if not _has_load(e)]
+    data_tests = [(e, t) for e, t in path.conds if _has_load(e)]
+    if len(counter_tests) != 1 or not data_tests:
+        raise _NoMatch
+    e, truth = counter_tests[0]
+    counter, rel, bound = _counter(*_continuation(e, not truth), ivs, path.state, invariant)
+    loads: set = set()
+    for e in list(path.state.values()) + [e for e, _ in path.conds]:
+        loads.update(_loads(e, []))
+    streams, stride = _streams(loads, ivs, invariant)
+    position = {}
+    for j, (_, by_byte) in enumerate(streams):
+        for pos, load in by_byte.items():
+            position[load] = (j, pos)
+    tests = set()
+    covered = set()
+    for e, truth in data_tests:
+        kind, a, b = _data_test(e, truth, invariant)
+        ja, pa = position[a]
+        if kind == "same":
+            jb, pb = position[b]
+            if pa != pb or ja == jb:
+                raise _NoMatch
+            tests.add(ExitTest("same", min(ja, jb), max(ja, jb)))
+            covered.update({(ja, pa), (jb, pb)})
+        else:
+            tests.add(ExitTest(kind, ja, ja, b))
+            covered.add((ja, pa))
+    # one kind of test, covering every byte every iteration reads
+    if len(tests) != 1 or covered != set(position.values()):
+        raise _NoMatch
+    # temporaries: not read before written on the way round, and written before any exit on the bytes
+    # (an exit in the first iteration after the chunks must see them as the original would)
+    temps = written - set(ivs)
+    for x, e in list(path.state.items()) + [(-1, e) for e, _ in path.conds]:
+        allowed = {x} if x in ivs else set(ivs)
+        if (_leaves(e, set()) & written) - allowed:
+            raise _NoMatch
+    for p in paths:
+        if p.outcome == "exit" and any(_has_load(e) for e, _ in p.conds) and not temps <= set(p.state):
+            raise _NoMatch
+    if not temps <= set(path.state):
+        raise _NoMatch
+    return ByteLoop(k, tuple(sorted(ivs.items())), tuple(st for st, _ in streams), stride, counter, rel,
+                    bound, (), tuple(tests))
 
 
 def find_byte_loops(body: Body, local_types: Sequence[ValType]) -> list[ByteLoop]:
-    """Every loop of `body` that is a byte reduction (see the module docstring)."""
+    """Every loop of `body` that is a byte reduction or a byte search (see the module docstring)."""
     instrs = body.instrs
     ends = block_ends(instrs)
     out = []
     for k, i in enumerate(instrs):
         if i.op == _LOOP:
-            try:
-                out.append(_match(instrs, local_types, k, ends))
-            except (_NoMatch, KeyError, IndexError):
-                continue
+            for match in (_match, _match_exits):
+                try:
+                    out.append(match(instrs, local_types, k, ends))
+                    break
+                except (_NoMatch, KeyError, IndexError):
+                    continue
     return out
 
 
@@ -441,19 +659,24 @@ def emit_expr(e: Expr) -> list[Instr]:
     return out + [Instr(e[0])]
 
 
-def address(loop: ByteLoop) -> list[Instr]:
-    """The i32 address of the current iteration's first byte (without the memarg offset)."""
-    out = [ins("local.get", loop.address_iv)]
-    for t in loop.address_invariants:
+def address(loop: ByteLoop, stream: int = 0) -> list[Instr]:
+    """The i32 address of the current iteration's first byte of a stream (without the memarg offset)."""
+    st = loop.streams[stream]
+    out = [ins("local.get", st.iv)]
+    for t in st.invariants:
         out += emit_expr(t) + [ins("i32.add")]
-    if loop.address_const:
-        out += [ins("i32.const", loop.address_const), ins("i32.add")]
+    if st.const:
+        out += [ins("i32.const", st.const), ins("i32.add")]
     return out
 
 
 def _guard(loop: ByteLoop, chunk: int) -> list[Instr]:
-    """i32: the original loop would run at least `chunk / bytes_per_iteration + 1` more iterations,
-    and `chunk` bytes from the current address do not wrap around the address space."""
+    """i32: the original loop would run at least `chunk / bytes_per_iteration + 1` more iterations
+    (unless a byte test exits it first), and the next `chunk` bytes of every stream can be read.
+
+    A loop without early exits reads all those bytes itself, so it suffices that they do not wrap
+    around the address space. A loop that may exit early might not read them: there the chunk must lie
+    inside the memory as it is now (nothing in the loop can grow it)."""
     x, c = loop.counter, dict(loop.ivs)[loop.counter]
     span = (chunk // loop.bytes_per_iteration) * abs(c)
     get_x, bound = [ins("local.get", x)], emit_expr(loop.bound)
@@ -462,12 +685,17 @@ def _guard(loop: ByteLoop, chunk: int) -> list[Instr]:
         distance = get_x  # x - 0
     else:
         distance.append(ins("i32.sub"))
-    far = distance + [ins("i32.const", span), ins("i32.gt_u")]
-    out = far
+    out = distance + [ins("i32.const", span), ins("i32.gt_u")]
     if loop.relation != "ne":
         out = get_x + bound + [ins(f"i32.{loop.relation}")] + out + [ins("i32.and")]
-    no_wrap = address(loop) + [ins("i32.const", -chunk), ins("i32.le_u")]
-    return out + no_wrap + [ins("i32.and")]
+    for j, st in enumerate(loop.streams):
+        if loop.exits:
+            out += address(loop, j) + [ins("i64.extend_i32_u"), ins("i64.const", st.offset + chunk), ins("i64.add"),
+                                       ins("memory.size", 0), ins("i64.extend_i32_u"), ins("i64.const", 16),
+                                       ins("i64.shl"), ins("i64.le_u"), ins("i32.and")]
+        else:
+            out += address(loop, j) + [ins("i32.const", -chunk), ins("i32.le_u"), ins("i32.and")]
+    return out
 
 
 def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType], width: int, copies: int,
@@ -479,7 +707,10 @@ def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType],
 
     `build(first_new_local)` returns (entry condition, setup, piece code, fold-back code), the new
     locals being `extra_locals` numbered from `first_new_local`. The entry condition is and-ed with the
-    guard; piece code, called with a memarg offset, reads `width` bytes at `address(loop) + offset`.
+    guard; piece code, called with the index of the piece (0 .. copies - 1), handles `width` bytes at
+    `address(loop, stream) + stream offset + index * width`. For a loop with early exits, piece code
+    ends with `br_if 1` when its bytes would make the original exit: that leaves the chunk loop before
+    the induction variables advance, and the original loop finds the exit itself.
     This function adds the guards and advances the induction variables by one chunk of iterations.
     """
     first = len(local_types)
@@ -488,12 +719,14 @@ def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType],
     iterations = chunk // loop.bytes_per_iteration
     step: list[Instr] = []
     for j in range(copies):
-        step += piece(loop.offset + j * width)
+        step += piece(j)
     for x, c in loop.ivs:
         step += [ins("local.get", x), ins("i32.const", c * iterations), ins("i32.add"), ins("local.set", x)]
     guard = _guard(loop, chunk)
-    code = (guard + entry + [ins("if", EMPTY_BLOCK)] + setup + [ins("loop", EMPTY_BLOCK)] + step
-            + guard + [ins("br_if", 0), ins("end")] + fold + [ins("end")])
+    inner = [ins("loop", EMPTY_BLOCK)] + step + guard + [ins("br_if", 0), ins("end")]
+    if loop.exits:
+        inner = [ins("block", EMPTY_BLOCK)] + inner + [ins("end")]
+    code = guard + entry + [ins("if", EMPTY_BLOCK)] + setup + inner + fold + [ins("end")]
     k = loop.loop_index
     instrs = list(body.instrs)
     return add_locals(body.with_instrs(instrs[:k] + code + instrs[k:]), extra_locals)

@@ -1,4 +1,5 @@
-"""vectorize_bytes: a byte-reduction loop (sum, count of a byte value, maximum or minimum byte) gains a
+"""vectorize_bytes: a byte-reduction loop (sum, count of a byte value, maximum or minimum byte) or a byte
+search (the first place two buffers differ, the first byte equal to or different from a value) gains a
 SIMD prologue that handles 16 bytes per iteration; the original loop stays as the scalar tail.
 
 The recognition and the guards live in `byte_loops` (see there why the chunks read only bytes the
@@ -11,7 +12,9 @@ one `v128.load` and two to four lane-wise operations:
   prologue runs only when the compared value is below 256 (else the scalar compare never matches a
   byte and the low-byte SIMD compare would);
 * max / min: `i8x16.max_u` / `min_u` (bytes are equal signed or unsigned as i32), reduced
-  horizontally by three shuffles and folded in with the loop's own compare.
+  horizontally by three shuffles and folded in with the loop's own compare;
+* searches: `i8x16.eq` / `ne` and `i8x16.all_true`; the chunk loop stops before the first 16 bytes
+  holding the exit, so the original loop exits exactly where it would have.
 """
 
 from __future__ import annotations
@@ -54,8 +57,38 @@ def _fold(r: Reduction, vacc: int, scratch: int) -> list[Instr]:
                   ins("local.set", r.local)]
 
 
+def _search(body, loop: ByteLoop, local_types: Sequence):
+    """A loop that exits on its bytes: the chunk loop leaves (before advancing) at the first 16 bytes
+    that would make the original exit, and the original finds the exact byte."""
+    (test,) = loop.exits
+    streams = (test.stream, test.other) if test.kind == "same" else (test.stream,)
+    extra = [V128] if test.kind != "same" else []  # the splatted byte
+
+    def build(first: int):
+        entry: list[Instr] = []
+        setup: list[Instr] = []
+        splat = first
+        if test.kind != "same":
+            entry = emit_expr(test.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
+            setup = emit_expr(test.target) + [ins("i8x16.splat"), ins("local.set", splat)]
+
+        def piece(j: int) -> list[Instr]:
+            out: list[Instr] = []
+            for s in streams:
+                out += address(loop, s) + [ins("v128.load", 0, loop.streams[s].offset + j * CHUNK)]
+            if test.kind != "same":
+                out += [ins("local.get", splat)]
+            compare = "i8x16.ne" if test.kind == "differs" else "i8x16.eq"
+            return out + [ins(compare), ins("i8x16.all_true"), ins("i32.eqz"), ins("br_if", 1)]
+        return entry, setup, piece, []
+
+    return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
+
+
 def vectorize(body, loop: ByteLoop, local_types: Sequence):
     """`body` with a 16-bytes-per-iteration SIMD prologue before `loop`."""
+    if loop.exits:
+        return _search(body, loop, local_types)
     counts = [r for r in loop.reductions if r.kind.startswith("count")]
     extremes = any(r.kind in ("max", "min") for r in loop.reductions)
     # new locals: the loaded bytes, a vector accumulator per reduction, a splat per count, a scalar
@@ -87,7 +120,7 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
                 step += [get_acc, get_data, ins("i8x16.max_u" if r.kind == "max" else "i8x16.min_u"),
                          ins("local.set", vacc)]
             fold += _fold(r, vacc, scratch)
-        return entry, setup, lambda offset: address(loop) + [ins("v128.load", 0, offset)] + step[1:], fold
+        return entry, setup, lambda j: address(loop) + [ins("v128.load", 0, loop.offset + j * CHUNK)] + step[1:], fold
 
     return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 

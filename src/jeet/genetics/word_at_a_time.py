@@ -1,5 +1,6 @@
-"""word_at_a_time: a byte-reduction loop that sums bytes or counts a byte value gains a prologue that
-reads 8 (or 4) bytes per iteration with one `i64.load` (`i32.load`); the original loop is the byte tail.
+"""word_at_a_time: a byte-reduction loop that sums bytes or counts a byte value, or a byte search (the
+first place two buffers differ, the first byte equal to or different from a value), gains a prologue
+that reads 8 (or 4) bytes per `i64.load` (`i32.load`); the original loop is the byte tail.
 
 The recognition and the guards live in `byte_loops` (see there why the words read only bytes the
 original reads). Per word, with SWAR arithmetic on the scalar registers:
@@ -11,6 +12,9 @@ original reads). Per word, with SWAR arithmetic on the scalar registers:
   has each byte's top bit set exactly when that byte is nonzero (no carry crosses a byte), so a
   `popcnt` of the top bits counts the bytes that differ (runs only for t < 256, like the scalar compare
   of a byte can only match then).
+
+* searches: compare whole words (`i64.ne`), or find a word holding the target byte with the exact
+  zero-byte test `(x - 0x0101..) & ~x & 0x8080..`; the word loop stops before that word.
 
 Maximum and minimum loops are left to `vectorize_bytes`: without SIMD they gain nothing from words.
 """
@@ -36,9 +40,50 @@ def _repeat(byte_pattern: int, width: int) -> int:
     return int.from_bytes(bytes([byte_pattern]) * width, "little")
 
 
+def _search(body, loop: ByteLoop, local_types: Sequence, width: int):
+    """A loop that exits on its bytes: the word loop leaves (before advancing) at the first word that
+    would make the original exit; the original finds the exact byte."""
+    wide = width == 8
+    t = "i64" if wide else "i32"
+    (test,) = loop.exits
+    extra = [I64 if wide else I32] * (2 if test.kind != "same" else 0)  # the repeated target, a scratch word
+
+    def c(value: int) -> Instr:
+        return ins(f"{t}.const", value)
+
+    def build(first: int):
+        splat, scratch = first, first + 1
+        entry: list[Instr] = []
+        setup: list[Instr] = []
+        if test.kind != "same":
+            entry = emit_expr(test.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
+            setup = emit_expr(test.target) + ([ins("i64.extend_i32_u")] if wide else []) \
+                + [c(_repeat(0x01, width)), ins(f"{t}.mul"), ins("local.set", splat)]
+
+        def load(stream: int, j: int) -> list[Instr]:
+            return address(loop, stream) + [ins(f"{t}.load", 0, loop.streams[stream].offset + j * width)]
+
+        def piece(j: int) -> list[Instr]:
+            if test.kind == "same":
+                return load(test.stream, j) + load(test.other, j) + [ins(f"{t}.ne"), ins("br_if", 1)]
+            if test.kind == "equal":
+                return load(test.stream, j) + [ins("local.get", splat), ins(f"{t}.ne"), ins("br_if", 1)]
+            # differs: leave at a word holding the target, i.e. a zero byte of x = w ^ target:
+            # (x - 0x0101..) & ~x & 0x8080.. is nonzero exactly then
+            return load(test.stream, j) + [
+                ins("local.get", splat), ins(f"{t}.xor"), ins("local.tee", scratch), c(_repeat(0x01, width)),
+                ins(f"{t}.sub"), ins("local.get", scratch), c(-1), ins(f"{t}.xor"), ins(f"{t}.and"),
+                c(_repeat(0x80, width)), ins(f"{t}.and"), c(0), ins(f"{t}.ne"), ins("br_if", 1)]
+        return entry, setup, piece, []
+
+    return chunked_prologue(body, loop, local_types, width, 16 // width, extra, build)
+
+
 def word_at_a_time(body, loop: ByteLoop, local_types: Sequence, width: int):
     """`body` with a prologue reading 16 bytes per iteration as words of `width` (4 or 8) bytes before
     `loop` (one guard per 16 bytes)."""
+    if loop.exits:
+        return _search(body, loop, local_types, width)
     wide = width == 8
     t = "i64" if wide else "i32"
     T = I64 if wide else I32
@@ -80,7 +125,7 @@ def word_at_a_time(body, loop: ByteLoop, local_types: Sequence, width: int):
             else:
                 step += [acc, ins("i32.const", width), ins("i32.add")] + differing + [ins("i32.sub"),
                                                                                       ins("local.set", r.local)]
-        return entry, setup, lambda offset: address(loop) + [ins(f"{t}.load", 0, offset)] + step, []
+        return entry, setup, lambda j: address(loop) + [ins(f"{t}.load", 0, loop.offset + j * width)] + step, []
 
     return chunked_prologue(body, loop, local_types, width, 16 // width, extra, build)
 
