@@ -31,14 +31,19 @@ def test_a_pointer_walk_with_an_if_max_becomes_simd_plus_the_original_tail():
 (module
   (memory 2)
   (func (export "f") (param $p i32) (param $n i32) (result i32) (local $m i32) (local $b i32)
-    (local $data v128) (local $vmax v128) (local $r i32)
+    (local $data v128) (local $vmax v128) (local $r i32) (local $d i32)
     block
       local.get $n
       i32.eqz
       br_if 0
-      ;; run 16 bytes at a time while the original would run 17 more iterations, without address wrap
-      local.get $n  i32.const 16  i32.gt_u
-      local.get $p  i32.const -16  i32.le_u
+      ;; run 16 bytes at a time while the original would run 17 more iterations ($d counts them down);
+      ;; the last chunk ends below 2^32: the chunks read only bytes the original reads
+      local.get $n  local.tee $d  i32.const 16  i32.gt_u
+      local.get $p  i64.extend_i32_u
+      local.get $d  i32.const 1  i32.sub  i64.extend_i32_u  i64.const -16  i64.and
+      i64.add
+      i64.const 0x100000000
+      i64.le_u
       i32.and
       if
         v128.const i64x2 0 0
@@ -50,9 +55,7 @@ def test_a_pointer_walk_with_an_if_max_becomes_simd_plus_the_original_tail():
           local.get $vmax  local.get $data  i8x16.max_u  local.set $vmax
           local.get $p  i32.const 16  i32.add  local.set $p
           local.get $n  i32.const -16  i32.add  local.set $n
-          local.get $n  i32.const 16  i32.gt_u
-          local.get $p  i32.const -16  i32.le_u
-          i32.and
+          local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
           br_if 0
         end
         ;; horizontal maximum, folded in with the loop's own signed compare
@@ -186,13 +189,16 @@ def test_a_byte_search_skips_16_bytes_at_a_time_while_none_matches():
 (module
   (memory 2)
   (func (export "f") (param $p i32) (param $n i32) (param $t i32) (result i32) (local $i i32) (local $ts v128)
+    (local $d i32)
     block
-      ;; 17 more iterations to go; the 16 bytes lie in memory now (the original may stop before them);
-      ;; the target is a byte value
+      ;; 17 more iterations to go; all the 16-byte chunks lie in memory now (the original may stop before
+      ;; reading them); the target is a byte value
       local.get $i  local.get $n  i32.lt_u
-      local.get $n  local.get $i  i32.sub  i32.const 16  i32.gt_u
+      local.get $n  local.get $i  i32.sub  local.tee $d  i32.const 16  i32.gt_u
       i32.and
-      local.get $i  local.get $p  i32.add  i64.extend_i32_u  i64.const 16  i64.add
+      local.get $i  local.get $p  i32.add  i64.extend_i32_u
+      local.get $d  i32.const 1  i32.sub  i64.extend_i32_u  i64.const -16  i64.and
+      i64.add
       memory.size  i64.extend_i32_u  i64.const 16  i64.shl
       i64.le_u
       i32.and
@@ -213,13 +219,7 @@ def test_a_byte_search_skips_16_bytes_at_a_time_while_none_matches():
             i32.eqz
             br_if 1
             local.get $i  i32.const 16  i32.add  local.set $i
-            local.get $i  local.get $n  i32.lt_u
-            local.get $n  local.get $i  i32.sub  i32.const 16  i32.gt_u
-            i32.and
-            local.get $i  local.get $p  i32.add  i64.extend_i32_u  i64.const 16  i64.add
-            memory.size  i64.extend_i32_u  i64.const 16  i64.shl
-            i64.le_u
-            i32.and
+            local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
             br_if 0
           end
         end

@@ -31,7 +31,7 @@ def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration()
 (module
   (memory 2)
   (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $c i32) (local $end i32)
-    (local $w i64) (local $x i64) (local $tens i64)
+    (local $w i64) (local $x i64) (local $tens i64) (local $d i32)
     local.get $n
     i32.const -2
     i32.and
@@ -41,10 +41,14 @@ def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration()
       i32.const 0
       return
     end
-    ;; 16 bytes at a time while the original would run 9 more iterations (2 bytes each), no address wrap,
-    ;; and the byte compared against fits in a byte
-    local.get $end  local.get $i  i32.sub  i32.const 16  i32.gt_u
-    local.get $i  local.get $p  i32.add  i32.const -16  i32.le_u
+    ;; 16 bytes at a time while the original would run 9 more iterations (2 bytes each), the chunks
+    ;; below 2^32, and the byte compared against fits in a byte
+    local.get $end  local.get $i  i32.sub  local.tee $d  i32.const 16  i32.gt_u
+    local.get $i  local.get $p  i32.add  i64.extend_i32_u
+    local.get $d  i32.const 1  i32.sub  i64.extend_i32_u  i64.const -16  i64.and
+    i64.add
+    i64.const 0x100000000
+    i64.le_u
     i32.and
     i32.const 10  i32.const 256  i32.lt_u
     i32.and
@@ -81,9 +85,7 @@ def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration()
         i32.add
         local.set $c
         local.get $i  i32.const 16  i32.add  local.set $i
-        local.get $end  local.get $i  i32.sub  i32.const 16  i32.gt_u
-        local.get $i  local.get $p  i32.add  i32.const -16  i32.le_u
-        i32.and
+        local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
         br_if 0
       end
     end

@@ -670,32 +670,57 @@ def address(loop: ByteLoop, stream: int = 0) -> list[Instr]:
     return out
 
 
-def _guard(loop: ByteLoop, chunk: int) -> list[Instr]:
-    """i32: the original loop would run at least `chunk / bytes_per_iteration + 1` more iterations
-    (unless a byte test exits it first), and the next `chunk` bytes of every stream can be read.
+def _span(loop: ByteLoop, chunk: int) -> int:
+    """How far the counter moves in one chunk."""
+    return (chunk // loop.bytes_per_iteration) * abs(dict(loop.ivs)[loop.counter])
+
+
+def _entry_guard(loop: ByteLoop, chunk: int, d: int) -> list[Instr]:
+    """i32, and the counter's distance to its bound in local `d`: the original loop would run at least
+    `chunk / bytes_per_iteration + 1` more iterations (unless a byte test exits it first), and every
+    byte the chunk loop may read, all chunks together, can be read.
 
     A loop without early exits reads all those bytes itself, so it suffices that they do not wrap
-    around the address space. A loop that may exit early might not read them: there the chunk must lie
-    inside the memory as it is now (nothing in the loop can grow it)."""
+    around the address space. A loop that may exit early might not read them: there they must lie
+    inside the memory as it is now (nothing in the loop can grow it). The chunk loop runs while
+    `d > span` and takes `span` off `d` per chunk, so it runs `(d - 1) / span` chunks at most."""
     x, c = loop.counter, dict(loop.ivs)[loop.counter]
-    span = (chunk // loop.bytes_per_iteration) * abs(c)
+    span = _span(loop, chunk)
     get_x, bound = [ins("local.get", x)], emit_expr(loop.bound)
     distance = bound + get_x if c > 0 else get_x + bound
     if loop.bound == ("const", 0) and c < 0:
         distance = get_x  # x - 0
     else:
         distance.append(ins("i32.sub"))
-    out = distance + [ins("i32.const", span), ins("i32.gt_u")]
+    out = distance + [ins("local.tee", d), ins("i32.const", span), ins("i32.gt_u")]
     if loop.relation != "ne":
         out = get_x + bound + [ins(f"i32.{loop.relation}")] + out + [ins("i32.and")]
+    chunks = [ins("local.get", d), ins("i32.const", 1), ins("i32.sub"), ins("i64.extend_i32_u")]
+    if span == chunk and span & (span - 1) == 0:  # (d - 1) / span * span
+        chunks += [ins("i64.const", -span), ins("i64.and")]
+    else:
+        chunks += ([ins("i64.const", span.bit_length() - 1), ins("i64.shr_u")] if span & (span - 1) == 0
+                   else [ins("i64.const", span), ins("i64.div_u")])
+        chunks += ([ins("i64.const", chunk.bit_length() - 1), ins("i64.shl")] if chunk & (chunk - 1) == 0
+                   else [ins("i64.const", chunk), ins("i64.mul")])
+    if loop.exits:
+        limit = [ins("memory.size", 0), ins("i64.extend_i32_u"), ins("i64.const", 16), ins("i64.shl")]
+    else:
+        limit = [ins("i64.const", 1 << 32)]
     for j, st in enumerate(loop.streams):
-        if loop.exits:
-            out += address(loop, j) + [ins("i64.extend_i32_u"), ins("i64.const", st.offset + chunk), ins("i64.add"),
-                                       ins("memory.size", 0), ins("i64.extend_i32_u"), ins("i64.const", 16),
-                                       ins("i64.shl"), ins("i64.le_u"), ins("i32.and")]
-        else:
-            out += address(loop, j) + [ins("i32.const", -chunk), ins("i32.le_u"), ins("i32.and")]
+        # the end of the last chunk: address + offset + chunks * chunk <= limit
+        end = address(loop, j) + [ins("i64.extend_i32_u")] + chunks + [ins("i64.add")]
+        if loop.exits and st.offset:
+            end += [ins("i64.const", st.offset), ins("i64.add")]
+        out += end + limit + [ins("i64.le_u"), ins("i32.and")]
     return out
+
+
+def _again(loop: ByteLoop, chunk: int, d: int) -> list[Instr]:
+    """i32: another chunk (after taking one off the distance in `d`)."""
+    span = _span(loop, chunk)
+    return [ins("local.get", d), ins("i32.const", span), ins("i32.sub"), ins("local.tee", d),
+            ins("i32.const", span), ins("i32.gt_u")]
 
 
 def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType], width: int, copies: int,
@@ -711,10 +736,12 @@ def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType],
     `address(loop, stream) + stream offset + index * width`. For a loop with early exits, piece code
     ends with `br_if 1` when its bytes would make the original exit: that leaves the chunk loop before
     the induction variables advance, and the original loop finds the exit itself.
-    This function adds the guards and advances the induction variables by one chunk of iterations.
+    This function adds the guards (see `_entry_guard`) and advances the induction variables by one chunk
+    of iterations.
     """
     first = len(local_types)
     entry, setup, piece, fold = build(first)
+    d = first + len(extra_locals)  # the counter's distance to its bound
     chunk = width * copies
     iterations = chunk // loop.bytes_per_iteration
     step: list[Instr] = []
@@ -722,11 +749,10 @@ def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType],
         step += piece(j)
     for x, c in loop.ivs:
         step += [ins("local.get", x), ins("i32.const", c * iterations), ins("i32.add"), ins("local.set", x)]
-    guard = _guard(loop, chunk)
-    inner = [ins("loop", EMPTY_BLOCK)] + step + guard + [ins("br_if", 0), ins("end")]
+    inner = [ins("loop", EMPTY_BLOCK)] + step + _again(loop, chunk, d) + [ins("br_if", 0), ins("end")]
     if loop.exits:
         inner = [ins("block", EMPTY_BLOCK)] + inner + [ins("end")]
-    code = guard + entry + [ins("if", EMPTY_BLOCK)] + setup + inner + fold + [ins("end")]
+    code = _entry_guard(loop, chunk, d) + entry + [ins("if", EMPTY_BLOCK)] + setup + inner + fold + [ins("end")]
     k = loop.loop_index
     instrs = list(body.instrs)
-    return add_locals(body.with_instrs(instrs[:k] + code + instrs[k:]), extra_locals)
+    return add_locals(body.with_instrs(instrs[:k] + code + instrs[k:]), [*extra_locals, I32])
