@@ -31,12 +31,13 @@ _ALL: tuple[type[Operator], ...] = (
     VectorizeBytes, WordAtATime, Stoke,
 )
 
-# Rewrites that change what the machine does; each applies only where its pattern occurs, so "not
-# applicable" is their usual answer.
+# Rewrites that change what the machine does. Each applies only where its pattern occurs ("not
+# applicable" is their usual answer, and a draw that yields nothing costs the loop an offspring), and a
+# stoke call runs a whole search: runs use them when asked (`--operators structural,machine`), not in
+# the "structural" set.
 MACHINE: tuple[str, ...] = tuple(cls.name for cls in (VectorizeBytes, WordAtATime, Stoke))
 
-# Structural, but a call costs a search (a tenth of a second or more, not microseconds): left out of the
-# "structural" set, so runs use them only when asked (`--operators structural,stoke`).
+# Structural, but a call costs a search (a tenth of a second or more, not microseconds).
 EXPENSIVE: tuple[str, ...] = (Stoke.name,)
 
 # Starting weights where an operator should not get the uniform share (EvolveConfig.operator_weights
@@ -46,7 +47,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {"vectorize_bytes": 0.5, "word_at_a_time": 0
 OPERATORS: dict[str, type[Operator]] = {cls.name: cls for cls in _ALL}
 
 SETS: dict[str, tuple[str, ...]] = {
-    "structural": tuple(name for name, cls in OPERATORS.items() if cls.structural and name not in EXPENSIVE),
+    "structural": tuple(name for name, cls in OPERATORS.items() if cls.structural and name not in MACHINE),
     "raw": tuple(name for name, cls in OPERATORS.items() if not cls.structural),
     "machine": MACHINE,
     "all": tuple(OPERATORS),
