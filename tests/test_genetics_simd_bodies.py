@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import pytest
 from genetics_support import offspring
 from ops_support import wasmtime_valid, wat
 

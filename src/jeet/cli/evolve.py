@@ -37,7 +37,7 @@ def evolve(
     max_specimens: Optional[int] = typer.Option(None, "--max-specimens", help="Cap the store at N specimens (remembered in --data; see jeet gc)."),
     max_store_mb: Optional[float] = typer.Option(None, "--max-store-mb", help="Cap the store at M MiB on disk (remembered in --data; see jeet gc)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run with the same settings."),
-    operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'all' or a comma-separated list."),
+    operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'machine' (vectorize_bytes, word_at_a_time, stoke), 'all' or a comma-separated list."),
     objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Built-in kernel to evolve when no INPUT is given."),
     config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (for example from the tuner)."),
