@@ -139,5 +139,6 @@ class VectorizeBytes(Operator):
                 f.body, f.local_types))]
         if not sites:
             return None
-        f, loop = rng.choice(sites)
+        # an unrolled loop (more bytes per iteration) is the likelier main loop, the rest its remainder
+        f, loop = rng.choices(sites, weights=[loop.bytes_per_iteration for _, loop in sites])[0]
         return parent.with_bodies({f.index: vectorize(f.body, loop, f.local_types)})

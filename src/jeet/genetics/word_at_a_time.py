@@ -145,6 +145,7 @@ class WordAtATime(Operator):
                       if all(r.kind in _KINDS for r in loop.reductions) and loop.bytes_per_iteration <= 8]
         if not sites:
             return None
-        f, loop = rng.choice(sites)
+        # an unrolled loop (more bytes per iteration) is the likelier main loop, the rest its remainder
+        f, loop = rng.choices(sites, weights=[loop.bytes_per_iteration for _, loop in sites])[0]
         width = rng.choice([w for w in (8, 4) if w >= loop.bytes_per_iteration])
         return parent.with_bodies({f.index: word_at_a_time(f.body, loop, f.local_types, width)})

@@ -94,21 +94,8 @@ def _simd_imms() -> dict[int, str]:
 
 # modelled SIMD sub-opcode -> immediate kind (see jeet.wasm.opcodes)
 _SIMD_IMM = _simd_imms()
-
-
-def _simd_imm(sub: int) -> str | None:
-    """Immediate layout of a SIMD / relaxed-SIMD opcode (the scanner's view)."""
-    if sub <= 11 or sub in (92, 93):
-        return "memarg"
-    if sub in (12, 13):
-        return "bytes16"
-    if 21 <= sub <= 34:
-        return "lane"
-    if 84 <= sub <= 91:
-        return "memarg_lane"
-    if sub <= 0x113:
-        return ""
-    return None
+# relaxed SIMD (0x100 .. 0x113) has no immediates: scanned, kept opaque
+_RELAXED_SIMD_LAST = 0x113
 
 
 class _Ctx:
@@ -310,7 +297,7 @@ def _decode_instrs(
                     raise WasmError(start, f"illegal opcode 0xfd {sub:#x}")
                 if const_expr:
                     raise WasmError(start, "unsupported instruction in a constant expression")
-                if _simd_imm(sub) is None:
+                if sub > _RELAXED_SIMD_LAST:
                     return _opaque_rest(data, end)
                 opaque = True  # relaxed SIMD: no immediates, not modelled
                 continue
