@@ -1,17 +1,21 @@
 """Native time of the machine rewrites (vectorize_bytes, word_at_a_time, stoke) on the byte kernels.
 
-`python -m jeet.bench.rewrites [--runs N]` builds each rewrite of each kernel's clang -O2 build (the
-vectorizer and word-at-a-time on the main loop, stoke's best of a few seeds), then times the variants
+`python -m jeet.bench.rewrites [--runs N] [--repeats K]` builds each rewrite of each byte kernel's clang
+-O2 build (the vectorizer and word-at-a-time on the main loop), then times the variants
 with `jeet.bench.timing.time_variants` (Cranelift, no fuel, the call loop inside wasm, interleaved, an
-empty function subtracted) on the kernel's own test cases and on single buffers of 16, 64 and 1000
-bytes. It prints medians in nanoseconds per pass over the cases and the ratio to the input.
+empty function subtracted) on single buffers of 16, 64, 256 and 1000
+bytes. It prints net nanoseconds per call and the ratio to the input (median and range of repeated
+measurements: on a shared machine single measurements swing by 2x). Then stoke, applied eight times,
+on scalar kernels where it finds cheaper windows: fuel and native time on the kernel's own tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
+import statistics
 import sys
 from pathlib import Path
 
@@ -25,10 +29,13 @@ from ..genetics.vectorize_bytes import vectorize
 from ..genetics.word_at_a_time import word_at_a_time
 from ..oracle import Case
 from ..oracle.tests_file import load_tests
+from ..sandbox import Sandbox
 from .timing import time_variants
 
 KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 BYTE_KERNELS = ("count_byte", "sum_bytes", "max_byte")
+# scalar kernels where stoke finds cheaper windows (its best of eight seeds), timed on their own tests
+STOKE_KERNELS = (("days_in_month", "O2"), ("sign", "O0"), ("collatz", "O0"), ("digit_sum", "O0"))
 
 
 def variants(name: str) -> dict[str, bytes]:
@@ -41,13 +48,17 @@ def variants(name: str) -> dict[str, bytes]:
     if all(r.kind in ("sum", "count_eq", "count_ne") for r in main.reductions):
         for width in (8, 4):
             out[f"word_at_a_time/{width}"] = g.with_bodies({0: word_at_a_time(f.body, main, f.local_types, width)}).wasm
+    return out
+
+
+def stoke_variant(name: str, level: str) -> bytes | None:
+    """Stoke applied eight times in a row (each call keeps the last child that it improved)."""
+    wasm = (KERNELS / "wasm" / f"{name}.{level}.wasm").read_bytes()
     best = None
     for seed in range(8):
-        child = Stoke().apply(random.Random(seed), [best or g])
+        child = Stoke().apply(random.Random(seed), [best or Genome.from_bytes(wasm, name)])
         best = child or best
-    if best is not None:
-        out["stoke"] = best.wasm
-    return out
+    return None if best is None else best.wasm
 
 
 def _buffer_case(name: str, length: int, rng: random.Random) -> Case:
@@ -68,26 +79,49 @@ def _timed(wasms: list[bytes], name: str, params: tuple[str, ...], cases: list[C
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jeet.bench.rewrites")
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=15, help="interleaved runs per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per buffer (median and range shown)")
     args = parser.parse_args(argv)
-    print(f"# python -m jeet.bench.rewrites --runs {args.runs}   ({platform.machine()}, {platform.python_version()})")
+    print(f"# python -m jeet.bench.rewrites --runs {args.runs} --repeats {args.repeats}   "
+          f"({platform.machine()}, {platform.python_version()}, load {os.getloadavg()[0]:.1f})")
+    print("# net ns per call (empty function subtracted); ratio to the input: median (range) over the repeats")
     rng = random.Random(0)
     for name in BYTE_KERNELS:
         vs = variants(name)
         params = ("i32",) * (3 if name == "count_byte" else 2)
-        tests = load_tests(KERNELS / "tests" / f"{name}.jsonl", params, ("i32",))
-        workloads = {"kernel tests (0-512 B)": list(tests)}
-        for length in (16, 64, 1000):
-            workloads[f"{length} B"] = [_buffer_case(name, length, rng)]
-        for label, cases in workloads.items():
-            timings = _timed(list(vs.values()), name, params, cases, args.runs)
-            if timings is None:
-                print(f"{name}.O2  {label:24s} timing failed three times (calibration upset by noise)")
-                continue
-            base = timings[0].net_s
-            cells = [f"{v} {t.net_s * 1e9 / len(cases):.1f} ns ({base / t.net_s:.2f}x)" if t.net_s else f"{v} ~0"
-                     for v, t in zip(vs, timings)]
-            print(f"{name}.O2  {label:24s} " + " | ".join(cells))
+        for length in (16, 64, 256, 1000):
+            # one buffer per measurement: `time_variants` writes a case's memory inside the timed run, so
+            # many small cases would time Python's memory writes rather than the kernel
+            cases = [_buffer_case(name, length, rng)]
+            ratios: dict[str, list[float]] = {v: [] for v in vs}
+            nanos: dict[str, list[float]] = {v: [] for v in vs}
+            for _ in range(args.repeats):
+                timings = _timed(list(vs.values()), name, params, cases, args.runs)
+                if timings is None or not timings[0].net_s:
+                    continue
+                for v, t in zip(vs, timings):
+                    nanos[v].append(t.net_s * 1e9)
+                    if t.net_s:
+                        ratios[v].append(timings[0].net_s / t.net_s)
+            cells = [f"{v} {statistics.median(nanos[v]):.1f} ns ({statistics.median(ratios[v]):.2f}x, "
+                     f"{min(ratios[v]):.2f}-{max(ratios[v]):.2f})" for v in vs if ratios[v]]
+            print(f"{name}.O2  {length:5d} B  " + " | ".join(cells), flush=True)
+    for name, level in STOKE_KERNELS:
+        rewrite = stoke_variant(name, level)
+        if rewrite is None:
+            print(f"{name}.{level}  stoke found nothing cheaper")
+            continue
+        wasm = (KERNELS / "wasm" / f"{name}.{level}.wasm").read_bytes()
+        sig = Sandbox().signature(wasm, name)
+        tests = load_tests(KERNELS / "tests" / f"{name}.jsonl", sig.params, sig.results)
+        ratios = []
+        for _ in range(args.repeats):
+            timings = time_variants([wasm, rewrite], name, sig.params, sig.results, list(tests), runs=args.runs)
+            if timings[1].net_s:
+                ratios.append(timings[0].net_s / timings[1].net_s)
+        fuel = [sum(r.fuel for r in Sandbox().run(w, name, tests)) for w in (wasm, rewrite)]
+        print(f"{name}.{level}  stoke: fuel {fuel[0]} -> {fuel[1]}, native {statistics.median(ratios):.2f}x "
+              f"({min(ratios):.2f}-{max(ratios):.2f}) on its {len(tests)} tests", flush=True)
     return 0
 
 
