@@ -278,3 +278,13 @@ def test_a_byte_comparison_reads_nothing_past_the_memory_the_original_stops_shor
     memory = [(a, bytes(40)), (b, bytes(9) + b"\x01")]
     assert box.call(before, "f", (a, b, 40), memory).results == (0xFFFFFFFF,)  # 0 - 1
     assert box.call(after, "f", (a, b, 40), memory).results == (0xFFFFFFFF,)
+
+
+def test_a_loop_is_vectorized_once():
+    g = Genome.from_bytes(kernel("sum_bytes", "O2"), "sum_bytes")
+    for seed in range(6):
+        child = VectorizeBytes().apply(random.Random(seed), [g])
+        if child is not None:
+            g = child
+    assert sum(1 for i in g.body(0).instrs if i.name == "v128.load") == 2  # each of clang's two loops, once
+    assert VectorizeBytes().apply(random.Random(0), [g]) is None

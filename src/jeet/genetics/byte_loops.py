@@ -628,15 +628,27 @@ def find_byte_loops(body: Body, local_types: Sequence[ValType]) -> list[ByteLoop
     """Every loop of `body` that is a byte reduction or a byte search (see the module docstring)."""
     instrs = body.instrs
     ends = block_ends(instrs)
+    chunked = _chunked(instrs, ends)
     out = []
     for k, i in enumerate(instrs):
-        if i.op == _LOOP:
+        if i.op == _LOOP and k not in chunked:
             for match in (_match, _match_exits):
                 try:
                     out.append(match(instrs, local_types, k, ends))
                     break
                 except (_NoMatch, KeyError, IndexError):
                     continue
+    return out
+
+
+def _chunked(instrs: Sequence[Instr], ends: dict[int, int]) -> set[int]:
+    """Loops that already have a chunk prologue: right after an `if` holding a `loop` (as
+    `chunked_prologue` builds it). A second prologue would find nothing left to do."""
+    out = set()
+    for start, end in ends.items():
+        if instrs[start].op == _IF and end + 1 < len(instrs) and instrs[end + 1].op == _LOOP \
+                and any(i.op == _LOOP for i in instrs[start:end]):
+            out.add(end + 1)
     return out
 
 
