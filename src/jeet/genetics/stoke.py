@@ -38,7 +38,8 @@ class Stoke(Operator):
         windows = parent.memo_body("stoke_windows", t, lambda: find_windows(f.instrs, f.infos, f.local_types, f.live))
         if not windows:
             return None
-        w = rng.choice(windows)
+        # code in loops runs more often: weigh a window by 8 per loop around it (as the energy model does)
+        w = rng.choices(windows, weights=[8 ** min(w.loops, 3) for w in windows])[0]
         found = search(f.instrs[w.start:w.stop], w, f.local_types, rng, iterations=self.iterations)
         if found is None:
             return None

@@ -148,6 +148,7 @@ class Window:
     outputs: tuple[ValType, ...]
     written: tuple[int, ...]
     live: tuple[int, ...] = ()
+    loops: int = 0  # loops around the window: one that runs in a loop is worth more
 
 
 def live_after(instrs: Sequence[Instr], stop: int) -> set[int]:
@@ -245,6 +246,13 @@ def find_windows(instrs: Sequence[Instr], infos: Sequence[InstrInfo], local_type
                  live: Sequence[bool], min_len: int = 2, max_len: int = 24) -> list[Window]:
     """Maximal windows (cut to `max_len`) of straight-line integer code in one frame."""
     out: list[Window] = []
+    loops, kinds = [0] * len(instrs), []
+    for k, i in enumerate(instrs):  # loops around each instruction
+        loops[k] = kinds.count(0x03)
+        if i.op in (0x02, 0x03, 0x04):
+            kinds.append(i.op)
+        elif i.op == 0x0B and kinds:
+            kinds.pop()
     k, n = 0, len(instrs)
     while k < n:
         if instrs[k].op not in WINDOW_OPS or not live[k] or not _int_only(instrs[k], infos[k], local_types):
@@ -256,7 +264,7 @@ def find_windows(instrs: Sequence[Instr], infos: Sequence[InstrInfo], local_type
                and infos[j].height - len(infos[j].pops) >= base and _int_only(instrs[j], infos[j], local_types)):
             j += 1
         if j - k >= min_len:
-            out.append(_window(instrs, infos, local_types, k, j))
+            out.append(_window(instrs, infos, local_types, k, j, loops[k]))
         k = max(j, k + 1)
     return out
 
@@ -265,7 +273,7 @@ def _int_only(ins: Instr, info: InstrInfo, local_types: Sequence[ValType]) -> bo
     return all(t in _INT for t in info.pops + info.pushes)
 
 
-def _window(instrs, infos, local_types, k: int, j: int) -> Window:
+def _window(instrs, infos, local_types, k: int, j: int, loops: int) -> Window:
     read, written = [], []
     for i in instrs[k:j]:
         if i.op == _GET and i.imm[0] not in written and i.imm[0] not in read:
@@ -276,7 +284,7 @@ def _window(instrs, infos, local_types, k: int, j: int) -> Window:
     after = infos[j].stack  # a window never holds the frame's final `end`, so instruction j exists
     live = live_after(instrs, j)
     return Window(k, j, tuple(read), tuple(after[base:]), tuple(written),
-                  tuple(x for x, t in enumerate(local_types) if t in _INT and x in live))
+                  tuple(x for x, t in enumerate(local_types) if t in _INT and x in live), loops)
 
 
 # -- the search --------------------------------------------------------------------------------------
