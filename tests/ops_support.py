@@ -145,3 +145,15 @@ def assert_same_behaviour(before: bytes, after: bytes, function: str, cases: Seq
 
 def kernel(name: str, level: str) -> bytes:
     return (KERNEL_DIR / f"{name}.{level}.wasm").read_bytes()
+
+
+def promoted(name: str) -> Genome:
+    """A clang -O0 kernel after promote_slot lifted its frame slots into locals (as a run would)."""
+    from jeet.genetics import OPERATORS
+
+    g = Genome.from_bytes(kernel(name, "O0"), name)
+    rng = random.Random(0)
+    for _ in range(60):
+        child = OPERATORS["promote_slot"]().apply(rng, [g])
+        g = child or g
+    return g

@@ -7,7 +7,7 @@ import random
 
 import pytest
 from byte_loops_wat import COMPARE_BYTES, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
-from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, assert_same_behaviour, assert_unchanged,
+from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, promoted, assert_same_behaviour, assert_unchanged,
                          buffer_cases, kernel, target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
@@ -192,7 +192,7 @@ def test_a_byte_search_skips_16_bytes_at_a_time_while_none_matches():
     (local $d i32)
     block
       ;; 17 more iterations to go; all the 16-byte chunks lie in memory now (the original may stop before
-      ;; reading them); the target is a byte value
+      ;; reading them)
       local.get $i  local.get $n  i32.lt_u
       local.get $n  local.get $i  i32.sub  local.tee $d  i32.const 16  i32.gt_u
       i32.and
@@ -202,25 +202,27 @@ def test_a_byte_search_skips_16_bytes_at_a_time_while_none_matches():
       memory.size  i64.extend_i32_u  i64.const 16  i64.shl
       i64.le_u
       i32.and
-      local.get $t  i32.const 256  i32.lt_u
-      i32.and
       if
-        local.get $t
-        i8x16.splat
-        local.set $ts
-        block
-          loop
-            ;; leave before the first 16 bytes holding the target: the original loop finds it
-            local.get $i  local.get $p  i32.add
-            v128.load align=1
-            local.get $ts
-            i8x16.ne
-            i8x16.all_true
-            i32.eqz
-            br_if 1
-            local.get $i  i32.const 16  i32.add  local.set $i
-            local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
-            br_if 0
+        ;; the target is a byte value
+        local.get $t  i32.const 256  i32.lt_u
+        if
+          local.get $t
+          i8x16.splat
+          local.set $ts
+          block
+            loop
+              ;; leave before the first 16 bytes holding the target: the original loop finds it
+              local.get $i  local.get $p  i32.add
+              v128.load align=1
+              local.get $ts
+              i8x16.ne
+              i8x16.all_true
+              i32.eqz
+              br_if 1
+              local.get $i  i32.const 16  i32.add  local.set $i
+              local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
+              br_if 0
+            end
           end
         end
       end
@@ -288,3 +290,19 @@ def test_a_loop_is_vectorized_once():
             g = child
     assert sum(1 for i in g.body(0).instrs if i.name == "v128.load") == 2  # each of clang's two loops, once
     assert VectorizeBytes().apply(random.Random(0), [g]) is None
+
+
+@pytest.mark.parametrize("name", sorted(BYTE_KERNELS))
+def test_clang_O0_byte_loops_vectorize_once_their_frame_slots_are_locals(name, box):
+    """-O0's shapes: `block <test> br_if 0 <arm> end` for `if`, masks on bytes and booleans, and for
+    count_byte the target byte still read from the frame every iteration (an invariant load)."""
+    g = promoted(name)
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: vectorize(f.body, loop, f.local_types)}).wasm
+    validate(decode(after))
+    rng = random.Random(name)
+    extra = BYTE_KERNELS[name]
+    assert_same_behaviour(g.wasm, after, name, buffer_cases(rng, 100, extra), box)
+    args, data = (7, 600, 7)[:2 + len(extra(rng))], [(7, rng.randbytes(600))]
+    assert box.call(after, name, args, data).fuel < 0.3 * box.call(g.wasm, name, args, data).fuel

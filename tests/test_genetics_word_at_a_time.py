@@ -7,7 +7,7 @@ import random
 
 import pytest
 from byte_loops_wat import COUNT_NE_UNROLLED, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
-from ops_support import (KERNEL_NAMES, assert_becomes, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
+from ops_support import (KERNEL_NAMES, assert_becomes, promoted, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
                          target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
@@ -42,7 +42,7 @@ def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration()
       return
     end
     ;; 16 bytes at a time while the original would run 9 more iterations (2 bytes each), the chunks
-    ;; below 2^32, and the byte compared against fits in a byte
+    ;; below 2^32
     local.get $end  local.get $i  i32.sub  local.tee $d  i32.const 16  i32.gt_u
     local.get $i  local.get $p  i32.add  i64.extend_i32_u
     local.get $d  i32.const 1  i32.sub  i64.extend_i32_u  i64.const -16  i64.and
@@ -50,43 +50,45 @@ def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration()
     i64.const 0x100000000
     i64.le_u
     i32.and
-    i32.const 10  i32.const 256  i32.lt_u
-    i32.and
     if
-      i32.const 10
-      i64.extend_i32_u
-      i64.const 0x0101010101010101
-      i64.mul
-      local.set $tens
-      loop
-        local.get $i  local.get $p  i32.add
-        i64.load align=1
-        local.set $w
-        ;; c += number of bytes of w that differ from 10
-        local.get $c
-        local.get $w  local.get $tens  i64.xor  local.tee $x
-        i64.const 0x7f7f7f7f7f7f7f7f  i64.and  i64.const 0x7f7f7f7f7f7f7f7f  i64.add
-        local.get $x  i64.or
-        i64.const 0x8080808080808080  i64.and
-        i64.popcnt
-        i32.wrap_i64
-        i32.add
-        local.set $c
-        local.get $i  local.get $p  i32.add
-        i64.load offset=8 align=1
-        local.set $w
-        local.get $c
-        local.get $w  local.get $tens  i64.xor  local.tee $x
-        i64.const 0x7f7f7f7f7f7f7f7f  i64.and  i64.const 0x7f7f7f7f7f7f7f7f  i64.add
-        local.get $x  i64.or
-        i64.const 0x8080808080808080  i64.and
-        i64.popcnt
-        i32.wrap_i64
-        i32.add
-        local.set $c
-        local.get $i  i32.const 16  i32.add  local.set $i
-        local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
-        br_if 0
+      ;; and the byte compared against fits in a byte
+      i32.const 10  i32.const 256  i32.lt_u
+      if
+        i32.const 10
+        i64.extend_i32_u
+        i64.const 0x0101010101010101
+        i64.mul
+        local.set $tens
+        loop
+          local.get $i  local.get $p  i32.add
+          i64.load align=1
+          local.set $w
+          ;; c += number of bytes of w that differ from 10
+          local.get $c
+          local.get $w  local.get $tens  i64.xor  local.tee $x
+          i64.const 0x7f7f7f7f7f7f7f7f  i64.and  i64.const 0x7f7f7f7f7f7f7f7f  i64.add
+          local.get $x  i64.or
+          i64.const 0x8080808080808080  i64.and
+          i64.popcnt
+          i32.wrap_i64
+          i32.add
+          local.set $c
+          local.get $i  local.get $p  i32.add
+          i64.load offset=8 align=1
+          local.set $w
+          local.get $c
+          local.get $w  local.get $tens  i64.xor  local.tee $x
+          i64.const 0x7f7f7f7f7f7f7f7f  i64.and  i64.const 0x7f7f7f7f7f7f7f7f  i64.add
+          local.get $x  i64.or
+          i64.const 0x8080808080808080  i64.and
+          i64.popcnt
+          i32.wrap_i64
+          i32.add
+          local.set $c
+          local.get $i  i32.const 16  i32.add  local.set $i
+          local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
+          br_if 0
+        end
       end
     end
     loop
@@ -181,3 +183,13 @@ def test_searches_stop_at_the_same_byte_and_skip_words_without_an_exit(name, wid
     cases = (two_buffer_cases(rng, 150) if name in ("compare_bytes", "equal_bytes")
              else target_cases(rng, 150, 32 if name == "skip_spaces" else None))
     assert_same_behaviour(before, after, "f", cases, box)
+
+
+@pytest.mark.parametrize("name", sorted(BYTE_KERNELS))
+def test_clang_O0_byte_loops_agree_once_their_frame_slots_are_locals(name, box):
+    g = promoted(name)
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, 8)}).wasm
+    validate(decode(after))
+    assert_same_behaviour(g.wasm, after, name, buffer_cases(random.Random(name), 100, BYTE_KERNELS[name]), box)

@@ -8,8 +8,12 @@ symbolically, only
 * reads `S` consecutive bytes per iteration with `i32.load8_u` at `invariant + iv + k`, k = 0..S-1,
   where `iv` advances by S,
 * folds those bytes into accumulators: `acc += byte` (sum), `acc += (byte == t)` or `!=` (count),
-  `acc = max(acc, byte)` / `min` through `select` chains or one-armed `if`s (signed or unsigned),
-* writes temporaries that no iteration reads before writing them,
+  `acc = max(acc, byte)` / `min` through `select` chains, one-armed `if`s or clang -O0's
+  `block <test> br_if 0 <arm> end` (signed or unsigned),
+* writes temporaries that no accumulator, induction variable or test reads before the iteration writes
+  them (one that keeps its value on some iterations must be dead after the loop),
+* reads anything else only at invariant addresses (nothing in the loop stores), e.g. -O0's target byte
+  in the stack frame,
 
 and whose only branch is its continuation test on one induction variable: either a final `br_if 0`
 (do-while, the shape clang -O2 emits, unrolled or not) or a leading `br_if 1` out of a `block` that
@@ -41,7 +45,7 @@ from jeet.wasm.ir import Body, Instr
 from jeet.wasm.opcodes import BY_NAME
 from jeet.wasm.types import EMPTY_BLOCK, I32, ValType
 
-from .sites import add_locals
+from .sites import add_locals, live_after
 
 __all__ = ["ByteLoop", "ExitTest", "Reduction", "Stream", "address", "chunked_prologue", "emit_expr",
            "find_byte_loops", "ins"]
@@ -54,7 +58,7 @@ _CONST, _LOAD8U = _OP["i32.const"], _OP["i32.load8_u"]
 _LOOP, _BLOCK, _IF, _ELSE, _END = 0x03, 0x02, 0x04, 0x05, 0x0B
 _BR, _BR_IF, _SELECT = 0x0C, 0x0D, 0x1B
 _ADD, _SUB, _EQZ = _OP["i32.add"], _OP["i32.sub"], _OP["i32.eqz"]
-_EQ, _NE = _OP["i32.eq"], _OP["i32.ne"]
+_EQ, _NE, _AND = _OP["i32.eq"], _OP["i32.ne"], _OP["i32.and"]
 _PURE_BINARY = frozenset(_OP[f"i32.{n}"] for n in (
     "add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u", "rotl", "rotr",
     "eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"))
@@ -158,6 +162,34 @@ def _loads(e: Expr, out: list) -> list:
     return out
 
 
+def _boolean(e: Expr) -> bool:
+    """Is the value 0 or 1 (a compare, `eqz`, or one of those masked with 1)?"""
+    if not isinstance(e[0], int):
+        return False
+    return e[0] in _REL or e[0] == _EQZ or (e[0] == _AND and _boolean(e[1]))
+
+
+def _binary(op: int, a: Expr, b: Expr) -> Expr:
+    """A binary expression, with the masks clang -O0 leaves on values that are already in range
+    dropped: `bool & 1` and `load8_u & 255`."""
+    if op == _AND and b[0] == "const":
+        if (b[1] & 1 and _boolean(a)) or (b[1] & 0xFF == 0xFF and a[0] == "load8"):
+            return a
+    return (op, a, b)
+
+
+def _select(a: Expr, b: Expr, c: Expr) -> Expr:
+    """`select(a, b, c)` in a normal form: no `eqz` on the condition, equal arms merged, and a
+    conditional increment `select(x + 1, x, bool)` written as the sum `x + bool` it is."""
+    while isinstance(c[0], int) and c[0] == _EQZ:
+        a, b, c = b, a, c[1]
+    if a == b:
+        return a
+    if _boolean(c) and a == (_ADD, b, ("const", 1)):
+        return (_ADD, b, c)
+    return ("select", a, b, c)
+
+
 class _Eval:
     """Symbolic execution of straight-line i32 code (with `if`/`else` arms merged into `select`)."""
 
@@ -199,7 +231,7 @@ class _Eval:
                     raise _NoMatch
                 b = stack.pop()
                 a = stack.pop()
-                stack.append((op, a, b))
+                stack.append(_binary(op, a, b))
             elif op in _PURE_UNARY:
                 if not stack:
                     raise _NoMatch
@@ -210,7 +242,7 @@ class _Eval:
                 c = stack.pop()
                 b = stack.pop()
                 a = stack.pop()
-                stack.append(("select", a, b, c))
+                stack.append(_select(a, b, c))
             elif op == _IF and i.imm[0] == EMPTY_BLOCK:
                 if not stack:
                     raise _NoMatch
@@ -223,16 +255,35 @@ class _Eval:
                 self.run(k + 1, els if els is not None else end, then_state, [], True)
                 if els is not None:
                     self.run(els + 1, end, else_state, [], True)
-                for x in set(then_state) | set(else_state):
-                    old = ("get", x) if x not in state else state[x]
-                    t, e = then_state.get(x, old), else_state.get(x, old)
-                    state[x] = t if t == e else ("select", t, e, cond)
+                self._merge(state, then_state, else_state, cond)
+                k = end
+            elif op == _BLOCK and i.imm[0] == EMPTY_BLOCK and not stack:
+                # `block <test> br_if 0 <arm> end` (how clang -O0 writes `if`): the arm runs when the test is 0
+                end = self.ends.get(k)
+                j = next((j for j in range(k + 1, end or k) if instrs[j].op in (_BR, _BR_IF, 0x0E, 0x0F)
+                          or instrs[j].op in (_BLOCK, _LOOP, _IF)), None)
+                if end is None or j is None or instrs[j].op != _BR_IF or instrs[j].imm[0] != 0:
+                    raise _NoMatch
+                test: list = []
+                self.run(k + 1, j, state, test, conditional)  # runs whatever the test says
+                if len(test) != 1:
+                    raise _NoMatch
+                arm_state = dict(state)
+                self.run(j + 1, end, arm_state, [], True)
+                self._merge(state, state, arm_state, test[0])  # test nonzero: skip the arm
                 k = end
             else:
                 raise _NoMatch
             k += 1
         if stack and conditional:
             raise _NoMatch
+
+    @staticmethod
+    def _merge(state: dict, then_state: dict, else_state: dict, cond: Expr) -> None:
+        """After a two-way branch: each local is its then-value when `cond` is nonzero, else its else-value."""
+        for x in set(then_state) | set(else_state):
+            old = ("get", x) if x not in state else state[x]
+            state[x] = _select(then_state.get(x, old), else_state.get(x, old), cond)
 
     def _depth(self, start: int, j: int) -> int:
         d = 0
@@ -408,11 +459,9 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
         if j is None or instrs[j].op != _BR_IF or instrs[j].imm[0] != 1:
             raise _NoMatch
         ev.run(k + 1, j, state, stack, False)
-        if len(stack) != 1 or state:
-            raise _NoMatch  # the test must not write locals
-        cond_expr, negate = stack.pop(), True
-        if _has_load(cond_expr):
+        if len(stack) != 1:
             raise _NoMatch
+        cond_expr, negate = stack.pop(), True
         ev.run(j + 1, end - 1, state, stack, False)
         if stack:
             raise _NoMatch
@@ -422,38 +471,53 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
     rel, left, right = _continuation(cond_expr, negate)
 
     def invariant(e: Expr) -> bool:
-        return not _has_load(e) and not (_leaves(e, set()) & written)
+        """The same value every iteration: no written local, and loads only at such addresses (nothing in
+        the loop stores) that every iteration reads anyway (so the prologue may read them too)."""
+        return not (_leaves(e, set()) & written) and all(x in ev.unconditional_loads for x in _loads(e, []))
 
     ivs = {x: c for x in written if x in state and (c := _step(state[x], x)) is not None and c != 0}
     counter, rel, right = _counter(rel, left, right, ivs, state, invariant)
-    # byte loads: one per byte of the stride, at invariant + address IV + k
+    # byte loads: one per byte of the stride, at invariant + address IV + k (other loads: invariants)
     load_exprs = set()
     for x, e in state.items():
         load_exprs.update(_loads(e, []))
     load_exprs.update(_loads(cond_expr, []))
-    if not load_exprs or not load_exprs <= ev.unconditional_loads:
+    if not load_exprs <= ev.unconditional_loads:
+        raise _NoMatch
+    load_exprs = {e for e in load_exprs if not invariant(e)}
+    if not load_exprs:
         raise _NoMatch
     streams, stride = _streams(load_exprs, ivs, invariant)
     if len(streams) != 1:
         raise _NoMatch
     stream, by_byte = streams[0]
-    # every other written local: an IV, an accumulator, or a temporary nothing reads before writing
+    # every other written local: an IV, an accumulator, or a temporary no IV, accumulator or test reads
+    # before the iteration writes it. A temporary that keeps its value on some iterations (it reads
+    # itself) must be dead after the loop: the chunks skip the iterations that would have set it.
     reductions = []
+    live = live_after(instrs, end + 1)
     for x in sorted(written):
         if x in ivs:
             continue
-        if x not in state:
-            raise _NoMatch
-        reads_itself = x in _leaves(state[x], set())
-        if reads_itself:
-            reductions.append(_reduction(x, state[x], by_byte, invariant))
+        if x in _leaves(state[x], set()):
+            try:
+                reductions.append(_reduction(x, state[x], by_byte, invariant))
+            except _NoMatch:
+                if x in live:
+                    raise
     accumulators = {r.local for r in reductions}
-    exprs = list(state.items()) + [(-1, cond_expr)]
-    for x, e in exprs:
+    for x, e in list(state.items()) + [(-1, cond_expr)]:
         used = _leaves(e, set()) & written
-        allowed = {x} if x in ivs else ({x} | set(ivs) if x in accumulators else set(ivs))
+        if x in ivs:
+            allowed = {x}
+        elif x in accumulators:
+            allowed = {x} | set(ivs)
+        elif x == -1:
+            allowed = set(ivs)
+        else:
+            continue  # a temporary may read anything
         if used - allowed:
-            raise _NoMatch  # an IV fed by another local, an accumulator feeding anything, a live-in temporary
+            raise _NoMatch  # an IV fed by another local, an accumulator fed by anything but bytes
     if not reductions:
         raise _NoMatch
     return ByteLoop(k, tuple(sorted(ivs.items())), (stream,), stride, counter, rel, right, tuple(reductions))
@@ -656,15 +720,15 @@ def _chunked(instrs: Sequence[Instr], ends: dict[int, int]) -> set[int]:
 
 
 def emit_expr(e: Expr) -> list[Instr]:
-    """Instructions computing a load-free expression tree."""
+    """Instructions computing an invariant expression tree."""
     if e[0] == "get":
         return [ins("local.get", e[1])]
     if e[0] == "const":
         return [ins("i32.const", e[1])]
     if e[0] == "select":
         return emit_expr(e[1]) + emit_expr(e[2]) + emit_expr(e[3]) + [Instr(_SELECT)]
-    if e[0] == "load8":
-        raise ValueError("emit_expr: loads are not re-emitted")
+    if e[0] == "load8":  # an invariant load (see `_match`)
+        return emit_expr(e[1]) + [Instr(_LOAD8U, (0, e[2]))]
     out: list[Instr] = []
     for a in e[1:]:
         out += emit_expr(a)
@@ -737,14 +801,12 @@ def _again(loop: ByteLoop, chunk: int, d: int) -> list[Instr]:
 
 def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType], width: int, copies: int,
                      extra_locals: Sequence[ValType],
-                     build: Callable[[int], tuple[list[Instr], list[Instr], Callable[[int], list[Instr]],
-                                                  list[Instr]]]) -> Body:
+                     build: Callable[[int], tuple[list[Instr], Callable[[int], list[Instr]], list[Instr]]]) -> Body:
     """`body` with a chunk loop inserted before `loop`; each of its iterations handles `copies` pieces
     of `width` bytes (one guard per `width * copies` bytes).
 
-    `build(first_new_local)` returns (entry condition, setup, piece code, fold-back code), the new
-    locals being `extra_locals` numbered from `first_new_local`. The entry condition is and-ed with the
-    guard; piece code, called with the index of the piece (0 .. copies - 1), handles `width` bytes at
+    `build(first_new_local)` returns (setup, piece code, fold-back code), the new locals being
+    `extra_locals` numbered from `first_new_local`; piece code, called with the index of the piece (0 .. copies - 1), handles `width` bytes at
     `address(loop, stream) + stream offset + index * width`. For a loop with early exits, piece code
     ends with `br_if 1` when its bytes would make the original exit: that leaves the chunk loop before
     the induction variables advance, and the original loop finds the exit itself.
@@ -752,7 +814,7 @@ def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType],
     of iterations.
     """
     first = len(local_types)
-    entry, setup, piece, fold = build(first)
+    setup, piece, fold = build(first)
     d = first + len(extra_locals)  # the counter's distance to its bound
     chunk = width * copies
     iterations = chunk // loop.bytes_per_iteration
@@ -764,7 +826,18 @@ def chunked_prologue(body: Body, loop: ByteLoop, local_types: Sequence[ValType],
     inner = [ins("loop", EMPTY_BLOCK)] + step + _again(loop, chunk, d) + [ins("br_if", 0), ins("end")]
     if loop.exits:
         inner = [ins("block", EMPTY_BLOCK)] + inner + [ins("end")]
-    code = _entry_guard(loop, chunk, d) + entry + [ins("if", EMPTY_BLOCK)] + setup + inner + fold + [ins("end")]
+    body_code = setup + inner + fold
+    # a byte compared against must fit in a byte (else the scalar compare never matches, and a lane-wise
+    # or SWAR compare of its low byte would); checked once the guard says the original runs, since a
+    # target may be loaded from memory
+    targets = list(dict.fromkeys([r.target for r in loop.reductions if r.target is not None]
+                                 + [t.target for t in loop.exits if t.target is not None]))
+    if targets:
+        small: list[Instr] = []
+        for n, t in enumerate(targets):
+            small += emit_expr(t) + [ins("i32.const", 256), ins("i32.lt_u")] + ([ins("i32.and")] if n else [])
+        body_code = small + [ins("if", EMPTY_BLOCK)] + body_code + [ins("end")]
+    code = _entry_guard(loop, chunk, d) + [ins("if", EMPTY_BLOCK)] + body_code + [ins("end")]
     k = loop.loop_index
     instrs = list(body.instrs)
     return add_locals(body.with_instrs(instrs[:k] + code + instrs[k:]), [*extra_locals, I32])

@@ -29,6 +29,8 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.opcodes import BY_NAME, OPCODES
 from jeet.wasm.types import I32, I64, ValType
 
+from .sites import live_after
+
 __all__ = ["COST", "Window", "find_windows", "interpret", "predicted_cost", "search"]
 
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
@@ -149,23 +151,6 @@ class Window:
     written: tuple[int, ...]
     live: tuple[int, ...] = ()
     loops: int = 0  # loops around the window: one that runs in a loop is worth more
-
-
-def live_after(instrs: Sequence[Instr], stop: int) -> set[int]:
-    """Locals that may be read after `instrs[:stop]` ran: read anywhere later in the body, or anywhere
-    in a loop around `stop` (the loop may come round). A safe over-approximation of liveness."""
-    live = {i.imm[0] for i in instrs[stop:] if i.op == _GET}
-    open_loops: list[int] = []
-    starts: list[int] = []
-    for k, i in enumerate(instrs[:stop]):
-        if i.op in (0x02, 0x03, 0x04):
-            starts.append(k)
-        elif i.op == 0x0B and starts:
-            starts.pop()
-    open_loops = [k for k in starts if instrs[k].op == 0x03]
-    if open_loops:
-        live |= {i.imm[0] for i in instrs[open_loops[0]:stop] if i.op == _GET}
-    return live
 
 
 def _typecheck(instrs: Sequence[Instr], local_types: Sequence[ValType], outputs: tuple) -> bool:

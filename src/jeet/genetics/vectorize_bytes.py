@@ -65,11 +65,9 @@ def _search(body, loop: ByteLoop, local_types: Sequence):
     extra = [V128] if test.kind != "same" else []  # the splatted byte
 
     def build(first: int):
-        entry: list[Instr] = []
         setup: list[Instr] = []
         splat = first
         if test.kind != "same":
-            entry = emit_expr(test.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
             setup = emit_expr(test.target) + [ins("i8x16.splat"), ins("local.set", splat)]
 
         def piece(j: int) -> list[Instr]:
@@ -80,7 +78,7 @@ def _search(body, loop: ByteLoop, local_types: Sequence):
                 out += [ins("local.get", splat)]
             compare = "i8x16.ne" if test.kind == "differs" else "i8x16.eq"
             return out + [ins(compare), ins("i8x16.all_true"), ins("i32.eqz"), ins("br_if", 1)]
-        return entry, setup, piece, []
+        return setup, piece, []
 
     return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 
@@ -97,7 +95,6 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
     def build(first: int):
         data, scratch = first, first + 1 + len(loop.reductions) + len(counts)
         splats = {r.local: first + 1 + len(loop.reductions) + j for j, r in enumerate(counts)}
-        entry: list[Instr] = []
         setup: list[Instr] = []
         step = [ins("v128.load", 0, loop.offset), ins("local.set", data)]
         fold: list[Instr] = []
@@ -110,7 +107,6 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
                 step += [get_acc, get_data, ins("i16x8.extadd_pairwise_i8x16_u"),
                          ins("i32x4.extadd_pairwise_i16x8_u"), ins("i32x4.add"), ins("local.set", vacc)]
             elif r.kind in ("count_eq", "count_ne"):
-                entry += emit_expr(r.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
                 setup += emit_expr(r.target) + [ins("i8x16.splat"), ins("local.set", splat)]
                 step += [get_acc, get_data, ins("local.get", splat),
                          ins("i8x16.eq" if r.kind == "count_eq" else "i8x16.ne"),
@@ -120,7 +116,7 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
                 step += [get_acc, get_data, ins("i8x16.max_u" if r.kind == "max" else "i8x16.min_u"),
                          ins("local.set", vacc)]
             fold += _fold(r, vacc, scratch)
-        return entry, setup, lambda j: address(loop) + [ins("v128.load", 0, loop.offset + j * CHUNK)] + step[1:], fold
+        return setup, lambda j: address(loop) + [ins("v128.load", 0, loop.offset + j * CHUNK)] + step[1:], fold
 
     return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 

@@ -53,10 +53,8 @@ def _search(body, loop: ByteLoop, local_types: Sequence, width: int):
 
     def build(first: int):
         splat, scratch = first, first + 1
-        entry: list[Instr] = []
         setup: list[Instr] = []
         if test.kind != "same":
-            entry = emit_expr(test.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
             setup = emit_expr(test.target) + ([ins("i64.extend_i32_u")] if wide else []) \
                 + [c(_repeat(0x01, width)), ins(f"{t}.mul"), ins("local.set", splat)]
 
@@ -74,7 +72,7 @@ def _search(body, loop: ByteLoop, local_types: Sequence, width: int):
                 ins("local.get", splat), ins(f"{t}.xor"), ins("local.tee", scratch), c(_repeat(0x01, width)),
                 ins(f"{t}.sub"), ins("local.get", scratch), c(-1), ins(f"{t}.xor"), ins(f"{t}.and"),
                 c(_repeat(0x80, width)), ins(f"{t}.and"), c(0), ins(f"{t}.ne"), ins("br_if", 1)]
-        return entry, setup, piece, []
+        return setup, piece, []
 
     return chunked_prologue(body, loop, local_types, width, 16 // width, extra, build)
 
@@ -97,7 +95,6 @@ def word_at_a_time(body, loop: ByteLoop, local_types: Sequence, width: int):
     def build(first: int):
         word, scratch = first, first + 1
         splats = {r.local: first + 2 + j for j, r in enumerate(counts)}
-        entry: list[Instr] = []
         setup: list[Instr] = []
         step = [ins("local.set", word)]
         get_w = ins("local.get", word)
@@ -112,7 +109,6 @@ def word_at_a_time(body, loop: ByteLoop, local_types: Sequence, width: int):
                 step += [ins("i32.add"), ins("local.set", r.local)]
                 continue
             splat = splats[r.local]
-            entry += emit_expr(r.target) + [ins("i32.const", 256), ins("i32.lt_u"), ins("i32.and")]
             setup += emit_expr(r.target) + ([ins("i64.extend_i32_u")] if wide else []) \
                 + [c(_repeat(0x01, width)), ins(f"{t}.mul"), ins("local.set", splat)]
             low7 = _repeat(0x7F, width)
@@ -125,7 +121,7 @@ def word_at_a_time(body, loop: ByteLoop, local_types: Sequence, width: int):
             else:
                 step += [acc, ins("i32.const", width), ins("i32.add")] + differing + [ins("i32.sub"),
                                                                                       ins("local.set", r.local)]
-        return entry, setup, lambda j: address(loop) + [ins(f"{t}.load", 0, loop.offset + j * width)] + step, []
+        return setup, lambda j: address(loop) + [ins(f"{t}.load", 0, loop.offset + j * width)] + step, []
 
     return chunked_prologue(body, loop, local_types, width, 16 // width, extra, build)
 
