@@ -1,7 +1,8 @@
 """Native time of the machine rewrites (vectorize_bytes, word_at_a_time, stoke) on the byte kernels.
 
 `python -m jeet.bench.rewrites [--runs N] [--repeats K]` builds each rewrite of each byte kernel's clang
--O2 build (the vectorizer and word-at-a-time on the main loop), then times the variants
+-O2 build (the vectorizer and word-at-a-time on the main loop) and of its -O0 build once promote_slot has
+lifted the frame into locals (the input is then that promoted module), then times the variants
 with `jeet.bench.timing.time_variants` (Cranelift, no fuel, the call loop inside wasm, interleaved, an
 empty function subtracted) on single buffers of 16, 64, 256 and 1000
 bytes. It prints net nanoseconds per call and the ratio to the input (median and range of repeated
@@ -23,6 +24,7 @@ import wasmtime
 
 from ..genetics import Genome
 from ..genetics.byte_loops import find_byte_loops
+from ..genetics.promote_slot import PromoteSlot
 from ..genetics.sites import facts
 from ..genetics.stoke import Stoke
 from ..genetics.vectorize_bytes import vectorize
@@ -38,10 +40,23 @@ BYTE_KERNELS = ("count_byte", "sum_bytes", "max_byte")
 STOKE_KERNELS = (("days_in_month", "O2"), ("sign", "O0"), ("collatz", "O0"), ("digit_sum", "O0"))
 
 
-def variants(name: str) -> dict[str, bytes]:
+def promoted(name: str) -> Genome:
+    """The clang -O0 build after promote_slot lifted its frame slots into locals, as a run would."""
+    g = Genome.from_bytes((KERNELS / "wasm" / f"{name}.O0.wasm").read_bytes(), name)
+    rng = random.Random(0)
+    for _ in range(60):
+        g = PromoteSlot().apply(rng, [g]) or g
+    return g
+
+
+def variants(name: str, level: str = "O2") -> dict[str, bytes]:
     """The input and its rewrites, by label."""
-    wasm = (KERNELS / "wasm" / f"{name}.O2.wasm").read_bytes()
-    g = Genome.from_bytes(wasm, name)
+    if level == "O2":
+        wasm = (KERNELS / "wasm" / f"{name}.O2.wasm").read_bytes()
+        g = Genome.from_bytes(wasm, name)
+    else:
+        g = promoted(name)
+        wasm = g.wasm
     f = facts(g, 0)
     main = find_byte_loops(f.body, f.local_types)[0]  # clang's unrolled main loop comes first
     out = {"input": wasm, "vectorize_bytes": g.with_bodies({0: vectorize(f.body, main, f.local_types)}).wasm}
@@ -87,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({platform.machine()}, {platform.python_version()}, load {os.getloadavg()[0]:.1f})")
     print("# net ns per call (empty function subtracted); ratio to the input: median (range) over the repeats")
     rng = random.Random(0)
-    for name in BYTE_KERNELS:
-        vs = variants(name)
+    for name, level in [(n, lv) for lv in ("O2", "O0") for n in BYTE_KERNELS]:
+        vs = variants(name, level)
         params = ("i32",) * (3 if name == "count_byte" else 2)
         for length in (16, 64, 256, 1000):
             # one buffer per measurement: `time_variants` writes a case's memory inside the timed run, so
@@ -106,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                         ratios[v].append(timings[0].net_s / t.net_s)
             cells = [f"{v} {statistics.median(nanos[v]):.1f} ns ({statistics.median(ratios[v]):.2f}x, "
                      f"{min(ratios[v]):.2f}-{max(ratios[v]):.2f})" for v in vs if ratios[v]]
-            print(f"{name}.O2  {length:5d} B  " + " | ".join(cells), flush=True)
+            label = f"{name}.{level}" + ("+promote_slot" if level == "O0" else "")
+            print(f"{label}  {length:5d} B  " + " | ".join(cells), flush=True)
     for name, level in STOKE_KERNELS:
         rewrite = stoke_variant(name, level)
         if rewrite is None:
