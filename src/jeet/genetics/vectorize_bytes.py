@@ -22,8 +22,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from jeet.wasm.ir import Instr
-from jeet.wasm.types import I32, V128
+from jeet.wasm.ir import Body, Instr
+from jeet.wasm.types import I32, V128, ValType
 
 from .byte_loops import ByteLoop, Reduction, address, chunked_prologue, emit_expr, find_byte_loops, ins
 from .operator import Genome, Operator
@@ -57,7 +57,7 @@ def _fold(r: Reduction, vacc: int, scratch: int) -> list[Instr]:
                   ins("local.set", r.local)]
 
 
-def _search(body, loop: ByteLoop, local_types: Sequence):
+def _search(body: Body, loop: ByteLoop, local_types: Sequence[ValType]) -> Body:
     """A loop that exits on its bytes: the chunk loop leaves (before advancing) at the first 16 bytes
     that would make the original exit, and the original finds the exact byte."""
     (test,) = loop.exits
@@ -83,7 +83,7 @@ def _search(body, loop: ByteLoop, local_types: Sequence):
     return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 
 
-def vectorize(body, loop: ByteLoop, local_types: Sequence):
+def vectorize(body: Body, loop: ByteLoop, local_types: Sequence[ValType]) -> Body:
     """`body` with a 16-bytes-per-iteration SIMD prologue before `loop`."""
     if loop.exits:
         return _search(body, loop, local_types)
@@ -96,7 +96,7 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
         data, scratch = first, first + 1 + len(loop.reductions) + len(counts)
         splats = {r.local: first + 1 + len(loop.reductions) + j for j, r in enumerate(counts)}
         setup: list[Instr] = []
-        step = [ins("v128.load", 0, loop.offset), ins("local.set", data)]
+        step = [ins("local.set", data)]  # after the piece's load
         fold: list[Instr] = []
         for j, r in enumerate(loop.reductions):
             vacc, splat = first + 1 + j, splats.get(r.local, -1)
@@ -116,7 +116,7 @@ def vectorize(body, loop: ByteLoop, local_types: Sequence):
                 step += [get_acc, get_data, ins("i8x16.max_u" if r.kind == "max" else "i8x16.min_u"),
                          ins("local.set", vacc)]
             fold += _fold(r, vacc, scratch)
-        return setup, lambda j: address(loop) + [ins("v128.load", 0, loop.offset + j * CHUNK)] + step[1:], fold
+        return setup, lambda j: address(loop) + [ins("v128.load", 0, loop.offset + j * CHUNK)] + step, fold
 
     return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 

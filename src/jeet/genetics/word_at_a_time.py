@@ -24,8 +24,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from jeet.wasm.ir import Instr
-from jeet.wasm.types import I32, I64
+from jeet.wasm.ir import Body, Instr
+from jeet.wasm.types import I32, I64, ValType
 
 from .byte_loops import ByteLoop, address, chunked_prologue, emit_expr, find_byte_loops, ins
 from .operator import Genome, Operator
@@ -40,7 +40,7 @@ def _repeat(byte_pattern: int, width: int) -> int:
     return int.from_bytes(bytes([byte_pattern]) * width, "little")
 
 
-def _search(body, loop: ByteLoop, local_types: Sequence, width: int):
+def _search(body: Body, loop: ByteLoop, local_types: Sequence[ValType], width: int) -> Body:
     """A loop that exits on its bytes: the word loop leaves (before advancing) at the first word that
     would make the original exit; the original finds the exact byte."""
     wide = width == 8
@@ -77,7 +77,7 @@ def _search(body, loop: ByteLoop, local_types: Sequence, width: int):
     return chunked_prologue(body, loop, local_types, width, 16 // width, extra, build)
 
 
-def word_at_a_time(body, loop: ByteLoop, local_types: Sequence, width: int):
+def word_at_a_time(body: Body, loop: ByteLoop, local_types: Sequence[ValType], width: int) -> Body:
     """`body` with a prologue reading 16 bytes per iteration as words of `width` (4 or 8) bytes before
     `loop` (one guard per 16 bytes)."""
     if loop.exits:
