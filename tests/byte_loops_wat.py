@@ -368,3 +368,32 @@ SKIP_SPACES = """
 
 SEARCHES = {"compare_bytes": COMPARE_BYTES, "equal_bytes": EQUAL_BYTES, "find_byte": FIND_BYTE,
             "skip_spaces": SKIP_SPACES}
+
+# s = 0; for (i = 0; i < n; i++) s += (*pp)[i];   the buffer's address read from memory every iteration
+SUM_THROUGH_POINTER = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $pp i32) (param $n i32) (result i32) (local $i i32) (local $s i32)
+    block
+      loop
+        local.get $i
+        local.get $n
+        i32.ge_s
+        br_if 1
+        local.get $s
+        local.get $pp
+        i32.load offset=0
+        local.get $i
+        i32.add
+        i32.load8_u
+        i32.add
+        local.set $s
+        local.get $i
+        i32.const 1
+        i32.add
+        local.set $i
+        br 0
+      end
+    end
+    local.get $s))
+"""

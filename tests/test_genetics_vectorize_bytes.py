@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from byte_loops_wat import COMPARE_BYTES, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
+from byte_loops_wat import COMPARE_BYTES, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES, SUM_THROUGH_POINTER
 from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, promoted, assert_same_behaviour, assert_unchanged,
                          buffer_cases, kernel, target_cases, two_buffer_cases, wasmtime_valid, wat)
 
@@ -306,3 +306,23 @@ def test_clang_O0_byte_loops_vectorize_once_their_frame_slots_are_locals(name, b
     assert_same_behaviour(g.wasm, after, name, buffer_cases(rng, 100, extra), box)
     args, data = (7, 600, 7)[:2 + len(extra(rng))], [(7, rng.randbytes(600))]
     assert box.call(after, name, args, data).fuel < 0.3 * box.call(g.wasm, name, args, data).fuel
+
+
+def test_a_base_read_from_memory_is_read_only_when_the_original_reads_it(box):
+    """The buffer's address is loaded every iteration: the prologue may load it too, but only once the
+    loop is known to run, so an empty loop with an unreadable base still returns instead of trapping."""
+    before = wat(SUM_THROUGH_POINTER)
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    assert loop.streams[0].invariants[0][0] == "load"
+    after = g.with_bodies({0: vectorize(f.body, loop, f.local_types)}).wasm
+    validate(decode(after))
+    rng = random.Random(5)
+    cases = [((MEMORY_END - 2, 0), ()), ((MEMORY_END - 2, -5), ())]  # never reads *pp
+    for n in list(range(41)) + [100, 333]:
+        base = rng.choice((5000 + rng.randrange(16), MEMORY_END - n))
+        cases.append(((64, n), ((64, base.to_bytes(4, "little")), (base, rng.randbytes(n)))))
+    assert_same_behaviour(before, after, "f", cases, box)
+    data = [(64, (5000).to_bytes(4, "little")), (5000, rng.randbytes(600))]
+    assert box.call(after, "f", (64, 600), data).fuel < 0.3 * box.call(before, "f", (64, 600), data).fuel

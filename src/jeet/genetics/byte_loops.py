@@ -43,18 +43,22 @@ from dataclasses import dataclass
 from jeet.wasm.analysis import block_ends
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.opcodes import BY_NAME
-from jeet.wasm.types import EMPTY_BLOCK, I32, ValType
+from jeet.wasm.types import BLOCK_I32, EMPTY_BLOCK, I32, ValType
 
 from .sites import add_locals, live_after
 
 __all__ = ["ByteLoop", "ExitTest", "Reduction", "Stream", "address", "chunked_prologue", "emit_expr",
            "find_byte_loops", "ins"]
 
-Expr = tuple  # ("get", local) | ("const", value) | ("load8", address_expr, offset) | (opcode, *args)
+# ("get", local) | ("const", value) | ("load8", address, offset) an i32.load8_u, the bytes a loop walks |
+# ("load", address, offset, opcode) another i32 load, allowed at invariant addresses | (opcode, *args)
+Expr = tuple
+_LOADS = ("load8", "load")
 
 _OP = BY_NAME
 _GET, _SET, _TEE = _OP["local.get"], _OP["local.set"], _OP["local.tee"]
 _CONST, _LOAD8U = _OP["i32.const"], _OP["i32.load8_u"]
+_OTHER_LOADS = frozenset(_OP[f"i32.{n}"] for n in ("load", "load8_s", "load16_s", "load16_u"))
 _LOOP, _BLOCK, _IF, _ELSE, _END = 0x03, 0x02, 0x04, 0x05, 0x0B
 _BR, _BR_IF, _SELECT = 0x0C, 0x0D, 0x1B
 _ADD, _SUB, _EQZ = _OP["i32.add"], _OP["i32.sub"], _OP["i32.eqz"]
@@ -136,7 +140,7 @@ def _leaves(e: Expr, out: set) -> set:
         out.add(e[1])
     elif e[0] == "const":
         pass
-    elif e[0] == "load8":
+    elif e[0] in _LOADS:
         _leaves(e[1], out)
     else:
         for a in e[1:]:
@@ -145,7 +149,7 @@ def _leaves(e: Expr, out: set) -> set:
 
 
 def _has_load(e: Expr) -> bool:
-    if e[0] == "load8":
+    if e[0] in _LOADS:
         return True
     if e[0] in ("get", "const"):
         return False
@@ -153,7 +157,7 @@ def _has_load(e: Expr) -> bool:
 
 
 def _loads(e: Expr, out: list) -> list:
-    if e[0] == "load8":
+    if e[0] in _LOADS:
         out.append(e)
         _loads(e[1], out)
     elif e[0] not in ("get", "const"):
@@ -219,10 +223,10 @@ class _Eval:
                 self.written.add(x)
             elif op == _CONST:
                 stack.append(("const", i.imm[0] & 0xFFFFFFFF))
-            elif op == _LOAD8U:
+            elif op == _LOAD8U or op in _OTHER_LOADS:
                 if not stack:
                     raise _NoMatch
-                e = ("load8", stack.pop(), i.imm[1])
+                e = ("load8", stack.pop(), i.imm[1]) if op == _LOAD8U else ("load", stack.pop(), i.imm[1], op)
                 if not conditional:
                     self.unconditional_loads.add(e)
                 stack.append(e)
@@ -485,8 +489,8 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
     if not load_exprs <= ev.unconditional_loads:
         raise _NoMatch
     load_exprs = {e for e in load_exprs if not invariant(e)}
-    if not load_exprs:
-        raise _NoMatch
+    if not load_exprs or any(e[0] != "load8" for e in load_exprs):
+        raise _NoMatch  # the bytes walked are i32.load8_u; any other load must be invariant
     streams, stride = _streams(load_exprs, ivs, invariant)
     if len(streams) != 1:
         raise _NoMatch
@@ -727,8 +731,8 @@ def emit_expr(e: Expr) -> list[Instr]:
         return [ins("i32.const", e[1])]
     if e[0] == "select":
         return emit_expr(e[1]) + emit_expr(e[2]) + emit_expr(e[3]) + [Instr(_SELECT)]
-    if e[0] == "load8":  # an invariant load (see `_match`)
-        return emit_expr(e[1]) + [Instr(_LOAD8U, (0, e[2]))]
+    if e[0] in _LOADS:  # an invariant load (see `_match`)
+        return emit_expr(e[1]) + [Instr(_LOAD8U if e[0] == "load8" else e[3], (0, e[2]))]
     out: list[Instr] = []
     for a in e[1:]:
         out += emit_expr(a)
@@ -788,7 +792,13 @@ def _entry_guard(loop: ByteLoop, chunk: int, d: int) -> list[Instr]:
         end = address(loop, j) + [ins("i64.extend_i32_u")] + chunks + [ins("i64.add")]
         if loop.exits and st.offset:
             end += [ins("i64.const", st.offset), ins("i64.add")]
-        out += end + limit + [ins("i64.le_u"), ins("i32.and")]
+        if any(_loads(t, []) for t in st.invariants):
+            # the base is read from memory, which the original does only once it runs an iteration:
+            # look at it only after the distance said so
+            out = out + [ins("if", BLOCK_I32)] + end + limit + [ins("i64.le_u"), ins("else"), ins("i32.const", 0),
+                               ins("end")]
+        else:
+            out += end + limit + [ins("i64.le_u"), ins("i32.and")]
     return out
 
 
