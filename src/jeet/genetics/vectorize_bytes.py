@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.types import I32, V128, ValType
 
-from .byte_loops import ByteLoop, Reduction, address, chunked_prologue, emit_expr, find_byte_loops, ins
+from .byte_loops import ByteLoop, Reduction, find_byte_loops
+from .chunk_prologue import address, chunked_prologue, emit_expr, ins
 from .operator import Genome, Operator
 from .sites import facts
 
