@@ -397,3 +397,86 @@ SUM_THROUGH_POINTER = """
     end
     local.get $s))
 """
+
+# clang -O2 of `for (i = 0; i < n; i++) c += a[i] == b[i];` (unrolled by two, the odd byte after)
+COUNT_SAME = """
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param i32 i32 i32) (result i32) (local i32 i32 i32 i32 i32)
+    local.get 2
+    i32.const 0
+    i32.le_s
+    if
+      i32.const 0
+      return
+    end
+    local.get 2
+    i32.const 1
+    i32.and
+    local.set 4
+    block
+      local.get 2
+      i32.const 1
+      i32.eq
+      if
+        i32.const 0
+        local.set 2
+        br 1
+      end
+      local.get 2
+      i32.const -2
+      i32.and
+      local.set 5
+      i32.const 0
+      local.set 2
+      loop
+        local.get 3
+        local.get 0
+        local.get 2
+        i32.add
+        local.tee 6
+        i32.load8_u
+        local.get 1
+        local.get 2
+        i32.add
+        local.tee 7
+        i32.load8_u
+        i32.eq
+        i32.add
+        local.get 6
+        i32.const 1
+        i32.add
+        i32.load8_u
+        local.get 7
+        i32.const 1
+        i32.add
+        i32.load8_u
+        i32.eq
+        i32.add
+        local.set 3
+        local.get 5
+        local.get 2
+        i32.const 2
+        i32.add
+        local.tee 2
+        i32.ne
+        br_if 0
+      end
+    end
+    local.get 4
+    if (result i32)
+      local.get 3
+      local.get 0
+      local.get 2
+      i32.add
+      i32.load8_u
+      local.get 1
+      local.get 2
+      i32.add
+      i32.load8_u
+      i32.eq
+      i32.add
+    else
+      local.get 3
+    end))
+"""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from byte_loops_wat import COMPARE_BYTES, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES, SUM_THROUGH_POINTER
+from byte_loops_wat import (COMPARE_BYTES, COUNT_SAME, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES,
+                            SUM_THROUGH_POINTER)
 from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, promoted, assert_same_behaviour, assert_unchanged,
                          buffer_cases, kernel, target_cases, two_buffer_cases, wasmtime_valid, wat)
 
@@ -326,3 +327,18 @@ def test_a_base_read_from_memory_is_read_only_when_the_original_reads_it(box):
     assert_same_behaviour(before, after, "f", cases, box)
     data = [(64, (5000).to_bytes(4, "little")), (5000, rng.randbytes(600))]
     assert box.call(after, "f", (64, 600), data).fuel < 0.3 * box.call(before, "f", (64, 600), data).fuel
+
+
+def test_a_count_of_equal_bytes_in_two_buffers_compares_16_pairs_at_a_time(box):
+    before = wat(COUNT_SAME)
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    assert len(loop.streams) == 2 and loop.reductions[0].pair
+    after = g.with_bodies({0: vectorize(f.body, loop, f.local_types)}).wasm
+    validate(decode(after))
+    rng = random.Random(3)
+    assert_same_behaviour(before, after, "f", two_buffer_cases(rng, 150), box)
+    data = [(5000, bytes(600)), (9000, bytes(300) + bytes([1]) * 300)]
+    assert box.call(after, "f", (5000, 9000, 600), data).results == (300,)
+    assert box.call(after, "f", (5000, 9000, 600), data).fuel < 0.3 * box.call(before, "f", (5000, 9000, 600), data).fuel

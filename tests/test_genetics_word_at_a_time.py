@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from byte_loops_wat import COUNT_NE_UNROLLED, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
+from byte_loops_wat import COUNT_NE_UNROLLED, COUNT_SAME, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
 from ops_support import (KERNEL_NAMES, assert_becomes, promoted, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
                          target_cases, two_buffer_cases, wasmtime_valid, wat)
 
@@ -193,3 +193,14 @@ def test_clang_O0_byte_loops_agree_once_their_frame_slots_are_locals(name, box):
     after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, 8)}).wasm
     validate(decode(after))
     assert_same_behaviour(g.wasm, after, name, buffer_cases(random.Random(name), 100, BYTE_KERNELS[name]), box)
+
+
+@pytest.mark.parametrize("width", [4, 8])
+def test_a_count_of_equal_bytes_in_two_buffers_compares_words(width, box):
+    before = wat(COUNT_SAME)
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
+    validate(decode(after))
+    assert_same_behaviour(before, after, "f", two_buffer_cases(random.Random(width), 150), box)

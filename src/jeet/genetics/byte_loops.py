@@ -7,7 +7,8 @@ symbolically, only
 * advances induction variables by constants (`x = x + c`),
 * reads `S` consecutive bytes per iteration with `i32.load8_u` at `invariant + iv + k`, k = 0..S-1,
   where `iv` advances by S,
-* folds those bytes into accumulators: `acc += byte` (sum), `acc += (byte == t)` or `!=` (count),
+* folds those bytes into accumulators: `acc += byte` (sum), `acc += (byte == t)` or `!=` (count; also
+  `acc += (a[i] == b[i])` over two buffers read in step),
   `acc = max(acc, byte)` / `min` through `select` chains, one-armed `if`s or clang -O0's
   `block <test> br_if 0 <arm> end` (signed or unsigned),
 * writes temporaries that no accumulator, induction variable or test reads before the iteration writes
@@ -69,12 +70,13 @@ _SWAP = {"eq": "eq", "ne": "ne", "lt_s": "gt_s", "gt_s": "lt_s", "lt_u": "gt_u",
 @dataclass(frozen=True)
 class Reduction:
     """One accumulator: `kind` is "sum", "count_eq", "count_ne", "max" or "min"; `target` the byte
-    compared against (count kinds); `signed` the signedness of the max/min compare."""
+    compared against (counts of one buffer); `signed` the signedness of the max/min compare."""
 
     local: int
     kind: str
     target: Expr | None = None
     signed: bool = False
+    pair: bool = False  # a count comparing each byte of stream 0 with the same byte of stream 1
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,24 @@ def _continuation(cond: Expr, negate: bool) -> tuple[str, Expr, Expr]:
     return rel, left, right
 
 
+def _pair_count(acc: int, e: Expr, pairs: dict[int, tuple[Expr, Expr]]) -> Reduction:
+    """`acc += (a[k] == b[k])` (or `!=`) for every byte k of the iteration, or _NoMatch."""
+    terms = _flatten_add(e, [])
+    if ("get", acc) not in terms or len(terms) != len(pairs) + 1:
+        raise _NoMatch
+    ops, seen = set(), []
+    for t in terms:
+        if t == ("get", acc):
+            continue
+        if not (isinstance(t[0], int) and t[0] in (_EQ, _NE)):
+            raise _NoMatch
+        ops.add(t[0])
+        seen.append(frozenset((t[1], t[2])))
+    if len(ops) != 1 or Counter(seen) != Counter(frozenset(p) for p in pairs.values()):
+        raise _NoMatch
+    return Reduction(acc, "count_eq" if ops.pop() == _EQ else "count_ne", pair=True)
+
+
 def _reduction(acc: int, e: Expr, loads: dict[int, Expr], invariant: Callable[[Expr], bool]) -> Reduction:
     """The reduction the final value `e` of accumulator `acc` performs over the iteration's `loads`
     (keyed by byte index), or _NoMatch."""
@@ -480,9 +500,18 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
     if not load_exprs or any(e[0] != "load8" for e in load_exprs):
         raise _NoMatch  # the bytes walked are i32.load8_u; any other load must be invariant
     streams, stride = _streams(load_exprs, ivs, invariant)
-    if len(streams) != 1:
+    if len(streams) == 1:
+        by_byte = streams[0][1]
+
+        def reduction(x: int, e: Expr) -> Reduction:
+            return _reduction(x, e, by_byte, invariant)
+    elif len(streams) == 2:  # two buffers compared byte by byte
+        pairs = {k: (streams[0][1][k], streams[1][1][k]) for k in streams[0][1]}
+
+        def reduction(x: int, e: Expr) -> Reduction:
+            return _pair_count(x, e, pairs)
+    else:
         raise _NoMatch
-    stream, by_byte = streams[0]
     # every other written local: an IV, an accumulator, or a temporary no IV, accumulator or test reads
     # before the iteration writes it. A temporary that keeps its value on some iterations (it reads
     # itself) must be dead after the loop: the chunks skip the iterations that would have set it.
@@ -493,7 +522,7 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
             continue
         if x in _leaves(state[x], set()):
             try:
-                reductions.append(_reduction(x, state[x], by_byte, invariant))
+                reductions.append(reduction(x, state[x]))
             except _NoMatch:
                 if x in live:
                     raise
@@ -512,7 +541,8 @@ def _match(instrs: Sequence[Instr], local_types: Sequence[ValType], k: int, ends
             raise _NoMatch  # an IV fed by another local, an accumulator fed by anything but bytes
     if not reductions:
         raise _NoMatch
-    return ByteLoop(k, tuple(sorted(ivs.items())), (stream,), stride, counter, rel, right, tuple(reductions))
+    return ByteLoop(k, tuple(sorted(ivs.items())), tuple(st for st, _ in streams), stride, counter, rel, right,
+                    tuple(reductions))
 
 
 # -- loops with early exits on their bytes -----------------------------------------------------------

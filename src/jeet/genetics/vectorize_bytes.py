@@ -1,10 +1,11 @@
-"""vectorize_bytes: a byte-reduction loop (sum, count of a byte value, maximum or minimum byte) or a byte
-search (the first place two buffers differ, the first byte equal to or different from a value) gains a
-SIMD prologue that handles 16 bytes per iteration; the original loop stays as the scalar tail.
+"""vectorize_bytes: a byte-reduction loop (sum, count of a byte value or of equal bytes in two buffers,
+maximum or minimum byte) or a byte search (the first place two buffers differ, the first byte equal to
+or different from a value) gains a SIMD prologue that handles 16 bytes per iteration; the original loop
+stays as the scalar tail.
 
-The recognition and the guards live in `byte_loops` (see there why the chunks read only bytes the
-original reads and leave every induction variable where it would). Per 16 bytes the chunk loop does
-one `v128.load` and two to four lane-wise operations:
+The recognition lives in `byte_loops`, the guards in `chunk_prologue` (see there why the chunks read
+only bytes the original reads and leave every induction variable where it would). Per 16 bytes the
+chunk loop does one `v128.load` per buffer and two to four lane-wise operations:
 
 * sum: widen pairwise twice (`i16x8.extadd_pairwise_i8x16_u`, `i32x4.extadd_pairwise_i16x8_u`) and add
   into four i32 lanes, which wrap modulo 2^32 just as the scalar sum does;
@@ -88,36 +89,50 @@ def vectorize(body: Body, loop: ByteLoop, local_types: Sequence[ValType]) -> Bod
     """`body` with a 16-bytes-per-iteration SIMD prologue before `loop`."""
     if loop.exits:
         return _search(body, loop, local_types)
-    counts = [r for r in loop.reductions if r.kind.startswith("count")]
+    nstreams = len(loop.streams)
+    counts = [r for r in loop.reductions if r.kind.startswith("count") and not r.pair]
     extremes = any(r.kind in ("max", "min") for r in loop.reductions)
-    # new locals: the loaded bytes, a vector accumulator per reduction, a splat per count, a scalar
-    extra = [V128] * (1 + len(loop.reductions) + len(counts)) + ([I32] if extremes else [])
+    # new locals: the bytes of each buffer, a vector accumulator per reduction, a splat per count of one
+    # buffer, a scalar for the maxima
+    extra = [V128] * (nstreams + len(loop.reductions) + len(counts)) + ([I32] if extremes else [])
 
     def build(first: int):
-        data, scratch = first, first + 1 + len(loop.reductions) + len(counts)
-        splats = {r.local: first + 1 + len(loop.reductions) + j for j, r in enumerate(counts)}
+        data = list(range(first, first + nstreams))
+        accs = first + nstreams
+        splats = {r.local: accs + len(loop.reductions) + j for j, r in enumerate(counts)}
+        scratch = accs + len(loop.reductions) + len(counts)
         setup: list[Instr] = []
-        step = [ins("local.set", data)]  # after the piece's load
+        step: list[Instr] = []
         fold: list[Instr] = []
         for j, r in enumerate(loop.reductions):
-            vacc, splat = first + 1 + j, splats.get(r.local, -1)
+            vacc = accs + j
             init = (1 << 128) - 1 if r.kind == "min" else 0
             setup += [ins("v128.const", init), ins("local.set", vacc)]
-            get_acc, get_data = ins("local.get", vacc), ins("local.get", data)
+            get_acc, get_data = ins("local.get", vacc), ins("local.get", data[0])
             if r.kind == "sum":
                 step += [get_acc, get_data, ins("i16x8.extadd_pairwise_i8x16_u"),
                          ins("i32x4.extadd_pairwise_i16x8_u"), ins("i32x4.add"), ins("local.set", vacc)]
             elif r.kind in ("count_eq", "count_ne"):
-                setup += emit_expr(r.target) + [ins("i8x16.splat"), ins("local.set", splat)]
-                step += [get_acc, get_data, ins("local.get", splat),
-                         ins("i8x16.eq" if r.kind == "count_eq" else "i8x16.ne"),
+                if r.pair:
+                    other = ins("local.get", data[1])
+                else:
+                    setup += emit_expr(r.target) + [ins("i8x16.splat"), ins("local.set", splats[r.local])]
+                    other = ins("local.get", splats[r.local])
+                step += [get_acc, get_data, other, ins("i8x16.eq" if r.kind == "count_eq" else "i8x16.ne"),
                          ins("i16x8.extadd_pairwise_i8x16_s"), ins("i32x4.extadd_pairwise_i16x8_s"),
                          ins("i32x4.sub"), ins("local.set", vacc)]
             else:
                 step += [get_acc, get_data, ins("i8x16.max_u" if r.kind == "max" else "i8x16.min_u"),
                          ins("local.set", vacc)]
             fold += _fold(r, vacc, scratch)
-        return setup, lambda j: address(loop) + [ins("v128.load", 0, loop.offset + j * CHUNK)] + step, fold
+
+        def piece(j: int) -> list[Instr]:
+            loads: list[Instr] = []
+            for n in range(nstreams):
+                loads += address(loop, n) + [ins("v128.load", 0, loop.streams[n].offset + j * CHUNK),
+                                             ins("local.set", data[n])]
+            return loads + step
+        return setup, piece, fold
 
     return chunked_prologue(body, loop, local_types, CHUNK, 1, extra, build)
 

@@ -1,9 +1,10 @@
-"""word_at_a_time: a byte-reduction loop that sums bytes or counts a byte value, or a byte search (the
-first place two buffers differ, the first byte equal to or different from a value), gains a prologue
-that reads 8 (or 4) bytes per `i64.load` (`i32.load`); the original loop is the byte tail.
+"""word_at_a_time: a byte-reduction loop that sums bytes, counts a byte value or the equal bytes of two
+buffers, or a byte search (the first place two buffers differ, the first byte equal to or different from
+a value), gains a prologue that reads 8 (or 4) bytes per `i64.load` (`i32.load`); the original loop is
+the byte tail.
 
-The recognition and the guards live in `byte_loops` (see there why the words read only bytes the
-original reads). Per word, with SWAR arithmetic on the scalar registers:
+The recognition lives in `byte_loops`, the guards in `chunk_prologue` (see there why the words read
+only bytes the original reads). Per word, with SWAR arithmetic on the scalar registers:
 
 * sum: add the even and odd bytes as 16-bit lanes (`(w & 0x00FF..) + ((w >> 8) & 0x00FF..)`), then
   one multiply by `0x0001_0001..` gathers the lanes in the top 16 bits (no lane carries: at most
@@ -87,17 +88,20 @@ def word_at_a_time(body: Body, loop: ByteLoop, local_types: Sequence[ValType], w
     t = "i64" if wide else "i32"
     T = I64 if wide else I32
     shift_top = 48 if wide else 16
-    counts = [r for r in loop.reductions if r.kind != "sum"]
-    extra = [T] * (2 + len(counts))  # the word, a scratch word, one repeated target per count
+    nstreams = len(loop.streams)
+    counts = [r for r in loop.reductions if r.kind != "sum" and not r.pair]
+    # the word of each buffer, a scratch word, one repeated target per count of one buffer
+    extra = [T] * (nstreams + 1 + len(counts))
 
     def c(value: int) -> Instr:
         return ins(f"{t}.const", value)
 
     def build(first: int):
-        word, scratch = first, first + 1
-        splats = {r.local: first + 2 + j for j, r in enumerate(counts)}
+        words = list(range(first, first + nstreams))
+        word, scratch = words[0], first + nstreams
+        splats = {r.local: scratch + 1 + j for j, r in enumerate(counts)}
         setup: list[Instr] = []
-        step = [ins("local.set", word)]
+        step: list[Instr] = []
         get_w = ins("local.get", word)
         for r in loop.reductions:
             acc = ins("local.get", r.local)
@@ -109,11 +113,14 @@ def word_at_a_time(body: Body, loop: ByteLoop, local_types: Sequence[ValType], w
                 step += [ins("i32.wrap_i64")] if wide else []
                 step += [ins("i32.add"), ins("local.set", r.local)]
                 continue
-            splat = splats[r.local]
-            setup += emit_expr(r.target) + ([ins("i64.extend_i32_u")] if wide else []) \
-                + [c(_repeat(0x01, width)), ins(f"{t}.mul"), ins("local.set", splat)]
+            if r.pair:  # the bytes of the two words that differ
+                other = ins("local.get", words[1])
+            else:
+                setup += emit_expr(r.target) + ([ins("i64.extend_i32_u")] if wide else []) \
+                    + [c(_repeat(0x01, width)), ins(f"{t}.mul"), ins("local.set", splats[r.local])]
+                other = ins("local.get", splats[r.local])
             low7 = _repeat(0x7F, width)
-            differing = [get_w, ins("local.get", splat), ins(f"{t}.xor"), ins("local.tee", scratch), c(low7),
+            differing = [get_w, other, ins(f"{t}.xor"), ins("local.tee", scratch), c(low7),
                          ins(f"{t}.and"), c(low7), ins(f"{t}.add"), ins("local.get", scratch), ins(f"{t}.or"),
                          c(_repeat(0x80, width)), ins(f"{t}.and"), ins(f"{t}.popcnt")]
             differing += [ins("i32.wrap_i64")] if wide else []
@@ -122,7 +129,13 @@ def word_at_a_time(body: Body, loop: ByteLoop, local_types: Sequence[ValType], w
             else:
                 step += [acc, ins("i32.const", width), ins("i32.add")] + differing + [ins("i32.sub"),
                                                                                       ins("local.set", r.local)]
-        return setup, lambda j: address(loop) + [ins(f"{t}.load", 0, loop.offset + j * width)] + step, []
+        def piece(j: int) -> list[Instr]:
+            loads: list[Instr] = []
+            for n in range(nstreams):
+                loads += address(loop, n) + [ins(f"{t}.load", 0, loop.streams[n].offset + j * width),
+                                             ins("local.set", words[n])]
+            return loads + step
+        return setup, piece, []
 
     return chunked_prologue(body, loop, local_types, width, 16 // width, extra, build)
 
