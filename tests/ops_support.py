@@ -16,6 +16,15 @@ from jeet.wasm import decode, validate
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "src" / "jeet" / "kernels" / "wasm"
 ENGINE = wasmtime.Engine()
 MEMORY_END = 2 * 65536  # the kernels' memory: 2 pages
+# wasm-tools smith flags for WebAssembly 2.0 modules with SIMD (and nothing after 2.0)
+SMITH_SIMD = [
+    "--simd-enabled", "true", "--relaxed-simd-enabled", "false", "--gc-enabled", "false",
+    "--exceptions-enabled", "false", "--memory64-enabled", "false", "--tail-call-enabled", "false",
+    "--threads-enabled", "false", "--extended-const-enabled", "false", "--wide-arithmetic-enabled", "false",
+    "--custom-page-sizes-enabled", "false", "--compact-imports-enabled", "false",
+    "--custom-descriptors-enabled", "false", "--shared-everything-threads-enabled", "false",
+    "--max-memories", "1", "--min-funcs", "3",
+]
 KERNEL_NAMES = tuple(sorted({p.name.rsplit(".", 2)[0] for p in KERNEL_DIR.glob("*.O2.wasm")}))
 
 

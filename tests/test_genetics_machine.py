@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from ops_support import KERNEL_DIR, wasmtime_valid
+from ops_support import KERNEL_DIR, SMITH_SIMD, wasmtime_valid
 
 from jeet.evolve import EvolveConfig, Evolution, load_problem
 from jeet.genetics import OPERATORS, SETS, Genome, operator_set
@@ -16,8 +16,6 @@ from jeet.genetics.registry import DEFAULT_WEIGHTS, MACHINE
 from jeet.sandbox import Sandbox
 from jeet.wasm import decode, validate
 from jeet.wasm.errors import WasmError
-
-from test_wasm_simd import SMITH_SIMD
 
 TESTS_DIR = KERNEL_DIR.parent / "tests"
 

@@ -14,6 +14,8 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ops_support import SMITH_SIMD
+
 from jeet.wasm import decode, encode_module, validate
 from jeet.wasm.encode import encode_instr
 from jeet.wasm.errors import WasmError
@@ -182,14 +184,6 @@ def _wasm_tools() -> str | None:
     return shutil.which("wasm-tools")
 
 
-SMITH_SIMD = [
-    "--simd-enabled", "true", "--relaxed-simd-enabled", "false", "--gc-enabled", "false",
-    "--exceptions-enabled", "false", "--memory64-enabled", "false", "--tail-call-enabled", "false",
-    "--threads-enabled", "false", "--extended-const-enabled", "false", "--wide-arithmetic-enabled", "false",
-    "--custom-page-sizes-enabled", "false", "--compact-imports-enabled", "false",
-    "--custom-descriptors-enabled", "false", "--shared-everything-threads-enabled", "false",
-    "--max-memories", "1", "--min-funcs", "3",
-]
 
 
 def test_wasm_smith_simd_modules_round_trip_and_validate():
