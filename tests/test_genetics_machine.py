@@ -21,9 +21,10 @@ TESTS_DIR = KERNEL_DIR.parent / "tests"
 
 
 def test_the_machine_set_is_asked_for_and_weighted_low():
-    assert set(SETS["machine"]) == set(MACHINE) == {"vectorize_bytes", "word_at_a_time", "stoke"}
-    assert not set(MACHINE) & set(SETS["structural"])
-    assert [op.name for op in operator_set("structural,machine")][-3:] == list(MACHINE)
+    assert set(SETS["machine"]) == set(MACHINE) >= {"vectorize_bytes", "word_at_a_time", "stoke"}
+    # the cheap machine rewrites are in the default set; stoke (a whole search per call) only when asked
+    assert set(MACHINE) - set(SETS["structural"]) == {"stoke"}
+    assert [op.name for op in operator_set("structural,machine")][-1] == "stoke"
     assert all(0 < DEFAULT_WEIGHTS[name] < 1 for name in MACHINE)
 
 
