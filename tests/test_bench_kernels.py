@@ -14,7 +14,7 @@ from rich.console import Console
 
 from jeet.bench.native import time_kernel
 from jeet.bench.options import BenchOptions, load_suite, parse_starts
-from jeet.bench.runs import DistinctCounter, StartRun, load_start
+from jeet.bench.runs import DistinctCounter, StartRun, distinct_evaluations, load_start
 from jeet.bench.suite import run_kernels
 from jeet.evolve import EvolveConfig
 from jeet.evolve.worker import Offspring
@@ -99,6 +99,10 @@ def test_distinct_evaluations_are_counted_by_content_hash():
     counter.run([], None)
     counter.collect(None)
     assert counter.hashes == {"a", "c"} and counter.workers == 3
+    assert distinct_evaluations({"evaluations": 5}, counter) == (2, "bench")
+    assert distinct_evaluations({"evaluations": 5, "distinct_candidates": 4}, counter) == (4, "run")
+    # a loop that evaluates elsewhere than evo.evaluator: its own figure, named for what it is
+    assert distinct_evaluations({"evaluations": 5}, DistinctCounter(Inner())) == (5, "run evaluations, repeats not removed")
 
 
 def test_the_suite_on_two_kernels_writes_its_table_json_and_plots(tmp_path):

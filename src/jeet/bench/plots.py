@@ -58,7 +58,7 @@ def native_time_plot(report: BenchReport, path: Path) -> None:
     fig.legend(handles, labels, fontsize=6.5, loc="lower center", ncol=2, frameon=False)
     ax.set_title(f"jeet bench: native time of jeet's output per kernel ({report.budget_s:g} s per kernel and start)",
                  fontsize=9)
-    fig.tight_layout(rect=(0, 0.75 / height, 1, 1))
+    fig.tight_layout(rect=(0, 0.45 / height, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

@@ -48,7 +48,8 @@ class StartRow:
     held_out_failures: int         # the bench's own check of jeet's output on every held-out case
     evaluations: int               # sandbox evaluations the run reports
     distinct: int                  # distinct evaluated candidates (by content hash)
-    distinct_source: str           # "run" (the Evolution result) or "bench" (counted at the evaluator)
+    distinct_source: str           # "run" (the Evolution result), "bench" (counted at the evaluator), or a
+                                   # plain name for a fallback (see runs.distinct_evaluations)
     seconds: float                 # the evolve run, start to final check
     workers: int
     distinct_per_s_per_core: float

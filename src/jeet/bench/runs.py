@@ -124,12 +124,20 @@ def evolve_from(k: Kernel, start: str, budget_s: float, seed: int, workers: int)
         throughput = pipeline_throughput(problem, parents, evo.baseline, min(5.0, budget_s / 4), seed)
     improved = result.get("improved")
     output = problem.wasm if improved is not None and not improved else champion
-    if result.get("distinct_candidates") is not None:
-        distinct, source = int(result["distinct_candidates"]), "run"
-    else:
-        distinct, source = len(counter.hashes), "bench"
+    distinct, source = distinct_evaluations(result, counter)
     return StartRun(k, start, problem, output, result, distinct, source, seconds, workers, rss.peak, throughput,
                     logbook)
+
+
+def distinct_evaluations(result: dict, counter: DistinctCounter) -> tuple[int, str]:
+    """Distinct evaluated candidates and where the figure comes from: the run's own count when its
+    result carries one ("run"), else the bench's count at the evaluator ("bench"); if the evaluator
+    was not reached through `evo.evaluator`, the run's evaluations, named as not deduplicated."""
+    if result.get("distinct_candidates") is not None:
+        return int(result["distinct_candidates"]), "run"
+    if counter.hashes or not result.get("evaluations"):
+        return len(counter.hashes), "bench"
+    return int(result["evaluations"]), "run evaluations, repeats not removed"
 
 
 def pipeline_throughput(problem: Problem, parents: list[bytes], baseline, seconds: float, seed: int,
