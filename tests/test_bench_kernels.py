@@ -73,6 +73,7 @@ def test_the_verdict_sees_a_much_faster_output_and_flags_a_slower_one():
     assert faster.fuel_jeet < faster.fuel_O2opt < faster.fuel_input
     assert slower.slower and not slower.improved and slower.ratio_ci[0] > 1.0
     assert faster.held_out_failures == 0 == slower.held_out_failures
+    assert faster.timing_note == "" == slower.timing_note  # every variant returned the same results
 
 
 def test_what_the_bench_reads_from_a_run_result():
