@@ -33,8 +33,20 @@ def test_clang_style_frame_is_scratch():
     # 32 bytes of its own, then the 4 bytes the leaf stores into below them
     assert frame_bytes(m, m.export_func("f")) == 36
     assert scratch(m, "f") == Scratch(0, 4096, 36)
-    assert scratch(m, "f").region == (4060, 4096)
+    # the whole free stack below the pointer is scratch: any implementation's frame may use it
+    assert scratch(m, "f").region == (0, 4096)
     assert state_writes(m, "f") == ()
+
+
+def test_static_data_below_the_stack_is_not_scratch():
+    # clang's default layout: data first, then the stack growing down from above it
+    m = module("""(module (memory (export "memory") 1) (global $sp (mut i32) (i32.const 8192))
+      (data (i32.const 1024) "static data")
+      (func (export "f") (param i32) (local i32)
+        global.get $sp i32.const 16 i32.sub local.tee 1 global.set $sp
+        local.get 1 local.get 0 i32.store offset=4
+        local.get 1 i32.const 16 i32.add global.set $sp))""")
+    assert scratch(m, "f").region == (1035, 8192)
 
 
 def test_leaf_frame_without_moving_the_pointer():
@@ -68,7 +80,8 @@ def test_non_constant_frame_has_no_bound():
       (func (export "f") (param i32)
         global.get $sp i32.const 16 i32.sub global.set $sp
         global.get $sp local.get 0 i32.sub global.set $sp))""")
-    assert frame_bytes(m, 0) is None and scratch(m, "f") is None
+    assert frame_bytes(m, 0) is None and scratch(m, "f").frame is None
+    assert scratch(m, "f").region == (0, 1024)  # the free stack is the caller's to lose either way
     assert state_writes(m, "f")
 
 

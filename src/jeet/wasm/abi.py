@@ -47,17 +47,25 @@ class Scratch:
     """The shadow-stack scratch region of one exported function.
 
     `sp_global` is the stack pointer's global index, `sp_entry` its value when a call starts (its declared
-    initial value: every call that returns restores it), `frame` the bytes the call tree may use below it.
+    initial value: every call that returns restores it), `frame` the bytes the call tree itself uses below
+    it (None: no static bound), `floor` where the free stack ends below: the end of the highest data segment
+    under the stack pointer (clang's default layout puts static data there), else 0 (stack first).
     """
 
     sp_global: int
     sp_entry: int
-    frame: int
+    frame: int | None
+    floor: int = 0
 
     @property
     def region(self) -> tuple[int, int]:
-        """`[start, end)` of the scratch bytes."""
-        return max(0, self.sp_entry - self.frame), self.sp_entry
+        """`[start, end)` of the scratch bytes: all of the free stack below the pointer at entry.
+
+        The ABI gives the caller nothing there (its frames lie above the pointer, its data below the floor),
+        so any implementation's frame may overwrite it: an implementation with a larger frame than the
+        original's is not a change of behaviour either.
+        """
+        return self.floor, self.sp_entry
 
 
 def _body(module: Module, func_index: int) -> Body | None:
@@ -290,11 +298,22 @@ def scratch(module: Module, function: str | int) -> Scratch | None:
     sp = stack_pointer(module)
     if sp is None:
         return None
-    frame = frame_bytes(module, index, sp)
-    if not frame:
-        return None
-    g = module.globals[sp - module.num_imported_globals]
-    return Scratch(sp, g.init.instrs[0].imm[0] & 0xFFFFFFFF, frame)
+    entry = module.globals[sp - module.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF
+    return Scratch(sp, entry, frame_bytes(module, index, sp), _stack_floor(module, entry))
+
+
+def _stack_floor(module: Module, sp_entry: int) -> int:
+    """The end of the highest active data segment (of memory 0) that lies below `sp_entry`, else 0."""
+    floor = 0
+    for seg in module.data:
+        instrs = seg.offset.instrs if seg.offset is not None else None
+        if seg.mode != "active" or seg.memory != 0 or not instrs or instrs[0].op != _I32_CONST:
+            continue
+        start = instrs[0].imm[0] & 0xFFFFFFFF
+        end = start + len(seg.init)
+        if start < sp_entry:
+            floor = max(floor, min(end, sp_entry))
+    return floor
 
 
 def state_writes(module: Module, function: str | int) -> tuple[str, ...]:
