@@ -1,0 +1,259 @@
+"""Equivalence of two versions of one exported function, for all inputs, by an SMT query.
+
+Both functions are translated over the same symbolic inputs (arguments, mutable and
+imported globals, initial memory), and the solver looks for inputs on which they differ:
+one traps and the other does not, or neither traps and a result, a final global or a byte of
+memory outside the original's shadow-stack scratch region differs. No such input: `proved`
+(or `bounded(k)` when a loop may run longer than the unrolling). One found: it is replayed in
+jeet's sandbox on both modules, and only a difference seen there makes `refuted`.
+
+The stack pointer (see `jeet.wasm.abi`) is fixed to its declared initial value: every call a
+host makes starts there, because compiled functions restore it. Everything else is symbolic.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..oracle.values import valtype_names
+from ..sandbox import Sandbox
+from ..wasm import Module, WasmError, decode, validate
+from ..wasm import abi
+from ..wasm.types import F32, F64, WIDTH
+from .counterexample import Counterexample, blocks, ranges
+from .coverage import uncovered
+from .errors import ProveError, Unsupported
+from .evaluate import Evaluator
+from .replay import differs, run_side
+from .semantics import Inputs, Outcome, make_inputs, translate
+from .solver import SOLVERS, Solver, open_solver
+from .terms import Builder, Term
+from .verification import Verification
+
+
+def load_pair(original: bytes, variant: bytes, function: str) -> tuple[Module, Module, int, int]:
+    """Decode and validate both modules and find the function; ProveError names what is wrong."""
+    mods = []
+    for label, data in (("original", original), ("variant", variant)):
+        try:
+            m = decode(bytes(data))
+            validate(m)
+        except WasmError as exc:
+            raise ProveError(f"{label}: invalid module: {exc}") from None
+        mods.append(m)
+    ma, mb = mods
+    fa, fb = ma.export_func(function), mb.export_func(function)
+    for label, m, f in (("original", ma, fa), ("variant", mb, fb)):
+        if f is None:
+            names = ", ".join(sorted(m.exported_functions())) or "none"
+            raise ProveError(f"{label}: no exported function {function!r} (exports: {names})")
+    sa, sb = ma.func_type(fa), mb.func_type(fb)
+    if sa != sb:
+        raise ProveError(f"{function}: different signatures, original {sa} vs variant {sb}")
+    return ma, mb, fa, fb
+
+
+def _context_difference(ma: Module, mb: Module) -> str | None:
+    """What, besides code, makes the two modules start from different states (then a proof over
+    shared initial state does not carry over)."""
+    if ma.memory_types != mb.memory_types:
+        return "the modules declare different memories"
+    if ma.global_types != mb.global_types or ma.globals != mb.globals:
+        return "the modules declare different globals"
+    if ma.data != mb.data:
+        return "the modules' data segments differ"
+    return None
+
+
+def _is_nan(b: Builder, x: Term) -> Term:
+    w = x.w
+    exp = ((1 << (11 if w == 64 else 8)) - 1) << (52 if w == 64 else 23)
+    frac = (1 << (52 if w == 64 else 23)) - 1
+    return b.and_(b.eq(b.bin("and", x, b.const(exp, w)), b.const(exp, w)),
+                  b.ne(b.bin("and", x, b.const(frac, w)), b.const(0, w)))
+
+
+def _value_differs(b: Builder, t: int, x: Term, y: Term) -> Term:
+    if t in (F32, F64):
+        return b.not_(b.or_(b.eq(x, y), b.and_(_is_nan(b, x), _is_nan(b, y))))
+    return b.ne(x, y)
+
+
+def _difference(b: Builder, oa: Outcome, ob: Outcome, result_types: tuple, global_types: tuple,
+                region: tuple[int, int] | None, witness: Term) -> Term:
+    """The condition under which the two outcomes differ (witness: the address of a differing byte)."""
+    parts = [_value_differs(b, t, x, y) for t, x, y in zip(result_types, oa.results, ob.results)]
+    parts += [_value_differs(b, gt.type, x, y) for gt, x, y in zip(global_types, oa.globals, ob.globals)]
+    if oa.memory is not None and ob.memory is not None:
+        size = min(oa.memory_size, ob.memory_size)
+        where = [b.cmp("ult", witness, b.const(size, 32))] if size < (1 << 32) else []
+        if region is not None:
+            lo, hi = region
+            where.append(b.or_(b.cmp("ult", witness, b.const(lo, 32)), b.cmp("ule", b.const(hi, 32), witness)))
+        parts.append(b.and_(*where, b.ne(b.select(oa.memory, witness), b.select(ob.memory, witness))))
+    ok_both = b.and_(b.not_(oa.trapped), b.not_(ob.trapped))
+    return b.or_(b.ne(oa.trapped, ob.trapped), b.and_(ok_both, b.or_(*parts)))
+
+
+def _unknown(method: str, bound: int, t0: float, solver_s: float, reason: str) -> Verification:
+    return Verification(method, "unknown", None, solver_s, None, reason)
+
+
+def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
+          solver: str = "bitwuzla", max_depth: int = 8, sandbox: Sandbox | None = None) -> Verification:
+    """Check that `variant`'s `function` behaves as `original`'s on every input.
+
+    Raises ProveError only for bad input (invalid module, no such function, different
+    signatures, unknown solver), before any solver time; every other problem (timeout,
+    solver failure, something the semantics does not cover) is an `unknown` answer.
+    """
+    if solver not in SOLVERS:
+        raise ProveError(f"unknown solver {solver!r} (choose from {', '.join(SOLVERS)})")
+    if bound < 1:
+        raise ProveError(f"the loop bound must be at least 1, got {bound}")
+    ma, mb, fa, fb = load_pair(original, variant, function)
+    method = f"smt:{solver}"
+    t0 = time.perf_counter()
+    for label, m, f in (("original", ma, fa), ("variant", mb, fb)):
+        reason = uncovered(m, f)
+        if reason is not None:
+            return _unknown(method, bound, t0, 0.0, f"{label}: {reason}")
+    if bool(ma.memory_types) != bool(mb.memory_types):
+        return _unknown(method, bound, t0, 0.0, "one module has a memory and the other has none")
+    b = Builder()
+    inputs = make_inputs(b, ma, fa)
+    try:
+        oa = translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth)
+        ob = translate(b, mb, fb, inputs, bound=bound, max_depth=max_depth)
+    except Unsupported as exc:
+        return _unknown(method, bound, t0, 0.0, exc.reason)
+    except (RecursionError, MemoryError) as exc:
+        return _unknown(method, bound, t0, 0.0, f"the formula is too large ({type(exc).__name__})")
+    try:
+        return _decide(b, ma, mb, fa, fb, inputs, oa, ob, method, bound, timeout_s, solver, sandbox)
+    except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
+        return _unknown(method, bound, t0, 0.0, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _premise(b: Builder, ma: Module, inputs: Inputs) -> tuple[Term, tuple[int, int] | None]:
+    """The entry state jeet assumes (stack pointer at its initial value) and the scratch region."""
+    sp = abi.stack_pointer(ma)
+    if sp is None or sp not in inputs.globals:
+        return b.true, None
+    g = ma.globals[sp - ma.num_imported_globals]
+    fixed = b.eq(inputs.globals[sp], b.const(g.init.instrs[0].imm[0], 32))
+    return fixed, None
+
+
+def _at_init(b: Builder, m: Module, inputs: Inputs) -> list[Term]:
+    """Assumptions that put every global at the value a fresh instance gives it."""
+    out = []
+    nimp = m.num_imported_globals
+    for i, var in inputs.globals.items():
+        if i < nimp:
+            out.append(b.eq(var, b.const(0, var.w)))
+            continue
+        ins = m.globals[i - nimp].init.instrs
+        if ins and len(ins) == 2 and ins[0].name in ("i32.const", "i64.const", "f32.const", "f64.const"):
+            out.append(b.eq(var, b.const(ins[0].imm[0], var.w)))
+    return out
+
+
+def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs, oa: Outcome, ob: Outcome,
+            method: str, bound: int, timeout_s: float, solver: str, sandbox: Sandbox | None) -> Verification:
+    ft = ma.func_type(fa)
+    premise, _ = _premise(b, ma, inputs)
+    scratch = abi.scratch(ma, fa)
+    region = scratch.region if scratch is not None else None
+    witness = b.var("witness", 32)
+    differ = _difference(b, oa, ob, ft.results, ma.global_types, region, witness)
+    within = b.and_(b.not_(oa.exceeded), b.not_(ob.exceeded))
+    s = open_solver(solver, timeout_s)
+    s.add(b.and_(premise, within, differ))
+    globals_at_init = True
+    at_init = _at_init(b, ma, inputs)
+    status = s.check(at_init)
+    if status == "unsat" and at_init:
+        globals_at_init = False
+        status = s.check()
+    if status == "unknown":
+        return Verification(method, "unknown", None, s.seconds, None, s.last_reason)
+    if status == "sat":
+        cex = _counterexample(b, s, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        if cex is None:
+            return Verification(method, "unknown", None, s.seconds, None, "counterexample did not replay")
+        return Verification(method, "refuted", None, s.seconds, cex, "")
+    context = _context_difference(ma, mb)
+    solver_s = s.seconds
+    exceeded = b.or_(oa.exceeded, ob.exceeded)
+    result, reason, k = "proved", "", None
+    if exceeded is not b.false:
+        s2 = open_solver(solver, timeout_s)
+        s2.add(b.and_(premise, exceeded))
+        bounded = s2.check()
+        solver_s += s2.seconds
+        if bounded != "unsat":
+            result, k = "bounded", bound
+            reason = f"equal on every input whose loops run at most {bound} iterations"
+    if context is not None:
+        return Verification(method, "unknown", None, solver_s, None,
+                            f"{context}: equal only from equal initial state ({result})")
+    return Verification(method, result, k, solver_s, None, reason)
+
+
+def _counterexample(b: Builder, s: Solver, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs,
+                    oa: Outcome, ob: Outcome, region: tuple[int, int] | None, witness: Term,
+                    globals_at_init: bool, sandbox: Sandbox | None) -> Counterexample | None:
+    """Read the inputs out of the model and replay them on both modules; None if no difference shows."""
+    scalars = {v.p[0]: s.value(v) for v in inputs.args}
+    scalars.update({v.p[0]: s.value(v) for v in inputs.globals.values()})
+    mem0 = inputs.memory
+    size = min(oa.memory_size, ob.memory_size)
+    readers = {}
+    if mem0 is not None:
+        readers["mem0"] = lambda a: s.value(b.select(mem0, b.const(a, 32))) if a < size else 0
+    ev = Evaluator(scalars, readers)
+    for o in (oa, ob):
+        ev(o.trapped)
+        ev.ints(o.results)
+        ev.ints(o.globals)
+    watch: set[int] = set()
+    if mem0 is not None:
+        candidates = [(t, n) for o in (oa, ob) for t, n in o.stores]
+        scalars["witness"] = s.value(witness)
+        before = dict(ev.initial_reads["mem0"])
+        if ev(b.select(oa.memory, witness)) != ev(b.select(ob.memory, witness)):  # type: ignore[arg-type]
+            candidates.append((witness, 1))
+        else:  # the difference is elsewhere: the witness byte is no input of the case
+            ev.initial_reads["mem0"].clear()
+            ev.initial_reads["mem0"].update(before)
+        for t, n in candidates:
+            start = int(ev(t))  # type: ignore[arg-type]
+            for a in range(start, start + n):
+                if a < size and (region is None or not region[0] <= a < region[1]):
+                    watch.add(a)
+        reads = ev.initial_reads["mem0"]
+        for a in sorted(watch - reads.keys()):
+            reads[a] = readers["mem0"](a)
+    initial = {a: v for a, v in ev.initial_reads.get("mem0", {}).items() if a < size}
+    memory = blocks(initial)
+    globals_ = tuple(sorted((i, scalars[v.p[0]]) for i, v in inputs.globals.items()))
+    ft = ma.func_type(fa)
+    params, results = valtype_names(ft.params), valtype_names(ft.results)
+    args = tuple(scalars[v.p[0]] for v in inputs.args)
+    watched = ranges(watch)
+    own = sandbox is None
+    box = sandbox if sandbox is not None else Sandbox()
+    try:
+        sa = run_side(box, ma, fa, args, globals_, memory, watched)
+        sb = run_side(box, mb, fb, args, globals_, memory, watched)
+    finally:
+        if own:
+            box.close()
+    if sa is None or sb is None:
+        return None
+    gtypes = {i: valtype_names((g.type,))[0] for i, g in enumerate(ma.global_types)
+              if WIDTH.get(g.type) is not None}
+    if not differs(sa, sb, results, gtypes):
+        return None
+    return Counterexample(params, results, args, memory, globals_, globals_at_init, watched, sa, sb)
