@@ -21,28 +21,39 @@ class Concrete:
     memory: bytes
 
 
+class ConcreteRunner:
+    """The symbolic outcome of one exported function, translated once, evaluated on many inputs."""
+
+    def __init__(self, module: bytes | Module, function: str, bound: int = 16) -> None:
+        m = decode(module) if isinstance(module, (bytes, bytearray)) else module
+        func = m.export_func(function)
+        if func is None:
+            raise KeyError(function)
+        self.b = Builder()
+        self.inputs = make_inputs(self.b, m, func)
+        self.outcome = translate(self.b, m, func, self.inputs, bound=bound)
+
+    def __call__(self, args: tuple[int, ...] = (), memory: bytes | None = None,
+                 globals_: dict[int, int] | None = None, read: range | None = None) -> Concrete:
+        """`memory`: the whole initial memory (default zeros); `globals_`: mutable/imported globals
+        (default 0); `read`: the addresses of final memory to return (default all)."""
+        out = self.outcome
+        size = out.memory_size
+        init = memory if memory is not None else bytes(size)
+        scalars = {t.p[0]: v for t, v in zip(self.inputs.args, args)}
+        for i, t in self.inputs.globals.items():
+            scalars[t.p[0]] = (globals_ or {}).get(i, 0)
+        ev = Evaluator(scalars, {"mem0": lambda a: init[a] if a < len(init) else 0})
+        final = b""
+        if out.memory is not None:
+            mem = ev(out.memory)
+            final = bytes(mem[a] for a in (read if read is not None else range(size)))  # type: ignore[index]
+        return Concrete(bool(ev(out.trapped)), bool(ev(out.exceeded)), ev.ints(out.results), ev.ints(out.globals),
+                        final)
+
+
 def run_concrete(module: bytes | Module, function: str, args: tuple[int, ...] = (),
                  memory: bytes | None = None, globals_: dict[int, int] | None = None,
                  bound: int = 16) -> Concrete:
-    """Evaluate the symbolic outcome of `function` on concrete inputs.
-
-    `memory` is the whole initial memory (default: zeros); `globals_` the values of the
-    mutable and imported globals (default: 0).
-    """
-    m = decode(module) if isinstance(module, (bytes, bytearray)) else module
-    func = m.export_func(function)
-    assert func is not None, function
-    b = Builder()
-    inputs = make_inputs(b, m, func)
-    out = translate(b, m, func, inputs, bound=bound)
-    size = out.memory_size
-    init = memory if memory is not None else bytes(size)
-    scalars = {t.p[0]: v for t, v in zip(inputs.args, args)}
-    for i, t in inputs.globals.items():
-        scalars[t.p[0]] = (globals_ or {}).get(i, 0)
-    ev = Evaluator(scalars, {"mem0": lambda a: init[a] if a < len(init) else 0})
-    final = b""
-    if out.memory is not None:
-        mem = ev(out.memory)
-        final = bytes(mem[a] for a in range(size))  # type: ignore[index]
-    return Concrete(bool(ev(out.trapped)), bool(ev(out.exceeded)), ev.ints(out.results), ev.ints(out.globals), final)
+    """One evaluation of `ConcreteRunner`."""
+    return ConcreteRunner(module, function, bound)(args, memory, globals_)
