@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..oracle.cases import Case
 from ..oracle.tests_file import case_to_json
-from ..oracle.values import format_value
+from ..oracle.tests_file import json_value
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Side:
     def to_json(self, result_types: tuple[str, ...]) -> dict:
         if self.trapped:
             return {"trap": True, "message": self.message}
-        return {"results": [format_value(t, v) for t, v in zip(result_types, self.results)],
+        return {"results": [json_value(t, v) for t, v in zip(result_types, self.results)],
                 "globals": [[i, v] for i, v in self.globals],
                 "memory": [[off, data.hex()] for off, data in self.memory]}
 
@@ -61,7 +61,7 @@ class Counterexample:
 
     def to_json(self) -> dict:
         return {
-            "args": [format_value(t, v) for t, v in zip(self.params, self.args)],
+            "args": [json_value(t, v) for t, v in zip(self.params, self.args)],
             "memory": [[off, data.hex()] for off, data in self.memory],
             "globals": [[i, v] for i, v in self.globals],
             "globals_at_init": self.globals_at_init,
