@@ -185,9 +185,9 @@ SUM_DOWN = '''(local i32)
 def test_a_loop_rewrite_is_bounded():
     a, b = wat(SUM_UP, "(param i32 i32)"), wat(SUM_DOWN, "(param i32 i32)")
     assert not loop_free(a, "f")
-    v = check(a, b, bound=6)
-    assert (v.result, v.bound) == ("bounded", 6)
-    assert v.accepts(6) and not v.accepts(16)
+    v = check(a, b, bound=4)
+    assert (v.result, v.bound) == ("bounded", 4)
+    assert v.accepts(4) and not v.accepts(16)
 
 
 def test_a_loop_bug_within_the_bound_is_refuted():
@@ -267,3 +267,31 @@ def test_inspect_says_loop_free_or_needs_bound():
 
     assert describe(wat("local.get 0"))["exports"][0]["proof"] == "loop-free"
     assert describe(wat(SUM_UP, "(param i32 i32)"))["exports"][0]["proof"] == "needs bound"
+
+
+def test_a_module_that_can_grow_its_memory_is_unknown():
+    extra = MEM + ' (func (export "grow") (result i32) i32.const 1 memory.grow)'
+    a = wat("local.get 0 i32.const 65536 i32.ge_u if unreachable end local.get 0 i32.load8_u", extra=extra)
+    b = wat("local.get 0 i32.load8_u", extra=extra)
+    v = check(a, b)
+    assert v.result == "unknown" and "grow memory" in v.reason
+
+
+RECURSIVE = '''(func $sum (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 0))
+      (else (i32.add (local.get 0) (call $sum (i32.sub (local.get 0) (i32.const 1)))))))'''
+
+
+def test_recursion_is_bounded_like_a_loop_and_a_shallow_bug_is_refuted():
+    a = wat("local.get 0 call $sum", extra=MEM + RECURSIVE)
+    b = wat("local.get 0 call $sum local.get 0 i32.const 2 i32.eq i32.add", extra=MEM + RECURSIVE)
+    assert not loop_free(a, "f")
+    assert check(a, a).result == "bounded"
+    v = check(a, b)
+    assert v.result == "refuted" and v.counterexample.args == (2,)
+
+
+def test_memory_size_is_the_initial_size():
+    a = wat("memory.size", extra='(memory (export "memory") 3)')
+    assert check(a, wat("i32.const 3", extra='(memory (export "memory") 3)')).result == "proved"
+    assert check(a, wat("i32.const 2", extra='(memory (export "memory") 3)')).result == "refuted"

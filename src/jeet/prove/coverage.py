@@ -1,7 +1,8 @@
 """What the semantics covers: a scan of a function's call tree before any solver time.
 
 `uncovered(module, func)` names the first thing the symbolic semantics cannot state exactly
-(float arithmetic, memory.grow, call_indirect, a called host import, SIMD, recursion, ...);
+(float arithmetic, memory.grow, call_indirect, a called host import, SIMD, ...); recursion is
+bounded like a loop (calls nest at most `max_depth` deep);
 `loop_free(module, func)` says whether the call tree has loops (then a proof covers every
 input; otherwise it is bounded by the unrolling depth).
 """
@@ -22,7 +23,7 @@ FLOAT_MOVES = {
 CONTROL = {
     "unreachable", "nop", "block", "loop", "if", "else", "end", "br", "br_if", "br_table", "return",
     "call", "drop", "select", "select_t", "local.get", "local.set", "local.tee", "global.get",
-    "global.set", "i32.const", "i64.const",
+    "global.set", "i32.const", "i64.const", "memory.size",
 }
 COVERED = CONTROL | FLOAT_MOVES | set(NUMERIC) | set(LOADS) | set(STORES)
 VALUE_TYPES = (I32, I64, F32, F64)
@@ -62,8 +63,6 @@ def _recursive(m: Module, func: int) -> bool:
 
 def uncovered(m: Module, func: int) -> str | None:
     """The reason the semantics cannot state `func` exactly, or None when it can."""
-    if _recursive(m, func):
-        return "recursive calls"
     floats = False
     for f in call_tree(m, func):
         if f < m.num_imported_funcs:

@@ -13,6 +13,7 @@ host makes starts there, because compiled functions restore it. Everything else 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -22,12 +23,12 @@ from ..wasm import Module, WasmError, decode, validate
 from ..wasm import abi
 from ..wasm.types import F32, F64, WIDTH
 from .counterexample import Counterexample, blocks, ranges
-from .coverage import uncovered
+from .coverage import loop_free, uncovered
 from .errors import ProveError, Unsupported
 from .evaluate import Evaluator
 from .replay import differs, run_side
 from .semantics import Inputs, Outcome, make_inputs, translate
-from .solver import SOLVERS, Solver, open_solver
+from .solver import SOLVERS, Portfolio, Solver, open_solver
 from .terms import Builder, Term
 from .verification import Verification
 
@@ -63,6 +64,9 @@ def _context_difference(ma: Module, mb: Module) -> str | None:
         return "the modules declare different globals"
     if ma.data != mb.data:
         return "the modules' data segments differ"
+    for m in (ma, mb):
+        if any(ins.op == 0x40 for body in m.bodies for ins in body.instrs or ()):
+            return "another function can grow memory (the semantics assumes the initial size)"
     return None
 
 
@@ -80,20 +84,23 @@ def _value_differs(b: Builder, t: int, x: Term, y: Term) -> Term:
     return b.ne(x, y)
 
 
-def _difference(b: Builder, oa: Outcome, ob: Outcome, result_types: tuple, global_types: tuple,
-                region: tuple[int, int] | None, witness: Term) -> Term:
-    """The condition under which the two outcomes differ (witness: the address of a differing byte)."""
-    parts = [_value_differs(b, t, x, y) for t, x, y in zip(result_types, oa.results, ob.results)]
-    parts += [_value_differs(b, gt.type, x, y) for gt, x, y in zip(global_types, oa.globals, ob.globals)]
+def _differences(b: Builder, oa: Outcome, ob: Outcome, result_types: tuple, global_types: tuple,
+                 region: tuple[int, int] | None, witness: Term) -> list[Term]:
+    """The ways the two outcomes can differ, one condition each: trap or results, globals, memory
+    (witness: the address of a differing byte). Asked one at a time, each is a smaller query."""
+    ok_both = b.and_(b.not_(oa.trapped), b.not_(ob.trapped))
+    results = [_value_differs(b, t, x, y) for t, x, y in zip(result_types, oa.results, ob.results)]
+    parts = [b.or_(b.ne(oa.trapped, ob.trapped), b.and_(ok_both, b.or_(*results)))]
+    globals_ = [_value_differs(b, gt.type, x, y) for gt, x, y in zip(global_types, oa.globals, ob.globals)]
+    parts.append(b.and_(ok_both, b.or_(*globals_)))
     if oa.memory is not None and ob.memory is not None:
         size = min(oa.memory_size, ob.memory_size)
         where = [b.cmp("ult", witness, b.const(size, 32))] if size < (1 << 32) else []
         if region is not None:
             lo, hi = region
             where.append(b.or_(b.cmp("ult", witness, b.const(lo, 32)), b.cmp("ule", b.const(hi, 32), witness)))
-        parts.append(b.and_(*where, b.ne(b.select(oa.memory, witness), b.select(ob.memory, witness))))
-    ok_both = b.and_(b.not_(oa.trapped), b.not_(ob.trapped))
-    return b.or_(b.ne(oa.trapped, ob.trapped), b.and_(ok_both, b.or_(*parts)))
+        parts.append(b.and_(ok_both, *where, b.ne(b.select(oa.memory, witness), b.select(ob.memory, witness))))
+    return [p for p in parts if p is not b.false]
 
 
 def _unknown(method: str, bound: int, t0: float, solver_s: float, reason: str) -> Verification:
@@ -121,6 +128,22 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
             return _unknown(method, bound, t0, 0.0, f"{label}: {reason}")
     if bool(ma.memory_types) != bool(mb.memory_types):
         return _unknown(method, bound, t0, 0.0, "one module has a memory and the other has none")
+    loops = not (loop_free(ma, fa) and loop_free(mb, fb))
+    spent = 0.0
+    # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
+    for k in ([k for k in (2, 4) if k < bound] if loops else []):
+        quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
+        spent += quick.solver_s
+        if quick.result == "refuted":
+            return dataclasses.replace(quick, solver_s=spent)
+    final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
+    return dataclasses.replace(final, solver_s=final.solver_s + spent)
+
+
+def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, timeout_s: float, solver: str,
+             max_depth: int, sandbox: Sandbox | None, quick: bool) -> Verification:
+    """One translation at one unrolling bound and its queries; `quick` only looks for a counterexample."""
+    t0 = time.perf_counter()
     b = Builder()
     inputs = make_inputs(b, ma, fa)
     try:
@@ -131,7 +154,7 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
     except (RecursionError, MemoryError) as exc:
         return _unknown(method, bound, t0, 0.0, f"the formula is too large ({type(exc).__name__})")
     try:
-        return _decide(b, ma, mb, fa, fb, inputs, oa, ob, method, bound, timeout_s, solver, sandbox)
+        return _decide(b, ma, mb, fa, fb, inputs, oa, ob, method, bound, timeout_s, solver, sandbox, quick)
     except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
         return _unknown(method, bound, t0, 0.0, f"internal error: {type(exc).__name__}: {exc}")
 
@@ -179,24 +202,38 @@ def _at_init(b: Builder, m: Module, inputs: Inputs) -> list[Term]:
 
 
 def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs, oa: Outcome, ob: Outcome,
-            method: str, bound: int, timeout_s: float, solver: str, sandbox: Sandbox | None) -> Verification:
+            method: str, bound: int, timeout_s: float, solver: str, sandbox: Sandbox | None,
+            quick: bool = False) -> Verification:
     ft = ma.func_type(fa)
     premise, _ = _premise(b, ma, inputs)
     scratch = abi.scratch(ma, fa)
     region = scratch.region if scratch is not None else None
     witness = b.var("witness", 32)
-    differ = _difference(b, oa, ob, ft.results, ma.global_types, region, witness)
+    parts = _differences(b, oa, ob, ft.results, ma.global_types, region, witness)
     within = b.and_(b.not_(oa.exceeded), b.not_(ob.exceeded))
-    s = open_solver(solver, timeout_s)
-    s.add(b.and_(premise, within, differ))
-    globals_at_init = True
+    s = Portfolio(solver, timeout_s)
+    s.add(b.and_(premise, within))
     at_init = _at_init(b, ma, inputs)
-    status = s.check(at_init)
-    if status == "unsat" and at_init:
-        globals_at_init = False
-        status = s.check()
-    if status == "unknown":
-        return Verification(method, "unknown", None, s.seconds, None, s.last_reason)
+    status, open_reason = "unsat", ""
+    answered: list[str] = []
+    for part in parts:
+        globals_at_init = True
+        status = s.check(at_init + [part])
+        if status == "unsat" and at_init:
+            globals_at_init = False
+            status = s.check([part])
+        if status in ("sat", "unsat") and s.name not in answered:
+            answered.append(s.name)
+        if status == "sat":
+            break
+        if status == "unknown":
+            open_reason = s.last_reason
+    if answered:
+        method = "smt:" + "+".join(answered)
+    if quick and status != "sat":
+        return Verification(method, "unknown", None, s.seconds, None, "no counterexample with short loops")
+    if status != "sat" and open_reason:
+        return Verification(method, "unknown", None, s.seconds, None, open_reason)
     if status == "sat":
         cex = _counterexample(b, s, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
         if cex is None:
@@ -223,7 +260,7 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     return Verification(method, result, k, solver_s, None, reason)
 
 
-def _counterexample(b: Builder, s: Solver, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs,
+def _counterexample(b: Builder, s: Solver | Portfolio, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs,
                     oa: Outcome, ob: Outcome, region: tuple[int, int] | None, witness: Term,
                     globals_at_init: bool, sandbox: Sandbox | None) -> Counterexample | None:
     """Read the inputs out of the model and replay them on both modules; None if no difference shows."""

@@ -6,7 +6,8 @@ carries to its label, and the label's join merges the incoming states with if-th
 on their (disjoint) conditions. A trapping instruction adds `live and cond` to the trap
 condition and continues under `not cond`. Loops are unrolled `bound` times per entry;
 a back edge still live after that adds to `exceeded`, the condition under which the
-outcome says nothing. Calls are inlined up to `max_depth`.
+outcome says nothing. Calls are inlined up to `max_depth` nested calls; a deeper call (recursion)
+adds to `exceeded` the same way.
 
 The outcome is (trapped, results, final globals, final memory): what `jeet.prove.equivalence`
 compares. Initial values (arguments, mutable and imported globals, memory) are shared
@@ -29,6 +30,7 @@ _FLOAT_LOADS = {"f32.load": Access(4, 32), "f64.load": Access(8, 64)}
 _FLOAT_STORES = {"f32.store": Access(4, 32), "f64.store": Access(8, 64)}
 _IDENTITY = {"i32.reinterpret_f32", "i64.reinterpret_f64", "f32.reinterpret_i32", "f64.reinterpret_i64"}
 _WASM_PAGE = 65536
+_MAX_TERMS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -136,8 +138,11 @@ class Translator:
         m = self.m
         if func < m.num_imported_funcs:
             raise Unsupported(f"calls imported function {func}")
-        if depth > self.max_depth:
-            raise Unsupported(f"calls nested deeper than {self.max_depth}")
+        if depth > self.max_depth:  # like a loop past its bound: the outcome says nothing on these paths
+            self.exceeded = self.b.or_(self.exceeded, st.live)
+            return _State(self.b.false, st.locals, st.globals, st.mem, st.stack)
+        if len(self.b) > _MAX_TERMS:
+            raise Unsupported(f"the formula is too large (over {_MAX_TERMS} terms): lower the bound")
         d = func - m.num_imported_funcs
         body = m.bodies[d]
         if body.instrs is None:
@@ -325,6 +330,8 @@ class Translator:
             stack.pop()
         elif op == 0x01:
             pass
+        elif op == 0x3F:  # memory.size: the initial size (a module that can grow memory is not proved)
+            stack.append(b.const(self.mem_size // _WASM_PAGE, 32))
         elif name in _IDENTITY:
             pass
         elif op == 0x0C:

@@ -79,7 +79,7 @@ class Solver:
 class BitwuzlaSolver(Solver):
     name = "bitwuzla"
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, local_search: bool = False) -> None:
         super().__init__(timeout_s)
         import bitwuzla as bw
 
@@ -88,6 +88,8 @@ class BitwuzlaSolver(Solver):
         opts = bw.Options()
         opts.set(bw.Option.PRODUCE_MODELS, True)
         opts.set(bw.Option.TIME_LIMIT_PER, max(1, int(timeout_s * 1000)))
+        if local_search:  # propagation-based local search: finds models fast, never proves unsat
+            opts.set(bw.Option.BV_SOLVER, "preprop")
         self.s = bw.Bitwuzla(self.tm, opts)
         K = bw.Kind
         self._kinds = {
@@ -196,6 +198,52 @@ class Z3Solver(Solver):
     def _value(self, t: Any, w: int) -> int:
         v = self._model.eval(t, model_completion=True)  # type: ignore[union-attr]
         return int(self.z3.is_true(v)) if w == BOOL else v.as_long()
+
+
+class Portfolio:
+    """The chosen solver, with a short slice first; when that is not enough, local search and the other
+    solver get short slices (they often find a counterexample the first cannot), then the chosen solver
+    gets the full limit. Each check asserts its extra conditions into fresh contexts (assumptions would
+    hide them from the solvers' preprocessing). Same interface as `Solver`; `name` is the one that answered."""
+
+    def __init__(self, primary: str, timeout_s: float) -> None:
+        other = "z3" if primary == "bitwuzla" else "bitwuzla"
+        if timeout_s <= 1.0:
+            self.stages = [(primary, False, timeout_s)]
+        else:
+            self.stages = [(primary, False, 0.5), ("bitwuzla", True, 1.0), (other, False, 1.5),
+                           (primary, False, timeout_s)]
+        self.name = primary
+        self.seconds = 0.0
+        self.last_reason = ""
+        self._formulas: list[Term] = []
+        self._answered: Solver | None = None
+
+    def add(self, formula: Term) -> None:
+        self._formulas.append(formula)
+
+    def check(self, extra: Iterable[Term] = ()) -> str:
+        """Whether the added formulas and `extra` hold together."""
+        extra = list(extra)
+        for name, local, limit in self.stages:
+            s = BitwuzlaSolver(limit, local_search=True) if local else open_solver(name, limit)
+            try:
+                for f in self._formulas + extra:
+                    s.add(f)
+            except Exception as exc:  # a binding that refuses a term costs this stage only
+                self.last_reason = f"{name} failed: {type(exc).__name__}: {exc}"
+                continue
+            status = s.check()
+            self.seconds += s.seconds
+            if status == "sat" or (status == "unsat" and not local):
+                self._answered, self.name = s, name
+                return status
+            self.last_reason = s.last_reason
+        return "unknown"
+
+    def value(self, term: Term) -> int:
+        assert self._answered is not None
+        return self._answered.value(term)
 
 
 def open_solver(name: str, timeout_s: float) -> Solver:
