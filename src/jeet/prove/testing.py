@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..wasm import Module, decode
-from .evaluate import Evaluator
+from .evaluate import ArrayValue, Evaluator
 from .semantics import make_inputs, translate
 from .terms import Builder
 
@@ -24,14 +24,14 @@ class Concrete:
 class ConcreteRunner:
     """The symbolic outcome of one exported function, translated once, evaluated on many inputs."""
 
-    def __init__(self, module: bytes | Module, function: str, bound: int = 16) -> None:
+    def __init__(self, module: bytes | Module, function: str, bound: int = 16, max_depth: int = 8) -> None:
         m = decode(module) if isinstance(module, (bytes, bytearray)) else module
         func = m.export_func(function)
         if func is None:
             raise KeyError(function)
         self.b = Builder()
         self.inputs = make_inputs(self.b, m, func)
-        self.outcome = translate(self.b, m, func, self.inputs, bound=bound)
+        self.outcome = translate(self.b, m, func, self.inputs, bound=bound, max_depth=max_depth)
 
     def __call__(self, args: tuple[int, ...] = (), memory: bytes | None = None,
                  globals_: dict[int, int] | None = None, read: range | None = None) -> Concrete:
@@ -47,9 +47,25 @@ class ConcreteRunner:
         final = b""
         if out.memory is not None:
             mem = ev(out.memory)
-            final = bytes(mem[a] for a in (read if read is not None else range(size)))  # type: ignore[index]
+            if read is not None:
+                final = bytes(mem[a] for a in read)  # type: ignore[index]
+            else:
+                final = _overlay(mem, init, size)  # type: ignore[arg-type]
         return Concrete(bool(ev(out.trapped)), bool(ev(out.exceeded)), ev.ints(out.results), ev.ints(out.globals),
                         final)
+
+
+def _overlay(mem: ArrayValue, init: bytes, size: int) -> bytes:
+    """The whole final memory: the initial bytes under the chain of stores (newest wins)."""
+    out = bytearray(init[:size].ljust(size, b"\0"))
+    seen: set[int] = set()
+    node = mem
+    while node.parent is not None:
+        if node.addr not in seen and node.addr < size:  # a trapped path's stores may lie outside
+            seen.add(node.addr)
+            out[node.addr] = node.byte
+        node = node.parent
+    return bytes(out)
 
 
 def run_concrete(module: bytes | Module, function: str, args: tuple[int, ...] = (),
