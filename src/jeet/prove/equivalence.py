@@ -7,8 +7,10 @@ memory outside the original's shadow-stack scratch region differs. No such input
 (or `bounded(k)` when a loop may run longer than the unrolling). One found: it is replayed in
 jeet's sandbox on both modules, and only a difference seen there makes `refuted`.
 
-The stack pointer (see `jeet.wasm.abi`) is fixed to its declared initial value: every call a
-host makes starts there, because compiled functions restore it. Everything else is symbolic.
+The stack pointer (see `jeet.wasm.abi`) is held at its declared initial value when the original
+restores it: every call a host makes then starts there. The scratch region is fixed with it:
+`[sp0 - frame, sp0)`, the original call tree's frame. When the original does not visibly restore
+the pointer, it is an ordinary symbolic global and no byte is scratch. Everything else is symbolic.
 """
 
 from __future__ import annotations
@@ -144,29 +146,36 @@ def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, 
              max_depth: int, sandbox: Sandbox | None, quick: bool) -> Verification:
     """One translation at one unrolling bound and its queries; `quick` only looks for a counterexample."""
     t0 = time.perf_counter()
-    b = Builder()
-    inputs = make_inputs(b, ma, fa)
     try:
-        oa = translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth)
+        b, inputs, oa, region = _translate_original(ma, fa, bound, max_depth)
         ob = translate(b, mb, fb, inputs, bound=bound, max_depth=max_depth)
     except Unsupported as exc:
         return _unknown(method, bound, t0, 0.0, exc.reason)
     except (RecursionError, MemoryError) as exc:
         return _unknown(method, bound, t0, 0.0, f"the formula is too large ({type(exc).__name__})")
     try:
-        return _decide(b, ma, mb, fa, fb, inputs, oa, ob, method, bound, timeout_s, solver, sandbox, quick)
+        return _decide(b, ma, mb, fa, fb, inputs, oa, ob, region, method, bound, timeout_s, solver, sandbox, quick)
     except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
         return _unknown(method, bound, t0, 0.0, f"internal error: {type(exc).__name__}: {exc}")
 
 
-def _premise(b: Builder, ma: Module, inputs: Inputs) -> tuple[Term, tuple[int, int] | None]:
-    """The entry state jeet assumes (stack pointer at its initial value) and the scratch region."""
+def _translate_original(ma: Module, fa: int, bound: int, max_depth: int
+                        ) -> tuple[Builder, Inputs, Outcome, tuple[int, int] | None]:
+    """The original's outcome, with the stack pointer held at its initial value when the original
+    restores it (then every host call starts there) and the scratch region below it; otherwise
+    with every global symbolic and no scratch region."""
     sp = abi.stack_pointer(ma)
-    if sp is None or sp not in inputs.globals:
-        return b.true, None
-    g = ma.globals[sp - ma.num_imported_globals]
-    fixed = b.eq(inputs.globals[sp], b.const(g.init.instrs[0].imm[0], 32))
-    return fixed, None
+    if sp is not None:
+        init = ma.globals[sp - ma.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF
+        b = Builder()
+        inputs = make_inputs(b, ma, fa, {sp: init})
+        oa = translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth)
+        if oa.globals[sp] is b.const(init, 32):
+            scratch = abi.scratch(ma, fa)
+            return b, inputs, oa, (scratch.region if scratch is not None else None)
+    b = Builder()
+    inputs = make_inputs(b, ma, fa)
+    return b, inputs, translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth), None
 
 
 def _exceeds_somewhere(b: Builder, m: Module, inputs: Inputs, exceeded: Term, tries: int = 24) -> bool:
@@ -202,17 +211,14 @@ def _at_init(b: Builder, m: Module, inputs: Inputs) -> list[Term]:
 
 
 def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs, oa: Outcome, ob: Outcome,
-            method: str, bound: int, timeout_s: float, solver: str, sandbox: Sandbox | None,
+            region: tuple[int, int] | None, method: str, bound: int, timeout_s: float, solver: str, sandbox: Sandbox | None,
             quick: bool = False) -> Verification:
     ft = ma.func_type(fa)
-    premise, _ = _premise(b, ma, inputs)
-    scratch = abi.scratch(ma, fa)
-    region = scratch.region if scratch is not None else None
     witness = b.var("witness", 32)
     parts = _differences(b, oa, ob, ft.results, ma.global_types, region, witness)
     within = b.and_(b.not_(oa.exceeded), b.not_(ob.exceeded))
     s = Portfolio(solver, timeout_s)
-    s.add(b.and_(premise, within))
+    s.add(within)
     at_init = _at_init(b, ma, inputs)
     status, open_reason = "unsat", ""
     answered: list[str] = []
@@ -248,7 +254,7 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
             bounded = "sat"
         else:  # only a proof that no input exceeds the bound makes this `proved`: worth a short query
             s2 = open_solver(solver, min(timeout_s, 2.0))
-            s2.add(b.and_(premise, exceeded))
+            s2.add(exceeded)
             bounded = s2.check()
             solver_s += s2.seconds
         if bounded != "unsat":

@@ -38,18 +38,23 @@ class Inputs:
     """The symbolic initial state of one call, shared by the two functions compared."""
 
     args: tuple[Term, ...]
-    globals: dict[int, Term]      # mutable or imported globals, by index
+    globals: dict[int, Term]      # mutable or imported globals, by index (variables)
     memory: Term | None           # the initial bytes of memory 0
+    fixed: dict[int, Term] = field(default_factory=dict)  # globals held at a known value (constants)
 
 
-def make_inputs(b: Builder, m: Module, func: int) -> Inputs:
+def make_inputs(b: Builder, m: Module, func: int, fixed: dict[int, int] | None = None) -> Inputs:
+    """Variables for the arguments, the mutable and imported globals (except those `fixed` to a
+    value, such as the stack pointer at entry) and the initial memory."""
+    fixed = fixed or {}
     ft = m.func_type(func)
     args = tuple(b.var(f"arg{i}", WIDTH[t]) for i, t in enumerate(ft.params))
     nimp = m.num_imported_globals
     globals_ = {i: b.var(f"global{i}", WIDTH.get(gt.type, 32))
-                for i, gt in enumerate(m.global_types) if gt.mutable or i < nimp}
+                for i, gt in enumerate(m.global_types) if (gt.mutable or i < nimp) and i not in fixed}
+    held = {i: b.const(v, WIDTH.get(m.global_types[i].type, 32)) for i, v in fixed.items()}
     memory = b.array("mem0") if m.memory_types else None
-    return Inputs(args, globals_, memory)
+    return Inputs(args, globals_, memory, held)
 
 
 @dataclass
@@ -119,6 +124,8 @@ class Translator:
                        self.accesses, self.stores)
 
     def _initial_global(self, i: int) -> Term:
+        if i in self.inputs.fixed:
+            return self.inputs.fixed[i]
         if i in self.inputs.globals:
             return self.inputs.globals[i]
         g = self.m.globals[i - self.m.num_imported_globals]
