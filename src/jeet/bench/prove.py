@@ -28,7 +28,7 @@ from ..kernels import BUFFER_BASE, KERNELS, Kernel, get_kernel
 from ..oracle import Case, edge_values, values_equal
 from ..oracle.values import valtype_names
 from ..prove import loop_free, prove
-from ..prove.replay import PROBE, probe_module
+from ..prove.replay import PROBE, differs, probe_module, run_side
 from ..sandbox import Limits, Outcome, Sandbox
 from ..wasm import Instr, Module, abi, decode, validate
 from ..wasm.types import EMPTY_BLOCK, I32, I64
@@ -223,14 +223,19 @@ def agree(sandbox: Sandbox, a: Module, b: Module, fa: int, fb: int, n: int, rng:
 def _confirm(sandbox: Sandbox, a: bytes, b: bytes, function: str, v) -> bool:
     """Run a refutation's case again, as a tests file would: the variant must fail it."""
     cex = v.counterexample
-    if not cex.globals_at_init:
-        return True  # replayed with its globals by `prove` itself; a tests line cannot set them
-    case = cex.to_case()
-    ra = sandbox.run(a, function, [case], fresh_instance_per_case=True)[0]
-    rb = sandbox.run(b, function, [case], fresh_instance_per_case=True)[0]
-    if ra.outcome is not rb.outcome:
-        return True
-    return ra.ok and (ra.results != rb.results or ra.memory != rb.memory)
+    if cex.globals_at_init:  # first as a tests file would run it
+        case = cex.to_case()
+        ra = sandbox.run(a, function, [case], fresh_instance_per_case=True)[0]
+        rb = sandbox.run(b, function, [case], fresh_instance_per_case=True)[0]
+        if ra.outcome is not rb.outcome or (ra.ok and (ra.results != rb.results or ra.memory != rb.memory)):
+            return True
+    # a difference in globals (or one that needs other globals at entry): through the probe export
+    ma, mb = decode(a), decode(b)
+    fa, fb = ma.export_func(function), mb.export_func(function)
+    sa = run_side(sandbox, ma, fa, cex.args, cex.globals, cex.memory, cex.watch)
+    sb = run_side(sandbox, mb, fb, cex.args, cex.globals, cex.memory, cex.watch)
+    gtypes = {i: "i64" if g.type == I64 else "i32" for i, g in enumerate(ma.global_types)}
+    return sa is not None and sb is not None and differs(sa, sb, cex.result_types, gtypes)
 
 
 def _check_pair(cc: CrossCheck, sandbox: Sandbox, a: bytes, b: bytes, function: str, n: int,
