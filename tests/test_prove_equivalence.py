@@ -295,3 +295,13 @@ def test_memory_size_is_the_initial_size():
     a = wat("memory.size", extra='(memory (export "memory") 3)')
     assert check(a, wat("i32.const 3", extra='(memory (export "memory") 3)')).result == "proved"
     assert check(a, wat("i32.const 2", extra='(memory (export "memory") 3)')).result == "refuted"
+
+
+def test_float_values_moved_as_bits_are_proved():
+    a = wat("local.get 0 local.get 1 f64.store local.get 0 f64.load", "(param i32 f64)", "(result f64)")
+    b = wat("local.get 0 local.get 1 i64.reinterpret_f64 i64.store local.get 0 f64.load", "(param i32 f64)",
+            "(result f64)")
+    assert check(a, b).result == "proved"
+    c = wat("local.get 0 local.get 1 f64.store local.get 0 i32.const 1 i32.add f64.load", "(param i32 f64)",
+            "(result f64)")
+    assert check(a, c).result == "refuted"
