@@ -45,7 +45,8 @@ def call_tree(m: Module, func: int) -> list[int]:
     return seen
 
 
-def _recursive(m: Module, func: int) -> bool:
+def recursive(m: Module, func: int) -> bool:
+    """Whether the call tree of `func` has a cycle."""
     graph = {f: {i.imm[0] for i in (m.bodies[f - m.num_imported_funcs].instrs or ()) if i.op == 0x10}
              for f in call_tree(m, func) if f >= m.num_imported_funcs}
     state: dict[int, int] = {}
@@ -92,7 +93,7 @@ def loop_free(module_bytes: bytes | Module, function: str | int) -> bool:
     func = m.export_func(function) if isinstance(function, str) else function
     if func is None:
         raise KeyError(function)
-    if _recursive(m, func):
+    if recursive(m, func):
         return False
     for f in call_tree(m, func):
         if f >= m.num_imported_funcs:

@@ -25,7 +25,7 @@ from ..wasm import Module, WasmError, decode, validate
 from ..wasm import abi
 from ..wasm.types import F32, F64, WIDTH
 from .counterexample import Counterexample, blocks, ranges
-from .coverage import loop_free, uncovered
+from .coverage import loop_free, recursive, uncovered
 from .errors import ProveError, Unsupported
 from .evaluate import Evaluator
 from .replay import differs, run_side
@@ -154,9 +154,12 @@ def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, 
     except (RecursionError, MemoryError) as exc:
         return _unknown(method, bound, t0, 0.0, f"the formula is too large ({type(exc).__name__})")
     try:
-        return _decide(b, ma, mb, fa, fb, inputs, oa, ob, region, method, bound, timeout_s, solver, sandbox, quick)
+        v = _decide(b, ma, mb, fa, fb, inputs, oa, ob, region, method, bound, timeout_s, solver, sandbox, quick)
     except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
         return _unknown(method, bound, t0, 0.0, f"internal error: {type(exc).__name__}: {exc}")
+    if v.result == "bounded" and (recursive(ma, fa) or recursive(mb, fb)):
+        v = dataclasses.replace(v, reason=f"{v.reason} and whose calls nest at most {max_depth} deep")
+    return v
 
 
 def _translate_original(ma: Module, fa: int, bound: int, max_depth: int
