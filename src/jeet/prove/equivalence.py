@@ -26,6 +26,7 @@ from ..wasm import abi
 from ..wasm.types import F32, F64, WIDTH
 from .counterexample import Counterexample, blocks, ranges
 from .coverage import loop_free, recursive, uncovered
+from .candidates import ConcreteModel, search
 from .errors import ProveError, Unsupported
 from .evaluate import Evaluator
 from .replay import differs, run_side
@@ -181,6 +182,35 @@ def _translate_original(ma: Module, fa: int, bound: int, max_depth: int
     return b, inputs, translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth), None
 
 
+def _candidate_difference(b: Builder, inputs: Inputs, oa: Outcome, ob: Outcome, parts: list[Term], within: Term,
+                          at_init: list[Term], witness: Term) -> tuple[ConcreteModel, bool] | None:
+    """A difference on inputs the code itself compares against (see `jeet.prove.candidates`)."""
+    variables = list(inputs.args) + list(inputs.globals.values())
+    defaults = {eq.args[0].p[0]: eq.args[1].p[0] for eq in at_init}
+    roots = [oa.trapped, ob.trapped, *oa.results, *ob.results, *oa.globals, *ob.globals]
+    array = inputs.memory.p[0] if inputs.memory is not None else None
+    for part in parts:
+        if _mentions(part, witness):
+            continue  # memory differences need an address: the solver's job
+        model = search(b.and_(within, part), roots, variables, defaults, array)
+        if model is not None:
+            return model, all(model.value(eq) for eq in at_init)
+    return None
+
+
+def _mentions(term: Term, leaf: Term) -> bool:
+    seen: set[int] = set()
+    stack = [term]
+    while stack:
+        t = stack.pop()
+        if t is leaf:
+            return True
+        if id(t) not in seen:
+            seen.add(id(t))
+            stack.extend(t.args)
+    return False
+
+
 def _exceeds_somewhere(b: Builder, m: Module, inputs: Inputs, exceeded: Term, tries: int = 24) -> bool:
     """Whether some random input (globals at their initial values) runs a loop past the bound:
     then the answer is `bounded` without asking the solver."""
@@ -223,6 +253,12 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     s = Portfolio(solver, timeout_s)
     s.add(within)
     at_init = _at_init(b, ma, inputs)
+    found = _candidate_difference(b, inputs, oa, ob, parts, within, at_init, witness)
+    if found is not None:
+        model, globals_at_init = found
+        cex = _counterexample(b, model, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        if cex is not None:
+            return Verification("smt:" + solver + "+candidates", "refuted", None, 0.0, cex, "")
     status, open_reason = "unsat", ""
     answered: list[str] = []
     for part in parts:
@@ -269,7 +305,7 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     return Verification(method, result, k, solver_s, None, reason)
 
 
-def _counterexample(b: Builder, s: Solver | Portfolio, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs,
+def _counterexample(b: Builder, s: Solver | Portfolio | ConcreteModel, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs,
                     oa: Outcome, ob: Outcome, region: tuple[int, int] | None, witness: Term,
                     globals_at_init: bool, sandbox: Sandbox | None) -> Counterexample | None:
     """Read the inputs out of the model and replay them on both modules; None if no difference shows."""
