@@ -5,7 +5,6 @@ Each test states two small functions (WAT) and what the check must say about the
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -13,7 +12,6 @@ import wasmtime
 
 from jeet.oracle import Case
 from jeet.prove import ProveError, Verification, loop_free, prove
-from jeet.sandbox import Outcome
 
 MEM = '(memory (export "memory") 1)'
 

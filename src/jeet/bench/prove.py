@@ -394,7 +394,7 @@ def run(opts: BenchOptions, console: Console, *, inputs: int = 100_000, mutants_
 
 def markdown(report: dict) -> str:
     s = report["summary"]
-    lines = [f"# jeet bench --suite prove", "", f"`{report['command']}` on {report['machine']}; loop bound "
+    lines = ["# jeet bench --suite prove", "", f"`{report['command']}` on {report['machine']}; loop bound "
              f"{report['bound']}, {report['timeout_s']:g} s per query, solver Bitwuzla.", "",
              "| kernel | build | loop-free | self | O0 vs O2 | planted bug (k) | exact input | planted s |",
              "|---|---|---|---|---|---|---|---|"]

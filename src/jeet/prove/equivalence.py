@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 
 from ..oracle.values import valtype_names
 from ..sandbox import Sandbox
@@ -106,8 +105,8 @@ def _differences(b: Builder, oa: Outcome, ob: Outcome, result_types: tuple, glob
     return [p for p in parts if p is not b.false]
 
 
-def _unknown(method: str, bound: int, t0: float, solver_s: float, reason: str) -> Verification:
-    return Verification(method, "unknown", None, solver_s, None, reason)
+def _unknown(method: str, reason: str) -> Verification:
+    return Verification(method, "unknown", None, 0.0, None, reason)
 
 
 def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
@@ -124,13 +123,12 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         raise ProveError(f"the loop bound must be at least 1, got {bound}")
     ma, mb, fa, fb = load_pair(original, variant, function)
     method = f"smt:{solver}"
-    t0 = time.perf_counter()
     for label, m, f in (("original", ma, fa), ("variant", mb, fb)):
         reason = uncovered(m, f)
         if reason is not None:
-            return _unknown(method, bound, t0, 0.0, f"{label}: {reason}")
+            return _unknown(method, f"{label}: {reason}")
     if bool(ma.memory_types) != bool(mb.memory_types):
-        return _unknown(method, bound, t0, 0.0, "one module has a memory and the other has none")
+        return _unknown(method, "one module has a memory and the other has none")
     loops = not (loop_free(ma, fa) and loop_free(mb, fb))
     spent = 0.0
     # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
@@ -146,18 +144,17 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
 def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, timeout_s: float, solver: str,
              max_depth: int, sandbox: Sandbox | None, quick: bool) -> Verification:
     """One translation at one unrolling bound and its queries; `quick` only looks for a counterexample."""
-    t0 = time.perf_counter()
     try:
         b, inputs, oa, region = _translate_original(ma, fa, bound, max_depth)
         ob = translate(b, mb, fb, inputs, bound=bound, max_depth=max_depth)
     except Unsupported as exc:
-        return _unknown(method, bound, t0, 0.0, exc.reason)
+        return _unknown(method, exc.reason)
     except (RecursionError, MemoryError) as exc:
-        return _unknown(method, bound, t0, 0.0, f"the formula is too large ({type(exc).__name__})")
+        return _unknown(method, f"the formula is too large ({type(exc).__name__})")
     try:
         v = _decide(b, ma, mb, fa, fb, inputs, oa, ob, region, method, bound, timeout_s, solver, sandbox, quick)
     except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
-        return _unknown(method, bound, t0, 0.0, f"internal error: {type(exc).__name__}: {exc}")
+        return _unknown(method, f"internal error: {type(exc).__name__}: {exc}")
     if v.result == "bounded" and (recursive(ma, fa) or recursive(mb, fb)):
         v = dataclasses.replace(v, reason=f"{v.reason} and whose calls nest at most {max_depth} deep")
     return v

@@ -24,7 +24,7 @@ from ..wasm.types import EMPTY_BLOCK, WIDTH
 from .errors import Unsupported
 from .memory import LOADS, STORES, Access, effective, load, store
 from .numeric import NUMERIC
-from .terms import BOOL, Builder, Term
+from .terms import Builder, Term
 
 _FLOAT_LOADS = {"f32.load": Access(4, 32), "f64.load": Access(8, 64)}
 _FLOAT_STORES = {"f32.store": Access(4, 32), "f64.store": Access(8, 64)}
