@@ -145,7 +145,8 @@ def test_store_matches_wasmtime(name, sandbox):
         value = rng.getrandbits(64 if t == "i64" else 32)
         edge = bytes(rng.getrandbits(8) for _ in range(32))
         low = bytes(rng.getrandbits(8) for _ in range(32))
-        case = Case((addr, value), memory=((0, low), (65536 - 32, edge)), expect_memory=((0, bytes(32)), (65536 - 32, bytes(32))))
+        case = Case((addr, value), memory=((0, low), (65536 - 32, edge)),
+                    expect_memory=((0, bytes(32)), (65536 - 32, bytes(32))))
         r = sandbox.run(wasm, "f", [case], fresh_instance_per_case=True)[0]
         init = low + bytes(65536 - 64) + edge
         mine = runner((addr, value), init, read=range(65536))

@@ -400,13 +400,15 @@ def markdown(report: dict) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in report["kernels"]:
         lines.append(f"| {r['kernel']} | {r['build']} | {'yes' if r['loop_free'] else 'no'} | {r['self_result']} "
-                     f"| {r['o0_vs_o2']} | {r['planted_result']} ({r['planted_bound']}) | {'yes' if r['planted_exact'] else 'no'} "
+                     f"| {r['o0_vs_o2']} | {r['planted_result']} ({r['planted_bound']}) "
+                     f"| {'yes' if r['planted_exact'] else 'no'} "
                      f"| {r['planted_s']:.3f} |")
     lines += ["", f"- loop-free builds proved: {s['loop_free_proved']} of {s['loop_free']}; loop builds bounded(16) or "
               f"proved: {s['loops_bounded_16']} of {s['loops']}",
               f"- planted bugs refuted with the exact input: {s['planted_refuted_exact']} of {s['planted']} "
               f"(slowest {s['planted_max_s']:.3f} s)",
-              f"- wall time per check (self and planted): median {s['check_median_s']:.4f} s, max {s['check_max_s']:.3f} s",
+              f"- wall time per check (self and planted): median {s['check_median_s']:.4f} s, "
+              f"max {s['check_max_s']:.3f} s",
               f"- O0 build vs O2 build (10 s per query): {s['o0_vs_o2']}", "",
               "| cross-check | pairs | proved | bounded | refuted | unknown | false proved | refuted confirmed "
               "| random inputs per proved |", "|---|---|---|---|---|---|---|---|---|"]

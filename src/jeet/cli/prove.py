@@ -50,7 +50,7 @@ def prove(
 def _print(v, function: str) -> None:
     head = {"proved": f"{function}: proved equivalent for every input",
             "refuted": f"{function}: refuted",
-            "bounded": f"{function}: bounded({v.bound}): equal on every input whose loops run at most {v.bound} iterations",
+            "bounded": f"{function}: bounded({v.bound}): {v.reason}",
             "unknown": f"{function}: unknown ({v.reason})"}[v.result]
     print(f"{head} [{v.method}, {v.solver_s:.3f} s in the solver]")
     cex = v.counterexample
@@ -59,5 +59,6 @@ def _print(v, function: str) -> None:
         print(f"  original: {json.dumps(o)}", file=sys.stderr)
         print(f"  variant:  {json.dumps(n)}", file=sys.stderr)
         if not cex.globals_at_init:
-            print(f"  (needs globals {cex.globals} at entry; the tests line assumes their initial values)", file=sys.stderr)
+            print(f"  (needs globals {cex.globals} at entry; the tests line assumes their initial values)",
+                  file=sys.stderr)
         print(cex.tests_line())

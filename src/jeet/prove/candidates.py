@@ -14,7 +14,8 @@ from .evaluate import Evaluator
 from .terms import Term
 
 
-def harvest(roots: list[Term], scalar_names: set[str], array: str | None) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
+def harvest(roots: list[Term], scalar_names: set[str],
+            array: str | None) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
     """Values compared for equality with each input variable, and with each byte of initial memory
     read at a constant address."""
     scalars: dict[str, list[int]] = {}

@@ -241,7 +241,8 @@ def _at_init(b: Builder, m: Module, inputs: Inputs) -> list[Term]:
 
 
 def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs, oa: Outcome, ob: Outcome,
-            region: tuple[int, int] | None, method: str, bound: int, timeout_s: float, solver: str, sandbox: Sandbox | None,
+            region: tuple[int, int] | None, method: str, bound: int, timeout_s: float, solver: str,
+            sandbox: Sandbox | None,
             quick: bool = False) -> Verification:
     ft = ma.func_type(fa)
     witness = b.var("witness", 32)
@@ -302,7 +303,8 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     return Verification(method, result, k, solver_s, None, reason)
 
 
-def _counterexample(b: Builder, s: Solver | Portfolio | ConcreteModel, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs,
+def _counterexample(b: Builder, s: Solver | Portfolio | ConcreteModel, ma: Module, mb: Module, fa: int, fb: int,
+                    inputs: Inputs,
                     oa: Outcome, ob: Outcome, region: tuple[int, int] | None, witness: Term,
                     globals_at_init: bool, sandbox: Sandbox | None) -> Counterexample | None:
     """Read the inputs out of the model and replay them on both modules; None if no difference shows."""

@@ -29,7 +29,8 @@ def probe_module(m: Module, func: int, settable: tuple[int, ...]) -> bytes:
     ft = m.func_type(func)
     gtypes = m.global_types
     shown = _numeric_globals(m)
-    ptype = FuncType(ft.params + tuple(gtypes[i].type for i in settable), ft.results + tuple(gtypes[i].type for i in shown))
+    ptype = FuncType(ft.params + tuple(gtypes[i].type for i in settable),
+                     ft.results + tuple(gtypes[i].type for i in shown))
     m, ti = m.add_type(ptype)
     n = len(ft.params)
     code = [x for j, g in enumerate(settable) for x in (Instr.named("local.get", n + j), Instr.named("global.set", g))]
