@@ -316,3 +316,14 @@ def test_candidates_come_from_the_constants_inputs_are_compared_with():
     r = ConcreteRunner(wat("local.get 0 i32.const 7 i32.eq i32.const 0 i32.load8_u i32.const 0xa5 i32.eq i32.and"), "f")
     scalars, memory = harvest(list(r.outcome.results), {"arg0"}, "mem0")
     assert scalars == {"arg0": [7]} and memory == {0: [0xA5]}
+
+
+def test_without_a_restored_stack_pointer_no_byte_is_scratch():
+    """The original leaves the pointer lowered: later calls start elsewhere, so its frame is not scratch."""
+    def leaves_sp_lowered(store: str) -> bytes:
+        return wat(f'''global.get $sp i32.const 16 i32.sub local.tee 1 global.set $sp
+            {store}
+            local.get 0''', "(param i32)", "(result i32) (local i32)", CLANG_FRAME)
+    original = leaves_sp_lowered("local.get 1 local.get 0 i32.store offset=12")
+    v = check(original, leaves_sp_lowered(""))
+    assert v.result == "refuted" and v.counterexample.watch
