@@ -339,3 +339,74 @@ def offspring(op: Operator, seed_genomes: list[Genome], n: int, seed: int,
             else:
                 pool[rng.randrange(len(seed_genomes), pool_cap)] = child
     return made, valid, kept
+
+
+# -- "this WAT becomes that WAT" -----------------------------------------------------------------
+
+
+def bodies(wasm: bytes) -> list[tuple[tuple, list[str]]]:
+    """Every defined function as (local types, instruction texts): what two modules are compared by."""
+    from jeet.wasm.decode import decode
+
+    return [(body.local_types(), [repr(i) for i in body.instrs]) for body in decode(wasm).bodies]
+
+
+def assert_becomes(operator: Operator, seed: int, before_wat: str, after_wat: str | None,
+                   function: str = "f") -> Genome | None:
+    """Apply `operator` with `random.Random(seed)` to the module of `before_wat`: the child's bodies
+    must equal those of `after_wat` (None: the operator must answer "not applicable")."""
+    parent = Genome.from_bytes(wat(before_wat), function)
+    child = operator.apply(random.Random(seed), [parent])
+    if after_wat is None:
+        assert child is None, bodies(child.wasm)
+        return None
+    assert child is not None, f"{operator.name} did not apply"
+    got, expected = bodies(child.wasm), bodies(wat(after_wat))
+    assert got == expected, f"\ngot:      {got}\nexpected: {expected}"
+    assert is_valid(child.wasm)
+    return child
+
+
+def edge_values(bits: int = 32) -> list[int]:
+    """Signed values around the edges of a `bits`-wide integer: 0, ±1, powers of two and their
+    neighbours, INT_MIN, INT_MAX, alternating bit patterns."""
+    top = 1 << bits
+    out = {0, 1, 2, 3, 5, 7, 9, 10, 100, 255, 256, top - 1, top - 2, (top >> 1) - 1, top >> 1, (top >> 1) + 1,
+           int("55" * (bits // 8), 16), int("AA" * (bits // 8), 16)}
+    for k in range(bits):
+        out.update({(1 << k) - 1, 1 << k, (1 << k) + 1, top - (1 << k)})
+    return sorted(v - top if v >= top >> 1 else v for v in (x % top for x in out))
+
+
+def random_args(rng: random.Random, params: tuple[int, ...], n: int) -> list[tuple[int, ...]]:
+    """n argument tuples of the given widths (32 or 64), half of the values drawn from the edges."""
+    edges = {bits: edge_values(bits) for bits in set(params)}
+    out = []
+    for _ in range(n):
+        args = []
+        for bits in params:
+            if rng.random() < 0.5:
+                args.append(rng.choice(edges[bits]))
+            else:
+                args.append(rng.randrange(-(1 << (bits - 1)), 1 << (bits - 1)))
+        out.append(tuple(args))
+    return out
+
+
+class _Case:
+    """A call with arguments and nothing else, shaped like `jeet.oracle.Case` for the sandbox."""
+
+    def __init__(self, args: tuple) -> None:
+        self.args, self.memory, self.expect_memory, self.trap = tuple(args), (), (), False
+
+
+def assert_same_behaviour(sandbox, before: bytes, after: bytes, args: list[tuple], function: str = "f") -> None:
+    """Both modules return the same values, or both trap, for every argument tuple."""
+    from jeet.sandbox import Outcome
+
+    cases = [_Case(a) for a in args]
+    old = sandbox.run(before, function, cases, fresh_instance_per_case=True)
+    new = sandbox.run(after, function, cases, fresh_instance_per_case=True)
+    for a, x, y in zip(args, old, new):
+        assert x.outcome is not Outcome.INVALID and y.outcome is not Outcome.INVALID, (x.message, y.message)
+        assert (x.outcome, x.results) == (y.outcome, y.results), (a, x, y)

@@ -56,8 +56,19 @@ class NodeProcess:
         with urllib.request.urlopen(self.http + "/status", timeout=5) as resp:
             return json.loads(resp.read())
 
+    @property
+    def token(self) -> str | None:
+        """The node's HTTP token, as an operator's tool on the same machine reads it: from the data folder."""
+        try:
+            return (self.data / "http.token").read_text().strip()
+        except OSError:
+            return None
+
     def post(self, wasm: bytes) -> tuple[int, dict]:
-        req = urllib.request.Request(self.http + "/specimens", data=wasm, method="POST")
+        headers = {"Content-Type": "application/wasm"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.http + "/specimens", data=wasm, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read())

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import wasmtime
 
+from jeet.evolve import EvolveConfig
+
 JEET = [sys.executable, "-m", "jeet"]
 
 REQUIRED = {"function", "baseline_fuel", "best_fuel", "fuel_ratio", "held_out_cases", "held_out_failures",
@@ -25,7 +27,9 @@ def test_evolve_default_kernel_json(tmp_path):
     doc = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert REQUIRED <= set(doc)
     assert doc["function"] == "popcount" and doc["held_out_failures"] == 0
-    assert doc["held_out_cases"] >= 100 * doc["train_cases"]
+    # training grows by the held-out cases candidates failed; the held-out set is 100x its initial size
+    assert doc["held_out_cases"] >= 100 * EvolveConfig().train_size
+    assert isinstance(doc["held_out_seed"], int)  # drawn fresh for the run, recorded to rebuild the cases
     assert 0 < doc["best_fuel"] <= doc["baseline_fuel"] and isinstance(doc["valid_offspring_rate"], float)
     out = tmp_path / doc["out"]
     assert out.exists() and (tmp_path / (doc["out"] + ".evidence.json")).exists()

@@ -88,7 +88,7 @@ def test_wrong_on_held_out_is_never_champion(tmp_path):
         ev = evaluate_candidate(evo.sandbox, "f", bad, evo.training_oracle(), evo.baseline)
         assert ev.correct and ev.fitness > evo.champion.fitness  # it fools the training set
         evo.population = [Member(sha256(bad), bad, ev), evo.champion]
-        evo._promote()
+        evo.promote()
         assert evo.champion.sha256 != sha256(bad)
         assert store.is_blacklisted(sha256(bad))
         assert any(c.args[0] >= 1000 for c in evo.train)  # the counterexample is now a training case
@@ -103,7 +103,9 @@ def test_pareto_mode_logs_hypervolume():
     with Evolution(problem, quick(objectives="pareto", generations=10)) as evo:
         evo.run()
         hv = [r.hypervolume for r in evo.logbook.rows]
-    assert hv[-1] > 0 and hv == sorted(hv)  # the archive's front never loses ground with elitism
+    # The front gains ground over the run. Not every generation: when the first front outgrows the
+    # population, NSGA-II keeps its boundary points and drops crowded ones, which can cost volume.
+    assert hv[-1] > 0 and hv[-1] >= hv[0]
 
 
 def test_outputs_carry_evidence(tmp_path):

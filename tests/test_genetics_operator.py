@@ -15,8 +15,9 @@ from jeet.genetics.raw_xor import RawXor, xor_byte
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.opcodes import BY_NAME
 
+MACHINE = {"strength_reduce", "if_convert", "select_to_if", "licm", "idiom_bits", "idiom_rotate", "unroll"}
 STRUCTURAL = {"const_perturb", "opcode_swap", "delete_run", "copy_run", "swap_runs", "replace_expr",
-              "promote_slot", "crossover_function", "crossover_splice"}
+              "promote_slot", "crossover_function", "crossover_splice"} | MACHINE
 
 
 # -- Genome ----------------------------------------------------------------------------------------
@@ -80,6 +81,7 @@ def test_registry_lists_every_operator_once_with_its_kind():
     assert set(OPERATORS) == STRUCTURAL | {"raw_xor", "raw_splice"}
     assert set(SETS["structural"]) == STRUCTURAL
     assert set(SETS["raw"]) == {"raw_xor", "raw_splice"}
+    assert set(SETS["machine"]) == MACHINE
     for name, cls in OPERATORS.items():
         assert cls.name == name
         assert cls.arity in (1, 2)

@@ -431,3 +431,28 @@ def test_environment_tags_travel_on_with_a_re_announced_specimen():
     onward = [s.message for s in sent(out, Announce) if s.to == "c"]
     assert onward and onward[0].env == ("env:size=small",)
     assert a.specimen(req[0].sha256).env == ("env:size=small",)
+
+
+def test_iwant_answers_are_bounded_per_peer_per_interval():
+    """However many hashes a peer asks for, it gets at most `serve_burst` bytes at once and `serve_rate` per
+    second after that; other peers have buckets of their own."""
+    size = 1 << 20
+    a = make(serve_burst=2 * size, serve_rate=size)
+    specs = [Specimen.of("f", module(f"big {k}") + bytes(size - 60), 0.6, 10) for k in range(8)]
+    for s in specs:
+        a.hold(s, 0.0)
+    hashes = tuple(s.sha256 for s in specs)
+    assert len(sent(a.receive("greedy", IWant(hashes), 1.0), SpecimenData)) == 2
+    assert sent(a.receive("greedy", IWant(hashes), 1.1), SpecimenData) == []  # the bucket is empty
+    assert len(sent(a.receive("greedy", IWant(hashes), 2.2), SpecimenData)) == 1  # one second refills one
+    assert len(sent(a.receive("other", IWant(hashes), 2.2), SpecimenData)) == 2
+    assert a.stats.serve_limited > 0
+
+
+def test_held_specimens_are_bounded_in_bytes():
+    size = 1 << 20
+    a = make(held_bytes=3 * size)
+    specs = [Specimen.of("f", module(f"big {k}") + bytes(size - 60), 0.6, 10) for k in range(5)]
+    for s in specs:
+        a.hold(s, 0.0)
+    assert [a.holds(s.sha256) for s in specs] == [False, False, True, True, True]

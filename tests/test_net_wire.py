@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from jeet.net import (
-    Ack, Alive, Announce, BlacklistNotice, Codec, Dead, Envelope, Graft, IWant, Join, Limits, MemberList, NetError,
+    Ack, Alive, Announce, BlacklistNotice, Codec, Dead, Envelope, Graft, Hello, IWant, Join, Limits, MemberList, NetError,
     NodeIdentity, Ping, PingReq, Prune, ReplayGuard, Signer, SpecimenData, Suspect, Verdict, decode, encode,
     load_or_create,
 )
@@ -41,6 +41,7 @@ EXAMPLES = [
     Ack(9),
     Graft("127.0.0.1:7002", 0),
     Prune(),
+    Hello("127.0.0.1:7003", 1),
 ]
 
 
@@ -270,3 +271,12 @@ def test_codec_checks_everything_a_daemon_needs():
     tiny = Codec(BOB, limits=Limits(max_message=1100, max_specimen=1024))
     with pytest.raises(NetError, match="exceeds"):
         tiny.decode(alice.encode(BOB.node_id, SpecimenData(SHA, "f", bytes(1020), 0.5, 1)))
+
+
+def test_only_a_join_or_hello_travels_without_a_recipient():
+    """A listener greets a dialer before it knows who dialled; nothing else may be anonymous."""
+    env = decode(encode(ALICE, "", 1, Hello("h:1", 0)))
+    assert env.to == "" and env.message == Hello("h:1", 0)
+    ReplayGuard(BOB.node_id).accept(env)
+    with pytest.raises(NetError, match="only a Join or Hello"):
+        encode(ALICE, "", 2, Ping(1))

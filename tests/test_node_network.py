@@ -59,7 +59,9 @@ def test_three_nodes_converge_and_the_island_shares_what_it_finds(nodes, tmp_pat
     code, verdict = c.post(BETTER)
     assert code == 200 and verdict["ok"], verdict
     sha = verdict["sha256"]
-    wait_for(lambda: holds(a, sha) and holds(b, sha), 30, "the -O2 specimen at a and b")
+    # adopted by both (their top lists may already be full of fitter evolved specimens, popcnt among them)
+    wait_for(lambda: all(holds(n, sha) or sha in {d["sha256"] for d in n.status()["adoptions"]} for n in (a, b)),
+             30, "the -O2 specimen at a and b")
     # ... and reaches a's island (migration), where it joins the population unless the residents are better
     island = wait_for(lambda: (i := a.status()["island"])["immigrants_received"] >= 1 and i, 30,
                       "an immigrant at a's island")
@@ -118,7 +120,8 @@ def test_an_evolving_node_resumes_its_island_after_sigterm(nodes):
     a.start()
     island = wait_for(lambda: (i := a.status()["island"])["resumed_from"] is not None and i, 60, "the island")
     assert island["resumed_from"] >= before["generation"]  # checkpointed every generation
-    assert island["baseline_fuel"] == before["baseline_fuel"]
+    # the baseline is the original's fuel on the training set, which only grows (held-out counterexamples join it)
+    assert island["baseline_fuel"] >= before["baseline_fuel"]
 
 
 def test_a_liar_is_ignored_and_its_code_never_adopted(nodes, tmp_path):

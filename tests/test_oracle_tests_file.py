@@ -88,6 +88,8 @@ def test_expect_may_be_left_out(tmp_path):
     ('{"args": [1, 1], "memory": [[0]]}', "memory[0]: expected [offset, base64]"),
     ('{"args": [1, 1], "memory": {"0": "AA=="}}', "memory: expected a list"),
     ('{"args": [1, 1], "expect_memory": [[0, 5]]}', "expect_memory[0]: expected a base64 string"),
+    ('{"args": [1, 1], "poison": -3}', "poison: expected a seed"),
+    ('{"args": [1, 1], "poison": "7"}', "poison: expected a seed"),
 ])
 def test_errors_name_file_line_and_reason(tmp_path, line, reason):
     path = write(tmp_path, '{"args": [0, 0], "expect": [0]}', line)

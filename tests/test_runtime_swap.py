@@ -9,6 +9,7 @@ import pytest
 import wasmtime
 
 from jeet.runtime import Runtime
+from jeet.runtime.testing import force_champion
 from jeet.store import Store
 
 # popcount as a loop (the original) and three equivalent forms
@@ -45,7 +46,7 @@ def test_no_wrong_answer_while_champions_swap_under_concurrent_calls(tmp_path):
         fn = rt.load(ORIGINAL, "pc")
         variants = [wasmtime.wat2wasm(w) for w in (POPCNT, POPCNT_64, POPCNT_NOT)] + [fn.original.wasm]
         for v in variants:  # verified once on the held-out cases; swaps afterwards reuse the compiled variant
-            assert fn._adopt(v)
+            assert fn.offer(v, require_better=False)
         stop = threading.Event()
         wrong, calls, failures = [], [0] * 4, []
 
@@ -67,7 +68,7 @@ def test_no_wrong_answer_while_champions_swap_under_concurrent_calls(tmp_path):
         swaps = 0
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
-            assert fn._adopt(variants[swaps % len(variants)])
+            assert fn.offer(variants[swaps % len(variants)], require_better=False)
             swaps += 1
         stop.set()
         for t in threads:
@@ -83,7 +84,7 @@ def test_a_variant_failing_a_held_out_case_is_never_served(tmp_path):
     with Runtime(tmp_path, hot=0) as rt:
         fn = rt.load(ORIGINAL, "pc")
         bad = wasmtime.wat2wasm('(module (func (export "pc") (param i32) (result i32) local.get 0 i32.clz))')
-        assert not fn._adopt(bad)
+        assert not fn.offer(bad, require_better=False)
         assert fn.champion_sha256 == fn.original.sha256
         assert fn.stats()["blacklisted"] and fn(7) == 3
 
@@ -92,7 +93,7 @@ def test_shadow_mismatch_demotes_and_blacklists_at_once_and_returns_the_original
     with Runtime(tmp_path, hot=0, shadow=1.0) as rt:
         fn = rt.load(ORIGINAL, "pc")
         bad = wrong_at(7)
-        sha = fn._force_champion(bad)  # test hook: no verification
+        sha = force_champion(fn, bad)  # test hook: no verification
         assert fn.champion_sha256 == sha
         assert fn(3) == 2  # shadow-checked, agrees
         assert fn(7) == 3  # disagrees: the original's answer
@@ -100,7 +101,7 @@ def test_shadow_mismatch_demotes_and_blacklists_at_once_and_returns_the_original
         assert stats["champion_sha256"] == fn.original.sha256  # demoted by the call itself
         assert sha in stats["blacklisted"] and stats["mismatches"] == 1 and stats["shadow_checks"] == 2
         assert fn(7) == 3 and fn.stats()["mismatches"] == 1
-        assert not fn._adopt(bad)  # blacklisted: never again
+        assert not fn.offer(bad, require_better=False)  # blacklisted: never again
     with Store(tmp_path) as store:
         assert store.is_blacklisted(sha)
 
@@ -109,16 +110,16 @@ def test_a_verified_champion_that_is_wrong_off_the_cases_is_caught_live(tmp_path
     with Runtime(tmp_path, hot=0, shadow=1.0) as rt:
         fn = rt.load(ORIGINAL, "pc")
         sneaky = wrong_at(0x5EED1234)
-        assert fn._adopt(sneaky)  # passes every held-out case: the oracle tests, it does not prove
+        assert fn.offer(sneaky, require_better=False)  # passes every held-out case: the oracle tests, it does not prove
         assert fn(0x5EED1234) == popcount(0x5EED1234)
         assert fn.champion_sha256 == fn.original.sha256 and fn.stats()["mismatches"] == 1
-        assert not fn._adopt(sneaky)
+        assert not fn.offer(sneaky, require_better=False)
 
 
 def test_a_champion_that_traps_is_checked_even_without_sampling(tmp_path):
     with Runtime(tmp_path, hot=0, shadow=0.0) as rt:
         fn = rt.load(ORIGINAL, "pc")
-        sha = fn._force_champion(traps_at(5))
+        sha = force_champion(fn, traps_at(5))
         assert fn(6) == 2 and fn.stats()["shadow_checks"] == 0
         assert fn(5) == 2  # the champion trapped, the original did not
         assert fn.champion_sha256 == fn.original.sha256 and sha in fn.stats()["blacklisted"]
@@ -127,7 +128,7 @@ def test_a_champion_that_traps_is_checked_even_without_sampling(tmp_path):
 def test_shadow_checks_sample_the_configured_fraction(tmp_path):
     with Runtime(tmp_path, hot=0, shadow=0.25) as rt:
         fn = rt.load(ORIGINAL, "pc")
-        assert fn._adopt(wasmtime.wat2wasm(POPCNT))
+        assert fn.offer(wasmtime.wat2wasm(POPCNT), require_better=False)
         start = fn.calls
         for x in range(400):
             assert fn(x) == popcount(x)
@@ -138,8 +139,8 @@ def test_shadow_checks_sample_the_configured_fraction(tmp_path):
 def test_a_champion_must_be_faster_to_replace_the_current_one(tmp_path):
     with Runtime(tmp_path, hot=0) as rt:
         fn = rt.load(ORIGINAL, "pc")
-        assert fn._adopt(wasmtime.wat2wasm(POPCNT), require_better=True)
-        assert not fn._adopt(wasmtime.wat2wasm(POPCNT_NOT), require_better=True)  # more fuel than popcnt
+        assert fn.offer(wasmtime.wat2wasm(POPCNT))
+        assert not fn.offer(wasmtime.wat2wasm(POPCNT_NOT))  # more fuel than popcnt
         stats = fn.stats()
         assert stats["champion_fuel"] < stats["baseline_fuel"] and stats["held_out_cases"] >= 800
 

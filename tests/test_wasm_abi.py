@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import wasmtime
 
 from jeet.kernels import KERNELS
@@ -85,3 +86,32 @@ def test_every_kernel_at_O0_has_a_small_scratch_frame():
         m = decode(kernel.wasm("O0"))
         s = scratch(m, kernel.function)
         assert s is not None and s.sp_entry == 4096 and 0 < s.frame <= 512, (kernel.name, s)
+
+
+_SP = '(module (memory 1) (global $sp (mut i32) (i32.const 1024)) (func (export "f") (param i32) (result i32) (local i32) {}))'
+
+
+@pytest.mark.parametrize("body, reason", [
+    # lowers the pointer, then may return before the epilogue restores it
+    ("global.get $sp i32.const 16 i32.sub local.tee 1 global.set $sp "
+     "local.get 0 (if (then i32.const 0 return)) "
+     "local.get 1 i32.load offset=4 local.get 1 i32.const 16 i32.add global.set $sp",
+     "may return with the stack pointer moved"),
+    # a 4-byte store at sp-2: two of its bytes lie above the entry pointer
+    ("global.get $sp i32.const 16 i32.sub local.tee 1 global.set $sp "
+     "local.get 1 local.get 0 i32.store offset=14 "
+     "local.get 1 i32.load offset=4 local.get 1 i32.const 16 i32.add global.set $sp",
+     "outside its stack frame"),
+    # lowered once per loop iteration, raised once: the pointer leaks
+    ("(loop global.get $sp i32.const 16 i32.sub global.set $sp "
+     "local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0) "
+     "global.get $sp i32.const 16 i32.add global.set $sp i32.const 0",
+     "set inside a block"),
+    # local 1 is read (as 0) before it is given the frame address: the store hits address 0
+    ("local.get 0 (if (then local.get 1 local.get 0 i32.store)) "
+     "global.get $sp i32.const 16 i32.sub local.set 1 local.get 1 i32.load offset=4",
+     "outside its stack frame"),
+])
+def test_state_writes_sees_what_a_straight_line_reading_misses(body, reason):
+    reasons = state_writes(module(_SP.format(body)), "f")
+    assert reasons and reason in reasons[0], reasons

@@ -43,8 +43,9 @@ def _get(url: str, timeout: float = 5.0) -> dict:
         return json.loads(resp.read())
 
 
-def _post(url: str, data: bytes) -> dict:
-    req = urllib.request.Request(url, data=data, method="POST")
+def _post(url: str, data: bytes, token: str | None) -> dict:
+    headers = {"Content-Type": "application/wasm", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(url, data=data, method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 
@@ -89,7 +90,7 @@ def measure(nodes: int = NODES, trials: int = 30, heartbeat: float = 1.0, seed: 
             for t in range(trials):
                 origin = t % nodes
                 wasm = padded(base, SPECIMEN_BYTES, rng)
-                verdict = _post(urls[origin] + "/specimens", wasm)
+                verdict = _post(urls[origin] + "/specimens", wasm, infos[origin].get("http_token"))
                 if not verdict.get("ok"):
                     raise RuntimeError(f"the origin refused the specimen: {verdict}")
                 sha = verdict["sha256"]

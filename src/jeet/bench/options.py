@@ -32,6 +32,7 @@ SUITES: dict[str, str] = {
     "latency": "jeet.bench.latency:run",
     "islands": "jeet.bench.islands:run",
     "tuner": "jeet.bench.tuner:run",
+    "timing": "jeet.bench.timing:run",
     "prove": "jeet.bench.prove:run",
 }
 

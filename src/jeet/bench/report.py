@@ -29,9 +29,10 @@ def markdown(report: BenchReport, command: str) -> str:
         f"wasm-opt {'present' if report.wasm_opt else 'absent'}; total {report.seconds:g} s",
         "",
         "Fuel is summed over each kernel's held-out cases (same cases for every column). "
-        "Wall times are medians of 30 interleaved runs on wasmtime (Cranelift, no fuel), input and evolved side by "
-        "side: one pass over up to 200 held-out cases, each call repeated in a wasm loop; 'net' subtracts an "
-        "empty function of the same signature timed the same way. Evolved modules are in `evolved/`.",
+        "Wall times are medians of at least 30 interleaved rounds on wasmtime (Cranelift, no fuel; jeet.timing, "
+        "the timing thread's CPU time), input, evolved and -O2 side by side: one pass over up to 200 held-out "
+        "cases, the call loop inside wasm; 'net' subtracts an empty function of the same signature timed in the "
+        "same harness. Evolved modules are in `evolved/`.",
         "",
         "| kernel | -O0 fuel | -O0 + wasm-opt -O3 | -O2 | -O2 + wasm-opt -O3 | evolved | evolved/-O0 | beats -O2+opt | held-out | evals/s/core (run) | evals/s/core (pipeline) | valid | net wall -O0 µs | net wall -O2 µs | net wall evolved µs | wall ratio | net ratio |",
         "|---|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

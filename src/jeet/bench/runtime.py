@@ -94,7 +94,7 @@ def overhead(kernel: str, runs: int, seed: int, data_dir: Path) -> dict:
                           "lane_original": lane}, inputs, runs)
     with Runtime(data_dir / "champion", hot=0) as rt:  # a fresh store: O2 must not be blacklisted by another run
         served = rt.load(original, k.function)
-        adopted = served._adopt(optimised)
+        adopted = served.offer(optimised, require_better=False)
         champ = served.stats()
         if adopted:
             times.update({f"{n}_champion": v for n, v in _medians(
@@ -123,10 +123,10 @@ def swap_stress(kernel: str, seconds: float, threads: int, seed: int, data_dir: 
         reference = _bare(k.wasm("O0"), k.function)
         inputs = _inputs(k.params, reference, seed, n=256)
         expected = [reference(*a) for a in inputs]
-        usable = [v for v in variants if fn._adopt(v)]
+        usable = [v for v in variants if fn.offer(v, require_better=False)]
         # verified and compiled once: from here on a swap is the same atomic record replacement the
         # supervisor performs, without its thread hop, so swaps come as fast as the GIL allows
-        pool = [fn._verified.get(s, (fn.original, 0)) for s in (hashlib.sha256(v).hexdigest() for v in usable)]
+        pool = [fn.record.verified.get(s, (fn.original, 0))[0] for s in (hashlib.sha256(v).hexdigest() for v in usable)]
         stop = threading.Event()
         counts = [0] * threads
         wrong = [0] * threads
@@ -149,7 +149,7 @@ def swap_stress(kernel: str, seconds: float, threads: int, seed: int, data_dir: 
         swaps = 0
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and len(pool) > 1:
-            fn._install(*pool[swaps % len(pool)])
+            fn.install(pool[swaps % len(pool)])
             swaps += 1
             time.sleep(0.0002)
         stop.set()

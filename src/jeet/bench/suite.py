@@ -25,9 +25,9 @@ from ..genetics import Genome, operator_set
 from ..kernels import KERNELS, Kernel, get_kernel
 from ..oracle import Oracle
 from ..sandbox import Limits, Sandbox
+from ..timing import TimingError, measure
 from .report import markdown, plot, wasm_opt_available
 from .results import BenchReport, KernelResult, OperatorValidity
-from .timing import time_variants
 
 
 class RssProbe:
@@ -128,13 +128,16 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
     with Sandbox(limits) as sb:
         fuel = {name: (held_out_fuel(sb, problem.oracle, w, k.function) if w is not None else None)
                 for name, w in (("O0", o0), ("O0opt", o0_opt), ("O2", o2), ("O2opt", o2_opt), ("evolved", evolved))}
-    params = problem.oracle.params
     cases = list(problem.oracle.held_out[:200])
     try:
-        t_in, t_ev, t_o2 = time_variants([o0, evolved, o2], k.function, params, problem.oracle.results, cases,
-                                         runs=runs)
-    except wasmtime.Trap as exc:  # the timing guard fired: report it rather than hang or die
-        raise JeetError(f"{k.name}: a variant trapped while being timed ({exc})") from None
+        timing = measure([o0, evolved, o2], k.function, cases, seed=seed, min_rounds=runs, min_time_s=0.0,
+                         sample_s=0.02, max_cases=len(cases))
+        timing.variant(0), timing.variant(1), timing.variant(2)  # raise if one could not be timed
+    except TimingError as exc:  # trapped or passed the deadline: report it rather than hang or die
+        raise JeetError(f"{k.name}: a variant could not be timed ({exc})") from None
+    # per pass over the cases, in µs: gross medians, and net of the empty function's median
+    wall = [timing.variants[i].median_ns * timing.cases / 1000 for i in range(3)]
+    net = [timing.ns_per_call(i) * timing.cases / 1000 for i in range(3)]
     best_native = min(f for f in (fuel["O2"], fuel["O2opt"]) if f is not None)
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
@@ -150,11 +153,10 @@ def bench_kernel(k: Kernel, budget_s: float, seed: int, workers: int, runs: int,
         evals_per_s_per_core=round(res.evaluations / max(res.seconds, 1e-9) / workers, 1),
         pipeline_evals_per_s=round(throughput, 1),
         valid_offspring_rate=res.valid_offspring_rate,
-        wall_O0_us=round(t_in.median_s * 1e6, 1), wall_evolved_us=round(t_ev.median_s * 1e6, 1),
-        wall_ratio=round(t_ev.median_s / t_in.median_s, 4) if t_in.median_s else float("nan"),
-        net_O0_us=round(t_in.net_s * 1e6, 2), net_evolved_us=round(t_ev.net_s * 1e6, 2),
-        net_O2_us=round(t_o2.net_s * 1e6, 2),
-        net_ratio=round(t_ev.net_s / t_in.net_s, 4) if t_in.net_s > 0 else float("nan"),
+        wall_O0_us=round(wall[0], 1), wall_evolved_us=round(wall[1], 1),
+        wall_ratio=round(wall[1] / wall[0], 4) if wall[0] else float("nan"),
+        net_O0_us=round(net[0], 2), net_evolved_us=round(net[1], 2), net_O2_us=round(net[2], 2),
+        net_ratio=round(net[1] / net[0], 4),
         size_O0=len(o0), size_evolved=len(evolved), peak_rss_mb=round(rss.peak / 2**20, 1), logbook=logbook,
     )
 

@@ -11,13 +11,14 @@ import typer
 from rich.console import Console
 
 from ..errors import JeetError
+from . import checks
 from .errors import user_errors
 
 
 @user_errors
 def bench(
     suite: str = typer.Option("kernels", "--suite", help="Which benchmark: kernels, runtime, islands, tuner, "
-                              "epigenetics, forgetting, compression, latency, prove."),
+                              "epigenetics, forgetting, compression, latency, timing, prove."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     budget: float = typer.Option(60.0, "--budget", help="Evolution budget per unit of work, in seconds."),
     kernels: Optional[str] = typer.Option(None, "--kernels", help="Comma-separated kernel names (default: the suite's)."),
@@ -27,12 +28,17 @@ def bench(
     out: Path = typer.Option(Path("bench-out"), "--out", help="Folder for the report files."),
     no_wasm_opt: bool = typer.Option(False, "--no-wasm-opt", help="tuner suite: evolve without wasm-opt "
                                      "seeds, so the search alone does the optimising."),
+    force: bool = typer.Option(False, "--force", help="Allow more --workers than cores."),
 ) -> None:
     """Measure jeet: the kernel suite against clang -O2 and wasm-opt -O3, or another suite."""
     from ..bench.options import BenchOptions, load_suite
 
-    if budget <= 0 or runs < 1:
-        raise JeetError("--budget must be positive and --runs at least 1")
+    checks.seconds("--budget", budget)
+    checks.count("--runs", runs, 1, 100_000)
+    checks.count("--seed", seed, 0, checks.MAX_SEED)
+    checks.workers("--workers", workers, force)
+    if out.exists() and not out.is_dir():
+        raise JeetError(f"--out {out} exists and is not a folder")
     try:
         run = load_suite(suite)
     except ValueError as exc:

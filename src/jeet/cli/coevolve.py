@@ -19,6 +19,8 @@ from ..sandbox import Limits
 from ..store import Store, default_data_dir
 from ..symbiosis import CoevolveConfig, Coevolution, load_pair_problem
 from ..symbiosis.result import CoevolveResult, persist_run, summarize, write_outputs
+from . import checks
+from .budget import process_start, remaining, within
 from .errors import user_errors
 
 DEFAULT_BUDGET_S = 30.0
@@ -39,6 +41,16 @@ def coevolve(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Prefix of the files written (PREFIX.caller.wasm, PREFIX.callee.wasm, ...)."),
 ) -> None:
     """Co-evolve a caller and a callee linked through imports; write the best pair with its evidence."""
+    started = process_start()  # the budget covers start-up and set-up too
+    checks.seconds("--budget", budget)
+    checks.count("--generations", generations, 1, checks.MAX_GENERATIONS)
+    checks.count("--population", population, 4, checks.MAX_POPULATION)
+    checks.count("--seed", seed, 0, checks.MAX_SEED)
+    checks.check_input(caller, "caller module")
+    checks.check_input(callee, "callee module")
+    checks.check_tests(tests)
+    if out is not None:
+        checks.writable(Path(f"{out}.caller.wasm"), "--out", make_parents=True)
     if budget is None and generations is None:
         budget = DEFAULT_BUDGET_S
     cfg = CoevolveConfig(budget_s=None, generations=None).with_overrides(
@@ -46,10 +58,14 @@ def coevolve(
     if tests is not None and caller is None:
         raise JeetError("--tests needs CALLER and CALLEE modules")
     limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
-    problem = load_pair_problem(caller, callee, function, tests, seed=cfg.seed, limits=limits,
-                                train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+    set_up = time.monotonic()
+    with within(cfg.budget_s, "reading and checking the pair", started):
+        problem = load_pair_problem(caller, callee, function, tests, seed=cfg.seed, limits=limits,
+                                    train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+    checks.population("--population", cfg.population, len(problem.caller) + len(problem.callee), 2)
+    cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
     prefix = out or Path(f"{problem.name}.coevolved")
-    started = time.monotonic()
+    checks.writable(Path(f"{prefix}.caller.wasm"), "--out", make_parents=True)
     with Store(data or default_data_dir()) as store, Coevolution(problem, cfg) as co:
         co.start()
         reason = co.run() if json_out else _run_with_progress(co, cfg, Console(stderr=True))

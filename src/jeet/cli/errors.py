@@ -22,16 +22,14 @@ def fail(message: str) -> "typer.Exit":
 
 def user_errors(fn: F) -> F:
     """Turn every error that is the user's to fix into one line and exit status 2 (no traceback)."""
-    from ..oracle import OracleError
-    from ..store import StoreError
-    from ..wasm import WasmError
-
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (JeetError, OracleError, StoreError, WasmError) as exc:
+        except JeetError as exc:
             raise fail(str(exc)) from None
+        except RecursionError:  # json and the codec recurse per nesting level: a hostile input's only weapon here
+            raise fail("an input is nested too deeply to read (a tests-file line, a config or a module)") from None
         except KeyboardInterrupt:
             print("jeet: interrupted", file=sys.stderr)
             raise typer.Exit(130) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +19,12 @@ from ..evolve import EvolveConfig, Evolution, load_problem
 from ..evolve.result import summarize, write_outputs
 from ..sandbox import Limits
 from ..store import Store, default_data_dir
+from . import checks
+from .budget import first_generation, process_start, remaining, within
 from .errors import user_errors
+from .runlock import RunLock
+
+DEFAULT_PATIENCE_S = 10.0  # `jeet evolve` stops once nothing has improved for this long (see --patience)
 
 
 @user_errors
@@ -31,18 +37,22 @@ def evolve(
     evaluations: Optional[int] = typer.Option(None, "--evaluations", help="Stop after N candidate evaluations."),
     population: Optional[int] = typer.Option(None, "--population", help="Population size."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Master seed: same seed, same run."),
+    held_out_seed: Optional[int] = typer.Option(None, "--held-out-seed", help="Seed of the held-out cases (default: drawn fresh per run; the evidence records it)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write the best variant."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data folder (specimen store); default ~/.jeet."),
     max_specimens: Optional[int] = typer.Option(None, "--max-specimens", help="Cap the store at N specimens (remembered in --data; see jeet gc)."),
     max_store_mb: Optional[float] = typer.Option(None, "--max-store-mb", help="Cap the store at M MiB on disk (remembered in --data; see jeet gc)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run with the same settings."),
-    operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'all' or a comma-separated list."),
+    operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'machine', 'all' or a comma-separated list."),
     objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Built-in kernel to evolve when no INPUT is given."),
+    level: Optional[str] = typer.Option(None, "--level", help="Which build of the kernel to start from: O0 "
+                                        "(default; clang -O0), O2 (clang -O2) or O2opt (clang -O2 + wasm-opt -O3)."),
     config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (for example from the tuner)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Evaluation processes (default: one per core)."),
     stagnation: Optional[int] = typer.Option(None, "--stagnation", help="Stop after N generations without a better champion."),
+    patience: Optional[float] = typer.Option(None, "--patience", help=f"Stop once nothing has improved for this many seconds (and 50 generations); default {DEFAULT_PATIENCE_S:g}, 0 turns it off."),
     logbook: Optional[Path] = typer.Option(None, "--logbook", help="Write the per-generation logbook (.csv or .json)."),
     no_wasm_opt: bool = typer.Option(False, "--no-wasm-opt", help="Do not seed the population with wasm-opt -O3 output."),
     islands: Optional[int] = typer.Option(None, "--islands", help="Evolve K islands in parallel, one process each, with migration."),
@@ -51,30 +61,64 @@ def evolve(
     migration_rate: Optional[int] = typer.Option(None, "--migration-rate", help="Emigrants each island sends per migration (default 2)."),
     emigrant_policy: Optional[str] = typer.Option(None, "--emigrant-policy", help="Which specimens leave: best (default) or random."),
     replacement_policy: Optional[str] = typer.Option(None, "--replacement-policy", help="How immigrants get in: fair (default; only if better) or worst."),
+    force: bool = typer.Option(False, "--force", help="Allow more --workers than cores and more than 4 --islands per core."),
 ) -> None:
     """Evolve a faster variant of one exported function and write it out with its evidence."""
+    started = process_start()  # the budget covers start-up and set-up too
+    checks.seconds("--budget", budget)
+    checks.count("--generations", generations, 1, checks.MAX_GENERATIONS)
+    checks.count("--evaluations", evaluations, 1, checks.MAX_EVALUATIONS)
+    checks.count("--population", population, 4, checks.MAX_POPULATION)
+    checks.count("--seed", seed, 0, checks.MAX_SEED)
+    checks.count("--stagnation", stagnation, 1, checks.MAX_GENERATIONS)
+    checks.workers("--workers", workers, force)
+    checks.islands(islands, force)
+    checks.check_input(input, "module")
+    checks.check_tests(tests)
+    if config is not None:
+        checks.check_tests(config, "--config")
+    checks.writable(out, "--out", make_parents=True)
+    checks.writable(logbook, "--logbook")
     base = EvolveConfig.from_file(config) if config else EvolveConfig()
+    checks.evolve_config(base, f"config {config}")
     cfg = base.with_overrides(budget_s=budget, generations=generations, max_evaluations=evaluations,
                               population=population, seed=seed, operators=operators, objectives=objectives,
                               workers=workers, stagnation=stagnation)
     if no_wasm_opt:
         cfg = cfg.with_overrides(use_wasm_opt=False)
+    if patience is not None and patience < 0:
+        raise JeetError("--patience must be at least 0 (0 turns it off)")
+    if patience == 0:
+        cfg = replace(cfg, patience_s=None)
+    elif patience is not None or (config is None or "patience_s" not in _keys(config)):
+        cfg = cfg.with_overrides(patience_s=patience or DEFAULT_PATIENCE_S)
     cfg = cfg.with_overrides(islands=islands, topology=topology, migration_interval=migration_interval,
                              migration_rate=migration_rate, emigrant_policy=emigrant_policy,
                              replacement_policy=replacement_policy)
+    checks.workers("config workers", cfg.workers, force)
+    checks.islands(cfg.islands, force)
     if input is None and tests is not None and kernel is None:
         raise JeetError("--tests needs an INPUT module")
-    limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
-    problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
-                           train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel)
-    out = out or Path(f"{problem.name}.evolved.wasm")
     if max_specimens is not None or max_store_mb is not None:  # remembered in the folder: every store opened there obeys
         Store(data or default_data_dir(), max_specimens=max_specimens, max_store_mb=max_store_mb).close()
+    limits = Limits(fuel=cfg.fuel, memory_bytes=cfg.memory_bytes, deadline_s=cfg.deadline_s)
+    set_up = time.monotonic()
+    with within(cfg.budget_s, "reading and checking the input", started):
+        if level is not None:
+            input, function, tests = _kernel_build(input, kernel, level, function, tests)
+        problem = load_problem(input, function, tests, seed=cfg.seed, limits=limits,
+                               train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel,
+                               held_out_seed=held_out_seed)
+    checks.population("--population", cfg.population, len(problem.wasm), cfg.islands)
+    cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
+    first_generation(problem.wasm, cfg.population, cfg.workers or checks.cores(), cfg.budget_s)
+    out = out or Path(f"{problem.name}.evolved.wasm")
+    checks.writable(out, "--out", make_parents=True)
     console = Console(stderr=True)
-    started = time.monotonic()
     if cfg.islands > 1:
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
-    with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo:
+    with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo, \
+            RunLock(store.root, evo.fingerprint(), resume, store.find_resumable_run, console):
         evo.start()
         if json_out:
             reason = evo.run()
@@ -88,6 +132,29 @@ def evolve(
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
         _print_result(result, Console())
+
+
+def _kernel_build(input: Optional[Path], kernel: Optional[str], level: str, function: Optional[str],
+                  tests: Optional[Path]) -> tuple[Optional[Path], Optional[str], Optional[Path]]:
+    """`--level`: the kernel's build at that level, as an INPUT with the kernel's function and tests."""
+    from ..kernels import DEFAULT_KERNEL, KernelError, get_kernel
+
+    if input is not None:
+        raise JeetError("--level selects a build of a built-in kernel: use it with --kernel, not with INPUT")
+    try:
+        k = get_kernel(kernel or DEFAULT_KERNEL)
+        path = k.wasm_path(level)
+    except KernelError as exc:
+        raise JeetError(str(exc)) from None
+    if level == "O0":
+        return None, function, tests  # the default build: evolve it exactly as without --level
+    return path, function or k.function, tests if tests is not None else k.tests_path()
+
+
+def _keys(path: Path) -> set[str]:
+    """The settings a config file gives (it was read and checked already)."""
+    data = json.loads(Path(path).read_text())
+    return set(data.get("evolve", data))
 
 
 def _run_with_progress(evo: Evolution, cfg: EvolveConfig, console: Console) -> str:
@@ -119,8 +186,10 @@ def _print_result(r, console: Console) -> None:
     t.add_row("sha256", r.input_sha256[:16], r.best_sha256[:16])
     console.print(t)
     console.print(f"{r.generations} generations, {r.evaluations} evaluations in {r.seconds:.1f} s "
-                  f"({r.evaluations / max(r.seconds, 1e-9):.0f}/s), valid offspring {r.valid_offspring_rate:.1%}, "
-                  f"stopped on {r.stop_reason}")
+                  f"({r.evaluations / max(r.seconds, 1e-9):.0f}/s), valid offspring {r.valid_offspring_rate:.1%}")
+    console.print(f"{r.distinct_candidates} distinct candidates ({r.repeated_candidates} repeats), "
+                  f"{r.distinct_per_s_per_core:.0f} per second per core on {r.cores} core(s)")
+    console.print(f"stopped: {r.stopped}")
     console.print(f"wrote {r.out} (+ .evidence.json, .tests.jsonl)")
 
 
@@ -130,7 +199,8 @@ def _evolve_islands(problem, cfg: EvolveConfig, data: Optional[Path], resume: bo
     from ..evolve.islands import Archipelago, summarize_archipelago
 
     with Store(data or default_data_dir()) as store, \
-            Archipelago(problem, cfg, store=store, resume=resume, on_event=lambda m: console.print(f"jeet: {m}")) as arch:
+            Archipelago(problem, cfg, store=store, resume=resume, on_event=lambda m: console.print(f"jeet: {m}")) as arch, \
+            RunLock(store.root, arch.fingerprint(), resume, store.find_resumable_run, console):
         reason = arch.run() if json_out else _run_islands_with_progress(arch, cfg, console)
         result = summarize_archipelago(arch, reason, time.monotonic() - started, out)
         write_outputs(arch, result, out)

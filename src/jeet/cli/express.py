@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import JeetError
+from . import checks
 from .errors import user_errors
 
 
@@ -40,14 +41,21 @@ def express(
     node_tag: Optional[List[str]] = typer.Option(None, "--node-tag", help="A tag of this node (key=value) for the saved expression; repeatable."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the expression (expression.json, variants, build.json) here."),
+    force: bool = typer.Option(False, "--force", help="Allow more --workers than cores."),
 ) -> None:
     """Per environment (input-size bucket): the expressed variant, its fuel, the single best overall variant's fuel, the gain."""
     from ..epigenetics import Environment, ExpressConfig, MemoryGauge, build_expression, resolve_target
 
-    if budget < 0 or budget != budget:
-        raise JeetError("--budget cannot be negative")
-    if workers < 0:
-        raise JeetError("--workers cannot be negative")
+    checks.seconds("--budget", budget, zero=True)
+    checks.count("--generations", generations, 1, checks.MAX_GENERATIONS)
+    checks.count("--max-size", max_size, 1, 1 << 32)
+    checks.count("--size-arg", size_arg, 0, 1000)
+    checks.count("--seed", seed, 0, checks.MAX_SEED)
+    checks.workers("--workers", workers, force)
+    target_path = Path(target)
+    if target_path.exists():
+        checks.check_input(target_path, "module")
+    checks.check_tests(tests)
     node = Environment(node=tuple(node_tag or ())).node  # checks the tags before any work
     parsed = _bounds(bounds)
     n_envs = len(parsed) + 1 if parsed else 2

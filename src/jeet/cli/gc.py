@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..errors import JeetError
 from ..store import DB_NAME, GcReport, Store, default_data_dir
+from . import checks
 from .errors import user_errors
 
 
@@ -29,10 +30,8 @@ def gc(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Forget the specimens that matter least, keeping every live champion and its ancestry."""
-    if max_specimens is not None and max_specimens < 0:
-        raise JeetError(f"--max-specimens must be 0 or more, not {max_specimens}")
-    if max_store_mb is not None and not 0 <= max_store_mb < float("inf"):
-        raise JeetError(f"--max-store-mb must be a finite number, 0 or more, not {max_store_mb:g}")
+    checks.count("--max-specimens", max_specimens, 0, 10**12)
+    checks.positive("--max-store-mb", max_store_mb, 1 << 30, " MiB", zero=True)
     root = (data or default_data_dir()).expanduser()
     if not root.is_dir():
         raise JeetError(f"no data folder at {root}")

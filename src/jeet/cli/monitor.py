@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from ..errors import JeetError
+from . import checks
 from .errors import user_errors
 
 
@@ -30,8 +31,9 @@ def monitor(
         raise JeetError("jeet monitor watches a network: give --network --peers URL[,URL...]")
     if not peers:
         raise JeetError("--peers is required: the HTTP address of one or more nodes (jeet node --http)")
-    if interval <= 0 or timeout <= 0 or (duration is not None and duration <= 0):
-        raise JeetError("--interval, --timeout and --duration must be positive")
+    checks.seconds("--interval", interval, 3600.0)
+    checks.seconds("--timeout", timeout, 600.0)
+    checks.seconds("--duration", duration)
     urls = [normalize_url(p) for p in peers.split(",") if p.strip()]
     if not urls:
         raise JeetError("--peers is empty")

@@ -22,7 +22,8 @@ import wasmtime
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import JeetError
+from ..runtime.config import MAX_CALL_TIMEOUT_S
+from .checks import MAX_CALLS, check_input, check_tests, count, fraction, seconds
 from .errors import user_errors
 
 _SLACK_S = 20.0  # process start-up and the final held-out check, on top of the evolution budget
@@ -40,19 +41,25 @@ def run(
     seed: int = typer.Option(0, "--seed"),
     data: Path | None = typer.Option(None, "--data", help="Data folder (specimen store); default ~/.jeet."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    call_timeout: float = typer.Option(1.0, "--call-timeout", help="Seconds one call may run (code that can loop)."),
+    pure: bool = typer.Option(False, "--pure", help="Declare the function stateless: evolve it even where the "
+                              "static check cannot show that it keeps no state."),
 ) -> None:
     """Call a function through the runtime, let it evolve while hot, and print the runtime's stats."""
     from ..evolve.problem import pick_function, read_module
     from ..runtime import Runtime
 
-    if calls < 1:
-        raise JeetError("--calls must be at least 1")
-    if hot < 0 or budget <= 0 or not 0.0 <= shadow <= 1.0:
-        raise JeetError("--hot must be >= 0, --budget positive and --shadow between 0 and 1")
+    count("--calls", calls, 1, MAX_CALLS)
+    count("--hot", hot, 0, MAX_CALLS)
+    seconds("--budget", budget)
+    fraction("--shadow", shadow)
+    seconds("--call-timeout", call_timeout, MAX_CALL_TIMEOUT_S)
+    check_input(module, "module")
+    check_tests(tests)
     wasm = read_module(module)
     function = pick_function(wasm, function, str(module))
-    with Runtime(data, hot=hot, budget_s=budget, shadow=shadow, seed=seed) as rt:
-        fn = rt.load(wasm, function, tests=tests)
+    with Runtime(data, hot=hot, budget_s=budget, shadow=shadow, seed=seed, call_timeout_s=call_timeout) as rt:
+        fn = rt.load(wasm, function, tests=tests, pure=pure)
         inputs = _inputs(fn.params, fn.results, tests, seed)
         first = _drive(fn, inputs, calls)
         waited = time.monotonic()
@@ -62,7 +69,7 @@ def run(
         stats = fn.stats()
     report = {**{k: stats[k] for k in ("function", "module_sha256", "tier", "history", "calls", "champion_sha256",
                                        "champion_fuel", "baseline_fuel", "speedup", "held_out_cases",
-                                       "shadow_checks", "mismatches", "rounds", "pinned", "error")},
+                                       "shadow_checks", "mismatches", "rounds", "pinned", "state", "instances", "timeouts", "error")},
               "waited_s": round(waited, 3), "before": first, "after": second}
     if json_out:
         sys.stdout.write(json.dumps(report) + "\n")
@@ -110,6 +117,9 @@ def _print(r: dict, console: Console) -> None:
     t.add_row("champion", r["champion_sha256"][:16] + (" (the original)" if r["champion_sha256"] == r["module_sha256"] else ""))
     t.add_row("shadow checks / mismatches", f"{r['shadow_checks']} / {r['mismatches']}")
     t.add_row("median call", f"{r['before']['median_us']} -> {r['after']['median_us']} us")
+    t.add_row("state", f"{r['state']}; instances {r['instances']}")
+    if r["timeouts"]:
+        t.add_row("calls past --call-timeout", str(r["timeouts"]))
     if r["pinned"]:
         t.add_row("pinned", r["pinned"])
     if r["error"]:

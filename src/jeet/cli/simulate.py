@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from ..errors import JeetError
+from . import checks
 from .errors import user_errors
 
 _PARALLEL_WORK = 100_000  # node-rounds from which `--jobs 0` uses every core
@@ -42,8 +43,17 @@ def simulate(
         raise JeetError(f"--seeds must be between 1 and 10000, got {seeds}")
     if jobs < 0 or jobs > 256:
         raise JeetError(f"--jobs must be between 0 and 256, got {jobs}")
-    if plot is not None and not plot.parent.resolve().is_dir():
-        raise JeetError(f"--plot: folder {plot.parent} does not exist")
+    if plot is not None:
+        if plot.is_dir():
+            raise JeetError(f"--plot {plot} is a folder; give a file name such as {plot / 'coverage.png'}")
+        if not plot.suffix:
+            plot = plot.with_suffix(".png")  # what the plotting library writes anyway: say so
+        checks.writable(plot, "--plot")
+    for name, value in (("--loss", loss), ("--churn", churn), ("--malicious", malicious)):
+        checks.fraction(name, value)
+    checks.positive("--latency", latency, 3_600_000.0, " ms", zero=True)
+    checks.positive("--verify-ms", verify_ms, 3_600_000.0, " ms", zero=True)
+    checks.count("--seed", seed, 0, checks.MAX_SEED - 10_000)
     try:
         configs = [SimConfig(nodes=nodes, rounds=rounds, degree=degree, loss=loss, latency_ms=latency,
                              churn=churn, malicious=malicious, seed=seed + k, verify_ms=verify_ms)

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import JeetError
 from ..store import default_data_dir
+from . import checks
 from .errors import user_errors
 
 
@@ -28,16 +28,20 @@ def tune(
     seed: int = typer.Option(0, "--seed", help="Seed of the sampler (and first run seed)."),
     jobs: int = typer.Option(0, "--jobs", help="Runs side by side (default: one per core)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Config file to write (default DATA/tuned.json)."),
+    force: bool = typer.Option(False, "--force", help="Allow more --jobs than cores."),
 ) -> None:
     """Tune the genetic algorithm's settings on built-in kernels; resumable; writes a config for `jeet evolve --config`."""
     from ..evolve.pool import default_workers
     from ..tune import TuneSetup, parse_kernels, study_name, tune as run_tune, write_config
 
-    if trials < 1 or seeds < 1 or offspring < 1 or jobs < 0:
-        raise JeetError("--trials, --seeds and --offspring must be at least 1, --jobs at least 0")
-    if budget is not None and budget <= 0:
-        raise JeetError("--budget must be positive")
+    checks.count("--trials", trials, 1, 100_000)
+    checks.count("--seeds", seeds, 1, 1000)
+    checks.count("--offspring", offspring, 1, checks.MAX_EVALUATIONS)
+    checks.count("--seed", seed, 0, checks.MAX_SEED - 1000)
+    checks.workers("--jobs", jobs, force)
+    checks.seconds("--budget", budget)
     data = data or default_data_dir()
+    checks.writable(out, "--out", make_parents=True)
     setup = TuneSetup(kernels=parse_kernels(kernels), seeds=tuple(range(seed, seed + seeds)), offspring=offspring,
                       jobs=jobs or default_workers())
     console = Console(stderr=True)

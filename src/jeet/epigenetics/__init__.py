@@ -11,7 +11,7 @@ from .build import (DEFAULT_BOUNDS, EnvironmentResult, EvolutionRun, ExpressConf
                     build_expression, resolve_target)
 from .environment import (ANY, MEMORY_LEVELS, ArgMagnitude, Environment, LengthArg, MemoryGauge, Observer,
                           SizeBuckets, SizeProbe)
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 from .expression import Expression
 from .pool import Rejection, Variant, VariantPool
 from .seeds import Seed, kernel_implementations, kernel_seeds, module_seeds

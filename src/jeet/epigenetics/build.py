@@ -33,11 +33,12 @@ from typing import Callable, Sequence
 from ..errors import JeetError
 from ..evolve import EvolveConfig, Evolution, Problem, load_problem
 from ..kernels import get_kernel
-from ..net.messages import Specimen
-from ..oracle import Case, Oracle
+from ..specimen import Specimen
+from ..oracle import Case, Oracle, with_frame
 from ..sandbox import Limits, Sandbox
+from ..wasm import WasmError, abi, decode
 from .environment import ArgMagnitude, Environment, LengthArg, MemoryGauge, Observer, SizeBuckets, SizeProbe
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 from .expression import Expression
 from .pool import Rejection, Variant, VariantPool
 from .seeds import Seed, kernel_seeds, module_seeds
@@ -93,6 +94,26 @@ class Target:
     name: str
     problem: Problem
     seeds: list[Seed]
+
+
+def _seeds_frame(sandbox: Sandbox, problem: Problem, gate: list[Case], seeds: Sequence[Seed]) -> tuple[Case, ...]:
+    """The gate with the largest stack frame of the trusted seeds as scratch: other implementations of the
+    function (a table built on the stack) may use more stack than the reference. Peers never widen it."""
+    frames = []
+    for seed in seeds:
+        try:
+            module = decode(seed.wasm)
+            index = module.export_func(problem.function)
+            frame = abi.frame_bytes(module, index) if index is not None else None
+        except WasmError:
+            frame = None
+        if frame:
+            frames.append(frame)
+    if not frames:
+        return tuple(gate)
+    gated = Oracle(problem.oracle.params, problem.oracle.results, (), tuple(gate), problem.oracle.source,
+                   problem.oracle.held_out_seed, problem.oracle.env)
+    return with_frame(gated, sandbox, problem.wasm, problem.function, max(frames)).held_out
 
 
 def resolve_target(target: str, function: str | None = None, tests: Path | None = None,
@@ -222,12 +243,15 @@ def build_expression(target: Target, config: ExpressConfig = ExpressConfig(), *,
     oracle = problem.oracle
     function = problem.function
     templates = list(oracle.train) + list(oracle.held_out)
-    probe = choose_probe(oracle.params, templates, config.size_arg)
+    # workloads are modelled on the training cases (the user's own, where given): held-out cases put buffers
+    # anywhere in memory, with lengths beyond them, on purpose
+    models = [c for c in oracle.train if c.memory] or templates
+    probe = choose_probe(oracle.params, models, config.size_arg)
     buckets = SizeBuckets(config.bounds or DEFAULT_BOUNDS[probe.kind], config.names)
     top = config.max_size or (DEFAULT_TOP_LENGTH if isinstance(probe, LengthArg) else max(probe.widths))
     specs = env_specs(buckets, top)
     with Sandbox(problem.limits) as sandbox:
-        maker = CaseMaker(sandbox, problem.wasm, function, oracle.params, probe, templates)
+        maker = CaseMaker(sandbox, problem.wasm, function, oracle.params, probe, models)
         unit = "bits" if isinstance(probe, ArgMagnitude) else "bytes" if maker.layout is not None else "size"
         train, held, work = {}, {}, {}
         trained: set = set()
@@ -243,6 +267,7 @@ def build_expression(target: Target, config: ExpressConfig = ExpressConfig(), *,
         # the gate: the function's own cases and every environment's held-out cases, minus training inputs
         gate: list[Case] = [c for c in list(oracle.train) + list(oracle.held_out) if c.key not in trained]
         gate += [c for s in specs for c in held[s.name]]
+        gate = list(_seeds_frame(sandbox, problem, gate, target.seeds))
         say(f"{len(specs)} environments ({', '.join(s.describe(unit) for s in specs)}); gate of {len(gate)} cases")
 
         pool = VariantPool(sandbox, function, oracle.params, oracle.results, gate)

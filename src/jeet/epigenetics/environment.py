@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol, Sequence
 
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 
 ANY = "*"
 MEMORY_LEVELS = ("normal", "high")

@@ -11,7 +11,6 @@ observed at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -19,7 +18,8 @@ from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 from .environment import Environment, Observer
-from .errors import EpigeneticsError
+from ..address import content_address
+from ..errors import EpigeneticsError
 from .table import METRICS, FitnessTable
 
 FORMAT = "jeet-expression/1"
@@ -40,7 +40,7 @@ class Expression:
         if explore and rng is None:
             raise EpigeneticsError("exploring needs a random.Random")
         for sha, wasm in variants.items():
-            if hashlib.sha256(wasm).hexdigest() != sha:
+            if content_address(wasm) != sha:
                 raise EpigeneticsError(f"variant {sha[:12]} does not hash to its name")
         self.function = function
         self.variants: Mapping[str, bytes] = MappingProxyType(dict(variants))

@@ -7,16 +7,16 @@ held-out set plus each environment's held-out cases — in this process's sandbo
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..address import content_address
 from ..evolve.worker import evaluate_candidate
 from ..fitness import Measurement
 from ..oracle import Case, Oracle
 from ..sandbox import Sandbox
 from .environment import Environment
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 from .table import FitnessTable
 
 
@@ -60,7 +60,7 @@ class VariantPool:
 
     def offer(self, wasm: bytes, origin: str, environment: Environment | None = None) -> Variant | None:
         """Gate `wasm`; the new (or already present) member, or None when it failed a gate case."""
-        sha = hashlib.sha256(wasm).hexdigest()
+        sha = content_address(wasm)
         if sha in self.variants:
             return self.variants[sha]
         verdict = self.oracle.verify(self.sandbox, wasm, self.function, self.oracle.held_out,

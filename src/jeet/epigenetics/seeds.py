@@ -8,11 +8,11 @@ the module and its `wasm-opt -O3` output.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from ..address import content_address
 from ..evolve.seeding import wasm_opt_variant
-from ..kernels import OPT_LEVELS, Kernel
+from ..kernels import CLANG_LEVELS, Kernel
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,7 @@ class Seed:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.wasm).hexdigest()
+        return content_address(self.wasm)
 
 
 def kernel_implementations(kernel: Kernel) -> list[str]:
@@ -39,7 +39,7 @@ def kernel_seeds(kernel: Kernel, *, use_wasm_opt: bool = True) -> list[Seed]:
     wasm_dir = kernel.wasm_path("O0").parent
     seeds: list[Seed] = []
     for impl in kernel_implementations(kernel):
-        for opt in OPT_LEVELS:
+        for opt in CLANG_LEVELS:
             path = wasm_dir / f"{impl}.{opt}.wasm"
             if path.is_file():
                 seeds.append(Seed(f"clang -{opt} {impl}.c", path.read_bytes()))

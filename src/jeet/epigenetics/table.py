@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from .environment import Environment
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 
 METRICS = ("fuel", "seconds")
 

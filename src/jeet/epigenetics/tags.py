@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..net.messages import Specimen
+from ..specimen import Specimen
 from .environment import ANY, Environment, check_label, parse_node_tag
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 
 PREFIX = "env:"
 MAX_TAGS = 16  # jeet.net.config.Limits.max_tags: an announcement carries at most this many

@@ -16,7 +16,7 @@ from typing import Sequence
 from ..oracle import Case
 from ..sandbox import CompiledModule, ExecutionResult, Outcome, Sandbox
 from .environment import ArgMagnitude, Environment, LengthArg, SizeBuckets, SizeProbe
-from .errors import EpigeneticsError
+from ..errors import EpigeneticsError
 
 TRAP_SHARE = 0.25
 _WIDTHS = {"i32": 32, "i64": 64}
@@ -44,14 +44,16 @@ def env_specs(buckets: SizeBuckets, top: int) -> list[EnvSpec]:
 
 
 def buffer_layout(templates: Sequence[Case]) -> tuple[int, int] | None:
-    """(pointer index, length index) when the templates pass one memory block as (pointer, length) arguments."""
+    """(pointer index, length index) when the templates pass one memory block as (pointer, length) arguments:
+    the pointer always, the length in most cases (held-out cases also pass lengths beyond their block)."""
     shaped = [c for c in templates if len(c.memory) == 1]
     if not shaped:
         return None
     arity = len(shaped[0].args)
     for li in range(arity):
         for pi in range(arity):
-            if pi != li and all(c.args[pi] == c.memory[0][0] and c.args[li] == len(c.memory[0][1]) for c in shaped):
+            if pi != li and all(c.args[pi] == c.memory[0][0] for c in shaped) and \
+                    sum(c.args[li] == len(c.memory[0][1]) for c in shaped) >= 0.6 * len(shaped):
                 return pi, li
     return None
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
 from pathlib import Path
 
 from ..errors import JeetError
+from ..settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
-class EvolveConfig:
+class EvolveConfig(Settings):
+    what: ClassVar[str] = "evolution setting"
+
     population: int = 48
     keep_fraction: float = 0.4
     mutate_fraction: float = 0.3
@@ -19,6 +23,9 @@ class EvolveConfig:
     max_evaluations: int | None = None
     budget_s: float | None = 30.0
     stagnation: int | None = None
+    # stop when nothing improved for this many seconds (and at least driver.PATIENCE_MIN_GENERATIONS
+    # generations); `jeet evolve` sets it by default
+    patience_s: float | None = None
     seed: int = 0
     operators: str = "structural"
     objectives: str = "weighted"  # or "pareto"
@@ -46,6 +53,11 @@ class EvolveConfig:
     migration_rate: int = 2
     emigrant_policy: str = "best"  # or "random"
     replacement_policy: str = "fair"  # or "worst"
+    # a search that does not spin: a child that repeats a specimen the run has seen is bred again up to
+    # `novelty_retries` times; after `diversify_after` generations without improvement mutations take
+    # bigger steps, and after twice that a third of the parents come from the archive of past members
+    novelty_retries: int = 3
+    diversify_after: int | None = 10
 
     def __post_init__(self) -> None:
         if self.population < 4:
@@ -63,6 +75,10 @@ class EvolveConfig:
             raise JeetError("train_size and held_out_factor must be positive")
         if self.budget_s is not None and self.budget_s <= 0:
             raise JeetError("budget must be positive")
+        if self.patience_s is not None and self.patience_s <= 0:
+            raise JeetError("patience must be positive (leave it unset to turn it off)")
+        if self.novelty_retries < 0 or (self.diversify_after is not None and self.diversify_after < 1):
+            raise JeetError("novelty_retries must be at least 0 and diversify_after at least 1")
         if self.adaptive_operators not in ("off", "pursuit", "matching"):
             raise JeetError(f"unknown adaptive_operators {self.adaptive_operators!r}: use off, pursuit or matching")
         if not 0 < self.adaptation_rate <= 1 or not 0 <= self.min_operator_probability < 1:
@@ -80,10 +96,6 @@ class EvolveConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def with_overrides(self, **overrides) -> "EvolveConfig":
-        """Apply the options that were actually given (None means 'not given')."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
     @classmethod
     def from_file(cls, path: Path) -> "EvolveConfig":
         """Read a JSON config file (as written by the tuner or by hand); unknown keys are an error."""
@@ -100,7 +112,29 @@ class EvolveConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise JeetError(f"config {path}: unknown keys {', '.join(unknown)}")
+        _check_types(cls, data, f"config {path}")
         try:
             return cls(**data)
         except TypeError as exc:
             raise JeetError(f"config {path}: {exc}") from None
+
+
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_types(cls: type, data: dict, source: str) -> None:
+    """Each value of the JSON the type its field declares (ints are not bools; None only where allowed)."""
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value, declared = data[f.name], str(f.type)
+        parts = [p.strip() for p in declared.split("|")]
+        if value is None and "None" in parts:
+            continue
+        base = parts[0].split("[")[0]
+        kinds = (dict,) if base == "dict" else _KINDS.get(base)
+        if kinds is None:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise JeetError(f"{source}: {f.name} must be {'a' if base != 'int' else 'an'} {base}"
+                            f"{' or null' if 'None' in parts else ''}, got {json.dumps(value)}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing as mp
-import statistics
 import time
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
@@ -36,13 +35,17 @@ from ..oracle import Case
 from ..sandbox import Sandbox
 from ..store import Store
 from .config import EvolveConfig
-from .logbook import GenerationRow, Logbook
-from .loop import Evolution, Verification
+from .driver import Progress, describe_stop
+from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
+from .island_process import ChampionChange, Go, IslandFinal, IslandReport, IslandSetup, island_main
+from .logbook import GenerationRow, Logbook, merge_logbooks
 from .population import Member, rank_weighted
-from .result import champion_lineage
 from .problem import Problem
-from .result import EvolveResult
+from .result import EvolveResult, breadth, champion_lineage
 from .worker import evaluate_candidate, sha256
+
+__all__ = ["Archipelago", "ChampionChange", "Island", "IslandReport", "island_seed", "merge_logbooks", "sources",
+           "summarize_archipelago", "warm_start"]
 
 # Island processes must not inherit the parent's threads (a sandbox's epoch ticker), so no plain fork.
 _MP = mp.get_context("forkserver")
@@ -84,185 +87,6 @@ def sources(topology: str, members: Sequence[int], island: int) -> tuple[int, ..
         return tuple(j for j in members if j != island)
     pos = members.index(island)
     return tuple(sorted({members[pos - 1], members[(pos + 1) % len(members)]} - {island}))
-
-
-# --- messages between the archipelago and its island processes ------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class IslandSetup:
-    index: int
-    problem: Problem
-    config: EvolveConfig  # the island's own: its seed, workers=1, no budget/evaluation/stagnation caps
-    store: Store | None   # pickles as its location; the island opens its own connection
-    resume: bool
-    interval: int
-    rate: int
-    emigrate: bool        # whether anyone listens (topology and K): random emigrants draw from the rng
-    emigrant_policy: str
-    replacement_policy: str
-    t0: float             # the archipelago's start, time.monotonic() (one clock for all processes on a host)
-    deadline: float | None
-    evaluation_cap: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ChampionChange:
-    """An island adopted a new (held-out verified) champion: when, and what."""
-
-    island: int
-    generation: int
-    at_s: float  # seconds since the archipelago started
-    sha256: str
-    fuel: int    # on the island's training set at the time
-    evaluations: int  # the island's evaluations so far
-    wasm: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Go:
-    immigrants: tuple[tuple[int, tuple[bytes, ...]], ...]  # (source island, specimens), by source
-    stop: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IslandReport:
-    island: int
-    generation: int
-    evaluations: int
-    stagnant: int
-    started_at: float  # the island's Evolution clock origin, seconds since the archipelago started
-    rows: tuple[GenerationRow, ...]          # logbook rows since the previous report
-    champions: tuple[ChampionChange, ...]    # champion changes since the previous report
-    emigrants: tuple[bytes, ...]             # sent at this boundary (empty off a boundary)
-    accepted: int                            # immigrants let in at the start of this interval
-
-
-@dataclass(frozen=True, slots=True)
-class IslandFinal:
-    report: IslandReport
-    reason: str
-    champion: Member
-    evidence: Verification
-    baseline: Measurement
-    extra_train: tuple[Case, ...]
-    ledger: dict
-    offspring_made: int
-    offspring_valid: int
-    run_id: int | None
-
-
-# --- the island process -------------------------------------------------------------------------
-
-
-def _island_main(conn: Connection, setup: IslandSetup) -> None:
-    evo = None
-    try:
-        evo = Evolution(setup.problem, setup.config, store=setup.store, resume=setup.resume)
-        conn.send(("ready", None))  # every island has read the persistent blacklist before any writes to it
-        if conn.recv() != "start":
-            return
-        _IslandRunner(evo, setup, conn).run()
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass
-    except JeetError as exc:
-        _send_quietly(conn, ("error", str(exc)))
-    except Exception as exc:  # a bug on one island: report it and let the others go on
-        _send_quietly(conn, ("crash", f"{type(exc).__name__}: {exc}"))
-    finally:
-        if evo is not None:
-            evo.close()
-        if setup.store is not None:
-            setup.store.close()
-
-
-def _send_quietly(conn: Connection, msg) -> None:
-    try:
-        conn.send(msg)
-    except (OSError, ValueError):
-        pass
-
-
-class _IslandRunner:
-    """Drives one island's Evolution from boundary to boundary and reports to the archipelago."""
-
-    def __init__(self, evo: Evolution, setup: IslandSetup, conn: Connection) -> None:
-        self.evo, self.setup, self.conn = evo, setup, conn
-        self.sent_rows = 0
-        self.champions: list[ChampionChange] = []
-        self.champion_sha: str | None = None
-        self.accepted = 0  # immigrants let in since the last report
-
-    def run(self) -> None:
-        evo, s = self.evo, self.setup
-        evo.start()
-        self._note_champion()
-        while True:
-            reason = self._stop_reason()
-            if reason is not None:
-                self._finish(reason)
-                return
-            self.conn.send(("report", self._report()))
-            go = self.conn.recv()
-            if not isinstance(go, Go):
-                return
-            if go.stop is not None:
-                self._finish(go.stop)
-                return
-            self._let_in(go.immigrants)
-            target = (evo.state.generation // s.interval + 1) * s.interval
-            while evo.state.generation < target and self._stop_reason() is None:
-                evo.step()
-                self._note_champion()
-
-    def _stop_reason(self) -> str | None:
-        s, evo = self.setup, self.evo
-        reason = evo.done()  # the island's config bounds only generations
-        if reason is not None:
-            return reason
-        if s.evaluation_cap is not None and evo.state.evaluations >= s.evaluation_cap:
-            return "evaluations"
-        if s.deadline is not None and time.monotonic() >= s.deadline:
-            return "budget"
-        return None
-
-    def _let_in(self, immigrants) -> None:
-        for source, specimens in immigrants:
-            joined = self.evo.immigrate(list(specimens), source=f"island-{source}",
-                                        policy=self.setup.replacement_policy)
-            self.accepted += len(joined)
-
-    def _note_champion(self) -> None:
-        champ = self.evo.champion
-        if champ is not None and champ.sha256 != self.champion_sha:
-            self.champion_sha = champ.sha256
-            self.champions.append(ChampionChange(self.setup.index, self.evo.state.generation,
-                                                 time.monotonic() - self.setup.t0, champ.sha256,
-                                                 champ.evaluation.fuel, self.evo.state.evaluations, champ.wasm))
-
-    def _report(self, final: bool = False) -> IslandReport:
-        evo, s = self.evo, self.setup
-        at_boundary = evo.state.generation % s.interval == 0
-        emigrants = ()
-        if at_boundary and s.emigrate and s.rate > 0 and not final:
-            emigrants = tuple(m.wasm for m in evo.emigrants(s.rate, s.emigrant_policy))
-        rows = tuple(evo.logbook.rows[self.sent_rows:])
-        self.sent_rows = len(evo.logbook.rows)
-        champions, self.champions = tuple(self.champions), []
-        accepted, self.accepted = self.accepted, 0
-        return IslandReport(s.index, evo.state.generation, evo.state.evaluations, evo.state.stagnant,
-                            evo.started - s.t0, rows, champions, emigrants, accepted)
-
-    def _finish(self, reason: str) -> None:
-        evo = self.evo
-        # Evolution has no public "finish now": its run() ends only on its own stop conditions.
-        evo.finish(reason)
-        self._note_champion()
-        st = evo.state
-        final = IslandFinal(self._report(final=True), reason, evo.champion, evo.champion_evidence, evo.baseline,
-                            tuple(st.extra_train), evo.ledger.to_dict(), st.offspring_made, st.offspring_valid,
-                            evo.run_id)
-        self.conn.send(("final", final))
 
 
 # --- the archipelago ------------------------------------------------------------------------------
@@ -384,7 +208,7 @@ class Archipelago:
     def island_config(self, index: int) -> EvolveConfig:
         """What island `index` runs: the master config with its own seed and only the generation cap."""
         return replace(self.config, seed=self.islands[index].seed, islands=1, workers=1, budget_s=None,
-                       max_evaluations=None, stagnation=None)
+                       max_evaluations=None, stagnation=None, patience_s=None)
 
     def run(self) -> str:
         """Evolve until the archipelago's stop condition; then pick and re-verify the champion."""
@@ -401,7 +225,7 @@ class Archipelago:
                                     c.migration_interval, c.migration_rate, emigrate, c.emigrant_policy,
                                     c.replacement_policy, self.t0, self.deadline, cap)
                 parent, child = _MP.Pipe()
-                isl.process = _MP.Process(target=_island_main, args=(child, setup), daemon=True,
+                isl.process = _MP.Process(target=island_main, args=(child, setup), daemon=True,
                                           name=f"jeet-island-{isl.index}")
                 isl.process.start()
                 child.close()
@@ -651,14 +475,10 @@ class Archipelago:
                 ev = evaluate_candidate(sb, p.function, m.wasm, oracle, self.baseline)
                 if ev.correct:
                     scored.append(replace(m, evaluation=ev))
-            for cand in rank_weighted(scored):
-                v = p.oracle.verify(sb, cand.wasm, p.function, p.oracle.held_out, stop_at_first_failure=True)
-                evidence = Verification(len(p.oracle.held_out), 0 if v.ok else max(1, v.failed), v.first_failure)
-                if v.ok or cand is original:
-                    self.champion, self.champion_evidence = cand, evidence
-                    break
-                if self.store is not None:
-                    self.store.blacklist(cand.sha256, "failed a held-out case on the archipelago's final check")
+            gate = Gate([HeldOutCheck(sb, p.oracle, p.function)], blacklist=Blacklist(self.store))
+            verdict = gate.confirm((Candidate(m.sha256, m.wasm, m.fitness, m) for m in rank_weighted(scored)),
+                                   original.sha256, "on the archipelago's final check")
+            self.champion, self.champion_evidence = verdict.candidate.item, verdict.verification
 
     # --- figures -------------------------------------------------------------------------------
 
@@ -691,42 +511,21 @@ class Archipelago:
             "per_island": [i.figures() for i in isl],
         }
 
+    def stopped(self, reason: str) -> str:
+        """The stop reason in plain words."""
+        if reason == "stagnation":
+            return f"no island found a better champion for {self.config.stagnation} generations"
+        return describe_stop(reason, self.config, Progress(self.generations, self.evaluations))
+
     def lineage(self) -> list[str]:
         """The operators along the champion's line of descent, across islands, as far as the store knows it."""
         return champion_lineage(self)
 
 
-def merge_logbooks(islands: Sequence[tuple[float, Sequence[GenerationRow]]]) -> list[GenerationRow]:
-    """One row per generation over the islands that logged it: sums of work, the best figures, and the
-    time (since the archipelago started) at which the last of them finished that generation."""
-    by_gen: dict[int, list[tuple[float, GenerationRow]]] = {}
-    for started_at, rows in islands:
-        for r in rows:
-            by_gen.setdefault(r.generation, []).append((started_at, r))
-    out = []
-    for g in sorted(by_gen):
-        rs = [r for _, r in by_gen[g]]
-        made = sum(r.offspring for r in rs)
-        out.append(GenerationRow(
-            generation=g,
-            best_fitness=max(r.best_fitness for r in rs),
-            median_fitness=round(statistics.median(r.median_fitness for r in rs), 6),
-            best_fuel=min(r.best_fuel for r in rs),
-            champion_fuel=min(r.champion_fuel for r in rs),
-            offspring=made,
-            valid_rate=round(sum(r.valid_rate * r.offspring for r in rs) / made, 4) if made else 0.0,
-            correct_rate=round(sum(r.correct_rate * r.offspring for r in rs) / made, 4) if made else 0.0,
-            evaluations=sum(r.evaluations for r in rs),
-            seconds=round(max(s + r.seconds for s, r in by_gen[g]), 3),
-            hypervolume=max(r.hypervolume for r in rs),
-            front_size=max(r.front_size for r in rs),
-        ))
-    return out
-
-
 def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=None) -> EvolveResult:
     """The same result record a single-island run gives (`jeet.evolve.result.summarize`)."""
     champ, base, ev = arch.champion, arch.baseline, arch.champion_evidence
+    finals = [isl.final for isl in arch.islands if isl.final is not None]
     return EvolveResult(
         function=arch.problem.function, name=arch.problem.name,
         baseline_fuel=base.fuel, best_fuel=champ.evaluation.fuel,
@@ -736,5 +535,6 @@ def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=No
         oracle=arch.problem.oracle.source, evaluations=arch.evaluations, seconds=round(seconds, 3),
         generations=arch.generations, stop_reason=reason, valid_offspring_rate=round(arch.valid_offspring_rate, 4),
         best_sha256=champ.sha256, input_sha256=arch.problem.sha256, out=str(out) if out else None,
-        operators=arch.ledger.as_rows(), lineage=arch.lineage(),
+        operators=arch.ledger.as_rows(), lineage=arch.lineage(), stopped=arch.stopped(reason), held_out_seed=arch.problem.oracle.held_out_seed,
+        **breadth(sum(f.distinct for f in finals), sum(f.repeats for f in finals), len(arch.islands), seconds),
     )

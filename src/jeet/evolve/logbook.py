@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +53,31 @@ class Logbook:
         """Write CSV or JSON, chosen by the file's suffix."""
         path = Path(path)
         path.write_text(self.to_json() if path.suffix.lower() == ".json" else self.to_csv())
+
+
+def merge_logbooks(islands: Sequence[tuple[float, Sequence[GenerationRow]]]) -> list[GenerationRow]:
+    """One row per generation over the islands that logged it: sums of work, the best figures, and the
+    time (since the archipelago started) at which the last of them finished that generation."""
+    by_gen: dict[int, list[tuple[float, GenerationRow]]] = {}
+    for started_at, rows in islands:
+        for r in rows:
+            by_gen.setdefault(r.generation, []).append((started_at, r))
+    out = []
+    for g in sorted(by_gen):
+        rs = [r for _, r in by_gen[g]]
+        made = sum(r.offspring for r in rs)
+        out.append(GenerationRow(
+            generation=g,
+            best_fitness=max(r.best_fitness for r in rs),
+            median_fitness=round(statistics.median(r.median_fitness for r in rs), 6),
+            best_fuel=min(r.best_fuel for r in rs),
+            champion_fuel=min(r.champion_fuel for r in rs),
+            offspring=made,
+            valid_rate=round(sum(r.valid_rate * r.offspring for r in rs) / made, 4) if made else 0.0,
+            correct_rate=round(sum(r.correct_rate * r.offspring for r in rs) / made, 4) if made else 0.0,
+            evaluations=sum(r.evaluations for r in rs),
+            seconds=round(max(s + r.seconds for s, r in by_gen[g]), 3),
+            hypervolume=max(r.hypervolume for r in rs),
+            front_size=max(r.front_size for r in rs),
+        ))
+    return out

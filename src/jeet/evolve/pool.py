@@ -104,7 +104,8 @@ class Evaluator:
         self._local: WorkerState | None = WorkerState(setup, 0) if self.workers == 1 else None
         self._procs: list[_Process] = [] if self._local else [_Process(setup, i) for i in range(self.workers)]
         self._crashes = 0
-        self._sent = [0] * self.workers  # how much of the run's blacklist each worker has been sent
+        # how much of the run's blacklist and seen set (of which epoch) each worker has been sent
+        self._sent = [(0, 0, 0)] * self.workers
 
     def run(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
         return self.collect(self.submit(tasks, ctx))
@@ -122,10 +123,13 @@ class Evaluator:
         return Pending(tasks, ctx, plan)
 
     def _for_worker(self, w: int, ctx: Context) -> Context:
-        """The context with only the blacklist entries worker `w` has not been sent yet."""
-        full = ctx.blacklist_delta
-        delta, self._sent[w] = full[self._sent[w]:], len(full)
-        return replace(ctx, blacklist_delta=delta)
+        """The context with only the blacklist and seen entries worker `w` has not been sent yet."""
+        bad, seen = ctx.blacklist_delta, ctx.seen_delta
+        nb, ns, epoch = self._sent[w]
+        if epoch != ctx.seen_epoch:
+            ns = 0
+        self._sent[w] = (len(bad), len(seen), ctx.seen_epoch)
+        return replace(ctx, blacklist_delta=tuple(bad[nb:]), seen_delta=tuple(seen[ns:]))
 
     def collect(self, pending: "Pending") -> list[Offspring]:
         tasks, ctx = pending.tasks, pending.ctx
@@ -181,7 +185,7 @@ class Evaluator:
     def _replace(self, w: int) -> None:
         self._procs[w].stop(kill=True)
         self._procs[w] = _Process(self.setup, w)
-        self._sent[w] = 0
+        self._sent[w] = (0, 0, 0)
 
     def close(self) -> None:
         if self._local is not None:

@@ -8,14 +8,15 @@ module, a missing export, a signature jeet cannot drive, an original that never 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import wasmtime
 
 from .. import wasm as wasmcodec
 from ..errors import JeetError
-from ..oracle import Oracle, OracleError, differential_oracle, load_tests, tests_oracle
+from ..inputs import read_bounded
+from ..oracle import Oracle, OracleError, differential_oracle, fresh_seed, load_tests, tests_oracle
 from ..sandbox import Limits, Sandbox
 
 WASM_MAGIC = b"\0asm"
@@ -28,6 +29,10 @@ class Problem:
     function: str
     oracle: Oracle
     limits: Limits
+    tests: Path | None = None  # how the oracle was built, so a verifier can draw its own held-out cases
+    seed: int = 0
+    train_size: int = 16
+    held_out_factor: int = 100
 
     @property
     def sha256(self) -> str:
@@ -38,7 +43,7 @@ def read_module(path: Path) -> bytes:
     """Read a `.wasm` or `.wat` file into validated module bytes."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, "module")
     except FileNotFoundError:
         raise JeetError(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -97,8 +102,13 @@ def load_problem(
     train_size: int = 16,
     held_out_factor: int = 100,
     kernel: str | None = None,
+    held_out_seed: int | None = None,
 ) -> Problem:
-    """Resolve the input (a file, or a built-in kernel when `input_path` is None) into a Problem."""
+    """Resolve the input (a file, or a built-in kernel when `input_path` is None) into a Problem.
+
+    Training cases follow `seed`; held-out cases follow `held_out_seed`, drawn fresh for this run
+    (`jeet.oracle.fresh_seed`) unless given, and recorded in the oracle.
+    """
     from ..kernels import DEFAULT_KERNEL, get_kernel
 
     if input_path is None:
@@ -114,14 +124,28 @@ def load_problem(
     else:
         data, name, label = read_module(input_path), Path(input_path).stem, str(input_path)
     function = pick_function(data, function, label)
+    if held_out_seed is None:
+        held_out_seed = fresh_seed("run")
     with Sandbox(limits) as sandbox:
         compiled = sandbox.compile(data)
-        oracle = _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_out_factor, label)
+        oracle = _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_out_factor, label,
+                               held_out_seed)
     del compiled
-    return Problem(name=name, wasm=data, function=function, oracle=oracle, limits=limits)
+    return Problem(name=name, wasm=data, function=function, oracle=oracle, limits=limits,
+                   tests=Path(tests_path) if tests_path is not None else None, seed=seed, train_size=train_size,
+                   held_out_factor=held_out_factor)
 
 
-def _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_out_factor, label) -> Oracle:
+def redraw_held_out(problem: Problem, held_out_seed: int) -> Problem:
+    """The same problem with held-out cases of its own, drawn from `held_out_seed` (a node verifier's)."""
+    with Sandbox(problem.limits) as sandbox:
+        oracle = _build_oracle(sandbox, problem.wasm, problem.function, problem.tests, problem.seed,
+                               problem.train_size, problem.held_out_factor, problem.name, held_out_seed)
+    return replace(problem, oracle=oracle)
+
+
+def _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_out_factor, label,
+                  held_out_seed=None) -> Oracle:
     try:
         if tests_path is not None:
             sig = sandbox.signature(data, function)
@@ -129,10 +153,10 @@ def _build_oracle(sandbox, data, function, tests_path, seed, train_size, held_ou
                 cases = load_tests(Path(tests_path), sig.params, sig.results)
             except OracleError as exc:  # names the file and line already
                 raise JeetError(str(exc)) from None
-            return tests_oracle(sandbox, data, function, cases, seed=seed,
-                                train_size=train_size, held_out_factor=held_out_factor)
-        return differential_oracle(sandbox, data, function, seed=seed,
-                                   train_size=train_size, held_out_factor=held_out_factor)
+            return tests_oracle(sandbox, data, function, cases, seed=seed, train_size=train_size,
+                                held_out_factor=held_out_factor, held_out_seed=held_out_seed)
+        return differential_oracle(sandbox, data, function, seed=seed, train_size=train_size,
+                                   held_out_factor=held_out_factor, held_out_seed=held_out_seed)
     except OracleError as exc:
         raise JeetError(f"{label}: {exc}") from None
 

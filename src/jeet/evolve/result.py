@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import JeetError
 from ..oracle import dump_tests
+from .driver import describe_stop
 from .loop import Evolution
 
 
@@ -34,14 +35,28 @@ class EvolveResult:
     out: str | None
     operators: list[dict] = field(default_factory=list)
     lineage: list[str] = field(default_factory=list)
+    stopped: str = ""  # the stop reason in plain words
+    # the search's breadth: candidates whose content the run had not judged before, and repeats
+    distinct_candidates: int = 0
+    repeated_candidates: int = 0
+    cores: int = 1
+    distinct_per_s_per_core: float = 0.0
+    held_out_seed: int | None = None  # rebuilds the held-out cases: `jeet evolve --held-out-seed`
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def breadth(distinct: int, repeats: int, cores: int, seconds: float) -> dict:
+    """The figures that show whether a search spins: distinct candidates, repeats, and the rate per core."""
+    return dict(distinct_candidates=distinct, repeated_candidates=repeats, cores=cores,
+                distinct_per_s_per_core=round(distinct / max(seconds, 1e-9) / max(cores, 1), 1))
+
+
 def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> EvolveResult:
     champ, base = evo.champion, evo.baseline
     ev = evo.champion_evidence
+    s = evo.state
     return EvolveResult(
         function=evo.problem.function,
         name=evo.problem.name,
@@ -64,6 +79,9 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
         out=str(out) if out else None,
         operators=evo.ledger.as_rows(),
         lineage=champion_lineage(evo),
+        stopped=describe_stop(reason, evo.config, s),
+        **breadth(s.distinct, s.repeats, evo.evaluator.workers, seconds),
+        held_out_seed=evo.problem.oracle.held_out_seed,
     )
 
 

@@ -2,6 +2,12 @@
 
 A task carries its parents' bytes, an operator name and its own seed, so the offspring it yields
 does not depend on which worker runs it: a run is reproducible from the master seed alone.
+
+A converged population breeds mostly repeats: children identical to a specimen the run has already
+judged. Every worker holds the run's set of seen content hashes (sent by the main process with each
+chunk, the same set whichever worker runs the task), and when a child is a repeat it tries again, up
+to `novelty_retries` times, with seeds derived from the task's own, so the budget goes to new
+candidates instead.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..fitness import Measurement, energy_estimate
@@ -35,6 +41,7 @@ class WorkerSetup:
     limits: Limits
     operators: str
     blacklist: frozenset[str] = frozenset()
+    novelty_retries: int = 0  # new tries when a child repeats a specimen the run has seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class Task:
     parents: tuple[bytes, ...]
     seed: int
     home: int | None = None  # the worker that already holds parents[0] decoded, if known
+    chain: tuple[str, ...] = ()  # further mutations applied to the child in turn (a bigger step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +59,10 @@ class Context:
 
     oracle: Oracle  # its `train` is the current training set; `held_out` stays in the main process
     baseline: Measurement
-    blacklist_delta: tuple[str, ...] = ()  # hashes blacklisted since the worker's setup
+    blacklist_delta: Sequence[str] = ()  # hashes blacklisted since the worker's setup
+    seen_delta: Sequence[int] = ()  # seen_key()s of specimens the run has judged, since the worker's setup
+    seen_epoch: int = 0  # bumped when the run starts its seen set afresh (it is bounded): forget the old one
+    retries: int | None = None  # this generation's novelty retries (None: the setup's)
     # calls each specimen has served (a runtime's usage counts), for usage_frequency; unlisted: the baseline's
     usage: Mapping[str, int] = field(default_factory=dict)
 
@@ -71,6 +82,14 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def seen_key(sha: str) -> int:
+    """The short form of a content hash workers keep in their seen set (64 bits are plenty to tell repeats)."""
+    return int(sha[:16], 16)
+
+
+_RETRY_STRIDE = 0x9E3779B97F4A7C15  # seeds of successive retries, spread over the 64-bit range
+
+
 class WorkerState:
     """A sandbox, the operator instances, a genome cache and an evaluation cache for one process."""
 
@@ -79,7 +98,13 @@ class WorkerState:
         self.index = index
         self.sandbox = Sandbox(setup.limits)
         self.operators: dict[str, Operator] = {op.name: op for op in operator_set("all")}
+        try:  # the run's own mutations, for the extra steps of a retry
+            self.mutators = [op.name for op in operator_set(setup.operators) if op.arity == 1]
+        except ValueError:
+            self.mutators = []
         self.blacklist: set[str] = set(setup.blacklist)
+        self.seen: set[int] = set()
+        self.seen_epoch = 0
         self._genomes: OrderedDict[str, Genome] = OrderedDict()
         self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
         self._cache_size = cache_size
@@ -106,6 +131,9 @@ class WorkerState:
 
     def run_chunk(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
         self.blacklist.update(ctx.blacklist_delta)
+        if ctx.seen_epoch != self.seen_epoch:
+            self.seen, self.seen_epoch = set(), ctx.seen_epoch
+        self.seen.update(ctx.seen_delta)
         self._train_key = hash(ctx.oracle.train)  # evaluations are cached per training set
         return [replace(self.run_task(t, ctx), worker=self.index) for t in tasks]
 
@@ -114,17 +142,25 @@ class WorkerState:
         parent_shas = tuple(sha256(p) for p in task.parents) if task.operator is not None else ()
         if task.operator is None:
             child_bytes, child_genome = task.parents[0], None
+            sha = sha256(child_bytes)
         else:
-            op = self.operators[task.operator]
             try:
                 parents = [self.genome(p, s) for p, s in zip(task.parents, parent_shas)]
-                child = op.apply(random.Random(task.seed), parents)
-            except Exception:  # an operator bug must not kill the run; count it as not applicable
-                child = None
+            except Exception:  # an undecodable parent: nothing to vary
+                return Offspring(task.operator, parent_shas, None, None, None, False)
+            child = self._vary(task, parents, 0)
             if child is None:
                 return Offspring(task.operator, parent_shas, None, None, None, False)
+            sha = sha256(child.wasm)
+            retries = self.setup.novelty_retries if ctx.retries is None else ctx.retries
+            for attempt in range(1, retries + 1):
+                if seen_key(sha) not in self.seen and sha not in parent_shas:
+                    break
+                again = self._vary(task, parents, attempt)
+                if again is None:
+                    break
+                child, sha = again, sha256(again.wasm)
             child_bytes, child_genome = child.wasm, child
-        sha = sha256(child_bytes)
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
             return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False)
@@ -141,6 +177,22 @@ class WorkerState:
         if len(self._evals) > self._cache_size:
             self._evals.popitem(last=False)
         return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True)
+
+    def _vary(self, task: Task, parents: list[Genome], attempt: int) -> Genome | None:
+        """The task's operator on `parents`, then its chain. Retry `attempt` (> 0) draws from a derived seed
+        and takes `attempt` further random mutations: a neighbourhood that keeps giving repeats is left
+        by bigger steps."""
+        rng = random.Random(task.seed if attempt == 0 else (task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
+        extra = [rng.choice(self.mutators) for _ in range(attempt)] if self.mutators else []
+        try:
+            child = self.operators[task.operator].apply(rng, parents)
+            for name in (*task.chain, *extra):
+                if child is None:
+                    break
+                child = self.operators[name].apply(rng, [child]) or child
+        except Exception:  # an operator bug must not kill the run; count it as not applicable
+            return None
+        return child
 
     def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
@@ -164,7 +216,9 @@ def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> 
         peak = max(peak, res.peak_pages)
         if not oracle.check(case, res):
             status = Status.WRONG if res.outcome is Outcome.OK else _FAIL_STATUS.get(res.outcome, Status.WRONG)
-            return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=res.message)
+            message = res.message or (f"training case {i} (arguments {list(case.args)}) returned "
+                                      f"{list(res.results)}, expected {'a trap' if case.trap else list(case.expect or ())}")
+            return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=message)
     if len(results) < len(cases):
         return Evaluation(Status.WRONG, fuel=fuel, peak_pages=peak, size=size, failed_case=len(results))
     return fuel, peak

@@ -1,7 +1,7 @@
 """Scoring candidates: normalized metrics and weights (metrics), an energy cost model (energy), Pareto ranking (pareto)."""
 
 from .energy import CLASS_COSTS, energy_estimate, mean_cost_per_fuel
-from .errors import FitnessError
+from ..errors import FitnessError
 from .metrics import WEIGHTS, FitnessMetrics, Measurement, calculate_fitness, fitness, measure_metrics
 from .pareto import crowding_distance, dominates, hypervolume, nondominated_sort, nsga2_select
 

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.opcodes import OPCODES
 
-from .errors import FitnessError
+from ..errors import FitnessError
 
 # Relative energy per executed instruction, keyed by jeet.wasm.opcodes.OPCODES[op].cls.
 CLASS_COSTS: Mapping[str, float] = MappingProxyType({

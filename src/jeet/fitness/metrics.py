@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import FitnessError
+from ..errors import FitnessError
 
 # (execution_speed, memory_efficiency, usage_frequency, energy term), as in the roadmap; they sum to 1.
 WEIGHTS: tuple[float, float, float, float] = (0.4, 0.3, 0.2, 0.1)

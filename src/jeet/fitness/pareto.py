@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import FitnessError
+from ..errors import FitnessError
 
 _BLOCK = 256
 

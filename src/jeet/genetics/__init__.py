@@ -5,7 +5,7 @@ Each operator lives in its own module behind the `Operator` interface (`apply(rn
 each operator's offspring achieved.
 """
 
-from .errors import GeneticsError
+from ..errors import GeneticsError
 from .operator import Genome, Operator
 from .registry import OPERATORS, SETS, operator_set
 from .stats import OperatorLedger, OperatorStats

@@ -18,11 +18,11 @@ from typing import Any, ClassVar, TypeVar
 from jeet.wasm.analysis import analyze
 from jeet.wasm.decode import decode
 from jeet.wasm.encode import encode_body
-from jeet.wasm.errors import WasmError
+from jeet.errors import WasmError
 from jeet.wasm.ir import Body
 from jeet.wasm.module import Module
 
-from .errors import GeneticsError
+from ..errors import GeneticsError
 
 __all__ = ["Genome", "Operator"]
 

@@ -11,33 +11,47 @@ from .copy_run import CopyRun
 from .crossover_function import CrossoverFunction
 from .crossover_splice import CrossoverSplice
 from .delete_run import DeleteRun
-from .errors import GeneticsError
+from ..errors import GeneticsError
+from .idiom_bits import IdiomBits
+from .idiom_rotate import IdiomRotate
+from .if_convert import IfConvert
+from .licm import Licm
 from .opcode_swap import OpcodeSwap
 from .operator import Operator
 from .promote_slot import PromoteSlot
 from .raw_splice import RawSplice
 from .raw_xor import RawXor
 from .replace_expr import ReplaceExpr
+from .select_to_if import SelectToIf
+from .strength_reduce import StrengthReduce
 from .swap_runs import SwapRuns
+from .unroll import Unroll
 
 __all__ = ["OPERATORS", "SETS", "operator_set"]
 
 _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
+    StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
 )
+
+# Rewrites that change what the machine does (part of "structural" too); each applies only where
+# its pattern occurs, so "not applicable" is their usual answer.
+MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits,
+                                                     IdiomRotate, Unroll))
 
 OPERATORS: dict[str, type[Operator]] = {cls.name: cls for cls in _ALL}
 
 SETS: dict[str, tuple[str, ...]] = {
     "structural": tuple(name for name, cls in OPERATORS.items() if cls.structural),
     "raw": tuple(name for name, cls in OPERATORS.items() if not cls.structural),
+    "machine": MACHINE,
     "all": tuple(OPERATORS),
 }
 
 
 def operator_set(spec: str = "structural") -> list[Operator]:
-    """Fresh operator instances for a set name ("structural", "raw", "all") or a comma-separated
+    """Fresh operator instances for a set name ("structural", "raw", "machine", "all") or a comma-separated
     list of operator names; raises GeneticsError (a ValueError) naming the valid choices."""
     names: list[str] = []
     for part in (p.strip() for p in spec.split(",")):

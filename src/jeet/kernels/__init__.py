@@ -1,8 +1,10 @@
 """jeet's built-in kernel suite: small C functions compiled to wasm at -O0 and -O2.
 
-The -O0 builds are the default starting point for `jeet evolve` (clang's unoptimised code leaves a lot
-to find); the -O2 builds are the yardstick a result is compared against in benchmarks. Every kernel's
-files ship inside the package: c/NAME.c, wasm/NAME.O0.wasm, wasm/NAME.O2.wasm and tests/NAME.jsonl.
+Three builds ship per kernel (its "levels"): "O0" is clang -O0, the default starting point for `jeet
+evolve` (clang's unoptimised code leaves a lot to find); "O2" is clang -O2 alone; "O2opt" is clang -O2
+followed by Binaryen's `wasm-opt -O3`, a production build as users ship it: the yardstick a result is
+compared against, and the harder starting point. Every kernel's files ship inside the package: c/NAME.c,
+wasm/NAME.{O0,O2,O2opt}.wasm and tests/NAME.jsonl.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ __all__ = [
     "BUFFER_BASE",
     "BUFFER_LIMIT",
     "CATEGORIES",
+    "CLANG_LEVELS",
     "DEFAULT_KERNEL",
     "KERNELS",
     "OPT_LEVELS",
@@ -28,7 +31,8 @@ __all__ = [
 _HERE = Path(__file__).resolve().parent
 
 CATEGORIES = ("bits", "arith", "branch", "buffer")
-OPT_LEVELS = ("O0", "O2")
+OPT_LEVELS = ("O0", "O2", "O2opt")
+CLANG_LEVELS = ("O0", "O2")  # the levels clang builds directly; "O2opt" is wasm-opt -O3 of "O2"
 
 # Memory layout every module shares (see build.sh): the shadow stack fills [0, 4096), static data
 # (none today) follows it, and the second page [BUFFER_BASE, BUFFER_LIMIT) is never touched by the

@@ -8,6 +8,7 @@ merged by hash, each with the best fitness any node measured and the number of n
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -72,14 +73,57 @@ def fetch_status(url: str, timeout: float = 2.0) -> NodeView:
         if len(body) > MAX_STATUS_BYTES:
             return NodeView(url, None, "status too large")
         data = json.loads(body)
-        if not isinstance(data, dict) or "node_id" not in data:
-            return NodeView(url, None, "not a jeet node status")
-        return NodeView(url, data)
     except urllib.error.HTTPError as exc:
         return NodeView(url, None, f"HTTP {exc.code}")
+    except RecursionError:
+        return NodeView(url, None, "status nested too deeply")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return NodeView(url, None, str(reason))
+    if not isinstance(data, dict) or "node_id" not in data:
+        return NodeView(url, None, "not a jeet node status")
+    problem = malformed(data)
+    if problem is not None:
+        return NodeView(url, None, f"malformed status: {problem}")
+    return NodeView(url, data)
+
+
+_NUMBER = (int, float)
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "node_id": (str,), "address": (str, type(None)), "network_fitness": (*_NUMBER, type(None)),
+    "memory_pressure": (*_NUMBER, type(None)), "top": (list, type(None)), "counters": (dict, type(None)),
+    "peers": (list, type(None)), "ignored_peers": (list, type(None)), "mesh_size": (int, type(None)),
+    "island": (dict, type(None)),
+}
+_TOP_ITEM: dict[str, tuple[type, ...]] = {"sha256": (str,), "fitness": _NUMBER, "function": (str, type(None)),
+                                         "fuel": (int, type(None))}
+
+
+def _wrong(value: object, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, bool) or not isinstance(value, kinds)
+
+
+def malformed(status: dict) -> str | None:
+    """The first field of a /status the monitor reads that has the wrong type, or None: one node that
+    answers garbage is shown as unreachable, and the others are still merged."""
+    for key, kinds in _SHAPE.items():
+        if key in status and _wrong(status[key], kinds):
+            return f"{key} is {type(status[key]).__name__}"
+    for i, item in enumerate(status.get("top") or []):
+        if not isinstance(item, dict):
+            return f"top[{i}] is {type(item).__name__}"
+        for key, kinds in _TOP_ITEM.items():
+            if key in item and _wrong(item[key], kinds):
+                return f"top[{i}].{key} is {type(item[key]).__name__}"
+        if "sha256" not in item or "fitness" not in item:
+            return f"top[{i}] lacks sha256 or fitness"
+    for key, value in (status.get("counters") or {}).items():
+        if _wrong(value, _NUMBER) or not math.isfinite(value):
+            return f"counters.{key} is not a finite number"
+    generation = (status.get("island") or {}).get("generation")
+    if generation is not None and _wrong(generation, (int,)):
+        return f"island.generation is {type(generation).__name__}"
+    return None
 
 
 def collect(urls: list[str], timeout: float = 2.0) -> Snapshot:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import NetError
+from ..errors import NetError
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,9 @@ class NodeConfig:
     seen_capacity: int = 65536            # adopted hashes remembered after their bytes left memory
     blacklist_capacity: int = 65536
     held_capacity: int = 4096             # specimens kept in memory to serve IWANT
+    held_bytes: int = 256 << 20           # ... and their bytes at most (oldest dropped first)
+    serve_rate: float = 4 << 20           # specimen bytes served per peer per second on IWANT (token bucket)
+    serve_burst: float = 8 << 20          # ... and at once: what one peer's IWANTs can make us send
     limits: Limits = field(default_factory=Limits)
     score: ScoreParams = field(default_factory=ScoreParams)
 
@@ -118,3 +121,7 @@ class NodeConfig:
             raise NetError("NodeConfig: estimator_alpha must be in (0, 1]")
         if self.announce_rate <= 0 or self.peer_rate <= 0 or self.announce_burst < 1 or self.peer_burst < 1:
             raise NetError("NodeConfig: rates must be positive and bursts at least 1")
+        if self.serve_rate <= 0 or self.serve_burst < self.limits.max_specimen:
+            raise NetError("NodeConfig: serve_rate must be positive and serve_burst hold one whole specimen")
+        if self.held_bytes < self.limits.max_specimen:
+            raise NetError("NodeConfig: held_bytes must hold one whole specimen")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey, VerifyKey
 
-from .errors import NetError
+from ..errors import NetError
 
 KEY_FILE = "node.key"
 

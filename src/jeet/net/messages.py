@@ -7,34 +7,11 @@ at the network edge; the protocol trusts the types of what it is given and check
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-
-def sha256_hex(data: bytes) -> str:
-    """The content address of a module (same as the store's)."""
-    return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Specimen:
-    """A module worth sharing: its content address, the function it implements, its bytes and figures."""
-
-    sha256: str
-    function: str
-    wasm: bytes
-    fitness: float
-    fuel: int
-    env: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, function: str, wasm: bytes, fitness: float, fuel: int, env: tuple[str, ...] = ()) -> "Specimen":
-        return cls(sha256_hex(wasm), function, bytes(wasm), float(fitness), int(fuel), tuple(env))
-
-    @property
-    def size(self) -> int:
-        return len(self.wasm)
+from ..address import content_address as sha256_hex  # noqa: F401 (re-exported by jeet.net)
+from ..specimen import Specimen  # noqa: F401 (carried by SpecimenData; re-exported)
 
 
 # --- specimen dissemination -------------------------------------------------------------------------------
@@ -133,6 +110,17 @@ class Join:
 
 
 @dataclass(frozen=True, slots=True)
+class Hello:
+    """What a listener says first on every connection it accepts: who listens at the address the dialer
+    dialled. A dialer sends nothing on a connection to a claimed address before this proves the claim, so a
+    node never sends data to an address just because someone said a node lives there."""
+
+    CODE: ClassVar[int] = 16
+    address: str
+    incarnation: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemberList:
     """Alive updates for a sample of the sender's view, sent to a joining node."""
 
@@ -184,10 +172,11 @@ class Prune:
 
 
 Message = Union[Announce, IWant, SpecimenData, Verdict, BlacklistNotice, Alive, Suspect, Dead, Join, MemberList,
-                Ping, PingReq, Ack, Graft, Prune]
+                Ping, PingReq, Ack, Graft, Prune, Hello]
 
 MESSAGE_TYPES: dict[int, type] = {cls.CODE: cls for cls in (
     Announce, IWant, SpecimenData, Verdict, BlacklistNotice, Alive, Suspect, Dead, Join, MemberList,
-    Ping, PingReq, Ack, Graft, Prune)}
+    Ping, PingReq, Ack, Graft, Prune, Hello)}
 UPDATE_TYPES: tuple[type, ...] = (Alive, Suspect, Dead)
 PAYLOAD_TYPES: tuple[type, ...] = (SpecimenData,)
+ANONYMOUS_TYPES: tuple[type, ...] = (Join, Hello)  # may travel before the sender knows the recipient's id

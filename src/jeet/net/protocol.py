@@ -28,7 +28,9 @@ Trust nothing: received bytes must hash to the announced sha256 with the announc
 become a `VerifyRequest`, and the specimen is adopted only after `verified(ok=True)` with a local fitness
 within tolerance of both claims. Failures, fitness lies, malformed messages, unsolicited bytes and broken
 promises lower the sender's score (`jeet.net.score`); below the threshold the peer is ignored: its messages
-are dropped, it leaves our mesh and view, and it is sent a Prune.
+are dropped, it leaves our mesh and view, and it is sent a Prune. What a peer can make us send is bounded:
+IWANT answers draw on a per-peer bucket of bytes (`serve_burst`, refilled at `serve_rate` per second), and
+what we hold to serve is bounded in count and bytes (`held_capacity`, `held_bytes`).
 
 Blacklist: a hash that failed our own verification (or that the host blacklists) is never fetched again,
 and our mesh peers get a BlacklistNotice (after a failed verification only if more than one peer offered
@@ -52,7 +54,7 @@ from .actions import (
     Action, Adopted, Blacklisted, Penalized, PeerIgnored, PeerRestored, Rejected, Send, VerifyRequest,
 )
 from .config import NodeConfig
-from .errors import NetError
+from ..errors import NetError
 from .membership import Membership
 from .messages import (
     Ack, Alive, Announce, BlacklistNotice, Dead, Graft, IWant, Join, MemberList, Message, Ping, PingReq, Prune,
@@ -74,6 +76,7 @@ class NodeStats:
     adopted: int = 0
     rejected: int = 0         # failed verification or fitness lie
     served: int = 0           # specimens sent on IWANT
+    serve_limited: int = 0    # IWANTed specimens not sent: the peer used up its serve bucket
     dup_announces: int = 0
     dup_payloads: int = 0     # copies received for a hash already delivered
     broken_promises: int = 0
@@ -195,6 +198,7 @@ class GossipNode:
         self._deadlines: list[tuple[float, str]] = []
         self._verifying: dict[str, tuple[SpecimenData, str, float]] = {}
         self._held: dict[str, _Held] = {}
+        self._held_bytes = 0
         self._recent: dict[str, float] = {}
         self._queue: list[tuple[float, int, str]] = []
         self._counter = itertools.count(1)
@@ -304,10 +308,9 @@ class GossipNode:
         """Hold a specimen without announcing it (e.g. from the host's store after a restart): it is served
         on IWANT and never fetched again."""
         if specimen.sha256 not in self._held:
-            self._held[specimen.sha256] = _Held(specimen, now, self.id)
+            self._hold(_Held(specimen, now, self.id), now)
+            self._recent.pop(specimen.sha256, None)  # held quietly: not gossiped as new
             self._remember(specimen.sha256)
-            if len(self._held) > self.config.held_capacity:
-                del self._held[next(iter(self._held))]
 
     def verified(self, sha256: str, ok: bool, local_fitness: float | None, now: float) -> list[Action]:
         """The host's verdict on a `VerifyRequest`: `ok` if it passed the local oracle, with its local fitness."""
@@ -397,7 +400,9 @@ class GossipNode:
         """The host found this code bad itself: never fetch or serve it again; tell the mesh if `notify`
         (not when reloading the store's blacklist after a restart)."""
         out: list[Action] = []
-        self._held.pop(sha256, None)
+        dropped = self._held.pop(sha256, None)
+        if dropped is not None:
+            self._held_bytes -= len(dropped.specimen.wasm)
         self._recent.pop(sha256, None)
         self._add_blacklist(sha256, reason, out, notify=notify)
         return out
@@ -596,17 +601,27 @@ class GossipNode:
         f.t_done = now
 
     def _on_iwant(self, sender: str, p: PeerState, m: IWant, now: float, out: list[Action]) -> None:
-        for sha in m.hashes[: self.config.limits.max_hashes]:
+        cfg = self.config
+        tokens = cfg.serve_burst if p.serve_tokens < 0 else \
+            min(cfg.serve_burst, p.serve_tokens + (now - p.t_serve) * cfg.serve_rate)
+        p.t_serve = now
+        for sha in m.hashes[: cfg.limits.max_hashes]:
             h = self._held.get(sha)
             if h is None:
                 continue
             copies = h.served.get(sender, 0)
             if copies >= _SERVE_LIMIT:
                 continue
+            size = len(h.specimen.wasm)
+            if size > tokens:  # bounded bytes per peer per interval, however many IWANTs it sends
+                self.stats.serve_limited += 1
+                continue
+            tokens -= size
             h.served[sender] = copies + 1
             h.announced[sender] = None
             self.stats.served += 1
             out.append(Send(sender, h.data))
+        p.serve_tokens = tokens
 
     def _on_data(self, sender: str, p: PeerState, m: SpecimenData, now: float, out: list[Action]) -> None:
         sha = m.sha256
@@ -804,10 +819,12 @@ class GossipNode:
     def _hold(self, held: _Held, now: float) -> None:
         sha = held.specimen.sha256
         self._held[sha] = held
+        self._held_bytes += len(held.specimen.wasm)
         self._recent[sha] = now
-        if len(self._held) > self.config.held_capacity:
+        cfg = self.config
+        while len(self._held) > 1 and (len(self._held) > cfg.held_capacity or self._held_bytes > cfg.held_bytes):
             oldest = next(iter(self._held))
-            del self._held[oldest]
+            self._held_bytes -= len(self._held.pop(oldest).specimen.wasm)
             self._recent.pop(oldest, None)
 
     def _remember(self, sha: str) -> None:

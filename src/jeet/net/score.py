@@ -9,7 +9,7 @@ class PeerState:
     """What a node remembers about one peer. Counters decay lazily: `decay(now)` before reading or changing them."""
 
     __slots__ = ("t", "good", "invalid", "broken", "behaviour", "score", "ignored", "tokens", "t_tokens",
-                 "bad_deliveries")
+                 "bad_deliveries", "serve_tokens", "t_serve")
 
     def __init__(self, now: float, burst: float) -> None:
         self.t = now
@@ -22,6 +22,8 @@ class PeerState:
         self.tokens = burst
         self.t_tokens = now
         self.bad_deliveries = 0   # specimens from this peer that failed verification or lied about fitness
+        self.serve_tokens = -1.0  # bytes we may still send it on IWANT (-1: a full bucket, filled on first use)
+        self.t_serve = now
 
     def decay(self, now: float, params: ScoreParams, heartbeat: float) -> None:
         """Apply the per-second decay for the time since the last update (cheap when called often)."""

@@ -1,8 +1,8 @@
 """Signed envelopes: encode a message for one recipient, decode untrusted bytes, reject replays.
 
 A frame is ``signature (64 bytes) || payload`` where payload is the msgpack array
-``[1, sender public key (32 bytes), recipient public key (32 bytes, or empty for a Join to a node whose id
-is not known yet), seq, message code, [fields...]]`` and the signature is Ed25519 by the sender over the
+``[1, sender public key (32 bytes), recipient public key (32 bytes, or empty for a Join or Hello to a node
+whose id is not known yet), seq, message code, [fields...]]`` and the signature is Ed25519 by the sender over the
 payload. The sender's key is its node id. `decode` raises `NetError` for anything it does not accept and
 never another exception. Sequence numbers grow per sender across all recipients; `ReplayGuard` keeps a
 sliding window per sender (as IPsec does), so a frame is accepted at most once and only by its recipient.
@@ -19,11 +19,11 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from .config import Limits
-from .errors import NetError
+from ..errors import NetError
 from .identity import NodeIdentity
 from .messages import (
-    Ack, Alive, Announce, BlacklistNotice, Dead, Graft, IWant, Join, MemberList, Message, MESSAGE_TYPES, Ping,
-    PingReq, Prune, SpecimenData, Suspect, UPDATE_TYPES, Verdict,
+    ANONYMOUS_TYPES, Ack, Alive, Announce, BlacklistNotice, Dead, Graft, Hello, IWant, Join, MemberList, Message,
+    MESSAGE_TYPES, Ping, PingReq, Prune, SpecimenData, Suspect, UPDATE_TYPES, Verdict,
 )
 
 VERSION = 1
@@ -50,13 +50,15 @@ SCHEMA: dict[type, tuple[tuple[str, str], ...]] = {
     Ack: (("seq", "uint"), ("updates", "updates")),
     Graft: (("address", "text"), ("incarnation", "uint")),
     Prune: (),
+    Hello: (("address", "text"), ("incarnation", "uint")),
 }
 assert set(SCHEMA) == set(MESSAGE_TYPES.values())
 
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """A decoded, signature-checked frame. `to` is "" only for a Join sent before the recipient's id was known."""
+    """A decoded, signature-checked frame. `to` is "" only for a Join or Hello sent before the recipient's id
+    was known."""
 
     sender: str
     to: str
@@ -79,12 +81,12 @@ def _fields(message: Any) -> list:
 
 
 def encode(identity: NodeIdentity, to: str, seq: int, message: Message) -> bytes:
-    """Sign `message` from `identity` for the node `to` ("" only for a Join) as the `seq`-th frame."""
+    """Sign `message` from `identity` for the node `to` ("" only for a Join or Hello) as the `seq`-th frame."""
     if type(message) not in SCHEMA:
         raise NetError(f"not a message: {type(message).__name__}")
     if to == "":
-        if type(message) is not Join:
-            raise NetError("only a Join may be sent without a recipient id")
+        if type(message) not in ANONYMOUS_TYPES:
+            raise NetError("only a Join or Hello may be sent without a recipient id")
         recipient = b""
     else:
         recipient = _id_bytes(to)
@@ -156,8 +158,8 @@ def _decode(data: bytes, max_size: int, limits: Limits) -> Envelope:
     except BadSignatureError:
         raise NetError("bad signature") from None
     cls = MESSAGE_TYPES[code]
-    if not recipient and cls is not Join:
-        raise NetError("only a Join may come without a recipient")
+    if not recipient and cls not in ANONYMOUS_TYPES:
+        raise NetError("only a Join or Hello may come without a recipient")
     message = _message(cls, body, limits)
     return Envelope(sender.hex(), recipient.hex(), seq, message)
 
@@ -255,7 +257,7 @@ def _id_bytes(node_id: str) -> bytes:
 
 
 class ReplayGuard:
-    """Accept each (sender, seq) at most once, and only frames addressed to `me` (or a Join to anyone).
+    """Accept each (sender, seq) at most once, and only frames addressed to `me` (or a Join or Hello to anyone).
 
     Keeps the highest sequence number per sender and a bitmap of the `window` numbers below it; older
     frames are refused. Remembers at most `capacity` senders (least recently heard forgotten first).
@@ -269,7 +271,7 @@ class ReplayGuard:
 
     def accept(self, envelope: Envelope) -> None:
         """Raise NetError if `envelope` is not for us or was seen before (or is too old to tell)."""
-        if envelope.to != self.me and not (envelope.to == "" and type(envelope.message) is Join):
+        if envelope.to != self.me and not (envelope.to == "" and type(envelope.message) in ANONYMOUS_TYPES):
             raise NetError("frame addressed to another node")
         seq = envelope.seq
         state = self._state.pop(envelope.sender, None)

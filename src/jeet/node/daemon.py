@@ -4,6 +4,8 @@ The event loop owns the protocol state machine, the sockets and the node's store
 work runs elsewhere: verification in one worker thread (the node's own sandbox and oracle), evolution in
 the island thread. Received bytes are decoded and authenticated at the edge (`jeet.net.Codec`); whatever
 fails there is dropped with a log line and, when the connection already spoke for a peer, a penalty for it.
+A peer is answered on a connection it proved itself on, or at the address it claims only once the listener
+there said Hello as that peer (`jeet.node.transport`), so a claimed address never receives data unasked.
 
 Lifecycle: `start()` (restore from the data folder, listen, rejoin), `serve_forever()` until
 `request_stop()` (SIGTERM/SIGINT in `jeet node`), then `shutdown()`: leave the mesh (Dead about ourselves,
@@ -31,14 +33,15 @@ import psutil
 from ..errors import JeetError
 from ..evolve import EvolveConfig
 from ..net import (
-    Adopted, Announce, Blacklisted, Codec, GossipNode, Join, MemberDead, NetError, NodeConfig, Penalized,
-    PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create, sha256_hex,
+    Adopted, Announce, Backoff, Blacklisted, Codec, GossipNode, Hello, Join, MemberDead, NetError, NodeConfig,
+    Penalized, PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create, sha256_hex,
 )
 from ..store import Store
 from .island import Island
 from .pair_island import PairIsland
 from .pair_workload import PairWorkload
-from .transport import Link, Transport
+from .token import TOKEN_FILE, is_loopback, load_or_create_token
+from .transport import Link, Transport, TransportLimits
 from .verifier import Verifier
 from .workload import Check, Workload
 
@@ -49,6 +52,8 @@ HOUSEKEEPING_S = 2.0
 RECORDS = 1024  # adoption records kept for /status
 SHUTDOWN_S = 90   # the island may need to finish a generation; past this, exit anyway
 PINNED = 256    # verified specimens kept pinned (the fittest); the rest are left to forgetting
+DEFAULT_MAX_SPECIMENS = 4096  # a node's store caps unless the operator (or `jeet gc`) set others
+DEFAULT_MAX_STORE_MB = 256.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class NodeSettings:
     listen: str = "127.0.0.1:0"
     peers: tuple[str, ...] = ()
     http: str | None = None
+    http_token: str | None = None  # None: the one generated into the data folder (http.token)
+    http_timeout: float = 10.0     # seconds a client has for a request's headers, and then for its body
+    # store caps (forgotten under them as `jeet gc` does); None: the folder's remembered cap, else the default
+    max_specimens: int | None = None
+    max_store_mb: float | None = None
     kernel: str | None = "popcount"  # "pair": the built-in symbiotic pair
     module: Path | None = None
     partner: Path | None = None  # with `module`: a caller + callee pair workload
@@ -90,6 +100,17 @@ def load_workload(s: NodeSettings) -> Workload | PairWorkload:
     return Workload.load(s.kernel, s.module, s.function, s.tests)
 
 
+def open_store(s: NodeSettings) -> Store:
+    """The node's store, capped: given caps are remembered in the folder; a folder without caps gets the
+    defaults, so no node grows without bound whatever its peers or clients send it."""
+    store = Store(s.data, max_specimens=s.max_specimens, max_store_mb=s.max_store_mb)
+    caps = store.caps
+    if caps.max_specimens is None or caps.max_store_mb is None:
+        store.set_caps(caps.max_specimens if caps.max_specimens is not None else DEFAULT_MAX_SPECIMENS,
+                       caps.max_store_mb if caps.max_store_mb is not None else DEFAULT_MAX_STORE_MB)
+    return store
+
+
 async def loop_close(verifier: Verifier) -> None:
     await asyncio.get_running_loop().run_in_executor(None, verifier.close)
 
@@ -104,6 +125,7 @@ class Node:
         self._first_announce: dict[str, float] = {}
         self._verify_s: dict[str, float] = {}
         self._reply: dict[str, Link] = {}
+        self._seeds: list[str] = []  # addresses the operator gave (--peer): trusted, joined until members come
         self._queue: list[tuple[float, int, object]] = []
         self._seq = itertools.count()
         self._work = asyncio.Event()
@@ -112,6 +134,7 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self.island: Island | None = None
         self.http_address: tuple[str, int] | None = None
+        self.http_token: str | None = None
         self._http = None
         self._closed = False
 
@@ -129,12 +152,14 @@ class Node:
         self.function_id = self.workload.function_id
         # what this node verified itself: pinned, so forgetting keeps it and a restart holds it again
         self._pin_reason = f"node: verified for {self.function_id}"
-        self.store = Store(s.data)
+        self.store = open_store(s)
         self.codec = Codec(self.identity, cfg.limits, start_seq=time.time_ns() // 1000)
-        self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame)
+        self.transport = Transport(cfg.limits.max_message, self._on_frame, self._on_bad_frame, self._on_accept,
+                                   TransportLimits.for_heartbeat(s.heartbeat))
         bound = await self.transport.listen(host, port)
         self.address = f"{host}:{bound[1]}"
         rng = random.Random(s.seed if s.seed is not None else int.from_bytes(os.urandom(8), "big"))
+        self._join_backoff = Backoff(random.Random(rng.random()), first=0.25, cap=1.0)
         saved = self._load_peers()
         # a higher incarnation than any we announced before, so peers that saw us leave believe we are back
         self.gossip = GossipNode(self.identity.node_id, self.address, rng=rng, config=cfg,
@@ -143,8 +168,17 @@ class Node:
                                  incarnation=saved["incarnation"] + 1 if saved["members"] else 0)
         self._restore(saved["members"])
         if s.http:
-            from .http import serve_http
-            self._http, self.http_address = await serve_http(self, *split_address(s.http))
+            from .http import HttpSettings, serve_http
+            http_host, http_port = split_address(s.http)
+            self.http_token = s.http_token or load_or_create_token(s.data)
+            web = HttpSettings(self.http_token, loopback=is_loopback(http_host), header_s=s.http_timeout,
+                               body_s=s.http_timeout)
+            try:
+                self._http, self.http_address = await serve_http(self, http_host, http_port, web)
+            except OSError as exc:  # named here: the CLI cannot tell which of the two binds failed
+                raise JeetError(f"cannot listen on {s.http} (--http): {exc.strerror or exc}") from None
+            log.info("HTTP on %s:%d (POST needs the token%s)", *self.http_address,
+                     "" if s.http_token else f" in {s.data / TOKEN_FILE}")
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._timer()), loop.create_task(self._verify_loop()),
                        loop.create_task(self._housekeeping())]
@@ -237,14 +271,39 @@ class Node:
 
     def _bootstrap(self, peers: list[tuple[str, int]]) -> None:
         now = time.monotonic()
-        for host, port in peers:
-            address = f"{host}:{port}"
-            if address != self.address:
-                self.transport.send(address, self.codec.encode("", self.gossip.join_message()))
+        self._seeds = [a for a in (f"{h}:{p}" for h, p in peers) if a != self.address]
         if self.gossip.members():
             self._act(self.gossip.rejoin(now))
+        self._join_seeds(now)
+
+    def _join_seeds(self, now: float) -> None:
+        """Send a Join to every address the operator gave while no member is known, again and again with
+        backoff: a Join lost to a flood, a restart or a peer not up yet must not leave the node alone."""
+        if not self._seeds or self.gossip.members():
+            self._join_backoff.reset()
+            return
+        if self._join_backoff.due(now):
+            self._join_backoff.attempted(now)
+            self.counters["joins_sent"] += 1
+            for address in self._seeds:
+                self.transport.send(address, self.codec.encode("", self.gossip.join_message()))
 
     # --- the wire --------------------------------------------------------------------------------------
+
+    def _on_accept(self, link: Link) -> None:
+        """The listener speaks first: who listens here, signed, so a dialer can check the address it was told."""
+        link.send(self.codec.encode("", Hello(self.address, self.gossip.incarnation)))
+
+    def _on_hello(self, sender: str, link: Link) -> None:
+        if not link.outbound or link.peer is not None:
+            return  # only a dialled listener says Hello, once
+        if link.expect is not None and link.expect != sender:
+            self.counters["address_mismatches"] += 1
+            log.info("%s is not where it was said to be (%s answers there); not sending to it",
+                     link.expect[:16], sender[:16])
+            link.close()
+            return
+        self.transport.verified(link, sender)
 
     def _on_frame(self, data: bytes, link: Link) -> None:
         self.counters["frames_in"] += 1
@@ -256,6 +315,12 @@ class Node:
             log.warning("dropped a frame from %s: %s", link.peer[:16] if link.peer else link.label, exc)
             if link.peer is not None:
                 self._act(self.gossip.malformed(link.peer, now))
+            return
+        if isinstance(env.message, Hello):
+            self._on_hello(env.sender, link)
+            return
+        if link.outbound and link.peer is None:
+            self.counters["bad_frames"] += 1  # a dialled listener must say Hello first
             return
         if env.to == "" and not isinstance(env.message, Join):
             self.counters["bad_frames"] += 1
@@ -279,13 +344,15 @@ class Node:
             self._act(self.gossip.malformed(link.peer, time.monotonic()))
 
     def _send(self, to: str, message) -> None:
+        """To a peer on a connection it proved itself on (one it opened to us, or one we opened to it whose
+        listener said Hello as it), else to the address it claims, written once its Hello came from there."""
         payload = self.codec.encode(to, message)
-        address = self.gossip.address_of(to)
-        if address is not None:
-            sent = self.transport.send(address, payload)
+        link = self._reply.get(to)
+        if link is not None and not link.closed:
+            sent = link.send(payload)
         else:
-            link = self._reply.get(to)
-            sent = link is not None and link.send(payload)
+            address = self.gossip.address_of(to)
+            sent = address is not None and self.transport.send(address, payload, expect=to)
         self.counters["frames_out" if sent else "frames_unsent"] += 1
 
     def _act(self, actions) -> None:
@@ -334,9 +401,11 @@ class Node:
     def _pin(self, sha: str) -> None:
         self.store.pin(sha, self._pin_reason)
         mine = [h for h, reasons in self.store.pinned().items() if self._pin_reason in reasons]
-        if len(mine) > PINNED:
+        cap = self.store.caps.max_specimens
+        keep = PINNED if cap is None else min(PINNED, cap // 4)  # pins are never forgotten: leave room under the cap
+        if len(mine) > keep:
             fitness = {h: (self.store.specimen_info(h) or {}).get("fitness") or 0.0 for h in mine}
-            for h in sorted(mine, key=lambda h: (fitness[h], h))[: len(mine) - PINNED]:
+            for h in sorted(mine, key=lambda h: (fitness[h], h))[: len(mine) - keep]:
                 self.store.unpin(h, self._pin_reason)
 
     # --- timers and background work ---------------------------------------------------------------------
@@ -349,7 +418,9 @@ class Node:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            self._act(self.gossip.tick(time.monotonic()))
+            now = time.monotonic()
+            self._act(self.gossip.tick(now))
+            self._join_seeds(now)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -448,7 +519,11 @@ class Node:
                          "malformed": stats["malformed"] + self.counters["bad_frames"],
                          "verifications": self.counters["verifications"],
                          "verifier_crashes": self.verifier.crashes,
-                         "frames_in": self.counters["frames_in"], "frames_out": self.counters["frames_out"]},
+                         "frames_in": self.counters["frames_in"], "frames_out": self.counters["frames_out"],
+                         "joins_sent": self.counters["joins_sent"],
+                         "address_mismatches": self.counters["address_mismatches"]},
+            "transport": self.transport.stats(),
+            "store": {"specimens": self.store.count_specimens(), **self.store.caps.to_dict()},
             "protocol": stats,
             "blacklist_size": g.blacklist_size,
             "top": top,

@@ -1,23 +1,85 @@
 """The node's HTTP face: /status (JSON), /specimens/<sha256> (wasm bytes), /metrics (Prometheus text),
 and POST /specimens (a module to verify locally and, if it passes, offer to the swarm).
 
-Bind it to a loopback or management address: it is the operator's interface, not the peers'.
+It is the operator's interface, not the peers', and it assumes a browser may be pointed at it by a hostile
+page. So: a request carrying an `Origin` (browsers send one on every cross-site request and every POST; the
+node serves no page of its own) or a cross-site `Sec-Fetch-Site` is refused (403); on a loopback bind so is
+a `Host` that is not a loopback name (DNS rebinding); every mutating request needs the node's
+token (403 without it); a module is `Content-Type: application/wasm` (415 otherwise), which no web page can
+send cross-origin without a CORS preflight the node never grants. The body is read whole, up to the
+specimen limit: a larger `Content-Length` is refused before any of it is read, a chunked body once it
+passes the limit, and the connection is then closed rather than drained (413). Headers must arrive within
+`header_s` and a body within `body_s` of its headers, so half-sent requests cannot pile up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from .token import is_loopback, token_matches
+from .transport import ACCEPT_BATCH, BACKLOG, listening_socket
+
 if TYPE_CHECKING:
     from .daemon import Node
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+WASM = "application/wasm"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Who may do what over HTTP, and how long a client may take."""
+
+    token: str
+    loopback: bool = True      # bound to a loopback address: refuse other Host names (DNS rebinding)
+    header_s: float = 10.0     # a request's headers (and an idle keep-alive connection) must come this fast
+    body_s: float = 10.0       # a request's body must follow its headers this fast
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _given_token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("X-Jeet-Token")
+
+
+def _guard(settings: HttpSettings):
+    """The checks every request passes before its handler runs (see the module docstring)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler):
+        if request.headers.get("Origin") is not None or \
+                request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+            return _error(403, "cross-origin requests are refused")
+        if settings.loopback and not is_loopback(_host_name(request.host)):
+            return _error(403, f"Host {request.host!r} is not this node's loopback address")
+        if request.method not in SAFE_METHODS and not token_matches(settings.token, _given_token(request)):
+            return _error(403, "this needs the node's token (Authorization: Bearer <token>; see DATA/http.token)")
+        return await handler(request)
+
+    return guard
+
+
+def _host_name(host: str | None) -> str:
+    """The name part of a Host header ("[::1]:80" -> "::1", "localhost:80" -> "localhost")."""
+    host = host or ""
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class _NodeCollector:
@@ -55,7 +117,7 @@ class _NodeCollector:
             yield c
 
 
-def build_app(node: "Node") -> web.Application:
+def build_app(node: "Node", settings: HttpSettings) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_NodeCollector(node))
     limit = node.gossip.config.limits.max_specimen
@@ -77,17 +139,25 @@ def build_app(node: "Node") -> web.Application:
         return web.Response(body=data, content_type="application/wasm")
 
     async def submit(request: web.Request) -> web.Response:
+        if request.content_type != WASM:
+            return _error(415, f"send the module as Content-Type: {WASM}")
         if request.content_length is not None and request.content_length > limit:
-            return web.json_response({"error": f"a specimen is at most {limit} bytes"}, status=413)
-        data = await request.content.read(limit + 1)
-        if len(data) > limit or not data:
-            return web.json_response({"error": f"send 1 to {limit} bytes of wasm"}, status=413)
+            return _error(413, f"a specimen is at most {limit} bytes")
+        try:  # the whole body, however many segments or chunks it came in, up to client_max_size
+            data = await asyncio.wait_for(request.read(), settings.body_s)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"a specimen is at most {limit} bytes")
+        except asyncio.TimeoutError:
+            return _error(408, f"the body did not arrive within {settings.body_s:g} s")
+        if not data:
+            return _error(400, f"send 1 to {limit} bytes of wasm")
         check = await node.submit(data, "submitted")
         body = {"sha256": hashlib.sha256(data).hexdigest(), "ok": check.ok,
                 "fitness": check.fitness, "fuel": check.fuel, "reason": check.reason}
         return web.json_response(body, status=200 if check.ok else 422)
 
-    app = web.Application(client_max_size=limit + 1024)
+    # read() refuses a body once it reaches client_max_size: one byte past the limit
+    app = web.Application(client_max_size=limit + 1, middlewares=[_guard(settings)])
     app.router.add_get("/status", status)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/specimens/{sha}", specimen)
@@ -95,10 +165,17 @@ def build_app(node: "Node") -> web.Application:
     return app
 
 
-async def serve_http(node: "Node", host: str, port: int) -> tuple[web.AppRunner, tuple[str, int]]:
-    runner = web.AppRunner(build_app(node), access_log=None)
+async def serve_http(node: "Node", host: str, port: int,
+                     settings: HttpSettings) -> tuple[web.AppRunner, tuple[str, int]]:
+    # keepalive_timeout also runs from the moment a connection opens until its first request is complete
+    # (aiohttp closes a connection still waiting for headers then): the header timeout. lingering_time=0:
+    # a body left unread (refused) is never drained; the connection is closed instead.
+    runner = web.AppRunner(build_app(node, settings), access_log=None, keepalive_timeout=settings.header_s,
+                           lingering_time=0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    sock = listening_socket(host, port)
+    site = web.SockSite(runner, sock, backlog=ACCEPT_BATCH)
     await site.start()
-    sock = site._server.sockets[0].getsockname()  # the bound port when 0 was asked for
-    return runner, (sock[0], sock[1])
+    sock.listen(BACKLOG)  # aiohttp listened with the batch size; the kernel queue stays deep
+    name = sock.getsockname()  # the bound port when 0 was asked for
+    return runner, (name[0], name[1])

@@ -18,7 +18,7 @@ from ..sandbox import Limits
 from ..symbiosis import BUNDLE_TAG, LinkedSandbox, PairBundle, SymbiosisError, load_pair_problem
 from ..symbiosis.evaluation import callee_genome, caller_genome, evaluate_pair
 from ..symbiosis.problem import PairProblem
-from .workload import Check, gate
+from .workload import Check, foreign_import, gate, import_keys
 
 
 def pair_function_id(problem: PairProblem) -> str:
@@ -37,6 +37,7 @@ class PairWorkload:
         self._train = replace(problem.oracle, held_out=())
         self._sandbox: LinkedSandbox | None = None
         self.baseline = None
+        self.provided = (import_keys(problem.caller), import_keys(problem.callee))
 
     @classmethod
     def load(cls, caller: Path | None, callee: Path | None, function: str | None, tests: Path | None,
@@ -74,6 +75,10 @@ class PairWorkload:
             genomes = self._genomes(bundle)
         except Exception as exc:  # hostile bytes: whatever the decoders raise is a failed check
             return Check(False, 0.0, 0, time.perf_counter() - t0, f"not a usable pair bundle: {exc}")
+        for part, provided, label in zip((bundle.caller, bundle.callee), self.provided, ("caller", "callee")):
+            refusal = foreign_import(part, provided, label)
+            if refusal is not None:
+                return Check(False, 0.0, 0, time.perf_counter() - t0, refusal)
         sandbox = self._ready()
         fn = self.problem.function
         ev = evaluate_pair(sandbox, bundle.pair, fn, self._train, self.baseline, genomes)

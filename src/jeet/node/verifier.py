@@ -48,7 +48,20 @@ def _init(settings: "NodeSettings", node_pid: int) -> None:
     exit_with(node_pid)
     background_priority()
     _workload = load_workload(settings)
+    _own_held_out(_workload, settings)
     _workload.check(_workload.original if hasattr(_workload, "original") else _workload.problem.wasm)
+
+
+def _own_held_out(workload, settings: "NodeSettings") -> None:
+    """Held-out cases of this verifier's own, seeded from the node's identity and the time: nodes that
+    checked the same cases would not verify independently."""
+    from ..evolve.problem import Problem, redraw_held_out
+    from ..net.identity import load_or_create
+    from ..oracle import fresh_seed
+
+    if isinstance(getattr(workload, "problem", None), Problem):
+        node_id = load_or_create(settings.data).node_id
+        workload.problem = redraw_held_out(workload.problem, fresh_seed(f"node:{node_id}"))
 
 
 def _check(wasm: bytes) -> Check:

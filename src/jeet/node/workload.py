@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import wasm as codec
 from ..evolve import Evaluation, Problem, load_problem
 from ..evolve.worker import evaluate_candidate
 from ..fitness import Measurement
@@ -27,6 +28,31 @@ class Check:
     fuel: int
     seconds: float
     reason: str = ""
+
+
+ImportKey = tuple[str, str, int, object]
+
+
+def import_keys(wasm: bytes) -> frozenset[ImportKey]:
+    """What a module imports: (module, name, kind, type), function types resolved (not indices)."""
+    m = codec.decode(wasm)
+    return frozenset((i.module, i.name, i.kind, m.types[i.desc] if i.kind == codec.FUNC else i.desc)
+                     for i in m.imports)
+
+
+def foreign_import(wasm: bytes, provided: frozenset[ImportKey], label: str = "module") -> str | None:
+    """Why a module cannot be served here, if it imports what the workload does not provide (None if it
+    imports nothing else). A node serves modules as `jeet run` does: with the original's imports and no
+    others, so a module cannot win on tests with an import (WASI, say) that a real caller would not give it."""
+    try:
+        extra = sorted((k for k in import_keys(wasm) if k not in provided), key=lambda k: (k[0], k[1]))
+    except codec.WasmError as exc:
+        return f"invalid: {label}: {exc}"
+    if not extra:
+        return None
+    module, name = extra[0][:2]
+    return (f"imports: {label} imports {module}.{name}" + (f" and {len(extra) - 1} more" if len(extra) > 1 else "")
+            + ", which this workload does not provide")
 
 
 def gate(ev: Evaluation, sandbox, subject, fn: str, oracle: Oracle, t0: float) -> Check:
@@ -57,6 +83,7 @@ class Workload:
         self._train = replace(problem.oracle, held_out=())
         self._sandbox: Sandbox | None = None
         self.baseline: Measurement | None = None
+        self.provided = import_keys(problem.wasm)  # what a specimen may import: what the original does
 
     @classmethod
     def load(cls, kernel: str | None, module: Path | None, function: str | None, tests: Path | None,
@@ -73,8 +100,11 @@ class Workload:
         return self._sandbox
 
     def check(self, wasm: bytes) -> Check:
-        """Validate, run the training cases (fitness), then every held-out case (the gate)."""
+        """Refuse foreign imports, validate, run the training cases (fitness), then every held-out case (the gate)."""
         t0 = time.perf_counter()
+        refusal = foreign_import(wasm, self.provided)
+        if refusal is not None:  # refused at the door: never run, stored or offered
+            return Check(False, 0.0, 0, time.perf_counter() - t0, refusal)
         sandbox = self._ready()
         fn = self.problem.function
         ev = evaluate_candidate(sandbox, fn, wasm, self._train, self.baseline)

@@ -11,7 +11,7 @@ import math
 import random
 from typing import Any, Iterable, Sequence
 
-from .errors import OracleError
+from ..errors import OracleError
 from .values import MASK, VALTYPES, WIDTH, float_to_bits, valtype_name
 
 _F32_SPECIAL_BITS = (

@@ -9,8 +9,11 @@ Integers are JSON ints, signed or unsigned, range-checked for their width, or "0
 strings. Floats are JSON numbers, "nan", "inf", "-inf", or "0x..." bit patterns.
 `memory` blocks are written before the call; `expect_memory` blocks must be in memory
 after it. `expect` may be left out: the case then only has to return normally (an
-oracle built from tests fills it in from the original). "name" and "comment" keys are
-ignored. Blank lines are skipped.
+oracle built from tests fills it in from the original). A case runs on the module's
+memory as instantiation leaves it (zeroed outside its data segments) unless it names a
+`"poison": SEED` (a positive int): every byte outside the data segments then starts as
+random bytes drawn from that seed (how jeet's held-out cases catch reads of memory the
+original does not read). "name" and "comment" keys are ignored. Blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ import os
 from typing import Any, Iterable, Sequence
 
 from .cases import Case
-from .errors import OracleError
+from ..errors import OracleError
 from .values import MASK, VALTYPES, WIDTH, float_to_bits, is_float, is_nan, to_python, valtype_names
 
-_KEYS = {"args", "expect", "memory", "trap", "expect_memory", "name", "comment"}
+_KEYS = {"args", "expect", "memory", "trap", "expect_memory", "poison", "name", "comment"}
 _NAN_WORDS = {"nan", "+nan", "-nan"}
 _INF_WORDS = {"inf": 1, "+inf": 1, "infinity": 1, "+infinity": 1, "-inf": -1, "-infinity": -1}
 
@@ -158,7 +161,10 @@ def _parse_case(obj: Any, params: tuple[str, ...], results: tuple[str, ...]) -> 
     expect_memory = _blocks("expect_memory", obj.get("expect_memory", []))
     if trap and expect_memory:
         raise _LineError("a trap case cannot have \"expect_memory\"")
-    return Case(args, expect, memory, trap, expect_memory)
+    poison = obj.get("poison", 0)
+    if isinstance(poison, bool) or not isinstance(poison, int) or not 0 <= poison < 1 << 63:
+        raise _LineError(f"poison: expected a seed, an int in [0, 2**63), got {json.dumps(poison)}")
+    return Case(args, expect, memory, trap, expect_memory, poison=poison)
 
 
 def parse_tests(lines: Iterable[str], params: Sequence[Any], results: Sequence[Any],
@@ -228,6 +234,8 @@ def case_to_json(case: Case, params: Sequence[Any], results: Sequence[Any]) -> d
         obj["expect"] = [json_value(t, v) for t, v in zip(r, case.expect)]
     if case.expect_memory:
         obj["expect_memory"] = [[off, base64.b64encode(data).decode("ascii")] for off, data in case.expect_memory]
+    if case.poison:
+        obj["poison"] = case.poison
     return obj
 
 

@@ -15,7 +15,7 @@ import math
 import struct
 from typing import Any, Sequence
 
-from .errors import OracleError
+from ..errors import OracleError
 
 VALTYPES = ("i32", "i64", "f32", "f64")
 WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}

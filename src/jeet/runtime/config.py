@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
+from ..settings import Settings
+
+MAX_CALL_TIMEOUT_S = 3600.0  # the clock pushes the epoch past any deadline on Ctrl-C: keep that bounded
 
 
 @dataclass(frozen=True, slots=True)
-class RuntimeConfig:
+class RuntimeConfig(Settings):
     """How a runtime warms functions up, checks them and evolves them.
 
     `hot`: calls after which a function's evolution starts (0: never evolve). `shadow`: the
@@ -20,7 +23,8 @@ class RuntimeConfig:
     `train_size` and `held_out_factor` go to each round's `jeet.evolve.EvolveConfig`; `fuel`,
     `memory_bytes` and `deadline_s` bound every case the runtime's own sandbox runs.
     `max_parallel` evolution processes run at once; `stop_timeout_s` bounds how long `close`
-    waits for them before killing them.
+    waits for them before killing them. `call_timeout_s` bounds each served call (and a module's
+    start function) whose code can loop: past it the call raises `CallTimeout`.
     """
 
     hot: int = 1000
@@ -40,6 +44,9 @@ class RuntimeConfig:
     deadline_s: float = 1.0
     max_parallel: int = 1
     stop_timeout_s: float = 10.0
+    call_timeout_s: float = 1.0
+    error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
+    what: ClassVar[str] = "runtime option"
 
     def __post_init__(self) -> None:
         if not isinstance(self.hot, int) or self.hot < 0:
@@ -50,15 +57,12 @@ class RuntimeConfig:
             raise JeetRuntimeError("rounds must be >= 0, max_parallel and workers >= 1")
         if not self.budget_s > 0 or not self.stop_timeout_s > 0:
             raise JeetRuntimeError("budget_s and stop_timeout_s must be positive")
+        if not isinstance(self.call_timeout_s, (int, float)) or not 0 < self.call_timeout_s <= MAX_CALL_TIMEOUT_S:
+            raise JeetRuntimeError(f"call_timeout_s must be a number of seconds in (0, {MAX_CALL_TIMEOUT_S}], "
+                                   f"got {self.call_timeout_s!r}")
 
     @property
     def shadow_every(self) -> int:
         """Every how many calls a champion is shadow-checked (0: never)."""
         return max(1, round(1.0 / self.shadow)) if self.shadow > 0 else 0
 
-    def with_overrides(self, **overrides: Any) -> RuntimeConfig:
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise JeetRuntimeError(f"unknown runtime option(s): {', '.join(unknown)}")
-        return replace(self, **overrides)

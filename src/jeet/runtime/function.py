@@ -1,51 +1,61 @@
 """A loaded function: calling it runs the current champion, exactly as calling the original would.
 
 "Exactly as calling the original" means: the same return values (None, a value, or a list,
-with wasmtime-py's conversions: signed ints, Python floats), the same argument conversions and
-errors, and a `wasmtime.Trap` where the original traps. Floats compare bit for bit except that
-NaN payloads may differ (the oracle treats every NaN as equal, as WebAssembly does not fix them).
-The guarantee is tested, not proven: a champion is served only after it passed every held-out
-case in jeet's sandbox, a sampled fraction of calls (`shadow`) also runs the original and
-compares, and a champion that traps is always checked against the original. A mismatch demotes
-and blacklists the champion at once and the caller gets the original's answer.
+with wasmtime-py's conversions: signed ints, Python floats) and a `wasmtime.Trap` where the
+original traps. Arguments are read as a tests file reads them (ints in range for their width,
+signed or unsigned; numbers for floats); anything else raises `ArgumentError`, never wraps.
+Floats compare bit for bit except that NaN payloads may differ (the oracle treats every NaN as
+equal, as WebAssembly does not fix them). The guarantee is tested, not proven: a champion is
+served only after it passed every held-out case in jeet's sandbox, a sampled fraction of calls
+(`shadow`) also runs the original and compares, and a champion that traps is always checked
+against the original. A mismatch demotes and blacklists the champion at once and the caller
+gets the original's answer.
 
-State: wasmtime stores are single-threaded, so each thread calls its own instance of the
-expressed variant. For a function whose results depend only on its arguments (the functions
-jeet evolves) that is indistinguishable from one shared instance. State kept between calls
-(globals, memory) is per thread and per variant: a swap starts the new champion on fresh
-instances, and after a call traps that thread's instance is replaced (as jeet's sandbox does),
-because a trap can leave state half-updated. Before evolving a function the runtime checks
-that its results do not depend on earlier calls (held-out answers on one shared instance must
-equal the answers on a fresh instance per case); a function that fails the check is pinned:
-it is served by the original and never evolved.
+Time: a call runs under the runtime's per-call deadline (`call_timeout_s`) when its code can
+loop; past it the call raises `CallTimeout` (and `CallInterrupted`, or KeyboardInterrupt in the
+main thread, when Ctrl-C stopped it). A champion that times out where the original answers is
+demoted like any other mismatch.
+
+State (the contract): wasmtime stores are single-threaded, so each thread calls its own
+instance of the expressed variant, and `stats()["instances"]` says "per thread". A function is
+evolved only if a static check of its code shows no observable state (no memory write outside
+the shadow-stack scratch region, no global write but a stack pointer restored on exit; see
+`jeet.wasm.abi.state_writes`) or the caller declared it pure (`Runtime.load(..., pure=True)`).
+Testing never decides it; it can only refute it (held-out answers on one shared instance must
+equal those on a fresh instance per case). A function that fails either is pinned: served by
+the original and never evolved. State a pinned function keeps is per thread and per variant,
+and after a call traps that thread's instance is replaced, because a trap can leave state
+half-updated.
 
 Tiers: cold (counting calls) -> hot (enough calls; evolution queued) -> evolving (a round runs
 in the background; a verified better champion may already be served) -> evolved (a champion
 better than the original is served) or settled (nothing better was found). Also pinned (cannot
 be evolved; see stats()["pinned"]) and demoted (a champion was just thrown out).
+
+The supervisor owns the function's record (`FunctionRecord`: tier, oracle, pins, variants,
+figures); this class keeps the call path, the per-call counters and a `Channel` to it.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import wasmtime
 
 from .compare import counterexample, same_results
-from .errors import ArgumentError, JeetRuntimeError
+from ..errors import ArgumentError, CallInterrupted, CallTimeout, JeetRuntimeError
 from .expressed import Expressed, ExpressionTable, expressed
+from .function_record import Channel, FunctionRecord
 from .variant import Variant
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..oracle import Case, Oracle
-    from .runtime import Runtime
-
 _WASM_ERRORS = (wasmtime.Trap, wasmtime.WasmtimeError)
-_EXPECT = {"i32": int, "i64": int, "f32": float, "f64": float}
 BUSY_TIERS = ("hot", "evolving")
+
+
+def _interrupt(exc: BaseException) -> bool:
+    return isinstance(exc, wasmtime.Trap) and exc.trap_code is wasmtime.TrapCode.INTERRUPT
 
 
 class Function:
@@ -53,65 +63,41 @@ class Function:
 
     __slots__ = (
         "__weakref__",
-        "_baseline_fuel",
-        "_blacklist",
-        "_champion_fuel",
+        "_channel",
         "_counter",
-        "_error",
         "_expressed",
-        "_held_out_cases",
-        "_history",
         "_hot",
-        "_learned",
         "_lock",
         "_mismatches",
-        "_oracle",
-        "_pinned",
-        "_rounds",
-        "_runtime",
         "_segment_start",
         "_served",
         "_shadow",
         "_shadow_checks",
-        "_tests",
-        "_tier",
-        "_usage_base",
-        "_verified",
+        "_timeouts",
         "function",
         "original",
         "params",
+        "record",
         "results",
     )
 
-    def __init__(self, runtime: Runtime, original: Variant, tests: tuple[Case, ...] | None) -> None:
-        config = runtime.config
-        self._runtime = runtime
-        self._lock = threading.RLock()
+    def __init__(self, original: Variant, record: FunctionRecord, channel: Channel, *, hot: int,
+                 shadow_every: int) -> None:
+        self.record = record
+        self._channel = channel
+        self._lock = record.lock
         self._counter = itertools.count(1)
         self.function = original.function
         self.original = original
         self.params, self.results = original.params, original.results
-        self._tests = tests
-        self._oracle: Oracle | None = None
-        self._learned: list[Case] = []  # counterexamples from live mismatches, for every later check
-        self._hot = config.hot
-        self._shadow = config.shadow_every
-        self._tier = "cold"
-        self._history: list[tuple[str, int]] = [("cold", 0)]
-        self._blacklist: set[str] = set()
-        self._verified: dict[str, tuple[Variant, int]] = {}
-        self._champion_fuel: int | None = None
-        self._baseline_fuel: int | None = None
-        self._held_out_cases = 0
+        self._hot = hot
+        self._shadow = shadow_every
         self._shadow_checks = 0
         self._mismatches = 0
-        self._usage_base: dict[str, int] = {}
+        self._timeouts = 0
         self._served: dict[str, int] = {}
         self._segment_start = 0
-        self._rounds = 0
-        self._pinned: str | None = None
-        self._error: str | None = None
-        self._expressed: Expressed = self._record(original, None)
+        self._expressed: Expressed = self._build(original, None)
 
     # --- the call path ------------------------------------------------------------------
 
@@ -125,12 +111,12 @@ class Function:
                 lane = e.variant.lane()
             try:
                 return lane(*args)
-            except TypeError:
-                raise self._argument_error(args) from None
+            except TypeError as exc:
+                raise self._argument_error(args, exc) from None
             except _WASM_ERRORS as exc:
                 e.variant.reset()
                 if e.original:
-                    raise
+                    raise self._timed_out(args) if _interrupt(exc) else exc
                 return self._after_failure(e.variant, args, exc)
         return self._checked(e, args, n)
 
@@ -151,15 +137,16 @@ class Function:
             lane = variant.lane()
         try:
             return lane(*args)
-        except TypeError:
-            raise self._argument_error(args) from None
+        except TypeError as exc:
+            raise self._argument_error(args, exc) from None
         except _WASM_ERRORS as exc:
             variant.reset()
             if original:
-                raise
+                raise self._timed_out(args) if _interrupt(exc) else exc
             return self._after_failure(variant, args, exc)
 
     def _run_original(self, args: tuple) -> tuple[Any, BaseException | None]:
+        """The original's answer (value, None) or its trap (None, trap); a timeout is raised."""
         original = self.original
         try:
             lane = original.local.lane
@@ -167,10 +154,12 @@ class Function:
             lane = original.lane()
         try:
             return lane(*args), None
-        except TypeError:
-            raise self._argument_error(args) from None
+        except TypeError as exc:
+            raise self._argument_error(args, exc) from None
         except _WASM_ERRORS as exc:
             original.reset()
+            if _interrupt(exc):
+                raise self._timed_out(args) from None
             return None, exc
 
     def _shadowed(self, variant: Variant, args: tuple) -> Any:
@@ -182,8 +171,8 @@ class Function:
         got_exc: BaseException | None = None
         try:
             got = lane(*args)
-        except TypeError:
-            raise self._argument_error(args) from None
+        except TypeError as exc:
+            raise self._argument_error(args, exc) from None
         except _WASM_ERRORS as exc:
             variant.reset()
             got, got_exc = None, exc
@@ -192,7 +181,7 @@ class Function:
             self._shadow_checks += 1
         if got_exc is None and want_exc is None and same_results(got, want):
             return got
-        if got_exc is not None and want_exc is not None:
+        if got_exc is not None and want_exc is not None and not _interrupt(got_exc):
             raise want_exc  # both trap: the original's trap is the answer
         self._demote(variant, args, want, want_exc)
         if want_exc is not None:
@@ -200,13 +189,16 @@ class Function:
         return want
 
     def _after_failure(self, variant: Variant, args: tuple, exc: BaseException) -> Any:
-        """A champion trapped: the answer is the original's, and if that differs the champion goes."""
+        """A champion trapped (or ran out of time): the answer is the original's; if that differs the
+        champion goes."""
         want, want_exc = self._run_original(args)
         with self._lock:
             self._shadow_checks += 1
+        if want_exc is not None and not _interrupt(exc):
+            raise want_exc
+        self._demote(variant, args, want, want_exc)
         if want_exc is not None:
             raise want_exc
-        self._demote(variant, args, want, None)
         return want
 
     def _dispatch(self, e: Expressed, args: tuple, n: int) -> Any:
@@ -233,52 +225,57 @@ class Function:
                 table.observe_errors += 1
         return result
 
-    def _argument_error(self, args: tuple) -> ArgumentError:
+    def _argument_error(self, args: tuple, exc: TypeError) -> ArgumentError:
+        if isinstance(exc, ArgumentError):  # the lane's own reading of the arguments
+            return exc
         sig = f"[{' '.join(self.params)}] -> [{' '.join(self.results)}]"
         if len(args) != len(self.params):
             return ArgumentError(f"{self.function} {sig} takes {len(self.params)} argument(s), got {len(args)}")
-        for i, (t, a) in enumerate(zip(self.params, args)):
-            if not isinstance(a, _EXPECT[t]):
-                kind = "an int" if _EXPECT[t] is int else "a float"
-                return ArgumentError(f"{self.function} {sig}: argument {i + 1} must be {kind} for {t}, "
-                                     f"got {type(a).__name__}")
         return ArgumentError(f"{self.function} {sig}: cannot pass {args!r:.80}")
+
+    def _timed_out(self, args: tuple) -> JeetRuntimeError:
+        """The exception for a call stopped by the epoch clock: Ctrl-C or the per-call deadline."""
+        serving = self.original.serving
+        with self._lock:
+            self._timeouts += 1
+        call = f"{self.function}{args!r:.60}" if len(args) != 1 else f"{self.function}({args[0]!r:.60})"
+        if serving.clock.interrupted_recently(serving.call_timeout_s):
+            return CallInterrupted(f"{call} was interrupted (SIGINT)")
+        return CallTimeout(f"{call} did not finish within the {serving.call_timeout_s:g} s call deadline")
 
     # --- state changes (any thread; records are built under the lock and swapped whole) ---
 
-    def _record(self, champion: Variant, table: ExpressionTable | None) -> Expressed:
+    def _build(self, champion: Variant, table: ExpressionTable | None) -> Expressed:
         return expressed(champion, original=champion is self.original, shadow=self._shadow, hot=self._hot,
-                         cold=self._tier == "cold", table=table)
+                         cold=self.record.tier == "cold", table=table)
 
-    def _set_tier(self, tier: str) -> None:
+    def refresh(self) -> None:
+        """Rebuild what is served after the record's tier changed (warm-up counting follows the tier)."""
         with self._lock:
-            if tier != self._tier:
-                self._tier = tier
-                self._history.append((tier, self.calls))
-                e = self._expressed
-                self._expressed = self._record(e.variant, e.table)
+            e = self._expressed
+            self._expressed = self._build(e.variant, e.table)
 
     def _heat(self) -> None:
-        with self._lock:
-            if self._tier != "cold":
-                return
-            self._set_tier("hot")
-        self._runtime._supervisor.post(lambda sup: sup.heat(self))
+        if self._channel.heat(self):
+            self.refresh()
 
-    def _install(self, variant: Variant, fuel: int | None) -> bool:
-        """Make `variant` the champion (one assignment: no call sees half of a swap); False if it
-        was blacklisted meanwhile."""
+    def install(self, variant: Variant) -> bool:
+        """Make `variant` the champion (one assignment: no call sees half of a swap); False if it was
+        blacklisted meanwhile or is not a variant the supervisor verified (the original, or one in
+        `record.verified`): nothing unverified is ever served."""
         with self._lock:
-            if variant.sha256 in self._blacklist:
+            known = self.record.verified.get(variant.sha256)
+            if variant is not self.original and (known is None or known[0] is not variant):
+                return False
+            if variant.sha256 in self.record.blacklist:
                 return False
             self._credit()
-            self._champion_fuel = fuel
-            self._expressed = self._record(variant, self._expressed.table)
+            self._expressed = self._build(variant, self._expressed.table)
             return True
 
-    def _express_table(self, table: ExpressionTable | None) -> None:
+    def express_table(self, table: ExpressionTable | None) -> None:
         with self._lock:
-            self._expressed = self._record(self._expressed.variant, table)
+            self._expressed = self._build(self._expressed.variant, table)
 
     def _credit(self) -> None:
         """Count the calls since the last swap as served by the outgoing champion."""
@@ -292,30 +289,22 @@ class Function:
         sha = variant.sha256
         reason = "answered differently from the original on a live call"
         with self._lock:
-            if sha in self._blacklist:
+            if sha in self.record.blacklist:
                 return
-            self._blacklist.add(sha)
-            self._verified.pop(sha, None)
+            self.record.blacklist.add(sha)
             self._mismatches += 1
             e = self._expressed
             table = e.table.without(sha, reason) if e.table is not None and sha in e.table.variants else e.table
-            champion = e.variant
-            if champion is variant:
+            champion = e.variant is variant
+            if champion:
                 self._credit()
-                champion = self.original
-                self._champion_fuel = self._baseline_fuel
-                self._tier = "demoted"
-                self._history.append(("demoted", self.calls))
-            self._expressed = self._record(champion, table)
+            self._expressed = self._build(self.original if champion else e.variant, table)
         case = counterexample(self.params, self.results, args, want, isinstance(want_exc, wasmtime.Trap))
         if want_exc is not None and not isinstance(want_exc, wasmtime.Trap):
             case = None
-        self._runtime._supervisor.post(lambda sup: sup.on_mismatch(self, sha, case, reason))
-
-    def _pin(self, reason: str) -> None:
-        with self._lock:
-            self._pinned = reason
-            self._set_tier("pinned")
+        self._channel.demoted(self, sha, case, reason, champion)
+        if champion:
+            self.refresh()
 
     # --- public -------------------------------------------------------------------------
 
@@ -327,7 +316,12 @@ class Function:
 
     @property
     def tier(self) -> str:
-        return self._tier
+        return self.record.tier
+
+    @property
+    def champion(self) -> Variant:
+        """The variant served now (the original until a verified better one replaces it)."""
+        return self._expressed.variant
 
     @property
     def champion_sha256(self) -> str:
@@ -340,7 +334,7 @@ class Function:
     def usage(self) -> dict[str, int]:
         """Calls served per variant (sha256), this session and the ones before."""
         with self._lock:
-            out = dict(self._usage_base)
+            out = dict(self.record.usage_base)
             for sha, n in self._served.items():
                 out[sha] = out.get(sha, 0) + n
             sha = self._expressed.variant.sha256
@@ -351,30 +345,38 @@ class Function:
         """What is served and why: at least calls, tier, champion_sha256, champion_fuel, baseline_fuel.
 
         Fuel figures are the sums over the held-out cases, measured by the runtime's sandbox
-        (None until the function's oracle is built, which happens when it gets hot)."""
+        (None until the function's oracle is built, which happens when it gets hot). `instances`
+        is "per thread": each calling thread has its own instance (see the module docstring)."""
+        r = self.record
         with self._lock:
             e = self._expressed
             table = e.table
-            base, champ = self._baseline_fuel, self._champion_fuel
+            base, champ = r.baseline_fuel, r.champion_fuel
             return {
                 "function": self.function,
                 "module_sha256": self.original.sha256,
                 "calls": self.calls,
-                "tier": self._tier,
-                "history": [t for t, _ in self._history],
+                "tier": r.tier,
+                "history": [t for t, _ in r.history],
                 "champion_sha256": e.variant.sha256,
                 "champion_is_original": e.original,
                 "champion_fuel": champ,
                 "baseline_fuel": base,
                 "speedup": round(base / champ, 4) if base and champ else None,
-                "held_out_cases": self._held_out_cases,
+                "held_out_cases": r.held_out_cases,
                 "shadow_every": self._shadow,
                 "shadow_checks": self._shadow_checks,
                 "mismatches": self._mismatches,
-                "blacklisted": sorted(self._blacklist),
-                "rounds": self._rounds,
-                "pinned": self._pinned,
-                "error": self._error,
+                "timeouts": self._timeouts,
+                "call_timeout_s": self.original.serving.call_timeout_s,
+                "blacklisted": sorted(r.blacklist),
+                "rounds": r.rounds,
+                "pinned": r.pinned,
+                "state": r.state_text,
+                "instances": "per thread",
+                "error": r.error,
+                "oracle_s": round(r.oracle_s, 4),
+                "verify_s": round(r.verify_s, 4),
                 "usage": self.usage(),
                 "expression": None if table is None else {
                     "variants": sorted(table.variants), "rejected": dict(table.rejected),
@@ -387,35 +389,27 @@ class Function:
         may be served; the ones that fail are left out (stats()["expression"]["rejected"]).
         Returns the shas that may be served."""
         if expression is None:
-            self._express_table(None)
+            self.express_table(None)
             return ()
         variants = getattr(expression, "variants", None)
         if not hasattr(variants, "items") or not callable(getattr(expression, "choose", None)):
             raise JeetRuntimeError("an expression needs a `variants` mapping (sha256 -> wasm) and a `choose(args)`")
-        table = self._runtime._supervisor.call(lambda sup: sup.verify_expression(self, expression))
-        self._express_table(table)
+        table = self._channel.verify_expression(self, expression)
+        self.express_table(table)
         return tuple(table.variants)
+
+    def offer(self, wasm: bytes, *, require_better: bool = True) -> bool:
+        """Offer a variant (say, one you optimised by hand): it is served only if it passes every
+        held-out case in the runtime's sandbox (and, with `require_better`, runs on less fuel than
+        the champion). True when it became the champion."""
+        return self._channel.offer(self, bytes(wasm), require_better)
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until no evolution is queued or running for this function (or `timeout`); the tier."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._tier in BUSY_TIERS and (deadline is None or time.monotonic() < deadline):
+        while self.record.tier in BUSY_TIERS and (deadline is None or time.monotonic() < deadline):
             time.sleep(0.02)
-        return self._tier
+        return self.record.tier
 
     def __repr__(self) -> str:
-        return f"<jeet Function {self.function} [{self._tier}] {self._expressed.variant.sha256[:12]}>"
-
-    # --- test hooks -----------------------------------------------------------------------
-
-    def _force_champion(self, wasm: bytes) -> str:
-        """TEST HOOK: serve `wasm` as champion WITHOUT verification (to exercise shadow checks)."""
-        variant = Variant(self.original.engine, wasm, self.function, (self.params, self.results))
-        self._install(variant, None)
-        self._set_tier("evolved")
-        return variant.sha256
-
-    def _adopt(self, wasm: bytes, *, require_better: bool = False) -> bool:
-        """TEST HOOK: offer `wasm` as champion through the verified path evolution results take."""
-        return self._runtime._supervisor.call(
-            lambda sup: sup.adopt(self, bytes(wasm), source="offered", require_better=require_better))
+        return f"<jeet Function {self.function} [{self.record.tier}] {self._expressed.variant.sha256[:12]}>"

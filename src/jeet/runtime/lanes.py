@@ -8,9 +8,13 @@ exactly the export's signature, which the lane was built from), and unpacks the 
 
 A lane returns what wasmtime-py returns: None for no result, the value for one, a list for
 several; i32/i64 as signed ints, f32/f64 as Python floats; a trap raises `wasmtime.Trap`.
-Arguments it cannot pack exactly as wasmtime-py would (anything but a plain int for i32/i64
-or a plain float for f32/f64, or an int out of the signed range) go through wasmtime-py's own
-call, so conversions and errors are always wasmtime-py's.
+Arguments it cannot pack directly (anything but a plain int for i32/i64 or a plain float for
+f32/f64, or an int out of the signed range) go to `slow`, which the caller supplies: the
+runtime reads them as a tests file would (`jeet.runtime.arguments`) and calls the lane again.
+With `deadline` (epoch ticks) the store's epoch deadline is re-armed whenever the last arming is
+older than `REARM_S`, and armed `REARM_S` beyond the per-call limit: every call gets at least its
+limit (and at most `REARM_S` more) before it traps with an interrupt, and the C call that arms
+costs one in ~10^5 calls instead of every call (it is a third of a served call's time).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import struct
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +35,7 @@ _CODE = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
 _PYTYPE = {"i32": "int", "i64": "int", "f32": "float", "f64": "float"}
 _TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
 LANE_TYPES = tuple(_CODE)
+REARM_S = 0.1  # how stale an arming may get; the deadline is armed this much beyond the per-call limit
 
 
 def layout(types: Sequence[str]) -> struct.Struct:
@@ -37,7 +43,7 @@ def layout(types: Sequence[str]) -> struct.Struct:
     return struct.Struct("<" + "".join(f"{_CODE[t]}{_SLOT - struct.calcsize(_CODE[t])}x" for t in types))
 
 
-def _source(params: Sequence[str], results: Sequence[str]) -> str:
+def _source(params: Sequence[str], results: Sequence[str], timed: bool) -> str:
     names = [f"a{i}" for i in range(len(params))]
     arglist = ", ".join(names)
     lines = [f"def lane({arglist}):"]
@@ -49,6 +55,11 @@ def _source(params: Sequence[str], results: Sequence[str]) -> str:
                   f"        pack(buf, 0, {arglist})",
                   "    except (StructError, OverflowError):",
                   f"        return slow({arglist})"]
+    if timed:
+        lines += ["    t = now()",
+                  "    if t > due[0]:",
+                  "        arm(ctx, ticks)",
+                  "        due[0] = t + rearm"]
     lines += ["    err = call(ctx, fref, buf, slots, tref)",
               "    if err or trap:",
               "        fail(err)"]
@@ -62,13 +73,16 @@ def _source(params: Sequence[str], results: Sequence[str]) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _code(params: tuple[str, ...], results: tuple[str, ...]) -> Any:
-    return compile(_source(params, results), f"<jeet lane {params}->{results}>", "exec")
+def _code(params: tuple[str, ...], results: tuple[str, ...], timed: bool) -> Any:
+    return compile(_source(params, results, timed), f"<jeet lane {params}->{results}>", "exec")
 
 
-def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
-              results: Sequence[str]) -> Callable[..., Any]:
-    """A callable running `func` in `store` with wasmtime-py's semantics; not thread-safe (one per thread)."""
+def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str], results: Sequence[str],
+              slow: Callable[..., Any], deadline: int | None = None) -> Callable[..., Any]:
+    """A callable running `func` in `store` with wasmtime-py's semantics; not thread-safe (one per thread).
+
+    `slow(lane, *args)` takes the calls whose arguments cannot be packed directly; `deadline`
+    (epoch ticks, None: no re-arming) bounds each call."""
     params, results = tuple(params), tuple(results)
     bad = [t for t in params + results if t not in _CODE]
     if bad:
@@ -90,7 +104,12 @@ def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
         raise wasmtime.WasmtimeError._from_ptr(err)
 
     namespace = {
-        "slow": functools.partial(func, store),
+        "slow": None,
+        "arm": ffi.wasmtime_context_set_epoch_deadline,
+        "ticks": deadline,
+        "now": time.monotonic,
+        "due": [-1.0],
+        "rearm": REARM_S,
         "pack": layout(params).pack_into if params else None,
         "unpack": layout(results).unpack_from if results else None,
         "StructError": struct.error,
@@ -106,5 +125,7 @@ def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
         "_store": store,
         "_func": func,
     }
-    exec(_code(params, results), namespace)
-    return namespace["lane"]
+    exec(_code(params, results, deadline is not None), namespace)
+    lane = namespace["lane"]
+    namespace["slow"] = functools.partial(slow, lane)
+    return lane

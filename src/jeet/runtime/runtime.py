@@ -9,8 +9,11 @@
 A call never waits for background work: it reads one immutable record (the champion's
 per-thread lane), makes one direct call into wasmtime and bumps one counter. Champions are
 swapped by replacing that record, only after the runtime re-checked them on every held-out case
-in its own sandbox; serving itself runs on a plain Cranelift engine without fuel or deadlines,
-because only verified code (or the user's own original) is ever served. `close()` (or leaving
+in its own sandbox; serving itself runs on a Cranelift engine without fuel, because only
+verified code (or the user's own original) is ever served, but with an epoch deadline per call
+(`call_timeout_s`) for code that can loop, so no call runs for ever and Ctrl-C stops one
+promptly (see `clock.py`). Only functions with no observable state (a static check, or
+`pure=True`) are evolved; each thread calls its own instance (see `function.py`). `close()` (or leaving
 the `with` block) stops background evolution and persists champions and usage to the data
 folder; a later Runtime on the same folder starts from the stored, re-verified champion.
 """
@@ -27,13 +30,15 @@ from typing import Any
 import wasmtime
 
 from ..errors import JeetError
+from ..inputs import require_regular
 from ..oracle import Case, OracleError, load_tests, parse_case
 from ..store import default_data_dir
 from .config import RuntimeConfig
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .function import Function
+from .function_record import FunctionRecord
 from .supervisor import Supervisor
-from .variant import Variant, serving_engine
+from .variant import Serving, Variant
 
 WASM_MAGIC = b"\0asm"
 
@@ -52,16 +57,21 @@ class Runtime:
             raise JeetRuntimeError(f"config must be a RuntimeConfig, got {type(base).__name__}")
         self.config = base.with_overrides(**overrides) if overrides else base
         self.data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        self._engine = serving_engine()
+        self._serving = Serving.open(self.config.call_timeout_s)
+        self._serving.clock.catch_sigint()
         self._functions: dict[tuple[str, str], Function] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._supervisor = Supervisor(self.data_dir, self.config, self._engine)
+        try:
+            self._supervisor = Supervisor(self.data_dir, self.config, self._serving)
+        except BaseException:
+            self._serving.clock.release_sigint()
+            raise
 
     # --- loading --------------------------------------------------------------------------
 
     def load(self, wasm: bytes | str | os.PathLike, function: str, tests: Any = None, *,
-             expression: Any = None) -> Function:
+             expression: Any = None, pure: bool = False) -> Function:
         """The exported `function` of `wasm`, ready to call.
 
         `wasm` is module bytes (binary or WebAssembly text), WAT source as a str, or a path to a
@@ -70,21 +80,30 @@ class Runtime:
         original must pass them. Without tests the original is the reference on generated
         inputs. Loading the same module and function again returns the same Function (other
         tests than the first load's are an error).
-        `expression`: see `Function.express`.
+        `expression`: see `Function.express`. `pure`: you declare that the function keeps no state
+        between calls, so it may be evolved even where the static check cannot show it.
+        The module is instantiated here, once: a start function that traps or runs past the
+        per-call deadline fails the load.
         """
         self._check_open()
         if not isinstance(function, str) or not function:
             raise JeetRuntimeError("function must be the name of an exported function")
         data, label = _module_bytes(wasm)
-        original = Variant(self._engine, data, function, label=label)
+        original = Variant(self._serving, data, function, label=label)
+        try:
+            original.lane()  # runs the start function, under the deadline
+        except wasmtime.Trap as exc:
+            raise JeetRuntimeError(f"{label}: the start function trapped: {str(exc).strip().splitlines()[0]}") from None
         key = (original.sha256, function)
         cases = _cases(tests, original.params, original.results)
         with self._lock:
             fn = self._functions.get(key)
-        if fn is not None and cases is not None and cases != fn._tests:
+        if fn is not None and cases is not None and cases != fn.record.tests:
             raise JeetRuntimeError(f"{function} of this module is already loaded with other tests")
         if fn is None:
-            fn = Function(self, original, cases)
+            record = FunctionRecord(tests=cases, pure=bool(pure))
+            fn = Function(original, record, self._supervisor.channel, hot=self.config.hot,
+                          shadow_every=self.config.shadow_every)
             self._supervisor.call(lambda sup: sup.register(fn))
             with self._lock:
                 fn = self._functions.setdefault(key, fn)
@@ -124,6 +143,7 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        self._serving.clock.release_sigint()
         self._supervisor.close()
 
     @property
@@ -179,13 +199,16 @@ def _cases(tests: Any, params: tuple[str, ...], results: tuple[str, ...]) -> tup
         return None
     try:
         if isinstance(tests, (str, os.PathLike)):
+            require_regular(tests, "tests")  # read whole by the oracle: a regular file under the input cap
             cases = list(load_tests(tests, params, results))
         elif isinstance(tests, Iterable):
             cases = [t if isinstance(t, Case) else parse_case(t, params, results) for t in tests]
         else:
             raise JeetRuntimeError(f"tests must be a tests file path or a list of cases, not {type(tests).__name__}")
-    except OracleError as exc:
+    except (OracleError, JeetError) as exc:
         raise JeetRuntimeError(str(exc)) from None
+    except RecursionError:
+        raise JeetRuntimeError("tests: a case is nested too deeply to read") from None
     if not cases:
         raise JeetRuntimeError("tests: no test cases given")
     if any(c.memory or c.expect_memory for c in cases):

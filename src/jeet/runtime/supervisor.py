@@ -20,17 +20,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import wasmtime
-
-from ..oracle import Case, OracleError, differential_oracle, tests_oracle
+from ..oracle import Case, OracleError, differential_oracle, fresh_seed, tests_oracle
+from .. import wasm as codec
 from ..sandbox import Limits, Sandbox
+from ..wasm.abi import state_writes
 from ..store import Store, StoreError
 from .config import RuntimeConfig
-from .errors import JeetRuntimeError
+from ..errors import JeetRuntimeError
 from .expressed import ExpressionTable
 from .job import EvolutionJob, JobSpec
 from .records import ChampionRecord, RecordBook
-from .variant import Variant
+from .variant import Serving, Variant
 
 if TYPE_CHECKING:  # pragma: no cover
     from .function import Function
@@ -41,10 +41,11 @@ RUNTIME_DIR = "runtime"
 class Supervisor:
     """One per `Runtime`; `close()` stops evolution, persists everything and ends the thread."""
 
-    def __init__(self, data_dir: Path, config: RuntimeConfig, engine: wasmtime.Engine) -> None:
+    def __init__(self, data_dir: Path, config: RuntimeConfig, serving: Serving) -> None:
         self.data_dir = Path(data_dir)
         self.config = config
-        self.engine = engine
+        self.serving = serving
+        self.channel = SupervisorChannel(self)
         self.limits = Limits(fuel=config.fuel, memory_bytes=config.memory_bytes, deadline_s=config.deadline_s)
         self.functions: list[Function] = []
         self.jobs: dict[Function, EvolutionJob] = {}
@@ -124,68 +125,89 @@ class Supervisor:
     # --- functions ------------------------------------------------------------------------
 
     def register(self, fn: Function) -> None:
-        """A newly loaded function: check the user's tests, then start from a stored champion if any."""
-        if fn._tests is not None:
+        """A newly loaded function: check the user's tests and its state (statically), then start from a
+        stored champion if any."""
+        r = fn.record
+        if r.tests is not None:
             try:
-                tests_oracle(self.sandbox, fn.original.wasm, fn.function, fn._tests, seed=self.config.seed,
-                             train_size=len(fn._tests), held_out_factor=1)
+                tests_oracle(self.sandbox, fn.original.wasm, fn.function, r.tests, seed=self.config.seed,
+                             train_size=len(r.tests), held_out_factor=1)
             except OracleError as exc:
                 raise JeetRuntimeError(str(exc)) from None
+        reasons = state_writes(codec.decode(fn.original.wasm), fn.function)  # the static half of the contract
+        r.state = reasons[0] if reasons else None
         self.functions.append(fn)
-        record = self.records.load(fn.original.sha256, fn.function)
-        if record is None:
+        saved = self.records.load(fn.original.sha256, fn.function)
+        if saved is None:
             return
-        fn._rounds = record.rounds
-        fn._usage_base = dict(record.usage)
-        if record.champion_sha256:
-            wasm = self.store.get_specimen(record.champion_sha256)
+        r.rounds = saved.rounds
+        r.usage_base = dict(saved.usage)
+        if saved.champion_sha256:
+            wasm = self.store.get_specimen(saved.champion_sha256)
             if wasm is not None and self.adopt(fn, wasm, source="restored", require_better=False):
-                fn._set_tier("evolved")
+                self._tier(fn, "evolved")
                 return
-        if record.settled and fn._pinned is None:
-            fn._set_tier("settled")
+        if saved.settled and r.pinned is None:
+            self._tier(fn, "settled")
+
+    def _tier(self, fn: Function, tier: str) -> None:
+        if fn.record.set_tier(tier, fn.calls):
+            fn.refresh()
+
+    def _pin(self, fn: Function, reason: str) -> None:
+        fn.record.pinned = reason
+        self._tier(fn, "pinned")
 
     def prepare(self, fn: Function) -> bool:
         """Build the function's oracle and baseline once; pin it (False) when it cannot be evolved."""
-        if fn._pinned is not None:
+        r = fn.record
+        if r.pinned is not None:
             return False
-        if fn._oracle is not None:
+        if r.oracle is not None:
             return True
+        if r.state is not None and not r.pure:
+            self._pin(fn, f"stateful: {r.state} (declare it pure to evolve it anyway)")
+            return False
         cfg, wasm = self.config, fn.original.wasm
+        held_out_seed = fresh_seed(f"runtime:{fn.function}@{fn.original.sha256}")  # its own cases, every start
+        t0 = time.perf_counter()
         try:
-            if fn._tests is not None:
-                oracle = tests_oracle(self.sandbox, wasm, fn.function, fn._tests, seed=cfg.seed,
-                                      train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+            if r.tests is not None:
+                oracle = tests_oracle(self.sandbox, wasm, fn.function, r.tests, seed=cfg.seed,
+                                      train_size=cfg.train_size, held_out_factor=cfg.held_out_factor,
+                                      held_out_seed=held_out_seed)
             else:
                 oracle = differential_oracle(self.sandbox, wasm, fn.function, seed=cfg.seed,
-                                             train_size=cfg.train_size, held_out_factor=cfg.held_out_factor)
+                                             train_size=cfg.train_size, held_out_factor=cfg.held_out_factor,
+                                             held_out_seed=held_out_seed)
         except OracleError as exc:
-            fn._pin(f"no oracle: {exc}")
+            self._pin(fn, f"no oracle: {exc}")
             return False
-        if fn._learned:
-            learned = tuple(fn._learned)
+        if r.learned:
+            learned = tuple(r.learned)
             oracle = replace(oracle, train=oracle.train + learned, held_out=oracle.held_out + learned)
         fresh = self.sandbox.run(wasm, fn.function, oracle.held_out, fresh_instance_per_case=True)
         if len(fresh) != len(oracle.held_out) or not all(map(oracle.check, oracle.held_out, fresh)):
-            fn._pin("stateful: its results depend on earlier calls")
+            self._pin(fn, "stateful: its results depend on earlier calls")
             return False
         verdict = oracle.verify(self.sandbox, wasm, fn.function, oracle.held_out)
+        r.oracle_s += time.perf_counter() - t0
         if not verdict.ok:
-            fn._pin(f"nondeterministic: the original does not reproduce its own answers ({verdict.message})")
+            self._pin(fn, f"nondeterministic: the original does not reproduce its own answers ({verdict.message})")
             return False
-        fn._oracle = oracle
-        fn._baseline_fuel = verdict.fuel
-        fn._held_out_cases = len(oracle.held_out)
-        if fn._champion_fuel is None:
-            fn._champion_fuel = verdict.fuel
+        r.oracle = oracle
+        r.baseline_fuel = verdict.fuel
+        r.held_out_cases = len(oracle.held_out)
+        if r.champion_fuel is None:
+            r.champion_fuel = verdict.fuel
         return True
 
     def heat(self, fn: Function) -> None:
         """The function got hot: queue a round of evolution for it (or settle it)."""
         if fn in self.jobs or fn in self.pending or self._stopping:
             return
-        if fn._rounds >= self.config.rounds:
-            fn._set_tier("settled")
+        if fn.record.rounds >= self.config.rounds:
+            self._tier(fn, "settled")
             self.save(fn)
             return
         if not self.prepare(fn):
@@ -203,22 +225,22 @@ class Supervisor:
 
         cfg = self.config
         problem = Problem(name=f"{fn.function}@{fn.original.sha256[:12]}", wasm=fn.original.wasm,
-                          function=fn.function, oracle=fn._oracle, limits=self.limits)
+                          function=fn.function, oracle=fn.record.oracle, limits=self.limits)
         config = EvolveConfig(population=cfg.population, budget_s=cfg.budget_s, generations=cfg.generations,
-                              seed=cfg.seed + fn._rounds, workers=cfg.workers, verify_every=cfg.verify_every,
+                              seed=cfg.seed + fn.record.rounds, workers=cfg.workers, verify_every=cfg.verify_every,
                               use_wasm_opt=cfg.use_wasm_opt, train_size=cfg.train_size,
                               held_out_factor=cfg.held_out_factor, fuel=cfg.fuel, memory_bytes=cfg.memory_bytes,
                               deadline_s=cfg.deadline_s)
-        champion = fn._expressed.variant
+        champion = fn.champion
         seeds = () if champion is fn.original else (champion.wasm,)
         spec = JobSpec(problem, config, str(self.data_dir), fn.usage(), seeds)
         try:
             self.jobs[fn] = EvolutionJob(spec, self.records.root / "evolution.log")
         except (OSError, ValueError) as exc:
-            fn._error = f"cannot start an evolution process: {exc}"
-            fn._set_tier("settled")
+            fn.record.error = f"cannot start an evolution process: {exc}"
+            self._tier(fn, "settled")
             return
-        fn._set_tier("evolving")
+        self._tier(fn, "evolving")
 
     def _poll_jobs(self) -> None:
         for fn, job in list(self.jobs.items()):
@@ -243,17 +265,18 @@ class Supervisor:
         if job is not None:
             job.close()
         completed = error is None and reason not in (None, "stopped")
+        r = fn.record
         if completed:
-            fn._rounds += 1
+            r.rounds += 1
         if error is not None:
-            fn._error = error
-        if fn._tier in ("evolving", "hot", "demoted"):
-            if not fn._expressed.original:
-                fn._set_tier("evolved")
+            r.error = error
+        if r.tier in ("evolving", "hot", "demoted"):
+            if fn.champion is not fn.original:
+                self._tier(fn, "evolved")
             elif completed or error is not None:
-                fn._set_tier("settled")
+                self._tier(fn, "settled")
             else:  # stopped by close(): still hot, it evolves again in a later session
-                fn._set_tier("hot")
+                self._tier(fn, "hot")
         self.save(fn)
         while self.pending and len(self.jobs) < self.config.max_parallel and not self._stopping:
             nxt = self.pending.popleft()
@@ -264,74 +287,82 @@ class Supervisor:
     def _verified(self, fn: Function, wasm: bytes, sha: str) -> tuple[Variant, int] | None:
         """The variant with its held-out fuel if it passes every held-out case (compiled once); else
         None, and it is blacklisted when it failed."""
+        r = fn.record
         if sha == fn.original.sha256:
-            return fn.original, fn._baseline_fuel or 0
-        if sha in fn._blacklist or self.store.is_blacklisted(sha):
+            return fn.original, r.baseline_fuel or 0
+        if sha in r.blacklist or self.store.is_blacklisted(sha):
             return None
-        known = fn._verified.get(sha)
+        known = r.verified.get(sha)
         if known is not None:
             return known
         if not self.prepare(fn):
             return None
-        oracle = fn._oracle
+        oracle = r.oracle
+        t0 = time.perf_counter()
         verdict = oracle.verify(self.sandbox, wasm, fn.function, oracle.held_out)
+        r.verify_s += time.perf_counter() - t0
         if not verdict.ok:
             self._blacklist(fn, sha, f"failed the runtime's held-out re-check: {verdict.message}")
             return None
         try:
-            variant = Variant(self.engine, wasm, fn.function, (fn.params, fn.results))
+            variant = Variant(self.serving, wasm, fn.function, (fn.params, fn.results))
         except JeetRuntimeError as exc:
             self._blacklist(fn, sha, f"cannot be served: {exc}")
             return None
-        fn._verified[sha] = (variant, verdict.fuel)
+        r.verified[sha] = (variant, verdict.fuel)
         return variant, verdict.fuel
 
     def adopt(self, fn: Function, wasm: bytes, *, source: str, require_better: bool = True) -> bool:
         """Make `wasm` the champion if it passes every held-out case here (and, with `require_better`,
         runs on less fuel than the current champion); persist it. True when it was installed."""
         sha = hashlib.sha256(wasm).hexdigest()
-        if fn._pinned is not None or not self.prepare(fn):
+        r = fn.record
+        if r.pinned is not None or not self.prepare(fn):
             return False
         found = self._verified(fn, wasm, sha)
         if found is None:
             return False
         variant, fuel = found
-        current = fn._champion_fuel
+        current = r.champion_fuel
         if require_better and current is not None and fuel >= current:
             return False
-        if not fn._install(variant, fuel):
-            return False
+        with r.lock:
+            if not fn.install(variant):
+                return False
+            r.champion_fuel = fuel
         if variant is not fn.original and sha not in self._stored:
             self._stored.add(sha)
             self.store.put_specimen(wasm, function=fn.function, fuel=fuel,
-                                    metrics={"held_out_fuel": fuel, "held_out_cases": fn._held_out_cases,
-                                             "baseline_fuel": fn._baseline_fuel, "source": source})
+                                    metrics={"held_out_fuel": fuel, "held_out_cases": r.held_out_cases,
+                                             "baseline_fuel": r.baseline_fuel, "source": source})
         self.save(fn)
         return True
 
     def _blacklist(self, fn: Function, sha: str, reason: str) -> None:
-        fn._blacklist.add(sha)
-        fn._verified.pop(sha, None)
+        fn.record.blacklist.add(sha)
+        fn.record.verified.pop(sha, None)
         self.store.blacklist(sha, reason)
 
     def on_mismatch(self, fn: Function, sha: str, case: Case | None, reason: str) -> None:
         """A live call caught a variant: persist the blacklisting, learn the case, decide what next."""
         self.store.blacklist(sha, reason)
+        r = fn.record
+        r.verified.pop(sha, None)
         if case is not None:
-            fn._learned.append(case)
-        if case is not None and fn._oracle is not None:
-            oracle = fn._oracle
-            fn._oracle = replace(oracle, train=oracle.train + (case,), held_out=oracle.held_out + (case,))
-            fn._held_out_cases = len(fn._oracle.held_out)
-            fn._verified.clear()  # verified against fewer cases than there are now
-        if fn._tier == "demoted":
+            r.learned.append(case)
+        if case is not None and r.oracle is not None:
+            oracle = r.oracle
+            r.oracle = replace(oracle, train=oracle.train + (case,), held_out=oracle.held_out + (case,))
+            r.held_out_cases = len(r.oracle.held_out)
+            r.verified.clear()  # verified against fewer cases than there are now
+        if r.tier == "demoted":
             if fn in self.jobs:
-                fn._set_tier("evolving")
-            elif fn._hot and fn.calls >= fn._hot and not self._stopping:
-                fn._set_tier("hot")
+                self._tier(fn, "evolving")
+            elif self.config.hot and fn.calls >= self.config.hot and not self._stopping:
+                self._tier(fn, "hot")
                 self.heat(fn)
             else:
-                fn._set_tier("cold")
+                self._tier(fn, "cold")
         self.save(fn)
 
     def verify_expression(self, fn: Function, expression: Any) -> ExpressionTable:
@@ -348,7 +379,7 @@ class Supervisor:
             elif sha == fn.original.sha256:
                 variants[sha] = fn.original
             elif not ready:
-                rejected[sha] = f"cannot be verified: {fn._pinned}"
+                rejected[sha] = f"cannot be verified: {fn.record.pinned}"
             else:
                 found = self._verified(fn, wasm, sha)
                 if found is None:
@@ -361,12 +392,12 @@ class Supervisor:
     # --- persistence and shutdown --------------------------------------------------------------
 
     def save(self, fn: Function) -> None:
-        champion = fn._expressed.variant
+        champion, r = fn.champion, fn.record
         self.records.save(ChampionRecord(
             module_sha256=fn.original.sha256, function=fn.function,
             champion_sha256=None if champion is fn.original else champion.sha256,
-            champion_fuel=fn._champion_fuel, baseline_fuel=fn._baseline_fuel,
-            held_out_cases=fn._held_out_cases, rounds=fn._rounds, settled=fn._tier == "settled",
+            champion_fuel=r.champion_fuel, baseline_fuel=r.baseline_fuel,
+            held_out_cases=r.held_out_cases, rounds=r.rounds, settled=r.tier == "settled",
             usage=fn.usage()))
 
     def flush(self) -> None:
@@ -404,3 +435,36 @@ class Supervisor:
             future.result()
         finally:
             self._thread.join(timeout=self.config.stop_timeout_s + 5)
+
+
+class SupervisorChannel:
+    """The `Channel` a `Function` holds: the few things the call path asks of the supervisor."""
+
+    __slots__ = ("_sup",)
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+
+    def heat(self, fn: Function) -> bool:
+        r = fn.record
+        with r.lock:
+            if r.tier != "cold":
+                return False
+            r.set_tier("hot", fn.calls)
+        self._sup.post(lambda sup: sup.heat(fn))
+        return True
+
+    def demoted(self, fn: Function, sha: str, case: Case | None, reason: str, champion: bool) -> None:
+        r = fn.record
+        if champion:
+            with r.lock:
+                r.champion_fuel = r.baseline_fuel
+                r.tier = "demoted"  # even from "demoted": the history shows each demotion
+                r.history.append(("demoted", fn.calls))
+        self._sup.post(lambda sup: sup.on_mismatch(fn, sha, case, reason))
+
+    def verify_expression(self, fn: Function, expression: Any) -> ExpressionTable:
+        return self._sup.call(lambda sup: sup.verify_expression(fn, expression))
+
+    def offer(self, fn: Function, wasm: bytes, require_better: bool) -> bool:
+        return self._sup.call(lambda sup: sup.adopt(fn, wasm, source="offered", require_better=require_better))

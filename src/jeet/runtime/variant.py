@@ -1,8 +1,11 @@
 """A module compiled for serving one function, with one instance per calling thread.
 
-Serving uses a plain wasmtime engine (Cranelift, optimising, no fuel metering, no epoch
-checks): only the user's own original and variants that passed every held-out case in jeet's
-sandbox ever run here, so the limits that guard candidates would only cost time.
+Serving uses a wasmtime engine of its own (Cranelift, optimising, no fuel metering): only the
+user's own original and variants that passed every held-out case in jeet's sandbox ever run
+here. It does interrupt by epoch (see `jeet.runtime.clock`): a function whose code can loop
+(a `loop`, or any call, which may recurse) re-arms a per-call deadline before every call, and
+instantiating a module (its start function) runs under the same deadline. Straight-line code
+ends by itself and skips the re-arming.
 
 wasmtime stores are not thread-safe, so each thread calls its own store and instance (its
 "lane"), created on the thread's first call. Module state (globals, memory) is therefore per
@@ -17,14 +20,19 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
 
 from .. import wasm as codec
 from ..wasm.types import NAMES
-from .errors import JeetRuntimeError
-from .lanes import LANE_TYPES, make_lane
+from .arguments import slow_path
+from .clock import FOREVER, ServingClock
+from ..errors import CallTimeout, JeetRuntimeError
+from .lanes import LANE_TYPES, REARM_S, make_lane
+
+_LOOPING_OPS = frozenset((0x03, 0x10, 0x11))  # loop, call, call_indirect
 
 
 def serving_engine() -> wasmtime.Engine:
@@ -32,7 +40,38 @@ def serving_engine() -> wasmtime.Engine:
     cfg = wasmtime.Config()
     cfg.strategy = "cranelift"
     cfg.cranelift_opt_level = "speed"
+    cfg.epoch_interruption = True
     return wasmtime.Engine(cfg)
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """Where variants are served: the engine, its clock and the per-call deadline in seconds."""
+
+    engine: wasmtime.Engine
+    clock: ServingClock
+    call_timeout_s: float
+
+    @classmethod
+    def open(cls, call_timeout_s: float) -> Serving:
+        engine = serving_engine()
+        return cls(engine, ServingClock(engine, call_timeout_s), call_timeout_s)
+
+    @property
+    def ticks(self) -> int:
+        """The per-call deadline in epoch ticks, plus the re-arming slack of the lanes."""
+        return self.clock.ticks(self.call_timeout_s + REARM_S)
+
+
+def can_run_long(module: codec.Module, index: int) -> bool:
+    """True unless every function `index` may reach is straight-line code (no loop, no call)."""
+    for f in module.reachable_functions(index):
+        if f < module.num_imported_funcs:
+            return True
+        body = module.bodies[module.defined_index(f)]
+        if body.opaque or any(i.op in _LOOPING_OPS for i in body.instrs):
+            return True
+    return False
 
 
 def read_signature(wasm: bytes, function: str, label: str = "module") -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -62,9 +101,10 @@ def read_signature(wasm: bytes, function: str, label: str = "module") -> tuple[t
 class Variant:
     """One compiled module serving `function`; `lane()` is the calling thread's callable for it."""
 
-    __slots__ = ("engine", "function", "local", "module", "params", "results", "sha256", "wasm")
+    __slots__ = ("deadline", "engine", "function", "local", "module", "params", "results", "serving", "sha256",
+                 "slow", "wasm")
 
-    def __init__(self, engine: wasmtime.Engine, wasm: bytes, function: str,
+    def __init__(self, serving: Serving, wasm: bytes, function: str,
                  signature: tuple[tuple[str, ...], tuple[str, ...]] | None = None, label: str = "module") -> None:
         self.wasm = bytes(wasm)
         self.sha256 = hashlib.sha256(self.wasm).hexdigest()
@@ -73,7 +113,11 @@ class Variant:
         if signature is not None and found != tuple(signature):
             raise JeetRuntimeError(f"{label}: {function} has signature {found}, expected {tuple(signature)}")
         self.params, self.results = found
-        self.engine = engine
+        self.serving = serving
+        self.engine = engine = serving.engine
+        decoded = codec.decode(self.wasm)
+        self.deadline = serving.ticks if can_run_long(decoded, decoded.export_func(function)) else None
+        self.slow = slow_path(function, self.params, self.results)
         try:
             self.module = wasmtime.Module(engine, self.wasm)
         except wasmtime.WasmtimeError as exc:
@@ -81,11 +125,22 @@ class Variant:
         self.local = threading.local()
 
     def lane(self) -> Callable[..., Any]:
-        """The calling thread's lane, created (a fresh store and instance) if it has none."""
+        """The calling thread's lane, created (a fresh store and instance) if it has none.
+
+        The start function runs under the per-call deadline: CallTimeout if it does not end."""
         store = wasmtime.Store(self.engine)
-        instance = wasmtime.Instance(store, self.module, ())
+        store.set_epoch_deadline(self.serving.ticks)
+        try:
+            instance = wasmtime.Instance(store, self.module, ())
+        except wasmtime.Trap as exc:
+            if exc.trap_code is wasmtime.TrapCode.INTERRUPT:
+                raise CallTimeout(f"{self.function}: the module's start function did not finish within "
+                                  f"{self.serving.call_timeout_s:g} s") from None
+            raise
+        if self.deadline is None:
+            store.set_epoch_deadline(FOREVER)
         func = instance.exports(store)[self.function]
-        lane = make_lane(store, func, self.params, self.results)
+        lane = make_lane(store, func, self.params, self.results, self.slow, self.deadline)
         self.local.lane = lane
         return lane
 

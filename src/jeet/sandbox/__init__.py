@@ -3,7 +3,7 @@
 from .cache import ModuleCache
 from .compiled import CompiledModule, ImportSpec, Signature
 from .engine import COMPILERS, Sandbox, SandboxStats
-from .errors import SandboxError
+from ..errors import SandboxError
 from .limits import MAX_CYCLES, WASM_PAGE, Limits
 from .result import ExecutionResult, Outcome
 

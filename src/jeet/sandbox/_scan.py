@@ -15,7 +15,7 @@ from dataclasses import dataclass
 VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128",
                  0x70: "funcref", 0x6F: "externref"}
 
-_SECTION_TYPE, _SECTION_IMPORT, _SECTION_FUNCTION, _SECTION_EXPORT, _SECTION_CODE = 1, 2, 3, 7, 10
+_SECTION_TYPE, _SECTION_IMPORT, _SECTION_FUNCTION, _SECTION_GLOBAL, _SECTION_EXPORT, _SECTION_CODE = 1, 2, 3, 6, 7, 10
 
 
 class ScanError(ValueError):
@@ -36,6 +36,7 @@ class ScannedModule:
     imports: tuple[ScannedImport, ...]
     functions: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # exported name -> (params, results)
     memory_export: str | None
+    mutable_globals: tuple[tuple[str, str], ...] = ()  # exported mutable globals: (name, value type)
 
 
 class _Reader:
@@ -91,6 +92,7 @@ def scan(wasm: bytes) -> ScannedModule:
     func_types: list[int] = []
     imports: list[ScannedImport] = []
     exports: list[tuple[str, int, int]] = []
+    globals_: list[tuple[str, bool]] = []  # (value type, mutable) in index order
     pos = 8
     while pos < len(wasm):
         section = wasm[pos]
@@ -124,12 +126,17 @@ def scan(wasm: bytes) -> ScannedModule:
                     imports.append(ScannedImport(module, name, "memory"))
                 elif kind == 3:
                     valtype = r.valtype()
-                    r.byte()
+                    globals_.append((valtype, r.byte() == 1))
                     imports.append(ScannedImport(module, name, "global", valtype=valtype))
                 else:
                     raise ScanError(f"unsupported import kind {kind:#x}")
         elif section == _SECTION_FUNCTION:
             func_types.extend(r.u32() for _ in range(r.u32()))
+        elif section == _SECTION_GLOBAL:
+            for _ in range(r.u32()):
+                valtype = r.valtype()
+                globals_.append((valtype, r.byte() == 1))
+                _skip_const_expr(r)
         elif section == _SECTION_EXPORT:
             for _ in range(r.u32()):
                 name = r.name()
@@ -145,7 +152,37 @@ def scan(wasm: bytes) -> ScannedModule:
             functions[name] = types[func_types[index]]
         elif kind == 2 and memory_export is None:
             memory_export = name
-    return ScannedModule(tuple(imports), functions, memory_export)
+    mutable = tuple((name, globals_[index][0]) for name, kind, index in exports
+                    if kind == 3 and index < len(globals_) and globals_[index][1]
+                    and globals_[index][0] in ("i32", "i64", "f32", "f64"))
+    return ScannedModule(tuple(imports), functions, memory_export, mutable)
+
+
+def _skip_const_expr(r: _Reader) -> None:
+    """Skip a constant expression up to and including its `end`."""
+    while True:
+        op = r.byte()
+        if op == 0x0B:
+            return
+        shape = _SHAPE[op]
+        if shape == _LEB:
+            r.u32() if op != 0x41 and op != 0x42 else _skip_leb(r)
+        elif shape == _BYTES4:
+            r.pos += 4
+        elif shape == _BYTES8:
+            r.pos += 8
+        elif shape == _BYTE:
+            r.pos += 1
+        elif op == 0xFD:
+            r.u32()
+            r.pos += 16  # v128.const
+        elif shape != _NONE:
+            raise ScanError(f"unexpected instruction {op:#x} in a constant expression")
+
+
+def _skip_leb(r: _Reader) -> None:
+    while r.byte() & 0x80:
+        pass
 
 
 # Bytes every sized instruction must contain: memory.grow is 0x40 then memory index 0 (a
@@ -154,7 +191,7 @@ def scan(wasm: bytes) -> ScannedModule:
 _SIZED_PATTERN = re.compile(rb"\x40[\x00\x80]|\xfc[\x08\x0a\x0b\x0c\x0e\x0f\x11\x88\x8a\x8b\x8c\x8e\x8f\x91]")
 
 # Instruction shapes for skipping immediates, indexed by opcode byte.
-_UNKNOWN, _NONE, _LEB, _LEB2, _BLOCK, _BR_TABLE, _SELECT_T, _BYTES4, _BYTES8, _BYTE, _FC, _FD, _SIZED = range(13)
+_UNKNOWN, _NONE, _LEB, _LEB2, _BLOCK, _BR_TABLE, _SELECT_T, _BYTES4, _BYTES8, _BYTE, _FC, _FD = range(12)
 _SHAPE = bytearray(256)
 for _op in (0x00, 0x01, 0x05, 0x0B, 0x0F, 0x1A, 0x1B, 0xD1, *range(0x45, 0xC5)):
     _SHAPE[_op] = _NONE
@@ -165,7 +202,7 @@ for _op in (0x11, 0x13, *range(0x28, 0x3F)):
 for _op in (0x02, 0x03, 0x04):
     _SHAPE[_op] = _BLOCK
 _SHAPE[0x0E], _SHAPE[0x1C], _SHAPE[0x43], _SHAPE[0x44] = _BR_TABLE, _SELECT_T, _BYTES4, _BYTES8
-_SHAPE[0xD0], _SHAPE[0xFC], _SHAPE[0xFD], _SHAPE[0x40] = _BYTE, _FC, _FD, _SIZED  # 0x40: memory.grow
+_SHAPE[0xD0], _SHAPE[0xFC], _SHAPE[0xFD], _SHAPE[0x40] = _BYTE, _FC, _FD, _LEB  # 0x40: memory.grow
 del _op
 # Valid block types that are a single byte: empty (0x40) or one value type.
 _BLOCKTYPE_BYTES = frozenset((0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F))
@@ -173,13 +210,19 @@ _BLOCKTYPE_BYTES = frozenset((0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F))
 # table.init/copy/grow/fill are the sized ones.
 _FC_IMMEDIATES = {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0, 9: 1, 13: 1, 16: 1}
 _FC_SIZED = frozenset((8, 10, 11, 12, 14, 15, 17))
+_SIZED_OPS = frozenset((0x40,))  # memory.grow
+# What may write linear memory: the stores, memory.grow, memory.init/copy/fill, and SIMD stores.
+_WRITE_OPS = frozenset((*range(0x36, 0x3F), 0x40))
+_FC_WRITES = frozenset((8, 10, 11))
+_FD_WRITES = frozenset((0x0B, 0x58, 0x59, 0x5A, 0x5B))
 _FD_MEMARG = frozenset(range(0x00, 0x0C)) | {0x5C, 0x5D}
 _FD_LANE = frozenset(range(0x15, 0x23))
 _FD_MEMARG_LANE = frozenset(range(0x54, 0x5C))
 
 
-def _body_has_sized_op(data: bytes, pos: int, end: int) -> bool:
-    """Decode one function body (locals, then instructions), skipping immediates."""
+def _body_has(data: bytes, pos: int, end: int, ops: frozenset, fc_ops: frozenset, fd_ops: frozenset) -> bool:
+    """Whether one function body (locals, then instructions; immediates skipped) holds one of `ops`, or one
+    of `fc_ops` / `fd_ops` after a 0xFC / 0xFD prefix."""
     shape = _SHAPE
     n, shift = 0, 0
     while True:  # number of local declarations
@@ -196,6 +239,8 @@ def _body_has_sized_op(data: bytes, pos: int, end: int) -> bool:
     while pos < end:
         op = data[pos]
         pos += 1
+        if op in ops:
+            return True
         k = shape[op]
         if k == _NONE:
             continue
@@ -217,8 +262,6 @@ def _body_has_sized_op(data: bytes, pos: int, end: int) -> bool:
                 while data[pos] & 0x80:
                     pos += 1
                 pos += 1
-        elif k == _SIZED:
-            return True
         elif k in (_BR_TABLE, _SELECT_T, _FC, _FD):
             r = _Reader(data, pos, end)
             if k == _BR_TABLE:
@@ -229,7 +272,7 @@ def _body_has_sized_op(data: bytes, pos: int, end: int) -> bool:
                     r.valtype()
             elif k == _FC:
                 sub = r.u32()
-                if sub in _FC_SIZED:
+                if sub in fc_ops:
                     return True
                 if sub not in _FC_IMMEDIATES:
                     raise ScanError(f"unknown instruction 0xfc {sub}")
@@ -237,6 +280,8 @@ def _body_has_sized_op(data: bytes, pos: int, end: int) -> bool:
                     r.u32()
             else:
                 sub = r.u32()
+                if sub in fd_ops:
+                    return True
                 if sub in _FD_MEMARG or sub in _FD_MEMARG_LANE:
                     r.u32()
                     r.u32()
@@ -277,11 +322,37 @@ def may_use_sized_ops(wasm: bytes) -> bool:
             try:
                 for _ in range(code.u32()):
                     body_size = code.u32()
-                    if _body_has_sized_op(wasm, code.pos, code.pos + body_size):
+                    if _body_has(wasm, code.pos, code.pos + body_size, _SIZED_OPS, _FC_SIZED, frozenset()):
                         return True
                     code.pos += body_size
             except (ScanError, IndexError):
                 return True
             return False
         pos = r.pos + size
+    return False
+
+
+def may_write_memory(wasm: bytes) -> bool:
+    """Whether any function body holds an instruction that may write linear memory (a store, memory.grow,
+    memory.init/copy/fill, a SIMD store); exact for WebAssembly 2.0, True for anything unrecognised.
+
+    A module without one cannot change memory, so the sandbox need not look at memory after its calls.
+    """
+    pos = 8
+    try:
+        while pos < len(wasm):
+            section = wasm[pos]
+            r = _Reader(wasm, pos + 1, len(wasm))
+            size = r.u32()
+            if section == _SECTION_CODE:
+                code = _Reader(wasm, r.pos, r.pos + size)
+                for _ in range(code.u32()):
+                    body_size = code.u32()
+                    if _body_has(wasm, code.pos, code.pos + body_size, _WRITE_OPS, _FC_WRITES, _FD_WRITES):
+                        return True
+                    code.pos += body_size
+                return False
+            pos = r.pos + size
+    except (ScanError, IndexError):
+        return True
     return False

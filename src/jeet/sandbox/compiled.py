@@ -64,15 +64,18 @@ class CompiledModule:
 
     Exposes `sha256` (hex digest of the wasm bytes), `functions` (exported functions and
     their signatures), `memory_export` (name of the first exported memory, or None),
-    `imports` and `compiler` (which wasmtime compiler produced the code). It is bound to
+    `imports`, `compiler` (which wasmtime compiler produced the code), `mutable_globals` (exported
+    mutable globals as (name, value type): part of a call's effects) and `writes_memory` (False when
+    no instruction can write linear memory, so its calls cannot change memory). It is bound to
     the `Sandbox` (engine) that compiled it and is not picklable; ship wasm bytes instead.
     """
 
     __slots__ = ("sha256", "module", "engine", "functions", "memory_export", "imports",
-                 "compiler", "compile_s", "owner", "plans", "memory_name", "__weakref__")
+                 "compiler", "compile_s", "owner", "plans", "memory_name", "mutable_globals", "writes_memory",
+                 "__weakref__")
 
     def __init__(self, sha256: str, module: wasmtime.Module, engine: wasmtime.Engine, scanned: ScannedModule,
-                 compiler: str, compile_s: float, owner: int) -> None:
+                 compiler: str, compile_s: float, owner: int, writes_memory: bool = True) -> None:
         self.sha256 = sha256
         self.module = module
         self.engine = engine
@@ -83,6 +86,8 @@ class CompiledModule:
         self.functions = {name: Signature(params, results) for name, (params, results) in scanned.functions.items()}
         self.memory_export = scanned.memory_export
         self.memory_name = scanned.memory_export.encode("utf-8") if scanned.memory_export is not None else b""
+        self.mutable_globals = scanned.mutable_globals
+        self.writes_memory = writes_memory
         imports = []
         if scanned.imports:
             for scan_imp, imp in zip(scanned.imports, module.imports):

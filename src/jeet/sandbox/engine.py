@@ -40,9 +40,11 @@ import wasmtime._func as _wfunc
 from wasmtime import _ffi as ffi
 
 from .cache import ModuleCache
-from ._scan import ScanError, may_use_sized_ops, scan
+from ._scan import ScanError, may_use_sized_ops, may_write_memory, scan
 from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature
-from .errors import SandboxError
+from ..errors import SandboxError
+from .effects import FOREIGN, UNCHANGED, MemoryEnv, memory_digest, start_image
+from .effects import _memcmp as memcmp
 from .limits import WASM_PAGE, Limits
 from .result import ExecutionResult, Outcome
 
@@ -67,6 +69,9 @@ _memory_data = ffi.wasmtime_memory_data
 _memory_data_size = ffi.wasmtime_memory_data_size
 _EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
 _EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
+_EXTERN_GLOBAL = ffi.WASMTIME_EXTERN_GLOBAL.value
+_global_get = ffi.wasmtime_global_get
+_global_set = ffi.wasmtime_global_set
 _store_new = ffi.wasmtime_store_new
 _store_context = ffi.wasmtime_store_context
 _store_delete = ffi.wasmtime_store_delete
@@ -313,12 +318,26 @@ def _default_pass(case: Any, result: ExecutionResult) -> bool:
 class _Session:
     """One store and instance that consecutive calls share; `close` frees the store."""
 
-    __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed")
+    __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed",
+                 "writes", "globals", "initial_globals", "env", "seed", "dirty", "image_ok", "stale", "base",
+                 "size", "used")
 
     def __init__(self, wrapper: Any, store: Any) -> None:
         self.wrapper, self.store = wrapper, store
         self.ctx = self.instance = self.memory = self.func = self.imported_memory = None
         self.closed = False
+        self.writes = True
+        self.globals: list = []  # exported mutable globals: (extern, value type)
+        self.initial_globals: list = []  # their values at instantiation (wasmtime_val_t)
+        # effects bookkeeping: the env and poison seed memory was last reset to, the regions that may
+        # differ from that start image since (None: any), whether instantiation gave the reference image
+        self.env: MemoryEnv | None = None
+        self.seed = 0
+        self.dirty: list | None = None
+        self.image_ok: bool | None = None
+        self.stale = False  # memory changed size: the next case needs a new instance
+        self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
+        self.used = False  # a call ran: memory may no longer be as instantiation left it
 
     def close(self) -> None:
         if not self.closed:
@@ -533,7 +552,8 @@ class Sandbox:
             scanned = scan(wasm)
         except (ScanError, IndexError, UnicodeDecodeError) as exc:
             return ExecutionResult(Outcome.INVALID, message=f"cannot read the module's signatures: {exc}")
-        return CompiledModule(sha, module, engine, scanned, compiler, time.perf_counter() - t0, id(self))
+        return CompiledModule(sha, module, engine, scanned, compiler, time.perf_counter() - t0, id(self),
+                              may_write_memory(wasm))
 
     def signature(self, wasm: bytes | CompiledModule, function: str) -> Signature | None:
         """The signature of an exported function, or None (also when the module is invalid)."""
@@ -541,6 +561,29 @@ class Sandbox:
         return compiled.signature(function) if isinstance(compiled, CompiledModule) else None
 
     # execution ---------------------------------------------------------------------------
+
+    def initial_memory(self, wasm: bytes | CompiledModule, function: str) -> bytes:
+        """The exported (else imported) memory of a fresh instance, as instantiation leaves it (b"": none).
+
+        The reference a `MemoryEnv` is built from; raises SandboxError when the module cannot be instantiated.
+        """
+        self._check_open()
+        compiled = self.compile(wasm)
+        if isinstance(compiled, ExecutionResult):
+            raise SandboxError(f"cannot instantiate: {compiled.message}")
+        plan, problem = self._plan(compiled, function)
+        if problem is not None:
+            raise SandboxError(problem.message)
+        opened = self._open(compiled, plan, self.limits, max(1, math.ceil(self.limits.deadline_s / self.tick_s)) + 1)
+        if isinstance(opened, ExecutionResult):
+            raise SandboxError(f"cannot instantiate: {opened.message}")
+        try:
+            if opened.memory is None:
+                return b""
+            size = _memory_data_size(opened.ctx, byref(opened.memory))
+            return ctypes.string_at(ctypes.addressof(_memory_data(opened.ctx, byref(opened.memory)).contents), size)
+        finally:
+            opened.close()
 
     def call(self, wasm: bytes | CompiledModule, function: str, args: Sequence = (),
              memory: Sequence[tuple[int, bytes]] = (), *, limits: Limits | None = None) -> ExecutionResult:
@@ -580,6 +623,10 @@ class Sandbox:
         try:
             for case in cases:
                 try:
+                    if session is not None and session.used and session.image_ok is None \
+                            and getattr(case, "env", None) is not None:
+                        session.close()  # the first case with an env needs memory as instantiation left it
+                        session = None
                     if session is None:
                         opened = self._open(compiled, plan, limits, ticks)
                         if isinstance(opened, ExecutionResult):
@@ -588,7 +635,8 @@ class Sandbox:
                             session = opened
                     if session is not None:
                         result = self._call(session, plan, case, limits, ticks)
-                        if fresh_instance_per_case or result.outcome is not Outcome.OK:
+                        session.used = True
+                        if fresh_instance_per_case or result.outcome is not Outcome.OK or session.stale:
                             session.close()  # after a trap the instance's state is unknown: start over
                             session = None
                 except Exception as exc:  # the boundary: nothing a candidate does may escape
@@ -690,9 +738,18 @@ class Sandbox:
                     or func.kind != _EXTERN_FUNC:
                 session.close()
                 return ExecutionResult(Outcome.INVALID, message=f"export {plan.label!r} is not a function")
+            for name, valtype in compiled.mutable_globals:
+                item = _Extern()
+                raw = name.encode("utf-8")
+                if _export_get(ctx, byref(instance), raw, len(raw), byref(item)) and item.kind == _EXTERN_GLOBAL:
+                    value = _Val()
+                    _global_get(ctx, byref(item.of.global_), byref(value))
+                    session.globals.append((item, _WIDTH[valtype]))
+                    session.initial_globals.append(value)
         except BaseException:
             session.close()
             raise
+        session.writes = compiled.writes_memory
         session.ctx, session.instance, session.memory, session.func = ctx, instance, memory, func
         session.imported_memory = imported_memory  # keeps the Python object (and its memory) alive
         return session
@@ -712,7 +769,25 @@ class Sandbox:
         ctx, memory = session.ctx, session.memory
         _set_fuel(ctx, limits.fuel)
         _set_epoch_deadline(ctx, ticks)
-        if case.memory:
+        env = getattr(case, "env", None)
+        start = None
+        if env is not None:
+            start = self._reset(session, env, getattr(case, "poison", 0))
+            if case.memory and memory is not None:
+                base, size = session.base, session.size
+                for offset, data in case.memory:
+                    if offset < 0 or offset + len(data) > size:
+                        return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0,
+                                               message=f"memory block [{offset}, {offset + len(data)}) lies "
+                                                       f"outside the {size}-byte memory")
+                    ctypes.memmove(base + offset, data, len(data))
+            elif case.memory:
+                return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0,
+                                       message="the case writes memory but the module exports no memory")
+        else:
+            session.dirty = None  # memory is no longer known to match any start image
+            session.base = 0
+        if case.memory and env is None:
             problem = self._write_blocks(ctx, memory, case.memory)
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
@@ -739,7 +814,78 @@ class Sandbox:
             values.append(results[i].of.i32 & _M32 if slot == 32 else results[i].of.i64 & _M64)
         readback = getattr(case, "expect_memory", ())
         read = self._read_blocks(ctx, memory, readback) if readback else ()
-        return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read)
+        digest = None
+        if env is not None:
+            digest = self._effects(session, env, start, case.memory, pages * WASM_PAGE)
+        globals_ = self._read_globals(session) if session.globals else ()
+        return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read,
+                               digest, globals_)
+
+    @staticmethod
+    def _reset(session: "_Session", env: MemoryEnv, seed: int) -> Any:
+        """Put memory (and exported mutable globals) in the state a case with `env` and `seed` starts from.
+
+        Only the regions that may have changed since the last reset to the same start image are copied
+        back; the first reset in a session also checks that instantiation gave the reference image.
+        """
+        start = start_image(env, seed)
+        ctx, memory = session.ctx, session.memory
+        for (item, _), value in zip(session.globals, session.initial_globals):
+            _global_set(ctx, byref(item.of.global_), byref(value))
+        if memory is None:
+            if session.image_ok is None:
+                session.image_ok = env.size == 0
+            return start
+        if not session.base:
+            session.size = _memory_data_size(ctx, byref(memory))
+            session.base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        base, size = session.base, session.size
+        if session.image_ok is None:
+            session.image_ok = size == env.size and memcmp(base, env.image, size) == 0
+            if session.image_ok:  # a fresh instance is the zeroed start image already
+                session.env, session.seed, session.dirty = env, 0, []
+        n = min(size, env.size)
+        if session.env == env and session.seed == seed and session.dirty is not None:
+            src = ctypes.addressof(start)
+            for lo, hi in session.dirty:
+                if lo < min(hi, n):
+                    ctypes.memmove(base + lo, src + lo, min(hi, n) - lo)
+        elif n:
+            ctypes.memmove(base, start, n)
+        session.env, session.seed = env, seed
+        return start
+
+    @staticmethod
+    def _effects(session: "_Session", env: MemoryEnv, start: Any, blocks: Sequence, size: int) -> bytes:
+        """The call's memory digest (see `jeet.sandbox.effects`); notes which regions now differ from the start."""
+        ctx, memory = session.ctx, session.memory
+        if memory is None:
+            session.dirty = []
+            return UNCHANGED if session.image_ok else FOREIGN
+        written = [(off, off + len(data)) for off, data in blocks if data]
+        if size != session.size:
+            session.stale = True
+        if not session.image_ok:
+            session.dirty = None
+            return FOREIGN
+        if not session.writes:  # nothing can have changed but the blocks the case wrote
+            session.dirty = written
+            return UNCHANGED
+        if not all(type(data) is bytes for _, data in blocks):
+            blocks = tuple((off, bytes(data)) for off, data in blocks)
+        base = session.base if not session.stale else ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        digest, changed = memory_digest(env, base, size, start, blocks)
+        session.dirty = None if changed is None else changed + written + ([env.scratch] if env.scratch else [])
+        return digest
+
+    @staticmethod
+    def _read_globals(session: "_Session") -> tuple[int, ...]:
+        out = []
+        value = _Val()
+        for item, width in session.globals:
+            _global_get(session.ctx, byref(item.of.global_), byref(value))
+            out.append(value.of.i32 & _M32 if width == 32 else value.of.i64 & _M64)
+        return tuple(out)
 
     @staticmethod
     def _imports(store: wasmtime.Store, compiled: CompiledModule) -> tuple[Any, Any]:

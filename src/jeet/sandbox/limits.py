@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import SandboxError
+from ..errors import SandboxError
 
 MAX_CYCLES = 1_000_000
 """Default fuel per case: wasmtime charges about one unit of fuel per executed instruction."""

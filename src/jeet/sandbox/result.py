@@ -35,6 +35,9 @@ class ExecutionResult:
     because compiled code flushes its fuel counter lazily). `peak_pages` is the size of the
     exported (else imported) memory after the call, 0 when neither exists. `memory` holds
     the regions the case asked to read back after a successful call, as (offset, bytes).
+    For a case with a `MemoryEnv` (see `jeet.sandbox.effects`), `digest` says what the call did to
+    memory (b"" when it changed nothing outside its stack frame, else a keyed digest; None when not
+    measured) and `globals` holds the exported mutable globals' canonical values after the call.
     """
 
     outcome: Outcome
@@ -44,6 +47,8 @@ class ExecutionResult:
     wall_s: float = 0.0
     message: str = ""
     memory: tuple[tuple[int, bytes], ...] = ()
+    digest: bytes | None = None
+    globals: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:

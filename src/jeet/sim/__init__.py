@@ -2,7 +2,7 @@
 plain flooding and push gossip on the same scenario. Seeded and deterministic."""
 
 from .config import SimConfig
-from .errors import SimError
+from ..errors import SimError
 from .plot import plot_coverage
 from .runner import simulate, simulate_many
 from .world import World, build_world

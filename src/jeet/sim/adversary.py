@@ -10,7 +10,8 @@ from typing import Callable
 
 from ..net.actions import Action, Send
 from ..net.config import NodeConfig
-from ..net.messages import Announce, BlacklistNotice, IWant, Message, Specimen, SpecimenData, Verdict
+from ..net.messages import Announce, BlacklistNotice, IWant, Message, SpecimenData, Verdict
+from ..specimen import Specimen
 from ..net.protocol import GossipNode
 
 LIE_FITNESS = 1.0

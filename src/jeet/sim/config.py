@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from .errors import SimError
+from ..errors import SimError
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ..net.messages import Specimen
+from ..specimen import Specimen
 from .config import SimConfig
 
 FUNCTION = "sim"

@@ -4,7 +4,7 @@ It forgets what no longer matters under configured caps (`Caps`, `ForgettingPoli
 and compresses each function's specimens against a dictionary trained on their population.
 """
 
-from .errors import StoreError
+from ..errors import StoreError
 from .forgetting import Caps, ForgettingPolicy, GcReport
 from .schema import SCHEMA_VERSION
 from .store import DB_NAME, SpecimenRecord, Store, default_data_dir, sha256_hex

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import msgpack
 import zstandard
 
-from .errors import StoreError
+from ..errors import StoreError
 
 ZSTD_LEVEL = 9  # modules are small and written once; level 9 still compresses >10 MB/s
 

@@ -14,7 +14,7 @@ from typing import Any
 from . import dictionaries as dl
 from .codec import Dictionary, dumps_json, loads_json
 from .db import Database
-from .errors import StoreError
+from ..errors import StoreError
 
 RECOMPRESS_BATCH = 500
 

@@ -18,7 +18,7 @@ from typing import ParamSpec, TypeVar
 
 from ..address import content_address
 from .codec import Codec, Dictionary
-from .errors import StoreError
+from ..errors import StoreError
 from .schema import migrate
 
 DB_NAME = "jeet.db"

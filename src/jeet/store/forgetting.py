@@ -43,7 +43,7 @@ from typing import Any, Iterable
 from .codec import loads_json
 from . import compression
 from .db import Database
-from .errors import StoreError
+from ..errors import StoreError
 
 MB = 1024 * 1024
 # specimens.usage counts uses (reads, and writes of bytes already stored) decayed with this half-life.

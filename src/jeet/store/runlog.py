@@ -8,7 +8,7 @@ from typing import Any
 
 from .codec import dumps_json, loads_json
 from .db import Database, guarded
-from .errors import StoreError
+from ..errors import StoreError
 
 RUN_STATUSES = ("running", "finished", "failed")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .errors import StoreError
+from ..errors import StoreError
 
 # Written into the database header so a jeet store is recognisable ("JEET").
 APPLICATION_ID = 0x4A454554

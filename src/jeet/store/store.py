@@ -27,7 +27,7 @@ from ..address import content_address as sha256_hex
 from . import compression, forgetting
 from .codec import dumps_json, loads_json
 from .db import DB_NAME, Database, describe, guarded, open_database
-from .errors import StoreError
+from ..errors import StoreError
 from .forgetting import Caps, ForgettingPolicy, GcReport, decay
 from .runlog import RunLog
 from .schema import SCHEMA_VERSION

@@ -9,7 +9,7 @@ better together than apart; strong pairs are verified on held-out cases, kept in
 
 from .bundle import BUNDLE_TAG, PairBundle
 from .coevolve import CoevolveConfig, Coevolution, GenerationStats, Individual, ScoredPair, Verification
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
 from .evaluation import callee_genome, caller_genome, evaluate_pair
 from .interface import Interface, LinkPlan, check_link
 from .keep import Persisted, member_function, persist_pairs

@@ -19,8 +19,8 @@ from typing import Any
 
 import msgpack
 
-from ..net.messages import Specimen
-from .errors import SymbiosisError
+from ..specimen import Specimen
+from ..errors import SymbiosisError
 from .interface import Interface, check_link
 from .pair import Pair
 

@@ -31,15 +31,19 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Iterator
 
+from ..evolve.algorithm import tournament
+from ..evolve.driver import Progress, drive, stop_reason
 from ..evolve.evaluation import Evaluation
+from ..evolve.gate import Blacklist, Candidate, Gate, HeldOutCheck, Verdict, Verification
 from ..fitness import Measurement
 from ..genetics import Genome, Operator, OperatorLedger, operator_set
 from ..oracle import Case, Oracle
 from ..wasm import WasmError
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
+from .config import CoevolveConfig
 from .evaluation import callee_genome, caller_genome, evaluate_pair
 from .linking import LinkedSandbox
 from .pair import Pair
@@ -48,65 +52,6 @@ from .table import PairTable, Symbiosis
 
 SIDES = ("caller", "callee")
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class CoevolveConfig:
-    """Every knob of a co-evolution run. `population` and `partners` are per side.
-
-    A `Coevolution` runs under its problem's limits and oracle; `fuel`, `memory_bytes`,
-    `deadline_s`, `train_size` and `held_out_factor` are what `jeet coevolve` builds them from.
-    """
-
-    population: int = 12
-    partners: int = 3
-    keep_fraction: float = 0.5  # parents that survive unconditionally (by standing) into the breeding pool
-    crossover_fraction: float = 0.2  # share of offspring made by crossover; the rest are mutants
-    tournament: int = 3
-    operators: str = "structural"
-    generations: int | None = None
-    budget_s: float | None = 30.0
-    stagnation: int | None = None
-    seed: int = 0
-    train_size: int = 16
-    held_out_factor: int = 100
-    fuel: int = 1_000_000
-    memory_bytes: int = 1 << 20
-    deadline_s: float = 1.0
-    symbiosis_threshold: float = 0.1
-    min_observations: int = 2
-    keep_min_fitness: float = 0.5  # a kept pair must beat this fitness (the original pair scores 0.5)
-    keep_pairs: int = 5
-    keep_every: int = 10  # generations between rounds that verify and keep strong pairs (and one at the end)
-    verify_per_round: int = 2  # held-out checks of not yet verified strong pairs per round
-
-    def __post_init__(self) -> None:
-        if self.population < 2:
-            raise SymbiosisError("population must be at least 2 per side")
-        if self.partners < 1:
-            raise SymbiosisError("partners must be at least 1")
-        if not 0 < self.keep_fraction < 1 or not 0 <= self.crossover_fraction <= 1:
-            raise SymbiosisError("keep_fraction must be in (0, 1) and crossover_fraction in [0, 1]")
-        if self.tournament < 1 or self.train_size < 1 or self.held_out_factor < 1:
-            raise SymbiosisError("tournament, train_size and held_out_factor must be positive")
-        if self.budget_s is not None and self.budget_s <= 0:
-            raise SymbiosisError("budget must be positive")
-        if self.generations is not None and self.generations < 0:
-            raise SymbiosisError("generations must not be negative")
-        if self.min_observations < 1 or self.keep_every < 1 or self.keep_pairs < 0 or self.verify_per_round < 0:
-            raise SymbiosisError("min_observations and keep_every must be at least 1; keep_pairs and "
-                                 "verify_per_round at least 0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def with_overrides(self, **changes) -> "CoevolveConfig":
-        """A copy with the non-None `changes` applied (unknown keys are an error)."""
-        known = {f.name for f in fields(self)}
-        bad = sorted(set(changes) - known)
-        if bad:
-            raise SymbiosisError(f"unknown co-evolution setting(s): {', '.join(bad)}")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +65,6 @@ class Individual:
     parents: tuple[str, ...] = ()
     operator: str | None = None
     generation: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """How many held-out cases a pair ran and how many it failed (the first failure's index)."""
-
-    cases: int
-    failures: int
-    first_failure: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +105,8 @@ class GenerationStats:
 
 
 @dataclass
-class _State:
-    generation: int = 0
-    evaluations: int = 0
-    stagnant: int = 0
-    extra_train: list[Case] = field(default_factory=list)
+class _State(Progress):
+    extra_train: list[Case] = field(default_factory=list)  # the gate's learned cases (the same list)
 
 
 class Coevolution:
@@ -203,8 +136,11 @@ class Coevolution:
         self.started = time.monotonic()
         self.history: dict[str, Individual] = {}  # every module that joined a population, by hash
         self._evals: dict[Key, Evaluation] = {}
-        self._verified: dict[Key, Verification] = {}  # pairs that passed every held-out case
-        self._bad_pairs: set[Key] = set()  # pairs that failed a held-out case
+        # the one correctness gate; its blacklist holds the pairs that failed a check (by key), and it
+        # remembers the pairs that passed every check
+        self.gate = Gate([HeldOutCheck(self.sandbox, problem.oracle, problem.function)],
+                         base_train=problem.oracle.train, blacklist=Blacklist(), memo=True, on_reject=self._rejected)
+        self.gate.learned = self.state.extra_train
         self._bad_modules: set[str] = set()  # modules that cannot be linked or compiled
         self._kept: dict[Key, ScoredPair] = {}
         self._train_oracle: Oracle | None = None
@@ -222,7 +158,7 @@ class Coevolution:
 
     @property
     def train(self) -> tuple[Case, ...]:
-        return tuple(self.problem.oracle.train) + tuple(self.state.extra_train)
+        return self.gate.train
 
     def training_oracle(self) -> Oracle:
         """The oracle pairs are judged by: the problem's, with the current (possibly grown) training set."""
@@ -273,27 +209,15 @@ class Coevolution:
         self.baseline = ev.measurement()
 
     def done(self) -> str | None:
-        c, s = self.config, self.state
-        if c.generations is not None and s.generation >= c.generations:
-            return "generations"
-        if c.budget_s is not None and time.monotonic() - self.started >= c.budget_s:
-            return "budget"
-        if c.stagnation is not None and s.stagnant >= c.stagnation:
-            return "stagnation"
-        return None
+        return stop_reason(self.config, self.state, self.started)
 
     def run(self, on_generation: Callable[["Coevolution", GenerationStats], None] | None = None) -> str:
         """Evolve until `done()`; returns the stop reason. The champion is verified throughout."""
         if self.champion is None:
             self.start()
-        while (reason := self.done()) is None:
-            stats = self.step()
-            if on_generation:
-                on_generation(self, stats)
-        self.finish()
-        return reason
+        return drive(self, on_generation)
 
-    def finish(self) -> None:
+    def finish(self, reason: str | None = None) -> None:
         """The last keep round: verify strong pairs until `keep_pairs` are kept (or candidates run out)."""
         self._keep_strong(max(self.config.verify_per_round, 3 * self.config.keep_pairs))
 
@@ -308,7 +232,7 @@ class Coevolution:
         passing every held-out case."""
         if self.champion is None:
             raise SymbiosisError("immigrate() needs a started run")
-        let_in: list[ScoredPair] = []
+        readable: list[tuple[Individual, Individual]] = []
         for pair in pairs:
             try:
                 a = replace(self._individual("caller", pair.caller), operator=source,
@@ -317,12 +241,12 @@ class Coevolution:
                             generation=self.state.generation)
             except (WasmError, ValueError):
                 continue
-            if a.sha256 in self._bad_modules or b.sha256 in self._bad_modules:
-                continue
-            a, b = self.history.get(a.sha256, a), self.history.get(b.sha256, b)
-            ev = self._evaluate(a, b)
-            if not ev.correct:
-                continue
+            readable.append((self.history.get(a.sha256, a), self.history.get(b.sha256, b)))
+        passed = self.gate.screen(readable, lambda ab: (ab[0].sha256, ab[1].sha256), lambda ab: self._evaluate(*ab),
+                                  skip=lambda k: k[0] in self._bad_modules or k[1] in self._bad_modules,
+                                  blacklist_failures=False)
+        let_in: list[ScoredPair] = []
+        for (a, b), ev in passed:
             self.history.setdefault(a.sha256, a)
             self.history.setdefault(b.sha256, b)
             let_in.append(ScoredPair(a, b, ev))
@@ -334,7 +258,7 @@ class Coevolution:
     @property
     def rejected_pairs(self) -> frozenset[Key]:
         """Pairs that were correct on the training cases but failed a held-out case: never champion, never kept."""
-        return frozenset(self._bad_pairs)
+        return frozenset(self.gate.blacklist)
 
     # --- one generation -----------------------------------------------------------------
 
@@ -372,6 +296,8 @@ class Coevolution:
         if self.state.generation % self.config.keep_every == 0:
             self._keep_strong(self.config.verify_per_round)
         self.state.stagnant = 0 if improved else self.state.stagnant + 1
+        if improved:
+            self.state.improved()
         return self._stats(t0, before)
 
     def _offspring(self, side: str) -> list[Individual]:
@@ -397,8 +323,7 @@ class Coevolution:
         return kids
 
     def _pick(self, ranked: list[Individual]) -> Individual:
-        k = min(self.config.tournament, len(ranked))
-        return ranked[min(self.rng.randrange(len(ranked)) for _ in range(k))]
+        return tournament(self.rng, ranked, self.config.tournament)
 
     def _mutant(self, parent: Individual, op: Operator) -> Individual | None:
         child = _apply(op, random.Random(self.rng.getrandbits(63)), [parent.genome])
@@ -453,7 +378,7 @@ class Coevolution:
                                self.baseline, (a.genome, b.genome))
             self.state.evaluations += 1
             self._evals[key] = ev
-        self.table.record(a.sha256, b.sha256, 0.0 if key in self._bad_pairs else ev.fitness)
+        self.table.record(a.sha256, b.sha256, 0.0 if key in self.gate.blacklist else ev.fitness)
         return ev
 
     def _rank(self, members: list[Individual], side: str) -> list[Individual]:
@@ -496,68 +421,66 @@ class Coevolution:
     # --- verification, champion, strong pairs ---------------------------------------------
 
     def verify(self, pair: Pair) -> Verification:
-        """Run every held-out case on the linked pair; stop at the first failure."""
-        key = pair.key
-        hit = self._verified.get(key)
-        if hit is not None:
-            return hit
-        oracle = self.problem.oracle
-        v = oracle.verify(self.sandbox, pair, self.problem.function, oracle.held_out,  # type: ignore[arg-type]
-                          stop_at_first_failure=True)
-        out = Verification(len(oracle.held_out), 0 if v.ok else max(1, v.failed), v.first_failure)
-        if not out.failures:
-            self._verified[key] = out
-        return out
+        """Run every held-out case on the linked pair; stop at the first failure (remembered if it passes)."""
+        return self.gate.judge(Candidate(pair.key, pair)).verification
 
     def _scored(self, key: Key) -> ScoredPair | None:
         a, b = self.history.get(key[0]), self.history.get(key[1])
         ev = self._evals.get(key)
         if a is None or b is None or ev is None:
             return None
-        return ScoredPair(a, b, ev, self._verified.get(key), self.table.symbiosis(*key) if key in self.table else None)
+        v = self.gate.judge(Candidate(key, Pair(a.wasm, b.wasm))).verification if self.gate.is_verified(key) else None
+        return ScoredPair(a, b, ev, v, self.table.symbiosis(*key) if key in self.table else None)
 
-    def _reject(self, key: Key, v: Verification) -> None:
-        """A pair failed a held-out case: never adopt it, and teach the search the case it got wrong."""
-        self._bad_pairs.add(key)
-        self.table.record(key[0], key[1], 0.0)
-        if v.first_failure is not None:
-            self.state.extra_train.append(self.problem.oracle.held_out[v.first_failure])
+    def _rejected(self, verdict: Verdict) -> None:
+        """The gate rejected a pair (it is blacklisted, its counterexample learned): score it 0, and re-score
+        the table on the grown training set."""
+        key = verdict.candidate.key
+        if verdict.rejection.blacklist:
+            self.table.record(key[0], key[1], 0.0)
+        if verdict.rejection.counterexample is not None:
             self._train_oracle = None
             self._retrain()
 
     def _promote(self, attempts: int = 4) -> bool:
-        """Make the best training-correct pair champion if it also passes every held-out case.
+        """Make the best training-correct pair champion if it passes the gate.
 
-        A candidate that fails one is rejected (which re-scores the table on the grown training
-        set) and the next best is tried, up to `attempts` held-out runs."""
+        A candidate that fails is rejected (which re-scores the table on the grown training set) and
+        the next best is tried, up to `attempts` tries."""
         assert self.champion is not None
+        champ = self.champion
+        promotion = self.gate.promote(Candidate(champ.key, champ.pair, champ.fitness, champ),
+                                      self._contenders(attempts))
+        if promotion.champion is None:
+            return False
+        self.champion = replace(promotion.champion.item, verification=promotion.verdict.verification)
+        return True
+
+    def _contenders(self, attempts: int) -> Iterator[Candidate]:
+        """The best pair better than the champion, recomputed after each rejection (the table changed)."""
         skip: set[Key] = set()
         for _ in range(attempts):
             unseen = [(k, f) for k, f in self.table.items() if f > self.champion.fitness
-                      and k not in self._bad_pairs and k not in skip and k != self.champion.key]
+                      and k not in self.gate.blacklist and k not in skip and k != self.champion.key]
             if not unseen:
-                return False
+                return
             key = min(unseen, key=lambda kf: (-kf[1], self._evals[kf[0]].fuel if kf[0] in self._evals else 0,
                                               kf[0]))[0]
             cand = self._scored(key)
             if cand is None:
                 skip.add(key)
                 continue
-            v = self.verify(cand.pair)
-            if v.failures == 0:
-                self.champion = replace(cand, verification=v)
-                return True
-            self._reject(key, v)
-        return False
+            yield Candidate(key, cand.pair, cand.fitness, cand)
 
     def _keep_strong(self, budget: int) -> None:
-        """Re-rank the strong pairs on the current table and keep the best `keep_pairs` that pass every
-        held-out case, verifying at most `budget` pairs not verified before."""
+        """Re-rank the strong pairs on the current table and keep the best `keep_pairs` that pass the gate,
+        checking at most `budget` pairs not checked before."""
         c = self.config
         if c.keep_pairs == 0:
             return
         kept: dict[Key, ScoredPair] = {}
-        for s in self.table.strongest(c.symbiosis_threshold, c.min_observations, exclude=frozenset(self._bad_pairs)):
+        for s in self.table.strongest(c.symbiosis_threshold, c.min_observations,
+                                      exclude=frozenset(self.gate.blacklist)):
             if len(kept) >= c.keep_pairs:
                 break
             key = (s.caller, s.callee)
@@ -566,29 +489,28 @@ class Coevolution:
             cand = self._scored(key)
             if cand is None:
                 continue
-            if key not in self._verified:
+            if not self.gate.is_verified(key):
                 if budget <= 0:
                     continue
                 budget -= 1
-            v = self.verify(cand.pair)
-            if v.failures:
-                self._reject(key, v)
+            verdict = self.gate.admit(Candidate(key, cand.pair, cand.fitness, cand))
+            if not verdict.accepted:
                 return  # the table was re-scored: the remaining candidates are stale
-            kept[key] = replace(cand, verification=v, symbiosis=s)
+            kept[key] = replace(cand, verification=verdict.verification, symbiosis=s)
         self._kept = kept
 
     def _retrain(self) -> None:
         """The training set grew: re-measure the original pair and re-score every pair still of interest."""
         assert self.original is not None
         self._measure_baseline(self.original.caller, self.original.callee)
-        keys = [k for k in self.table if k not in self._bad_pairs]
+        keys = [k for k in self.table if k not in self.gate.blacklist]
         self._evals.clear()
         self.table.clear()
         for k in keys:
             a, b = self.history.get(k[0]), self.history.get(k[1])
             if a is not None and b is not None:
                 self._evaluate(a, b)
-        for k in self._bad_pairs:
+        for k in self.gate.blacklist:
             if k[0] in self.history and k[1] in self.history:
                 self.table.record(k[0], k[1], 0.0)
         self.original = self._rescored(self.original)
@@ -613,7 +535,7 @@ class Coevolution:
         """The strongest pairs on the current table, verified or not (for reports)."""
         c = self.config
         return self.table.strongest(c.symbiosis_threshold, c.min_observations, limit=limit,
-                                    exclude=frozenset(self._bad_pairs))
+                                    exclude=frozenset(self.gate.blacklist))
 
     def lineage(self, sha: str, limit: int = 64) -> list[str]:
         """`sha` and its first-parent ancestors in this run, newest first."""

@@ -18,7 +18,7 @@ from ..sandbox import Signature
 from ..wasm import FUNC, MEMORY, TABLE, FuncType, GlobalType, MemType, Module, TableType
 from ..wasm.module import KIND_NAMES
 from ..wasm.types import NAMES
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
 
 Extern = FuncType | TableType | MemType | GlobalType
 

@@ -35,7 +35,7 @@ from ..oracle.values import MASK, canonical
 from ..sandbox import ExecutionResult, Limits, Outcome, Signature
 from ..sandbox.compiled import DRIVABLE, VAL_KINDS
 from ..sandbox.engine import wasm20_features
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .pair import Pair
 

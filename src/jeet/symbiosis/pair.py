@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from .errors import SymbiosisError
+from ..address import content_address
+from ..errors import SymbiosisError
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +25,11 @@ class Pair:
 
     @property
     def caller_sha256(self) -> str:
-        return hashlib.sha256(self.caller).hexdigest()
+        return content_address(self.caller)
 
     @property
     def callee_sha256(self) -> str:
-        return hashlib.sha256(self.callee).hexdigest()
+        return content_address(self.callee)
 
     @property
     def key(self) -> tuple[str, str]:

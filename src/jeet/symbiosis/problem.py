@@ -15,9 +15,9 @@ from pathlib import Path
 
 from ..errors import JeetError
 from ..evolve.problem import pick_function, read_module
-from ..oracle import Oracle, OracleError, differential_oracle, load_tests, tests_oracle
+from ..oracle import Oracle, OracleError, differential_oracle, fresh_seed, load_tests, tests_oracle
 from ..sandbox import Limits
-from .errors import SymbiosisError
+from ..errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .linking import LinkedSandbox
 from .pair import Pair
@@ -45,8 +45,11 @@ class PairProblem:
 
 def load_pair_problem(caller_path: Path | None, callee_path: Path | None, function: str | None = None,
                       tests_path: Path | None = None, *, seed: int = 0, limits: Limits = Limits(),
-                      train_size: int = 16, held_out_factor: int = 100) -> PairProblem:
-    """Read and link the two modules (the built-in example when both paths are None) and build the oracle."""
+                      train_size: int = 16, held_out_factor: int = 100,
+                      held_out_seed: int | None = None) -> PairProblem:
+    """Read and link the two modules (the built-in example when both paths are None) and build the oracle.
+
+    Held-out cases follow `held_out_seed`, drawn fresh per call when None (each run and node its own)."""
     if (caller_path is None) != (callee_path is None):
         raise SymbiosisError("give both CALLER and CALLEE, or neither for the built-in example")
     if caller_path is None:
@@ -63,7 +66,8 @@ def load_pair_problem(caller_path: Path | None, callee_path: Path | None, functi
     with LinkedSandbox(limits) as sandbox:
         sandbox.link(pair)
         oracle = _build_oracle(sandbox, pair, function, tests_path, seed, train_size, held_out_factor,
-                               f"{caller_path} + {callee_path}")
+                               f"{caller_path} + {callee_path}",
+                               fresh_seed("pair") if held_out_seed is None else held_out_seed)
     return PairProblem(name, caller, callee, function, oracle, limits, plan)
 
 
@@ -73,7 +77,7 @@ def check_pair(caller: bytes, callee: bytes) -> LinkPlan:
 
 
 def _build_oracle(sandbox: LinkedSandbox, pair: Pair, function: str, tests_path: Path | None, seed: int,
-                  train_size: int, held_out_factor: int, label: str) -> Oracle:
+                  train_size: int, held_out_factor: int, label: str, held_out_seed: int) -> Oracle:
     try:
         if tests_path is not None:
             sig = sandbox.signature(pair, function)
@@ -81,9 +85,10 @@ def _build_oracle(sandbox: LinkedSandbox, pair: Pair, function: str, tests_path:
                 raise SymbiosisError(f"{label}: no function {function!r}")
             cases = load_tests(Path(tests_path), sig.params, sig.results)
             return tests_oracle(sandbox, pair, function, cases, seed=seed,  # type: ignore[arg-type]
-                                train_size=train_size, held_out_factor=held_out_factor)
+                                train_size=train_size, held_out_factor=held_out_factor, held_out_seed=held_out_seed)
         return differential_oracle(sandbox, pair, function, seed=seed,  # type: ignore[arg-type]
-                                   train_size=train_size, held_out_factor=held_out_factor)
+                                   train_size=train_size, held_out_factor=held_out_factor,
+                                   held_out_seed=held_out_seed)
     except OracleError as exc:
         if tests_path is not None and str(exc).startswith(str(tests_path)):
             raise JeetError(str(exc)) from None  # already names the file and line

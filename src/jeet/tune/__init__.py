@@ -4,7 +4,7 @@
 TuneReport; `write_config` turns its best setting into a file for `jeet evolve --config`.
 """
 
-from .errors import TuneError
+from ..errors import TuneError
 from .kernels import EVAL_KERNELS, TRAIN_KERNELS, parse_kernels
 from .objective import Objective, TuneSetup, UnitResult, at_budget, geometric_mean, run_unit
 from .space import default_params, islands_available, overrides, suggest

@@ -9,7 +9,7 @@ by default; EVAL_KERNELS, every other kernel (including any added later), are wh
 from __future__ import annotations
 
 from ..kernels import KERNELS, get_kernel
-from .errors import TuneError
+from ..errors import TuneError
 
 TRAIN_KERNELS: tuple[str, ...] = (
     "popcount", "ctz", "next_pow2",                   # bits

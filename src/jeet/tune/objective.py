@@ -32,7 +32,7 @@ from ..errors import JeetError
 from ..lifeline import exit_with
 from ..evolve import EvolveConfig, Evolution, Problem, load_problem
 from ..sandbox import Limits, Sandbox
-from .errors import TuneError
+from ..errors import TuneError
 from .space import suggest
 
 

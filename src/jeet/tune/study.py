@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import JeetError
 from ..evolve import EvolveConfig
-from .errors import TuneError
+from ..errors import TuneError
 from .objective import Objective, TuneSetup, UnitResult
 from .space import SPACE_VERSION, default_params, islands_available, overrides
 

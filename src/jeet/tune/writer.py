@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..evolve import EvolveConfig
-from .errors import TuneError
+from ..errors import TuneError
 from .study import TuneReport
 
 

@@ -8,7 +8,7 @@ ill-typed input raises `WasmError`.
 from .analysis import InstrInfo, analyze, block_ends, else_of, validate
 from .decode import decode
 from .encode import encode_body, encode_const_expr, encode_instr, encode_module
-from .errors import WasmError
+from ..errors import WasmError
 from .ir import Body, Instr
 from .module import (
     FUNC, GLOBAL, MEMORY, TABLE, ConstExpr, Custom, Data, Element, Export, Global, Import, Module,

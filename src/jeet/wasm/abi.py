@@ -29,6 +29,10 @@ _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE = 0x20, 0x21, 0x22
 _I32_CONST, _I32_ADD, _I32_SUB = 0x41, 0x6A, 0x6B
 _CALL, _CALL_INDIRECT = 0x10, 0x11
 _STORES = range(0x36, 0x3F)  # i32.store .. i64.store32
+_STORE_BYTES = {0x36: 4, 0x37: 8, 0x38: 4, 0x39: 8, 0x3A: 1, 0x3B: 2, 0x3C: 1, 0x3D: 2, 0x3E: 4}
+_BLOCK_STARTS = (0x02, 0x03, 0x04)
+_END, _BR, _BR_IF, _BR_TABLE, _RETURN = 0x0B, 0x0C, 0x0D, 0x0E, 0x0F
+_EXITS = (_BR, _BR_IF, _BR_TABLE, _RETURN)
 _MEMORY_GROW = 0x40
 _BULK_WRITES = {0xFC08: "memory.init", 0xFC0A: "memory.copy", 0xFC0B: "memory.fill"}
 _TABLE_WRITES = {0x26: "table.set", 0xFC0C: "table.init", 0xFC0E: "table.copy", 0xFC0F: "table.grow",
@@ -70,6 +74,7 @@ def _interpret(body: Body, nparams: int, sp: int) -> tuple[list[tuple[int, int, 
     are unknown.
     """
     instrs = body.instrs or ()
+    first_set = _assigned_before_read(instrs)
     fixed: dict[int, _Val] = {}
     for _ in range(4):  # a few rounds reach the fixed point for the prologue chains compilers emit
         assigned: dict[int, set] = {}
@@ -119,11 +124,53 @@ def _interpret(body: Body, nparams: int, sp: int) -> tuple[list[tuple[int, int, 
                     stack.extend([None] * len(pushes))
                 else:
                     stack.clear()
-        new = {i: next(iter(vals)) for i, vals in assigned.items() if len(vals) == 1}
+        new = {i: next(iter(vals)) for i, vals in assigned.items() if len(vals) == 1 and i in first_set}
         if new == fixed:
             break
         fixed = new
     return stores, sp_sets, callees
+
+
+def _assigned_before_read(instrs) -> set[int]:
+    """Locals whose first mention is an assignment at function level, outside every block: their
+    zero start value is never read, so their one assigned value is the only one they hold."""
+    seen: set[int] = set()
+    safe: set[int] = set()
+    depth = 0
+    for ins in instrs:
+        op = ins.op
+        if op in _BLOCK_STARTS:
+            depth += 1
+        elif op == _END:
+            depth -= 1
+        elif op in (_LOCAL_GET, _LOCAL_SET, _LOCAL_TEE) and ins.imm[0] not in seen:
+            seen.add(ins.imm[0])
+            if op != _LOCAL_GET and depth == 0:
+                safe.add(ins.imm[0])
+    return safe
+
+
+def _unrestored_exit(instrs, sp: int) -> str | None:
+    """Why the stack pointer may be left moved on some way out although the last set restores it: a set
+    inside a block (a loop may run it any number of times), or a `return` or branch out of the function
+    between the first set and the last."""
+    sets = [i for i, ins in enumerate(instrs) if ins.op == _GLOBAL_SET and ins.imm[0] == sp]
+    if not sets:
+        return None
+    depth = 0
+    for idx, ins in enumerate(instrs):
+        op = ins.op
+        if op in _BLOCK_STARTS:
+            depth += 1
+        elif op == _END:
+            depth -= 1
+        elif op == _GLOBAL_SET and ins.imm[0] == sp and depth > 0:
+            return f"the stack pointer is set inside a block (instruction {idx})"
+        elif sets[0] < idx < sets[-1] and op in _EXITS:
+            labels = () if op == _RETURN else (*ins.imm[0], ins.imm[1]) if op == _BR_TABLE else (ins.imm[0],)
+            if op == _RETURN or any(label >= depth for label in labels):
+                return f"it may return with the stack pointer moved (instruction {idx})"
+    return None
 
 
 def _arith(op: int, a: _Val, b: _Val) -> _Val:
@@ -286,10 +333,14 @@ def state_writes(module: Module, function: str | int) -> tuple[str, ...]:
         nparams = len(module.func_type(f).params)
         stores, sets, _ = _interpret(body, nparams, sp if sp is not None else -1)
         for idx, offset, addr in stores:
-            if addr is None or addr[0] != "sp" or addr[1] + offset >= 0:
+            if addr is None or addr[0] != "sp" or addr[1] + offset + _STORE_BYTES[body.instrs[idx].op] > 0:
                 reasons.append(f"{name}: a store (instruction {idx}) outside its stack frame")
         if sets and (sets[-1] is None or sets[-1] != ("sp", 0)):
             reasons.append(f"{name}: the stack pointer is not restored")
+        elif sets and sp is not None:
+            exit_reason = _unrestored_exit(body.instrs, sp)
+            if exit_reason is not None:
+                reasons.append(f"{name}: {exit_reason}")
         if sets and any(v is None or v[0] != "sp" for v in sets):
             reasons.append(f"{name}: the stack pointer moves by a non-constant amount")
     if sp is not None and frame_bytes(module, index, sp) is None and not reasons:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import WasmError
+from ..errors import WasmError
 from .ir import Body, Instr
 from .module import FUNC, ConstExpr, Module
 from .opcodes import OPCODES

@@ -13,7 +13,7 @@ scan continues to the end, so a malformed opaque body is still rejected.
 
 from __future__ import annotations
 
-from .errors import WasmError
+from ..errors import WasmError
 from .ir import Body, Instr
 from .module import (
     FUNC, GLOBAL, MEMORY, TABLE, SECTION_FIELD, SECTION_ORDER,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from .errors import WasmError
+from ..errors import WasmError
 from .ir import Body, Instr
 from .module import (
     FUNC, GLOBAL, MEMORY, SECTION_FIELD, SECTION_ORDER, TABLE, ConstExpr, Custom, Data, Element,

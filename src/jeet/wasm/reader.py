@@ -8,7 +8,7 @@ spec exactly: at most ceil(N/7) bytes, and the unused bits of the last byte must
 
 from __future__ import annotations
 
-from .errors import WasmError
+from ..errors import WasmError
 
 __all__ = [
     "Reader",
