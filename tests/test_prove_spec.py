@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from jeet.prove.coverage import uncovered
-from jeet.prove.errors import Unsupported
+from jeet.errors import Unprovable
 from jeet.prove.testing import ConcreteRunner
 from jeet.wasm import WasmError, decode
 from jeet.wasm.types import I32, I64
@@ -33,7 +33,7 @@ def _initial_state(m) -> tuple[bytearray, dict[int, int]]:
         if d.mode == "active":
             off = d.offset.instrs[0]
             if off.name != "i32.const":
-                raise Unsupported("data offset from a global")
+                raise Unprovable("data offset from a global")
             start = off.imm[0] & 0xFFFFFFFF
             mem[start:start + len(d.init)] = d.init
     globals_ = {}
@@ -69,7 +69,7 @@ def test_spec_script(script):
             runners = {}
             try:
                 state = None if m.imports else _initial_state(m)
-            except Unsupported:
+            except Unprovable:
                 state = None
             continue
         if cmd["type"] not in ("assert_return", "assert_trap", "action") or m is None or state is None:
@@ -86,7 +86,7 @@ def test_spec_script(script):
         if name not in runners:
             try:
                 runners[name] = None if uncovered(m, f) else ConcreteRunner(m, name, bound=128, max_depth=8)
-            except Unsupported:
+            except Unprovable:
                 runners[name] = None
         runner = runners[name]
         if runner is None:

@@ -29,7 +29,7 @@ solver timeout or failure is an `unknown` answer, never an exception.
 from .counterexample import Counterexample, Side
 from .coverage import loop_free, uncovered
 from .equivalence import load_pair, prove
-from .errors import ProveError
+from ..errors import ProveError
 from .solver import SOLVERS
 from .verification import Verification
 

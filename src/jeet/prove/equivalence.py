@@ -26,7 +26,7 @@ from ..wasm.types import F32, F64, WIDTH
 from .counterexample import Counterexample, blocks, ranges
 from .coverage import loop_free, recursive, uncovered
 from .candidates import ConcreteModel, search
-from .errors import ProveError, Unsupported
+from ..errors import ProveError, Unprovable
 from .evaluate import Evaluator
 from .replay import differs, run_side
 from .semantics import Inputs, Outcome, make_inputs, translate
@@ -147,7 +147,7 @@ def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, 
     try:
         b, inputs, oa, region = _translate_original(ma, fa, bound, max_depth)
         ob = translate(b, mb, fb, inputs, bound=bound, max_depth=max_depth)
-    except Unsupported as exc:
+    except Unprovable as exc:
         return _unknown(method, exc.reason)
     except (RecursionError, MemoryError) as exc:
         return _unknown(method, f"the formula is too large ({type(exc).__name__})")

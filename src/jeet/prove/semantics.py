@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ..wasm import Module
 from ..wasm.analysis import block_ends, else_of
 from ..wasm.types import EMPTY_BLOCK, WIDTH
-from .errors import Unsupported
+from ..errors import Unprovable
 from .memory import LOADS, STORES, Access, effective, load, store
 from .numeric import NUMERIC
 from .terms import Builder, Term
@@ -131,29 +131,29 @@ class Translator:
         g = self.m.globals[i - self.m.num_imported_globals]
         ins = g.init.instrs
         if ins is None or len(ins) != 2:
-            raise Unsupported(f"global {i} has an initializer the semantics does not read")
+            raise Unprovable(f"global {i} has an initializer the semantics does not read")
         first = ins[0]
         if first.name == "global.get":
             return self._initial_global(first.imm[0])
         if first.name in ("i32.const", "i64.const", "f32.const", "f64.const"):
             return self.b.const(first.imm[0], WIDTH[g.type.type])
-        raise Unsupported(f"global {i} is not a number")
+        raise Unprovable(f"global {i} is not a number")
 
     # -- functions ---------------------------------------------------------------------------
 
     def _call(self, func: int, args: list, st: _State, depth: int) -> _State:
         m = self.m
         if func < m.num_imported_funcs:
-            raise Unsupported(f"calls imported function {func}")
+            raise Unprovable(f"calls imported function {func}")
         if depth > self.max_depth:  # like a loop past its bound: the outcome says nothing on these paths
             self.exceeded = self.b.or_(self.exceeded, st.live)
             return _State(self.b.false, st.locals, st.globals, st.mem, st.stack)
         if len(self.b) > _MAX_TERMS:
-            raise Unsupported(f"the formula is too large (over {_MAX_TERMS} terms): lower the bound")
+            raise Unprovable(f"the formula is too large (over {_MAX_TERMS} terms): lower the bound")
         d = func - m.num_imported_funcs
         body = m.bodies[d]
         if body.instrs is None:
-            raise Unsupported(f"function {func} is opaque to the IR")
+            raise Unprovable(f"function {func} is opaque to the IR")
         ft = m.func_type(func)
         locals_ = list(args) + [self.b.const(0, WIDTH[t]) for t in body.local_types()]
         inner = _State(st.live, locals_, list(st.globals), st.mem, [])
@@ -360,7 +360,7 @@ class Translator:
             out = self._call(callee, args, st, depth + 1)
             st.live, st.globals, st.mem, st.stack = out.live, out.globals, out.mem, out.stack
         else:
-            raise Unsupported(f"{name} is not covered by the semantics")
+            raise Unprovable(f"{name} is not covered by the semantics")
 
     def _br_table(self, st: _State, frames: list, labels: tuple, default: int) -> None:
         b = self.b
@@ -384,5 +384,5 @@ _POPS = _pops()
 
 
 def translate(b: Builder, m: Module, func: int, inputs: Inputs, *, bound: int = 16, max_depth: int = 8) -> Outcome:
-    """The outcome of calling `func` of `m` on `inputs`; raises Unsupported for what is not covered."""
+    """The outcome of calling `func` of `m` on `inputs`; raises Unprovable for what is not covered."""
     return Translator(b, m, inputs, bound=bound, max_depth=max_depth).run(func)

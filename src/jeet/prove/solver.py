@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
-from .errors import ProveError
+from ..errors import ProveError
 from .terms import ARRAY, BOOL, Term
 
 SOLVERS = ("bitwuzla", "z3")
