@@ -86,16 +86,17 @@ def test_inspect_lists_exports_and_mutability(tmp_path):
 
 
 def test_bench_writes_table_and_plot(tmp_path):
-    proc = jeet("bench", "--kernels", "popcount,clamp", "--budget", "3", "--runs", "3", "--json",
+    proc = jeet("bench", "--kernels", "popcount,clamp", "--from", "O0", "--budget", "3", "--runs", "3", "--json",
                 "--out", str(tmp_path / "b"), cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert [k["kernel"] for k in doc["kernels"]] == ["popcount", "clamp"]
+    assert [(r["kernel"], r["start"]) for r in doc["rows"]] == [("popcount", "O0"), ("clamp", "O0")]
     assert doc["summary"]["held_out_failures"] == 0
-    assert all(k["fuel_evolved"] <= k["fuel_O0"] for k in doc["kernels"])
+    assert all(r["ns_input"] > 0 and r["ratio"] > 0 for r in doc["rows"])
     md = (tmp_path / "b" / "bench.md").read_text()
-    assert "| popcount |" in md and "median fuel ratio" in md
+    assert "| popcount | O0 |" in md and "median native-time ratio" in md
     assert (tmp_path / "b" / "fitness.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "b" / "native_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_raw_operators_run_and_report_their_valid_rate(tmp_path):

@@ -23,7 +23,8 @@ SAMPLE_IMM = {
     "call_indirect": (0, 0), "local": (0,), "global": (0,), "table": (0,), "memarg": (0, 4),
     "mem": (0,), "i32": (-5,), "i64": (1 << 40,), "f32": (0x3F800000,), "f64": (0x4000000000000000,),
     "select_t": ((I64,),), "reftype": (0x70,), "data_mem": (0, 0), "data": (0,), "mem_mem": (0, 0),
-    "elem_table": (0, 0), "elem": (0,), "table_table": (0, 0),
+    "elem_table": (0, 0), "elem": (0,), "table_table": (0, 0), "v128": ((1 << 127) | 5,),
+    "shuffle": (tuple(range(31, 15, -1)),), "lane": (1,), "memarg_lane": (0, 4, 1),
 }
 
 
@@ -40,16 +41,17 @@ def every_opcode() -> list[Instr]:
     return out + [Instr.named("end")]
 
 
-def test_table_is_complete_for_webassembly_2_0_without_simd():
+def test_table_is_complete_for_webassembly_2_0():
     # MVP 0x00-0xC4 minus the unassigned bytes, typed select, table.get/set,
-    # 3 reference instructions, 8 saturating truncations, 10 bulk memory / table ops
+    # 3 reference instructions, 8 saturating truncations, 10 bulk memory / table ops, 236 SIMD
     singles = [op for op in OPCODES if op < 0x100]
     unassigned = {0x06, 0x07, 0x08, 0x09, 0x0A, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19,
                   0x1D, 0x1E, 0x1F, 0x27}
     assert set(range(0xC5)) - set(singles) == unassigned
     assert {0xD0, 0xD1, 0xD2} <= set(singles)
-    assert sorted(op for op in OPCODES if op >= 0x100) == [0xFC00 + i for i in range(18)]
-    assert len(OPCODES) == 0xC5 - len(unassigned) + 3 + 18
+    assert sorted(op for op in OPCODES if 0x100 <= op < 0xFD00) == [0xFC00 + i for i in range(18)]
+    assert len([op for op in OPCODES if op >> 8 == 0xFD]) == 236
+    assert len(OPCODES) == 0xC5 - len(unassigned) + 3 + 18 + 236
 
 
 def test_names_and_fields_are_consistent():
@@ -59,7 +61,7 @@ def test_names_and_fields_are_consistent():
         assert info.imm in IMM_KINDS and info.cls in CLASSES
         if info.sig is not None:
             pops, pushes = info.sig
-            assert all(t in (0x7F, 0x7E, 0x7D, 0x7C, 0x70) for t in pops + pushes)
+            assert all(t in (0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70) for t in pops + pushes)
 
 
 @pytest.mark.parametrize("name, cls, sig", [

@@ -19,6 +19,18 @@ class BenchOptions:
     workers: int = 0
     out: Path = Path("bench-out")  # the suite writes its files here
     wasm_opt: bool = True         # seed evolution with wasm-opt -O3 output where the suite evolves
+    starts: tuple[str, ...] = ("O0", "O2")  # kernels suite: starting points (O2: clang -O2 + wasm-opt -O3)
+
+
+def parse_starts(text: str) -> tuple[str, ...]:
+    """`--from O0,O2`: the kernel suite's starting points. "O2" is the production build, clang -O2 +
+    `wasm-opt -O3` (the suite's O2opt build, also accepted by that name). ValueError naming the choices."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    starts = tuple(dict.fromkeys("O2" if n == "O2opt" else n for n in names))
+    bad = [n for n in starts if n not in ("O0", "O2")]
+    if bad or not starts:
+        raise ValueError(f"--from {text!r}: choose from O0 and O2 (O2 = clang -O2 + wasm-opt -O3), comma-separated")
+    return starts
 
 
 # name -> "module:function"; the function is `run(options, console) -> dict` (the JSON report),

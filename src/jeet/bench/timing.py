@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import random
 import shlex
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata
 
 from rich.console import Console
 
@@ -35,6 +32,7 @@ from ..sandbox import Sandbox
 from ..timing import (CostStore, TimingError, count_classes, cross_validated_predictions, fit, judge_report, measure,
                       pick_cases, ratio, spearman)
 from .options import BenchOptions
+from .report import machine as _machine
 
 LEVELS = ("O0", "O2")      # starting points; each is compared with the reference
 REFERENCE = "O2opt"        # clang -O2 + wasm-opt -O3
@@ -204,18 +202,6 @@ def _summary(rows: list[KernelTiming], predicted, xs, ys, fuels) -> dict:
                                           "fuel": statistics.median(within_fuel) if within_fuel else None},
         "variants": len(ys),
     }
-
-
-def _machine() -> str:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (f"{platform.machine()} {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"wasmtime {metadata.version('wasmtime')}; load average {load}")
 
 
 def markdown(result: dict, rows: list[KernelTiming]) -> str:

@@ -29,9 +29,12 @@ def bench(
     no_wasm_opt: bool = typer.Option(False, "--no-wasm-opt", help="tuner suite: evolve without wasm-opt "
                                      "seeds, so the search alone does the optimising."),
     force: bool = typer.Option(False, "--force", help="Allow more --workers than cores."),
+    start_from: str = typer.Option("O0,O2", "--from", help="kernels suite: starting points, comma-separated: O0 "
+                                   "(clang -O0) and O2, the production build (clang -O2 + wasm-opt -O3, the "
+                                   "kernels' O2opt build)."),
 ) -> None:
     """Measure jeet: the kernel suite against clang -O2 and wasm-opt -O3, or another suite."""
-    from ..bench.options import BenchOptions, load_suite
+    from ..bench.options import BenchOptions, load_suite, parse_starts
 
     checks.seconds("--budget", budget)
     checks.count("--runs", runs, 1, 100_000)
@@ -41,6 +44,7 @@ def bench(
         raise JeetError(f"--out {out} exists and is not a folder")
     try:
         run = load_suite(suite)
+        starts = parse_starts(start_from)
     except ValueError as exc:
         raise JeetError(str(exc)) from None
     names = tuple(n.strip() for n in kernels.split(",") if n.strip()) if kernels else None
@@ -53,7 +57,7 @@ def bench(
                 raise JeetError(str(exc)) from None
     console = Console(stderr=True)
     opts = BenchOptions(budget=budget, runs=runs, seed=seed, kernels=names, workers=workers, out=out,
-                        wasm_opt=not no_wasm_opt)
+                        wasm_opt=not no_wasm_opt, starts=starts)
     report = run(opts, console)
     if json_out:
         sys.stdout.write(json.dumps(report) + "\n")

@@ -44,7 +44,7 @@ def evolve(
     max_specimens: Optional[int] = typer.Option(None, "--max-specimens", help="Cap the store at N specimens (remembered in --data; see jeet gc)."),
     max_store_mb: Optional[float] = typer.Option(None, "--max-store-mb", help="Cap the store at M MiB on disk (remembered in --data; see jeet gc)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run with the same settings."),
-    operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'machine', 'all' or a comma-separated list."),
+    operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'machine' (the rewrites that change what the CPU does), 'all' or a comma-separated list."),
     objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Built-in kernel to evolve when no INPUT is given."),
     level: Optional[str] = typer.Option(None, "--level", help="Which build of the kernel to start from: O0 "

@@ -22,6 +22,7 @@ from typing import Sequence, TypeVar
 
 from ..errors import JeetError
 from ..genetics import OperatorLedger, operator_set
+from ..genetics.registry import DEFAULT_WEIGHTS
 from .config import EvolveConfig
 from .population import Member, rank_pareto, rank_weighted
 from .rates import OperatorRates
@@ -65,7 +66,7 @@ class GeneticAlgorithm:
         self.crossovers = [o.name for o in ops if o.arity == 2]
         if not self.mutators:
             raise JeetError(f"operator set {config.operators!r} has no mutation operator")
-        self.weights = config.operator_weights
+        self.weights = {**DEFAULT_WEIGHTS, **config.operator_weights}
         adapt = dict(mode=config.adaptive_operators, rate=config.adaptation_rate,
                      floor=config.min_operator_probability)
         self.rates = {"mutation": OperatorRates.initial(self.mutators, self.weights, **adapt)}

@@ -43,6 +43,7 @@ CLASS_COSTS: Mapping[str, float] = MappingProxyType({
     "memory": 10.0,         # memory.size/grow/copy/fill: a runtime call or a bulk loop
     "float_div_sqrt": 15.0,  # FP divide/sqrt: long non-pipelined latency
     "int_div": 20.0,        # integer divide/remainder: iterative divider plus trap checks
+    "simd": 1.5,            # one 128-bit vector operation: a wider ALU op (SIMD loads/stores count as loads/stores)
 })
 
 DEFAULT_COST = 1.0  # an opcode the table does not know is charged like a plain ALU operation

@@ -21,29 +21,44 @@ from .operator import Operator
 from .promote_slot import PromoteSlot
 from .raw_splice import RawSplice
 from .raw_xor import RawXor
+from .stoke import Stoke
 from .replace_expr import ReplaceExpr
 from .select_to_if import SelectToIf
 from .strength_reduce import StrengthReduce
 from .swap_runs import SwapRuns
 from .unroll import Unroll
+from .vectorize_bytes import VectorizeBytes
+from .word_at_a_time import WordAtATime
 
-__all__ = ["OPERATORS", "SETS", "operator_set"]
+__all__ = ["DEFAULT_WEIGHTS", "EXPENSIVE", "MACHINE", "OPERATORS", "SETS", "operator_set"]
 
 _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
     StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
+    VectorizeBytes, WordAtATime, Stoke,
 )
 
-# Rewrites that change what the machine does (part of "structural" too); each applies only where
-# its pattern occurs, so "not applicable" is their usual answer.
+# Rewrites that change what the machine does rather than trimming instructions. Each applies only where
+# its pattern occurs ("not applicable" is their usual answer, and a draw that yields nothing costs the
+# loop an offspring), so they start with small weights; stoke's call runs a whole search.
 MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits,
-                                                     IdiomRotate, Unroll))
+                                                     IdiomRotate, Unroll, VectorizeBytes, WordAtATime, Stoke))
+
+# Structural, but a call costs a search (a tenth of a second or more, not microseconds): never in a
+# default set, only when asked for (`--operators structural,stoke` or `machine`).
+EXPENSIVE: tuple[str, ...] = (Stoke.name,)
+
+# Starting weights where an operator should not get the uniform share (EvolveConfig.operator_weights
+# overrides them): rewrites that rarely apply still cost a site search per call, stoke a whole search.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    **{name: 0.3 for name in MACHINE}, "vectorize_bytes": 0.5, "word_at_a_time": 0.5, "stoke": 0.1,
+}
 
 OPERATORS: dict[str, type[Operator]] = {cls.name: cls for cls in _ALL}
 
 SETS: dict[str, tuple[str, ...]] = {
-    "structural": tuple(name for name, cls in OPERATORS.items() if cls.structural),
+    "structural": tuple(name for name, cls in OPERATORS.items() if cls.structural and name not in EXPENSIVE),
     "raw": tuple(name for name, cls in OPERATORS.items() if not cls.structural),
     "machine": MACHINE,
     "all": tuple(OPERATORS),

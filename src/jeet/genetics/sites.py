@@ -12,11 +12,11 @@ from jeet.wasm.analysis import block_ends
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.types import ValType
 
-from ._ops import BLOCK_STARTS, ELSE, END
+from ._ops import BLOCK_STARTS, ELSE, END, LOCAL_GET, LOOP
 from .operator import Genome
 
-__all__ = ["Facts", "add_locals", "compatible", "facts", "live_instructions", "pick_site", "pick_start",
-           "pick_target", "starts"]
+__all__ = ["Facts", "add_locals", "compatible", "facts", "live_after", "live_instructions", "pick_site",
+           "pick_start", "pick_target", "starts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +153,19 @@ def start_sites(genome: Genome, rng: random.Random, attempts: int = 16) -> Itera
         start = pick_start(genome, rng)
         if start is not None:
             yield start
+
+
+def live_after(instrs: Sequence[Instr], stop: int) -> set[int]:
+    """Locals that may be read after `instrs[:stop]` ran: read anywhere later in the body, or anywhere
+    in a loop around `stop` (the loop may come round). A safe over-approximation of liveness."""
+    live = {i.imm[0] for i in instrs[stop:] if i.op == LOCAL_GET}
+    starts: list[int] = []
+    for k, i in enumerate(instrs[:stop]):
+        if i.op in BLOCK_STARTS:
+            starts.append(k)
+        elif i.op == END and starts:
+            starts.pop()
+    open_loops = [k for k in starts if instrs[k].op == LOOP]
+    if open_loops:
+        live |= {i.imm[0] for i in instrs[open_loops[0]:stop] if i.op == LOCAL_GET}
+    return live

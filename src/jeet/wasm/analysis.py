@@ -145,17 +145,37 @@ class _Fail(Exception):
 (C_FIXED, C_MEMARG, C_LGET, C_LSET, C_LTEE, C_GGET, C_GSET, C_BLOCK, C_LOOP, C_IF, C_ELSE, C_END,
  C_BR, C_BRIF, C_BRTABLE, C_RETURN, C_UNREACHABLE, C_CALL, C_CALLIND, C_DROP, C_SELECT,
  C_SELECTT, C_REFNULL, C_ISNULL, C_REFFUNC, C_TGET, C_TSET, C_TSIZE, C_TGROW, C_TFILL, C_TCOPY,
- C_TINIT, C_EDROP, C_MEM, C_MCOPY, C_MINIT, C_DDROP) = range(37)
+ C_TINIT, C_EDROP, C_MEM, C_MCOPY, C_MINIT, C_DDROP, C_LANE) = range(38)
+
+
+def _lane_bits(name: str) -> int:
+    """Lane width of a lane-indexed SIMD instruction: "i16x8.extract_lane_s" -> 16, "v128.load32_lane" -> 32."""
+    ty, access = name.split(".")
+    if ty == "v128":
+        return int(access.replace("load", "").replace("store", "").split("_")[0])
+    return int(ty[1:].split("x")[0])
 
 
 def _natural_align(name: str) -> int:
-    """log2 of the access width in bytes: "i64.load16_u" -> 1, "f64.store" -> 3."""
+    """log2 of the access width in bytes: "i64.load16_u" -> 1, "f64.store" -> 3,
+    "v128.load" -> 4, "v128.load8x8_s" -> 3, "v128.load32_splat" / "v128.load32_lane" -> 2."""
     ty, access = name.split(".")
+    if ty == "v128":
+        if access in ("load", "store"):
+            return 4
+        if "x" in access:  # load8x8_s, load16x4_u, load32x2_s: 64 bits
+            return 3
+        bits = access.replace("load", "").replace("store", "").split("_")[0]
+        return {"8": 0, "16": 1, "32": 2, "64": 3}[bits]
     bits = access.replace("load", "").replace("store", "").split("_")[0]
     return {"8": 0, "16": 1, "32": 2, "64": 3}[bits or ty[1:]]
 
 
-_NATURAL_ALIGN = {op: _natural_align(info.name) for op, info in OPCODES.items() if info.imm == "memarg"}
+_NATURAL_ALIGN = {op: _natural_align(info.name) for op, info in OPCODES.items()
+                  if info.imm in ("memarg", "memarg_lane")}
+# lane-indexed SIMD instructions -> the number of lanes (their immediate must be below it)
+_LANES = {op: (32 if info.imm == "shuffle" else 128 // _lane_bits(info.name))
+          for op, info in OPCODES.items() if info.imm in ("lane", "memarg_lane", "shuffle")}
 
 _SPECIAL = {
     0x00: C_UNREACHABLE, 0x02: C_BLOCK, 0x03: C_LOOP, 0x04: C_IF, 0x05: C_ELSE, 0x0B: C_END,
@@ -168,6 +188,8 @@ _SPECIAL = {
 }
 for _op in _NATURAL_ALIGN:
     _SPECIAL[_op] = C_MEMARG
+for _op in _LANES:
+    _SPECIAL.setdefault(_op, C_LANE)
 # everything else with a fixed signature needs no context at all
 _FIXED = {op: info.sig for op, info in OPCODES.items() if info.sig is not None and op not in _SPECIAL}
 _SIG = {op: info.sig for op, info in OPCODES.items() if info.sig is not None}
@@ -284,12 +306,22 @@ def _check_body(ctx: _Ctx, ft: FuncType, local_types: tuple, instrs: tuple) -> l
                 raise _Fail(idx, "unknown memory 0")
             if ins.imm[0] > _NATURAL_ALIGN[op]:
                 raise _Fail(idx, "alignment must not be larger than natural")
+            if op in _LANES and ins.imm[2] >= _LANES[op]:
+                raise _Fail(idx, "invalid lane index")
             pops, pushes = _SIG[op]
             n = len(pops)
             if n <= h and stack[h - n :] == pops:
                 new = stack[: h - n] + pushes
             else:
                 new = _pop(stack, unreach, pops, idx) + pushes
+            app(Info(pops, pushes, h, stack, depth, not unreach))
+            stack = new
+        elif cat == C_LANE:
+            lanes = ins.imm[0] if isinstance(ins.imm[0], tuple) else (ins.imm[0],)
+            if len(lanes) != (16 if _LANES[op] == 32 else 1) or any(x >= _LANES[op] for x in lanes):
+                raise _Fail(idx, "invalid lane index")
+            pops, pushes = _SIG[op]
+            new = _pop(stack, unreach, pops, idx) + pushes
             app(Info(pops, pushes, h, stack, depth, not unreach))
             stack = new
         elif cat == C_END:
@@ -611,6 +643,8 @@ def _const_expr(m: Module, e: ConstExpr, want: ValType, what: str, off: int) -> 
             stack.append(F32)
         elif op == 0x44:
             stack.append(F64)
+        elif op == 0xFD0C:
+            stack.append(V128)
         elif op == 0xD0:
             stack.append(ins.imm[0])
         elif op == 0xD2:
@@ -645,7 +679,7 @@ def _limits(lim, bound: int, what: str, off: int) -> None:
 def validate(module: Module) -> None:
     """WebAssembly 2.0 validation of the whole module; WasmError on the first violation.
 
-    Opaque bodies (SIMD, ...) are not type-checked: the IR cannot see into them.
+    Opaque bodies (relaxed SIMD, threads, ...) are not type-checked: the IR cannot see into them.
     """
     m = module
 

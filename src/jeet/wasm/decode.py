@@ -6,8 +6,8 @@ encodings, the data count rule) plus the cheap index checks every helper of `Mod
 relies on (type indices of functions, export and start indices). Type checking of bodies
 and constant expressions is `jeet.wasm.analysis`. Any failure is a `WasmError`.
 
-Bodies using instructions the IR does not model (SIMD, threads, tail calls, exceptions,
-GC, ...) are kept opaque (`Body.instrs is None`). Where their encoding is known the
+Bodies using instructions the IR does not model (relaxed SIMD, threads, tail calls,
+exceptions, GC, multiple memories, ...) are kept opaque (`Body.instrs is None`). Where their encoding is known the
 scan continues to the end, so a malformed opaque body is still rejected.
 """
 
@@ -86,19 +86,16 @@ _END = _SIMPLE[0x0B]
 _FC_IMMS = (0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 2, 1, 2, 1, 1, 1)
 
 
-def _simd_imm(sub: int) -> str | None:
-    """Immediate layout of a SIMD / relaxed-SIMD opcode (scanned, not modelled)."""
-    if sub <= 11 or sub in (92, 93):
-        return "memarg"
-    if sub in (12, 13):
-        return "bytes16"
-    if 21 <= sub <= 34:
-        return "lane"
-    if 84 <= sub <= 91:
-        return "memarg_lane"
-    if sub <= 0x113:
-        return ""
-    return None
+def _simd_imms() -> dict[int, str]:
+    from .opcodes import OPCODES
+
+    return {op & 0xFF: info.imm for op, info in OPCODES.items() if op >> 8 == 0xFD}
+
+
+# modelled SIMD sub-opcode -> immediate kind (see jeet.wasm.opcodes)
+_SIMD_IMM = _simd_imms()
+# relaxed SIMD (0x100 .. 0x113) has no immediates: scanned, kept opaque
+_RELAXED_SIMD_LAST = 0x113
 
 
 class _Ctx:
@@ -294,20 +291,49 @@ def _decode_instrs(
                 return _opaque_rest(data, end)
         elif k == K_FD:
             sub, pos = read_u32(data, pos, end)
-            kind = _simd_imm(sub)
+            kind = _SIMD_IMM.get(sub) if sub < 0x100 else None
             if kind is None:
+                if sub < 0x100:
+                    raise WasmError(start, f"illegal opcode 0xfd {sub:#x}")
                 if const_expr:
                     raise WasmError(start, "unsupported instruction in a constant expression")
-                return _opaque_rest(data, end)
-            opaque = True
-            if kind == "memarg" or kind == "memarg_lane":
-                _, _, pos, _ = _read_memarg(data, pos, end)
-            if kind == "bytes16":
-                pos += 16
-            elif kind == "lane" or kind == "memarg_lane":
+                if sub > _RELAXED_SIMD_LAST:
+                    return _opaque_rest(data, end)
+                opaque = True  # relaxed SIMD: no immediates, not modelled
+                continue
+            if const_expr and sub != 12:
+                raise WasmError(start, "constant expression required")
+            if kind == "":
+                imm = ()
+            elif kind == "memarg" or kind == "memarg_lane":
+                align, offset, pos, multi = _read_memarg(data, pos, end)
+                if multi:
+                    opaque = True
+                    if kind == "memarg_lane":
+                        pos += 1
+                    continue
+                imm = (align, offset)
+                if kind == "memarg_lane":
+                    if pos >= end:
+                        raise WasmError(pos, "unexpected end")
+                    imm = (align, offset, data[pos])
+                    pos += 1
+            elif kind == "lane":
+                if pos >= end:
+                    raise WasmError(pos, "unexpected end")
+                imm = (data[pos],)
                 pos += 1
-            if pos > end:
-                raise WasmError(end, "unexpected end")
+            else:  # "v128" and "shuffle": 16 bytes
+                if pos + 16 > end:
+                    raise WasmError(pos, "unexpected end")
+                chunk = data[pos : pos + 16]
+                imm = (int.from_bytes(chunk, "little"),) if kind == "v128" else (tuple(chunk),)
+                pos += 16
+            raw = data[start:pos]
+            ins = cache.get(raw)
+            if ins is None:
+                ins = cache[raw] = Instr(0xFD00 | sub, imm, raw)
+            append(ins)
         elif k == K_FE:
             sub, pos = read_u32(data, pos, end)
             if const_expr:

@@ -59,6 +59,14 @@ def _imm_bytes(kind: str, imm: tuple) -> bytes:
         return _U(len(imm[0])) + bytes(imm[0])
     if kind == "reftype":
         return bytes((imm[0],))
+    if kind == "v128":
+        return (imm[0] & ((1 << 128) - 1)).to_bytes(16, "little")
+    if kind == "shuffle":
+        return bytes(imm[0])
+    if kind == "lane":
+        return bytes((imm[0],))
+    if kind == "memarg_lane":
+        return _U(imm[0]) + _U(imm[1]) + bytes((imm[2],))
     raise WasmError(-1, f"unknown immediate kind {kind!r}")
 
 

@@ -59,7 +59,7 @@ class Body:
     """A function body: local declarations plus the instruction sequence.
 
     `locals` keeps the run-length groups as encoded, `(count, type)`. `instrs` is None
-    when the body uses instructions the IR does not model (e.g. SIMD): such a body is
+    when the body uses instructions the IR does not model (e.g. relaxed SIMD, tail calls): such a body is
     opaque, carried as `raw` and never mutated. `instrs` always ends with the final `end`.
     `raw` is the exact original encoding (locals and expression, without the size
     prefix) or None once the body has been changed.

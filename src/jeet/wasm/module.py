@@ -39,7 +39,7 @@ class ConstExpr:
     """A constant expression (global initializer, segment offset, element item).
 
     `instrs` ends with `end`; it is None for an expression the IR does not model
-    (`v128.const`), which is then carried by `raw` (the exact encoding, `end` included).
+    (instructions after WebAssembly 2.0), which is then carried by `raw` (the exact encoding, `end` included).
     Two expressions are equal when their instructions are, or (opaque) their bytes are.
     """
 

@@ -1,0 +1,206 @@
+"""word_at_a_time: byte-sum and byte-count loops gain a prologue reading 8 (or 4) bytes per load with
+SWAR arithmetic; the original loop stays as the byte tail and the result is unchanged on every buffer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from byte_loops_wat import COUNT_NE_UNROLLED, COUNT_SAME, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
+from ops_support import (KERNEL_NAMES, assert_becomes, promoted, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
+                         target_cases, two_buffer_cases, wasmtime_valid, wat)
+
+from jeet.genetics import Genome
+from jeet.genetics.byte_loops import find_byte_loops
+from jeet.genetics.sites import facts
+from jeet.genetics.word_at_a_time import WordAtATime, word_at_a_time
+from jeet.sandbox import Sandbox
+from jeet.wasm import decode, validate
+
+BYTE_KERNELS = {"count_byte": lambda r: (r.choice((0, 7, 255, r.randrange(256), 263, -1)),),
+                "sum_bytes": lambda r: ()}
+
+
+@pytest.fixture(scope="module")
+def box() -> Sandbox:
+    return Sandbox(compiler="cranelift")
+
+
+def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration():
+    assert_becomes(WordAtATime(), 1, COUNT_NE_UNROLLED, """
+(module
+  (memory 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $c i32) (local $end i32)
+    (local $w i64) (local $x i64) (local $tens i64) (local $d i32)
+    local.get $n
+    i32.const -2
+    i32.and
+    local.tee $end
+    i32.eqz
+    if
+      i32.const 0
+      return
+    end
+    ;; 16 bytes at a time while the original would run 9 more iterations (2 bytes each), the chunks
+    ;; below 2^32
+    local.get $end  local.get $i  i32.sub  local.tee $d  i32.const 16  i32.gt_u
+    local.get $i  local.get $p  i32.add  i64.extend_i32_u
+    local.get $d  i32.const 1  i32.sub  i64.extend_i32_u  i64.const -16  i64.and
+    i64.add
+    i64.const 0x100000000
+    i64.le_u
+    i32.and
+    if
+      ;; and the byte compared against fits in a byte
+      i32.const 10  i32.const 256  i32.lt_u
+      if
+        i32.const 10
+        i64.extend_i32_u
+        i64.const 0x0101010101010101
+        i64.mul
+        local.set $tens
+        loop
+          local.get $i  local.get $p  i32.add
+          i64.load align=1
+          local.set $w
+          ;; c += number of bytes of w that differ from 10
+          local.get $c
+          local.get $w  local.get $tens  i64.xor  local.tee $x
+          i64.const 0x7f7f7f7f7f7f7f7f  i64.and  i64.const 0x7f7f7f7f7f7f7f7f  i64.add
+          local.get $x  i64.or
+          i64.const 0x8080808080808080  i64.and
+          i64.popcnt
+          i32.wrap_i64
+          i32.add
+          local.set $c
+          local.get $i  local.get $p  i32.add
+          i64.load offset=8 align=1
+          local.set $w
+          local.get $c
+          local.get $w  local.get $tens  i64.xor  local.tee $x
+          i64.const 0x7f7f7f7f7f7f7f7f  i64.and  i64.const 0x7f7f7f7f7f7f7f7f  i64.add
+          local.get $x  i64.or
+          i64.const 0x8080808080808080  i64.and
+          i64.popcnt
+          i32.wrap_i64
+          i32.add
+          local.set $c
+          local.get $i  i32.const 16  i32.add  local.set $i
+          local.get $d  i32.const 16  i32.sub  local.tee $d  i32.const 16  i32.gt_u
+          br_if 0
+        end
+      end
+    end
+    loop
+      local.get $c
+      local.get $p
+      local.get $i
+      i32.add
+      i32.load8_u
+      i32.const 10
+      i32.ne
+      i32.add
+      local.get $p
+      local.get $i
+      i32.add
+      i32.load8_u offset=1
+      i32.const 10
+      i32.ne
+      i32.add
+      local.set $c
+      local.get $i
+      i32.const 2
+      i32.add
+      local.tee $i
+      local.get $end
+      i32.ne
+      br_if 0
+    end
+    local.get $c))
+""")
+
+
+@pytest.mark.parametrize("text", [MAX_IF, MIN_SELECT, *NOT_REDUCTIONS.values()])
+def test_maxima_minima_and_non_reductions_are_left_alone(text):
+    assert_unchanged(WordAtATime(), 0, text)
+
+
+@pytest.mark.parametrize("name", ["sum_while", "count_ne_unrolled"])
+@pytest.mark.parametrize("width", [4, 8])
+def test_sums_and_counts_keep_their_results_and_run_the_word_path(name, width, box):
+    before = wat(REDUCTIONS[name])
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
+    assert wasmtime_valid(after)
+    rng = random.Random(f"{name}{width}")
+    assert_same_behaviour(before, after, "f", buffer_cases(rng, 120), box)
+    data = [(5001, rng.randbytes(600))]
+    assert box.call(after, "f", (5001, 600), data).fuel < 0.7 * box.call(before, "f", (5001, 600), data).fuel
+
+
+@pytest.mark.parametrize("name", sorted(BYTE_KERNELS))
+@pytest.mark.parametrize("width", [4, 8])
+def test_clang_O2_byte_kernels_agree(name, width, box):
+    before = kernel(name, "O2")
+    g = Genome.from_bytes(before, name)
+    f = facts(g, 0)
+    rng = random.Random(f"{name}{width}")
+    for loop in find_byte_loops(f.body, f.local_types):
+        after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
+        validate(decode(after))
+        assert_same_behaviour(before, after, name, buffer_cases(rng, 100, BYTE_KERNELS[name]), box)
+
+
+def test_the_operator_is_valid_over_the_kernel_suite():
+    op = WordAtATime()
+    applied = set()
+    for name in KERNEL_NAMES:
+        for level in ("O0", "O2"):
+            wasm = kernel(name, level)
+            g = Genome.from_bytes(wasm, next(iter(decode(wasm).exported_functions())))
+            for seed in range(3):
+                child = op.apply(random.Random(seed), [g])
+                if child is not None:
+                    validate(decode(child.wasm))
+                    assert wasmtime_valid(child.wasm)
+                    applied.add(f"{name}.{level}")
+    assert applied == {"count_byte.O2", "sum_bytes.O2"}  # max_byte is left to vectorize_bytes
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+@pytest.mark.parametrize("width", [4, 8])
+def test_searches_stop_at_the_same_byte_and_skip_words_without_an_exit(name, width, box):
+    before = wat(SEARCHES[name])
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
+    validate(decode(after))
+    assert wasmtime_valid(after)
+    rng = random.Random(f"{name}{width}")
+    cases = (two_buffer_cases(rng, 150) if name in ("compare_bytes", "equal_bytes")
+             else target_cases(rng, 150, 32 if name == "skip_spaces" else None))
+    assert_same_behaviour(before, after, "f", cases, box)
+
+
+@pytest.mark.parametrize("name", sorted(BYTE_KERNELS))
+def test_clang_O0_byte_loops_agree_once_their_frame_slots_are_locals(name, box):
+    g = promoted(name)
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, 8)}).wasm
+    validate(decode(after))
+    assert_same_behaviour(g.wasm, after, name, buffer_cases(random.Random(name), 100, BYTE_KERNELS[name]), box)
+
+
+@pytest.mark.parametrize("width", [4, 8])
+def test_a_count_of_equal_bytes_in_two_buffers_compares_words(width, box):
+    before = wat(COUNT_SAME)
+    g = Genome.from_bytes(before, "f")
+    f = facts(g, 0)
+    (loop,) = find_byte_loops(f.body, f.local_types)
+    after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
+    validate(decode(after))
+    assert_same_behaviour(before, after, "f", two_buffer_cases(random.Random(width), 150), box)
