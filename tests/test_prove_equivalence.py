@@ -327,3 +327,9 @@ def test_without_a_restored_stack_pointer_no_byte_is_scratch():
     original = leaves_sp_lowered("local.get 1 local.get 0 i32.store offset=12")
     v = check(original, leaves_sp_lowered(""))
     assert v.result == "refuted" and v.counterexample.watch
+
+
+def test_simd_is_unknown_with_the_instruction_named():
+    f = wat("local.get 0 i32x4.splat i32x4.extract_lane 1")
+    v = check(f, f)
+    assert v.result == "unknown" and "i32x4.splat" in v.reason
