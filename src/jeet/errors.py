@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = [
     "JeetError", "WasmError", "SandboxError", "OracleError", "FitnessError", "GeneticsError", "StoreError",
     "NetError", "SimError", "JeetRuntimeError", "ArgumentError", "ArgumentValueError", "CallTimeout",
-    "CallInterrupted", "SymbiosisError", "EpigeneticsError", "TuneError", "TimingError", "UntimeableError",
+    "CallInterrupted", "SymbiosisError", "EpigeneticsError", "TuneError", "TimingError", "UntimeableError", "ProveError", "Unprovable",
 ]
 
 
@@ -126,3 +126,19 @@ class UntimeableError(TimingError):
 
     def __reduce__(self):
         return (type(self), (str(self), self.index, self.status))
+
+
+class ProveError(JeetError, ValueError):
+    """Two modules that cannot be compared: unreadable, invalid, no such function, other signatures."""
+
+
+class Unprovable(ProveError):
+    """Something the symbolic semantics does not cover; `jeet.prove` answers `unknown` with `reason`
+    instead (it never escapes `prove`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.reason,))

@@ -45,6 +45,7 @@ SUITES: dict[str, str] = {
     "islands": "jeet.bench.islands:run",
     "tuner": "jeet.bench.tuner:run",
     "timing": "jeet.bench.timing:run",
+    "prove": "jeet.bench.prove:run",
 }
 
 

@@ -18,7 +18,7 @@ from .errors import user_errors
 @user_errors
 def bench(
     suite: str = typer.Option("kernels", "--suite", help="Which benchmark: kernels, runtime, islands, tuner, "
-                              "epigenetics, forgetting, compression, latency, timing."),
+                              "epigenetics, forgetting, compression, latency, timing, prove."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     budget: float = typer.Option(60.0, "--budget", help="Evolution budget per unit of work, in seconds."),
     kernels: Optional[str] = typer.Option(None, "--kernels", help="Comma-separated kernel names (default: the suite's)."),

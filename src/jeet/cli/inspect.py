@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..evolve import read_module
+from ..prove import loop_free
 from ..wasm import decode
 from ..wasm.abi import scratch, state_writes
 from .errors import user_errors
@@ -41,6 +42,7 @@ def describe(data: bytes) -> dict:
                         "mutable_functions": sum(1 for f in reach if f >= m.num_imported_funcs
                                                  and not m.bodies[f - m.num_imported_funcs].opaque),
                         "state_writes": list(state_writes(m, fidx)),
+                        "proof": "loop-free" if loop_free(m, fidx) else "needs bound",
                         "scratch": None if frame is None else list(frame.region)})
     return {"size": len(data), "imported_functions": m.num_imported_funcs, "exports": exports, "functions": funcs}
 
@@ -59,14 +61,14 @@ def inspect(
     c.print(f"[bold]{file}[/bold]: {info['size']} bytes, {len(info['functions'])} defined functions, "
             f"{info['imported_functions']} imported")
     t = Table(title="exported functions")
-    for col in ("name", "index", "signature", "reaches", "mutable", "state"):
+    for col in ("name", "index", "signature", "reaches", "mutable", "state", "proof"):
         t.add_column(col)
     for e in info["exports"]:
         n, k = e["reachable_functions"], e["mutable_functions"]
         mutable = "yes" if k == n else "no" if k == 0 else f"{k} of {n}"
         state = "none" if not e["state_writes"] else f"may write ({e['state_writes'][0]})"
         t.add_row(escape(e["name"]), str(e["index"]), escape(e["type"]), f"{n} function{'s' * (n != 1)}",
-                  mutable, escape(state))
+                  mutable, escape(state), e["proof"])
     c.print(t)
     t = Table(title="functions")
     for col in ("index", "export", "signature", "instructions", "mutable"):

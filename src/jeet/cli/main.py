@@ -12,6 +12,7 @@ from . import gc as gc_cmd
 from . import inspect as inspect_cmd
 from . import monitor as monitor_cmd
 from . import node as node_cmd
+from . import prove as prove_cmd
 from . import run as run_cmd
 from . import simulate as simulate_cmd
 from . import tune as tune_cmd
@@ -34,6 +35,7 @@ app.command("node")(node_cmd.node)
 app.command("run")(run_cmd.run)
 app.command("monitor")(monitor_cmd.monitor)
 app.command("tune")(tune_cmd.tune)
+app.command("prove")(prove_cmd.prove)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,0 +1,37 @@
+"""jeet.prove: equivalence of two versions of a function for all inputs, by an SMT solver.
+
+`prove(original, variant, function)` -> `Verification` ("proved" | "refuted" | "bounded" |
+"unknown"); a refutation carries a `Counterexample` replayed in the sandbox, convertible to a
+test case. `loop_free(module, function)` says whether a proof can cover every input.
+
+What the answers mean, per kind of function:
+
+* Integer code without loops or recursion: `proved` means the same trap/no-trap outcome and,
+  when neither traps, the same results, the same final value of every global and the same
+  bytes everywhere in memory except the original's shadow-stack scratch region, for every
+  argument, every initial value of the mutable and imported globals and every initial memory
+  content (memory of its declared initial size). The stack pointer is held at its initial value
+  when the original restores it, as every host call then sees it. When both trap, nothing else
+  is compared (jeet's sandbox discards an instance after a trap).
+* Code with loops or recursion: `bounded(k)` means the same on every input whose loops run at
+  most k iterations per loop entry (and whose calls nest at most `max_depth` deep); `proved`
+  when no input runs longer.
+* Floats: values only moved (loads, stores, locals, select, reinterpret) are bit patterns and
+  are proved like integers, any NaN matching any NaN in results; float arithmetic is
+  "unknown (floats: tested only)". So are memory.grow, bulk memory, call_indirect, SIMD,
+  called host imports, modules whose data segments, globals or memories differ, and modules
+  that can grow memory elsewhere.
+
+Bad input (invalid module, no such export, different signatures) raises `ProveError`; a
+solver timeout or failure is an `unknown` answer, never an exception.
+"""
+
+from .counterexample import Counterexample, Side
+from .coverage import loop_free, uncovered
+from .equivalence import load_pair, prove
+from ..errors import ProveError
+from .solver import SOLVERS
+from .verification import Verification
+
+__all__ = ["prove", "loop_free", "uncovered", "load_pair", "Verification", "Counterexample", "Side",
+           "ProveError", "SOLVERS"]

@@ -1,0 +1,364 @@
+"""Equivalence of two versions of one exported function, for all inputs, by an SMT query.
+
+Both functions are translated over the same symbolic inputs (arguments, mutable and
+imported globals, initial memory), and the solver looks for inputs on which they differ:
+one traps and the other does not, or neither traps and a result, a final global or a byte of
+memory outside the original's shadow-stack scratch region differs. No such input: `proved`
+(or `bounded(k)` when a loop may run longer than the unrolling). One found: it is replayed in
+jeet's sandbox on both modules, and only a difference seen there makes `refuted`.
+
+The stack pointer (see `jeet.wasm.abi`) is held at its declared initial value when the original
+restores it: every call a host makes then starts there. The scratch region is fixed with it:
+`[sp0 - frame, sp0)`, the original call tree's frame. When the original does not visibly restore
+the pointer, it is an ordinary symbolic global and no byte is scratch. Everything else is symbolic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from ..oracle.values import valtype_names
+from ..sandbox import Sandbox
+from ..wasm import Module, WasmError, decode, validate
+from ..wasm import abi
+from ..wasm.types import F32, F64, WIDTH
+from .counterexample import Counterexample, blocks, ranges
+from .coverage import loop_free, recursive, uncovered
+from .candidates import ConcreteModel, search
+from ..errors import ProveError, Unprovable
+from .evaluate import Evaluator
+from .replay import differs, run_side
+from .semantics import Inputs, Outcome, make_inputs, translate
+from .solver import SOLVERS, Portfolio, Solver, open_solver
+from .terms import Builder, Term
+from .verification import Verification
+
+
+def load_pair(original: bytes, variant: bytes, function: str) -> tuple[Module, Module, int, int]:
+    """Decode and validate both modules and find the function; ProveError names what is wrong."""
+    mods = []
+    for label, data in (("original", original), ("variant", variant)):
+        try:
+            m = decode(bytes(data))
+            validate(m)
+        except WasmError as exc:
+            raise ProveError(f"{label}: invalid module: {exc}") from None
+        mods.append(m)
+    ma, mb = mods
+    fa, fb = ma.export_func(function), mb.export_func(function)
+    for label, m, f in (("original", ma, fa), ("variant", mb, fb)):
+        if f is None:
+            names = ", ".join(sorted(m.exported_functions())) or "none"
+            raise ProveError(f"{label}: no exported function {function!r} (exports: {names})")
+    sa, sb = ma.func_type(fa), mb.func_type(fb)
+    if sa != sb:
+        raise ProveError(f"{function}: different signatures, original {sa} vs variant {sb}")
+    return ma, mb, fa, fb
+
+
+def _context_difference(ma: Module, mb: Module) -> str | None:
+    """What, besides code, makes the two modules start from different states (then a proof over
+    shared initial state does not carry over)."""
+    if ma.memory_types != mb.memory_types:
+        return "the modules declare different memories"
+    if ma.global_types != mb.global_types or ma.globals != mb.globals:
+        return "the modules declare different globals"
+    if ma.data != mb.data:
+        return "the modules' data segments differ"
+    for m in (ma, mb):
+        if any(ins.op == 0x40 for body in m.bodies for ins in body.instrs or ()):
+            return "another function can grow memory (the semantics assumes the initial size)"
+    return None
+
+
+def _is_nan(b: Builder, x: Term) -> Term:
+    w = x.w
+    exp = ((1 << (11 if w == 64 else 8)) - 1) << (52 if w == 64 else 23)
+    frac = (1 << (52 if w == 64 else 23)) - 1
+    return b.and_(b.eq(b.bin("and", x, b.const(exp, w)), b.const(exp, w)),
+                  b.ne(b.bin("and", x, b.const(frac, w)), b.const(0, w)))
+
+
+def _value_differs(b: Builder, t: int, x: Term, y: Term) -> Term:
+    if t in (F32, F64):
+        return b.not_(b.or_(b.eq(x, y), b.and_(_is_nan(b, x), _is_nan(b, y))))
+    return b.ne(x, y)
+
+
+def _differences(b: Builder, oa: Outcome, ob: Outcome, result_types: tuple, global_types: tuple,
+                 region: tuple[int, int] | None, witness: Term) -> list[Term]:
+    """The ways the two outcomes can differ, one condition each: trap or results, globals, memory
+    (witness: the address of a differing byte). Asked one at a time, each is a smaller query."""
+    ok_both = b.and_(b.not_(oa.trapped), b.not_(ob.trapped))
+    results = [_value_differs(b, t, x, y) for t, x, y in zip(result_types, oa.results, ob.results)]
+    parts = [b.or_(b.ne(oa.trapped, ob.trapped), b.and_(ok_both, b.or_(*results)))]
+    globals_ = [_value_differs(b, gt.type, x, y) for gt, x, y in zip(global_types, oa.globals, ob.globals)]
+    parts.append(b.and_(ok_both, b.or_(*globals_)))
+    if oa.memory is not None and ob.memory is not None:
+        size = min(oa.memory_size, ob.memory_size)
+        where = [b.cmp("ult", witness, b.const(size, 32))] if size < (1 << 32) else []
+        if region is not None:
+            lo, hi = region
+            where.append(b.or_(b.cmp("ult", witness, b.const(lo, 32)), b.cmp("ule", b.const(hi, 32), witness)))
+        parts.append(b.and_(ok_both, *where, b.ne(b.select(oa.memory, witness), b.select(ob.memory, witness))))
+    return [p for p in parts if p is not b.false]
+
+
+def _unknown(method: str, reason: str) -> Verification:
+    return Verification(method, "unknown", None, 0.0, None, reason)
+
+
+def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
+          solver: str = "bitwuzla", max_depth: int = 8, sandbox: Sandbox | None = None) -> Verification:
+    """Check that `variant`'s `function` behaves as `original`'s on every input.
+
+    Raises ProveError only for bad input (invalid module, no such function, different
+    signatures, unknown solver), before any solver time; every other problem (timeout,
+    solver failure, something the semantics does not cover) is an `unknown` answer.
+    """
+    if solver not in SOLVERS:
+        raise ProveError(f"unknown solver {solver!r} (choose from {', '.join(SOLVERS)})")
+    if bound < 1:
+        raise ProveError(f"the loop bound must be at least 1, got {bound}")
+    ma, mb, fa, fb = load_pair(original, variant, function)
+    method = f"smt:{solver}"
+    for label, m, f in (("original", ma, fa), ("variant", mb, fb)):
+        reason = uncovered(m, f)
+        if reason is not None:
+            return _unknown(method, f"{label}: {reason}")
+    if bool(ma.memory_types) != bool(mb.memory_types):
+        return _unknown(method, "one module has a memory and the other has none")
+    loops = not (loop_free(ma, fa) and loop_free(mb, fb))
+    spent = 0.0
+    # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
+    for k in ([k for k in (2, 4) if k < bound] if loops else []):
+        quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
+        spent += quick.solver_s
+        if quick.result == "refuted":
+            return dataclasses.replace(quick, solver_s=spent)
+    final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
+    return dataclasses.replace(final, solver_s=final.solver_s + spent)
+
+
+def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, timeout_s: float, solver: str,
+             max_depth: int, sandbox: Sandbox | None, quick: bool) -> Verification:
+    """One translation at one unrolling bound and its queries; `quick` only looks for a counterexample."""
+    try:
+        b, inputs, oa, region = _translate_original(ma, fa, bound, max_depth)
+        ob = translate(b, mb, fb, inputs, bound=bound, max_depth=max_depth)
+    except Unprovable as exc:
+        return _unknown(method, exc.reason)
+    except (RecursionError, MemoryError) as exc:
+        return _unknown(method, f"the formula is too large ({type(exc).__name__})")
+    try:
+        v = _decide(b, ma, mb, fa, fb, inputs, oa, ob, region, method, bound, timeout_s, solver, sandbox, quick)
+    except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
+        return _unknown(method, f"internal error: {type(exc).__name__}: {exc}")
+    if v.result == "bounded" and (recursive(ma, fa) or recursive(mb, fb)):
+        v = dataclasses.replace(v, reason=f"{v.reason} and whose calls nest at most {max_depth} deep")
+    return v
+
+
+def _translate_original(ma: Module, fa: int, bound: int, max_depth: int
+                        ) -> tuple[Builder, Inputs, Outcome, tuple[int, int] | None]:
+    """The original's outcome, with the stack pointer held at its initial value when the original
+    restores it (then every host call starts there) and the scratch region below it; otherwise
+    with every global symbolic and no scratch region."""
+    sp = abi.stack_pointer(ma)
+    if sp is not None:
+        init = ma.globals[sp - ma.num_imported_globals].init.instrs[0].imm[0] & 0xFFFFFFFF
+        b = Builder()
+        inputs = make_inputs(b, ma, fa, {sp: init})
+        oa = translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth)
+        if oa.globals[sp] is b.const(init, 32):
+            scratch = abi.scratch(ma, fa)
+            return b, inputs, oa, (scratch.region if scratch is not None else None)
+    b = Builder()
+    inputs = make_inputs(b, ma, fa)
+    return b, inputs, translate(b, ma, fa, inputs, bound=bound, max_depth=max_depth), None
+
+
+def _candidate_difference(b: Builder, inputs: Inputs, oa: Outcome, ob: Outcome, parts: list[Term], within: Term,
+                          at_init: list[Term], witness: Term) -> tuple[ConcreteModel, bool] | None:
+    """A difference on inputs the code itself compares against (see `jeet.prove.candidates`)."""
+    variables = list(inputs.args) + list(inputs.globals.values())
+    defaults = {eq.args[0].p[0]: eq.args[1].p[0] for eq in at_init}
+    roots = [oa.trapped, ob.trapped, *oa.results, *ob.results, *oa.globals, *ob.globals]
+    array = inputs.memory.p[0] if inputs.memory is not None else None
+    for part in parts:
+        if _mentions(part, witness):
+            continue  # memory differences need an address: the solver's job
+        model = search(b.and_(within, part), roots, variables, defaults, array)
+        if model is not None:
+            return model, all(model.value(eq) for eq in at_init)
+    return None
+
+
+def _mentions(term: Term, leaf: Term) -> bool:
+    seen: set[int] = set()
+    stack = [term]
+    while stack:
+        t = stack.pop()
+        if t is leaf:
+            return True
+        if id(t) not in seen:
+            seen.add(id(t))
+            stack.extend(t.args)
+    return False
+
+
+def _exceeds_somewhere(b: Builder, m: Module, inputs: Inputs, exceeded: Term, tries: int = 24) -> bool:
+    """Whether some random input (globals at their initial values) runs a loop past the bound:
+    then the answer is `bounded` without asking the solver."""
+    rng = random.Random(0x5EED)
+    init = {}
+    for eq in _at_init(b, m, inputs):
+        init[eq.args[0].p[0]] = eq.args[1].p[0]
+    for i in range(tries):
+        scalars = {v.p[0]: rng.choice((rng.getrandbits(v.w), rng.getrandbits(8), 1 << rng.randrange(v.w)))
+                   for v in inputs.args}
+        scalars.update({v.p[0]: init.get(v.p[0], 0) for v in inputs.globals.values()})
+        seed = rng.getrandbits(32)
+        ev = Evaluator(scalars, {"mem0": lambda a, seed=seed: hash((seed, a)) & 0xFF})
+        if ev(exceeded):
+            return True
+    return False
+
+
+def _at_init(b: Builder, m: Module, inputs: Inputs) -> list[Term]:
+    """Assumptions that put every global at the value a fresh instance gives it."""
+    out = []
+    nimp = m.num_imported_globals
+    for i, var in inputs.globals.items():
+        if i < nimp:
+            out.append(b.eq(var, b.const(0, var.w)))
+            continue
+        ins = m.globals[i - nimp].init.instrs
+        if ins and len(ins) == 2 and ins[0].name in ("i32.const", "i64.const", "f32.const", "f64.const"):
+            out.append(b.eq(var, b.const(ins[0].imm[0], var.w)))
+    return out
+
+
+def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs, oa: Outcome, ob: Outcome,
+            region: tuple[int, int] | None, method: str, bound: int, timeout_s: float, solver: str,
+            sandbox: Sandbox | None,
+            quick: bool = False) -> Verification:
+    ft = ma.func_type(fa)
+    witness = b.var("witness", 32)
+    parts = _differences(b, oa, ob, ft.results, ma.global_types, region, witness)
+    within = b.and_(b.not_(oa.exceeded), b.not_(ob.exceeded))
+    s = Portfolio(solver, timeout_s)
+    s.add(within)
+    at_init = _at_init(b, ma, inputs)
+    found = _candidate_difference(b, inputs, oa, ob, parts, within, at_init, witness)
+    if found is not None:
+        model, globals_at_init = found
+        cex = _counterexample(b, model, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        if cex is not None:
+            return Verification("smt:" + solver + "+candidates", "refuted", None, 0.0, cex, "")
+    status, open_reason = "unsat", ""
+    answered: list[str] = []
+    # Globals at their initial values first (a tests file can state such a case), then any globals.
+    for assumed in ([at_init, []] if at_init else [[]]):
+        globals_at_init = bool(assumed)
+        open_reason = ""  # only the last round (any globals) decides between proved and unknown
+        for part in parts:
+            status = s.check(assumed + [part])
+            if status in ("sat", "unsat") and s.name not in answered:
+                answered.append(s.name)
+            if status == "sat":
+                break
+            if status == "unknown":
+                open_reason = s.last_reason
+        if status == "sat":
+            break
+    if answered:
+        method = "smt:" + "+".join(answered)
+    if quick and status != "sat":
+        return Verification(method, "unknown", None, s.seconds, None, "no counterexample with short loops")
+    if status != "sat" and open_reason:
+        return Verification(method, "unknown", None, s.seconds, None, open_reason)
+    if status == "sat":
+        cex = _counterexample(b, s, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        if cex is None:
+            return Verification(method, "unknown", None, s.seconds, None, "counterexample did not replay")
+        return Verification(method, "refuted", None, s.seconds, cex, "")
+    context = _context_difference(ma, mb)
+    solver_s = s.seconds
+    exceeded = b.or_(oa.exceeded, ob.exceeded)
+    result, reason, k = "proved", "", None
+    if exceeded is not b.false:
+        if _exceeds_somewhere(b, ma, inputs, exceeded):
+            bounded = "sat"
+        else:  # only a proof that no input exceeds the bound makes this `proved`: worth a short query
+            s2 = open_solver(solver, min(timeout_s, 2.0))
+            s2.add(exceeded)
+            bounded = s2.check()
+            solver_s += s2.seconds
+        if bounded != "unsat":
+            result, k = "bounded", bound
+            reason = f"equal on every input whose loops run at most {bound} iterations"
+    if context is not None:
+        return Verification(method, "unknown", None, solver_s, None,
+                            f"{context}: equal only from equal initial state ({result})")
+    return Verification(method, result, k, solver_s, None, reason)
+
+
+def _counterexample(b: Builder, s: Solver | Portfolio | ConcreteModel, ma: Module, mb: Module, fa: int, fb: int,
+                    inputs: Inputs,
+                    oa: Outcome, ob: Outcome, region: tuple[int, int] | None, witness: Term,
+                    globals_at_init: bool, sandbox: Sandbox | None) -> Counterexample | None:
+    """Read the inputs out of the model and replay them on both modules; None if no difference shows."""
+    scalars = {v.p[0]: s.value(v) for v in inputs.args}
+    scalars.update({v.p[0]: s.value(v) for v in inputs.globals.values()})
+    mem0 = inputs.memory
+    size = min(oa.memory_size, ob.memory_size)
+    readers = {}
+    if mem0 is not None:
+        readers["mem0"] = lambda a: s.value(b.select(mem0, b.const(a, 32))) if a < size else 0
+    ev = Evaluator(scalars, readers)
+    for o in (oa, ob):
+        ev(o.trapped)
+        ev.ints(o.results)
+        ev.ints(o.globals)
+    watch: set[int] = set()
+    if mem0 is not None:
+        candidates = [(t, n) for o in (oa, ob) for t, n in o.stores]
+        scalars["witness"] = s.value(witness)
+        before = dict(ev.initial_reads["mem0"])
+        if ev(b.select(oa.memory, witness)) != ev(b.select(ob.memory, witness)):  # type: ignore[arg-type]
+            candidates.append((witness, 1))
+        else:  # the difference is elsewhere: the witness byte is no input of the case
+            ev.initial_reads["mem0"].clear()
+            ev.initial_reads["mem0"].update(before)
+        for t, n in candidates:
+            start = int(ev(t))  # type: ignore[arg-type]
+            for a in range(start, start + n):
+                if a < size and (region is None or not region[0] <= a < region[1]):
+                    watch.add(a)
+        reads = ev.initial_reads["mem0"]
+        for a in sorted(watch - reads.keys()):
+            reads[a] = readers["mem0"](a)
+    initial = {a: v for a, v in ev.initial_reads.get("mem0", {}).items() if a < size}
+    memory = blocks(initial)
+    globals_ = tuple(sorted((i, scalars[v.p[0]]) for i, v in inputs.globals.items()))
+    ft = ma.func_type(fa)
+    params, results = valtype_names(ft.params), valtype_names(ft.results)
+    args = tuple(scalars[v.p[0]] for v in inputs.args)
+    watched = ranges(watch)
+    own = sandbox is None
+    box = sandbox if sandbox is not None else Sandbox()
+    try:
+        sa = run_side(box, ma, fa, args, globals_, memory, watched)
+        sb = run_side(box, mb, fb, args, globals_, memory, watched)
+    finally:
+        if own:
+            box.close()
+    if sa is None or sb is None:
+        return None
+    gtypes = {i: valtype_names((g.type,))[0] for i, g in enumerate(ma.global_types)
+              if WIDTH.get(g.type) is not None}
+    if not differs(sa, sb, results, gtypes):
+        return None
+    return Counterexample(params, results, args, memory, globals_, globals_at_init, watched, sa, sb)
