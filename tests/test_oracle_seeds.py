@@ -37,7 +37,7 @@ def test_a_node_verifier_redraws_its_own_held_out_cases():
 
 
 def test_two_node_verifiers_draw_their_own_cases(tmp_path):
-    from jeet.node.daemon import NodeSettings
+    from jeet.node.settings import NodeSettings
     from jeet.node.verifier import _own_held_out
     from jeet.node.workload import Workload
 

@@ -58,7 +58,7 @@ def node(
 ) -> None:
     """Run a node: evolve the workload as an island, verify and share specimens with peers."""
     from ..node import NodeSettings
-    from ..node.daemon import split_address
+    from ..node.settings import split_address
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):

@@ -5,7 +5,8 @@ timers, verifies received specimens in its own sandbox, keeps what it adopts in 
 its workload as an island of the swarm, and answers HTTP (/status, /specimens/<sha256>, /metrics).
 """
 
-from .daemon import Node, NodeSettings
+from .daemon import Node
+from .settings import NodeSettings, NodeWorkload
 from .workload import Check, Workload
 
-__all__ = ["Check", "Node", "NodeSettings", "Workload"]
+__all__ = ["Check", "Node", "NodeSettings", "NodeWorkload", "Workload"]

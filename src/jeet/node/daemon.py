@@ -25,16 +25,13 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import psutil
 
 from ..errors import JeetError
-from ..evolve import EvolveConfig
 from ..net import (
     Adopted, Announce, Backoff, Blacklisted, Codec, GossipNode, Hello, Join, MemberDead, NetError, NodeConfig,
-    Penalized, PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create, sha256_hex,
+    Penalized, PeerIgnored, PeerRestored, Rejected, Send, Specimen, VerifyRequest, load_or_create,
 )
 from ..store import Store
 from .island import Island
@@ -42,8 +39,9 @@ from .pair_island import PairIsland
 from .pair_workload import PairWorkload
 from .token import TOKEN_FILE, is_loopback, load_or_create_token
 from .transport import Link, Transport, TransportLimits
+from .settings import NodeSettings, load_workload, split_address
 from .verifier import Verifier
-from .workload import Check, Workload
+from .workload import Check
 
 log = logging.getLogger("jeet.node")
 
@@ -56,48 +54,12 @@ DEFAULT_MAX_SPECIMENS = 4096  # a node's store caps unless the operator (or `jee
 DEFAULT_MAX_STORE_MB = 256.0
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    data: Path
-    listen: str = "127.0.0.1:0"
-    peers: tuple[str, ...] = ()
-    http: str | None = None
-    http_token: str | None = None  # None: the one generated into the data folder (http.token)
-    http_timeout: float = 10.0     # seconds a client has for a request's headers, and then for its body
-    # store caps (forgotten under them as `jeet gc` does); None: the folder's remembered cap, else the default
-    max_specimens: int | None = None
-    max_store_mb: float | None = None
-    kernel: str | None = "popcount"  # "pair": the built-in symbiotic pair
-    module: Path | None = None
-    partner: Path | None = None  # with `module`: a caller + callee pair workload
-    function: str | None = None
-    tests: Path | None = None
-    evolve: bool = True
-    evolve_config: EvolveConfig = field(default_factory=lambda: EvolveConfig(budget_s=None, workers=1))
-    heartbeat: float = 1.0
-    seed: int | None = None  # the protocol's random choices; None: from the OS
-
-
-def split_address(text: str) -> tuple[str, int]:
-    """"host:port" -> (host, port); JeetError with one line otherwise."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise JeetError(f"bad address {text!r}: expected HOST:PORT")
-    return host, int(port)
-
-
 def protocol_config(heartbeat: float) -> NodeConfig:
     """The protocol's timeouts scale with the heartbeat (a faster heartbeat suits a LAN or one machine)."""
     if not 0.01 <= heartbeat <= 60:
         raise JeetError("--heartbeat must be between 0.01 and 60 seconds")
     return NodeConfig(heartbeat=heartbeat, ack_timeout=min(0.5, heartbeat / 2),
                       iwant_timeout=max(0.25, heartbeat))
-
-
-def load_workload(s: NodeSettings) -> Workload | PairWorkload:
-    if s.partner is not None or (s.module is None and s.kernel == "pair"):
-        return PairWorkload.load(s.module, s.partner, s.function, s.tests)
-    return Workload.load(s.kernel, s.module, s.function, s.tests)
 
 
 def open_store(s: NodeSettings) -> Store:

@@ -18,17 +18,29 @@ import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ..net import GossipNode
+from ..store import Store
 from .token import is_loopback, token_matches
 from .transport import ACCEPT_BATCH, BACKLOG, listening_socket
+from .workload import Check
 
-if TYPE_CHECKING:
-    from .daemon import Node
+
+class Node(Protocol):
+    """What the HTTP face needs of the running node (`jeet.node.daemon.Node`)."""
+
+    gossip: GossipNode
+    store: Store
+
+    def status(self) -> dict: ...
+
+    def submit(self, wasm: bytes, origin: str = ...) -> "asyncio.Future[Check]": ...
+
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 WASM = "application/wasm"

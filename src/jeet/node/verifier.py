@@ -12,13 +12,11 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING
 
 from ..lifeline import exit_with
+from .settings import NodeSettings, load_workload
 from .workload import Check
 
-if TYPE_CHECKING:
-    from .daemon import NodeSettings
 
 NICE = 19  # CPU-bound work (verification, the island) yields to the network loop
 _workload = None
@@ -41,18 +39,16 @@ def background_priority(pid: int = 0) -> None:
         pass
 
 
-def _init(settings: "NodeSettings", node_pid: int) -> None:
+def _init(settings: NodeSettings, node_pid: int) -> None:
     global _workload
-    from .daemon import load_workload
-
     exit_with(node_pid)
     background_priority()
     _workload = load_workload(settings)
     _own_held_out(_workload, settings)
-    _workload.check(_workload.original if hasattr(_workload, "original") else _workload.problem.wasm)
+    _workload.check(_workload.original)
 
 
-def _own_held_out(workload, settings: "NodeSettings") -> None:
+def _own_held_out(workload, settings: NodeSettings) -> None:
     """Held-out cases of this verifier's own, seeded from the node's identity and the time: nodes that
     checked the same cases would not verify independently."""
     from ..evolve.problem import Problem, redraw_held_out
@@ -71,7 +67,7 @@ def _check(wasm: bytes) -> Check:
 class Verifier:
     """`await verifier.check(loop, wasm)` -> Check, run in the niced child."""
 
-    def __init__(self, settings: "NodeSettings") -> None:
+    def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
         self.crashes = 0
         self._pool = self._start()

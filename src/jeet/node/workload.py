@@ -92,6 +92,11 @@ class Workload:
         return cls(load_problem(module, function, tests, seed=seed, limits=Limits(),
                                 kernel=kernel if module is None else None))
 
+    @property
+    def original(self) -> bytes:
+        """The input module every specimen must be equivalent to."""
+        return self.problem.wasm
+
     def _ready(self) -> Sandbox:
         if self._sandbox is None:
             self._sandbox = Sandbox(self.problem.limits)
