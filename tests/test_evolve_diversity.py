@@ -15,7 +15,7 @@ from jeet.evolve.driver import PATIENCE_MIN_GENERATIONS, Progress, describe_stop
 from jeet.evolve.evaluation import Evaluation, Status
 from jeet.evolve.population import Member
 from jeet.evolve.problem import Problem
-from jeet.evolve.worker import Context, Task, WorkerSetup, WorkerState, seen_key, sha256
+from jeet.evolve.worker import Context, Offspring, Task, WorkerSetup, WorkerState, seen_key, sha256
 from jeet.fitness import Measurement
 from jeet.oracle import Case, Oracle
 from jeet.sandbox import Limits
@@ -61,10 +61,15 @@ def test_a_child_with_further_steps_is_credited_to_all_of_them():
     state = WorkerState(WorkerSetup("f", Limits(), "all"))
     off = state.run_task(Task("const_perturb", (ADD,), seed=11, chain=("const_perturb",)), ctx)
     assert off.steps == ("const_perturb",) and off.made_by == "const_perturb+const_perturb"
-    alg = GeneticAlgorithm(cfg(operators="const_perturb"))
+    alg = GeneticAlgorithm(cfg(operators="const_perturb", population=4))
     alg.population = [Member(sha256(ADD), ADD, Evaluation(Status.OK, fitness=0.5), (), None, 0)]
-    alg.tell([off], 1)
-    assert alg.ledger.get("const_perturb").made == 0 and alg.ledger.get("const_perturb+const_perturb").made == 1
+    good = Offspring("const_perturb", (sha256(ADD),), IDENTITY, sha256(IDENTITY),
+                     Evaluation(Status.OK, fitness=0.9), True, steps=("replace_expr",))
+    alg.tell([off, good], 1)
+    assert alg.ledger.get("const_perturb").made == 0 and alg.ledger.get("const_perturb+more").made == 2
+    assert alg.ledger.get("const_perturb+more").correct == 1 + off.evaluation.correct
+    # the line of descent names every step
+    assert {m.operator for m in alg.population} == {None, "const_perturb+replace_expr"}
 
 
 def test_distinct_candidates_and_repeats_are_counted_and_retries_cut_repeats():

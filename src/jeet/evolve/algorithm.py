@@ -157,7 +157,10 @@ class GeneticAlgorithm:
                 made += 1
                 valid += ev.valid
                 improving = ev.correct and ev.fitness > best_parent
-                self.ledger.record(off.made_by, valid=ev.valid, correct=ev.correct, improving=improving)
+                # a child that further mutations changed after its operator is theirs together: its row is
+                # "<operator>+more" (one per operator, however many combinations a run draws)
+                name = off.operator + "+more" if off.steps else off.operator
+                self.ledger.record(name, valid=ev.valid, correct=ev.correct, improving=improving)
                 tally[1] += improving
             if ev.status.blacklists:
                 bad.append((off.sha256, ev.status.value))
