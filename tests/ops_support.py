@@ -70,6 +70,18 @@ def assert_unchanged(operator: Operator, seed: int, before_wat: str, function: s
     assert operator.apply(random.Random(seed), [parent]) is None
 
 
+def assert_only_inserts(parent: bytes, child: bytes, function: str) -> int:
+    """The child's function is the parent's with one run of new instructions inserted: every instruction
+    the parent had (an earlier loop, its exit test) is still there, in order and unchanged. Returns the
+    index of the insertion in the parent."""
+    old, new = _function_code(parent, function)[1], _function_code(child, function)[1]
+    head = next((k for k, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    tail = next((k for k, (a, b) in enumerate(zip(reversed(old), reversed(new))) if a != b), len(old))
+    assert len(new) > len(old) and head + tail >= len(old), \
+        f"{function}: the parent's instructions {head}..{len(old) - tail} changed"
+    return head
+
+
 BufferCase = tuple[tuple, tuple]  # (args, memory writes)
 
 

@@ -10,9 +10,12 @@ import sys
 import wasmtime
 
 from jeet.evolve import EvolveConfig, Evolution, load_problem
+from jeet.evolve.algorithm import GeneticAlgorithm
 from jeet.evolve.driver import PATIENCE_MIN_GENERATIONS, Progress, describe_stop, stop_reason
+from jeet.evolve.evaluation import Evaluation, Status
+from jeet.evolve.population import Member
 from jeet.evolve.problem import Problem
-from jeet.evolve.worker import Context, Task, WorkerSetup, WorkerState, seen_key, sha256
+from jeet.evolve.worker import Context, Offspring, Task, WorkerSetup, WorkerState, seen_key, sha256
 from jeet.fitness import Measurement
 from jeet.oracle import Case, Oracle
 from jeet.sandbox import Limits
@@ -40,12 +43,33 @@ def test_a_repeat_is_bred_again_with_a_seed_derived_from_the_task():
     told.run_chunk([], Context(oracle, ctx.baseline, seen_delta=(seen_key(first.sha256),)))
     again = told.run_task(task, ctx)
     assert again.sha256 is not None and again.sha256 != first.sha256  # the repeat was bred again
+    assert first.steps == () and first.made_by == "const_perturb"
+    assert again.made_by == "+".join(("const_perturb", *again.steps))  # a retry's further mutations are named
     other = WorkerState(setup)  # any worker told the same makes the same child: runs stay reproducible
     other.run_chunk([], Context(oracle, ctx.baseline, seen_delta=(seen_key(first.sha256),)))
     assert other.run_task(task, ctx).sha256 == again.sha256
     plain = WorkerState(WorkerSetup("f", Limits(), "all", novelty_retries=0))
     plain.run_chunk([], Context(oracle, ctx.baseline, seen_delta=(seen_key(first.sha256),)))
     assert plain.run_task(task, ctx).sha256 == first.sha256  # retries off: the repeat stands
+
+
+def test_a_child_with_further_steps_is_credited_to_all_of_them():
+    """A chained (or retried) child is the operator's and its further mutations' together: the ledger
+    must not hold a semantics-preserving operator answerable for a random mutation after it."""
+    oracle = Oracle(("i32",), ("i32",), train=(Case((1,), (24,)),), held_out=(), source="tests")
+    ctx = Context(oracle, Measurement(fuel=10, peak_pages=0, code_size=len(ADD)))
+    state = WorkerState(WorkerSetup("f", Limits(), "all"))
+    off = state.run_task(Task("const_perturb", (ADD,), seed=11, chain=("const_perturb",)), ctx)
+    assert off.steps == ("const_perturb",) and off.made_by == "const_perturb+const_perturb"
+    alg = GeneticAlgorithm(cfg(operators="const_perturb", population=4))
+    alg.population = [Member(sha256(ADD), ADD, Evaluation(Status.OK, fitness=0.5), (), None, 0)]
+    good = Offspring("const_perturb", (sha256(ADD),), IDENTITY, sha256(IDENTITY),
+                     Evaluation(Status.OK, fitness=0.9), True, steps=("replace_expr",))
+    alg.tell([off, good], 1)
+    assert alg.ledger.get("const_perturb").made == 0 and alg.ledger.get("const_perturb+more").made == 2
+    assert alg.ledger.get("const_perturb+more").correct == 1 + off.evaluation.correct
+    # the line of descent names every step
+    assert {m.operator for m in alg.population} == {None, "const_perturb+replace_expr"}
 
 
 def test_distinct_candidates_and_repeats_are_counted_and_retries_cut_repeats():

@@ -8,7 +8,7 @@ import random
 import pytest
 from byte_loops_wat import (COMPARE_BYTES, COUNT_SAME, FIND_BYTE, MAX_IF, NOT_REDUCTIONS, REDUCTIONS, SEARCHES,
                             SUM_THROUGH_POINTER)
-from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, promoted, assert_same_behaviour, assert_unchanged,
+from ops_support import (KERNEL_NAMES, MEMORY_END, assert_becomes, assert_only_inserts, promoted, assert_same_behaviour, assert_unchanged,
                          buffer_cases, kernel, target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
@@ -342,3 +342,26 @@ def test_a_count_of_equal_bytes_in_two_buffers_compares_16_pairs_at_a_time(box):
     data = [(5000, bytes(600)), (9000, bytes(300) + bytes([1]) * 300)]
     assert box.call(after, "f", (5000, 9000, 600), data).results == (300,)
     assert box.call(after, "f", (5000, 9000, 600), data).fuel < 0.3 * box.call(before, "f", (5000, 9000, 600), data).fuel
+
+
+def test_the_tail_loop_of_a_vectorized_kernel_gains_its_prologue_and_the_main_loop_stays_as_it_was(box):
+    """count_byte -O2 with its unrolled main loop already vectorized: only the remainder loop is left, and
+    every seed inserts its prologue in front of it without touching an instruction of the parent (the
+    main loop's exit test `local.get 4 i32.const 4 i32.add local.tee 4 i32.ne br_if 0` included); every
+    child counts as the parent does on every length 0..100, unaligned starts and the byte values that matter."""
+    g = Genome.from_bytes(kernel("count_byte", "O2"), "count_byte")
+    f = facts(g, 0)
+    main, tail = find_byte_loops(f.body, f.local_types)
+    assert main.bytes_per_iteration == 4 and tail.bytes_per_iteration == 1
+    parent = g.with_bodies({0: vectorize(f.body, main, f.local_types)}).wasm
+    children = set()
+    for seed in range(40):
+        child = VectorizeBytes().apply(random.Random(seed), [Genome.from_bytes(parent, "count_byte")])
+        assert child is not None
+        at = assert_only_inserts(parent, child.wasm, "count_byte")
+        assert decode(parent).bodies[0].instrs[at].name == "loop"  # in front of the tail loop
+        children.add(child.wasm)
+    rng = random.Random(5)
+    for child in children:
+        validate(decode(child))
+        assert_same_behaviour(parent, child, "count_byte", buffer_cases(rng, 130, BYTE_KERNELS["count_byte"], 100), box)

@@ -7,12 +7,13 @@ import random
 
 import pytest
 from byte_loops_wat import COUNT_NE_UNROLLED, COUNT_SAME, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
-from ops_support import (KERNEL_NAMES, assert_becomes, promoted, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
+from ops_support import (KERNEL_NAMES, assert_becomes, assert_only_inserts, promoted, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
                          target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
 from jeet.genetics.byte_loops import find_byte_loops
 from jeet.genetics.sites import facts
+from jeet.genetics.vectorize_bytes import VectorizeBytes
 from jeet.genetics.word_at_a_time import WordAtATime, word_at_a_time
 from jeet.sandbox import Sandbox
 from jeet.wasm import decode, validate
@@ -204,3 +205,30 @@ def test_a_count_of_equal_bytes_in_two_buffers_compares_words(width, box):
     after = g.with_bodies({0: word_at_a_time(f.body, loop, f.local_types, width)}).wasm
     validate(decode(after))
     assert_same_behaviour(before, after, "f", two_buffer_cases(random.Random(width), 150), box)
+
+
+@pytest.mark.parametrize("name", sorted(BYTE_KERNELS))
+@pytest.mark.parametrize("first", ["vectorize_bytes", "word_at_a_time"])
+def test_after_one_prologue_the_other_operator_only_inserts_and_keeps_the_results(name, first, box):
+    """vectorize_bytes and word_at_a_time in either order, over many seeds: each child is its parent with
+    one prologue inserted (no instruction of the parent, such as the first loop's exit test, changed) and
+    computes what its parent does on random buffers of every length 0..60 and longer ones."""
+    ops = {"vectorize_bytes": VectorizeBytes(), "word_at_a_time": WordAtATime()}
+    second = next(n for n in ops if n != first)
+    g = Genome.from_bytes(kernel(name, "O2"), name)
+    pairs: dict[tuple[bytes, bytes], None] = {}
+    for seed in range(12):
+        rng = random.Random(seed)
+        parent = g
+        for op in (ops[first], ops[second], ops[first]):
+            child = op.apply(rng, [parent])
+            if child is None:
+                continue
+            assert_only_inserts(parent.wasm, child.wasm, name)
+            pairs[(parent.wasm, child.wasm)] = None
+            parent = Genome.from_bytes(child.wasm, name)
+    assert len({c for _, c in pairs}) >= 4
+    rng = random.Random(f"{name}{first}")
+    for parent, child in pairs:
+        validate(decode(child))
+        assert_same_behaviour(parent, child, name, buffer_cases(rng, 80, BYTE_KERNELS[name], 60), box)

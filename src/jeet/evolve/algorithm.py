@@ -157,12 +157,15 @@ class GeneticAlgorithm:
                 made += 1
                 valid += ev.valid
                 improving = ev.correct and ev.fitness > best_parent
-                self.ledger.record(off.operator, valid=ev.valid, correct=ev.correct, improving=improving)
+                # a child that further mutations changed after its operator is theirs together: its row is
+                # "<operator>+more" (one per operator, however many combinations a run draws)
+                name = off.operator + "+more" if off.steps else off.operator
+                self.ledger.record(name, valid=ev.valid, correct=ev.correct, improving=improving)
                 tally[1] += improving
             if ev.status.blacklists:
                 bad.append((off.sha256, ev.status.value))
             if ev.correct and off.sha256 not in parent_fit and off.sha256 not in children:
-                children[off.sha256] = Member(off.sha256, off.wasm, ev, off.parents, off.operator,
+                children[off.sha256] = Member(off.sha256, off.wasm, ev, off.parents, off.made_by,
                                               generation, off.worker)
         for rates in self.rates.values():
             rates.update(credit)

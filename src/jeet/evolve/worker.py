@@ -76,6 +76,17 @@ class Offspring:
     evaluation: Evaluation | None
     evaluated: bool  # False for a cache hit or a blacklisted hash: no sandbox run
     worker: int = 0  # the worker that made it, and holds it decoded: its children go there
+    # mutations that changed the child after `operator` did (a chain, or a novelty retry's bigger step)
+    steps: tuple[str, ...] = ()
+
+    @property
+    def made_by(self) -> str | None:
+        """Who made the child: the operator, or the operator and its further steps ("unroll+const_perturb").
+        A child with further steps is theirs together: a semantics-preserving operator is not
+        answerable for what a random mutation after it did."""
+        if self.operator is None or not self.steps:
+            return self.operator
+        return "+".join((self.operator, *self.steps))
 
 
 def sha256(data: bytes) -> str:
@@ -140,6 +151,7 @@ class WorkerState:
     def run_task(self, task: Task, ctx: Context) -> Offspring:
         # A plain evaluation (operator None) has no parents: its bytes are the specimen itself.
         parent_shas = tuple(sha256(p) for p in task.parents) if task.operator is not None else ()
+        steps: tuple[str, ...] = ()
         if task.operator is None:
             child_bytes, child_genome = task.parents[0], None
             sha = sha256(child_bytes)
@@ -148,9 +160,10 @@ class WorkerState:
                 parents = [self.genome(p, s) for p, s in zip(task.parents, parent_shas)]
             except Exception:  # an undecodable parent: nothing to vary
                 return Offspring(task.operator, parent_shas, None, None, None, False)
-            child = self._vary(task, parents, 0)
-            if child is None:
+            made = self._vary(task, parents, 0)
+            if made is None:
                 return Offspring(task.operator, parent_shas, None, None, None, False)
+            child, steps = made
             sha = sha256(child.wasm)
             retries = self.setup.novelty_retries if ctx.retries is None else ctx.retries
             for attempt in range(1, retries + 1):
@@ -159,15 +172,15 @@ class WorkerState:
                 again = self._vary(task, parents, attempt)
                 if again is None:
                     break
-                child, sha = again, sha256(again.wasm)
+                (child, steps), sha = again, sha256(again[0].wasm)
             child_bytes, child_genome = child.wasm, child
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
-            return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False)
+            return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False, steps=steps)
         key = (sha, self._train_key)
         cached = self._evals.get(key)
         if cached is not None:
-            return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False)
+            return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False, steps=steps)
         ev = self.evaluate(child_bytes, ctx, child_genome)
         if ev.status.blacklists:
             self.blacklist.add(sha)
@@ -176,23 +189,27 @@ class WorkerState:
         self._evals[key] = ev
         if len(self._evals) > self._cache_size:
             self._evals.popitem(last=False)
-        return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True)
+        return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True, steps=steps)
 
-    def _vary(self, task: Task, parents: list[Genome], attempt: int) -> Genome | None:
-        """The task's operator on `parents`, then its chain. Retry `attempt` (> 0) draws from a derived seed
-        and takes `attempt` further random mutations: a neighbourhood that keeps giving repeats is left
-        by bigger steps."""
+    def _vary(self, task: Task, parents: list[Genome], attempt: int) -> tuple[Genome, tuple[str, ...]] | None:
+        """The task's operator on `parents`, then its chain, and the names of the further steps that changed
+        the child. Retry `attempt` (> 0) draws from a derived seed and takes `attempt` further random
+        mutations: a neighbourhood that keeps giving repeats is left by bigger steps."""
         rng = random.Random(task.seed if attempt == 0 else (task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
         extra = [rng.choice(self.mutators) for _ in range(attempt)] if self.mutators else []
+        steps: list[str] = []
         try:
             child = self.operators[task.operator].apply(rng, parents)
+            if child is None:
+                return None
             for name in (*task.chain, *extra):
-                if child is None:
-                    break
-                child = self.operators[name].apply(rng, [child]) or child
+                further = self.operators[name].apply(rng, [child])
+                if further is not None:
+                    child = further
+                    steps.append(name)
         except Exception:  # an operator bug must not kill the run; count it as not applicable
             return None
-        return child
+        return child, tuple(steps)
 
     def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
