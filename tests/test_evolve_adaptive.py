@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from jeet.errors import JeetError
 from jeet.evolve import EvolveConfig, Evolution, load_problem
 from jeet.evolve.rates import OperatorRates
+from jeet.genetics.registry import DEFAULT_WEIGHTS
 from jeet.genetics import OPERATORS, SETS
 from jeet.store import Store
 
@@ -133,4 +134,7 @@ def test_off_is_the_old_static_choice():
             runs.append((evo.champion.sha256, [m.sha256 for m in evo.population], evo.operator_probabilities))
     assert runs[0] == runs[1]
     mutations = [n for n in SETS["structural"] if OPERATORS[n].arity == 1]
-    assert set(runs[0][2].values()) == {round(1 / len(mutations), 4), 0.5}
+    weight = {n: DEFAULT_WEIGHTS.get(n, 1.0) for n in mutations}  # the registry's starting weights
+    expected = {n: round(w / sum(weight.values()), 4) for n, w in weight.items()}
+    assert {n: p for n, p in runs[0][2].items() if n in expected} == expected
+    assert {p for n, p in runs[0][2].items() if n not in expected} == {0.5}
