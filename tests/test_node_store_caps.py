@@ -14,7 +14,9 @@ from node_support import NodeProcess, wait_for
 pytestmark = pytest.mark.timeout(180)
 
 BETTER = get_kernel("popcount").wasm("O2")
-POPCNT = '(func (export "popcount") (param i32) (result i32) local.get 0 i32.popcnt)'
+# the kernel's interface kept (its memory is exported, so observable): only the code changes
+POPCNT = ('(memory (export "memory") 2 16) '
+          '(func (export "popcount") (param i32) (result i32) local.get 0 i32.popcnt)')
 WITH_WASI = bytes(wasmtime.wat2wasm(
     '(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) '
     + POPCNT + ')'))  # fd_write is never called: the code is right, the import is what is wrong

@@ -233,8 +233,7 @@ def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> 
         peak = max(peak, res.peak_pages)
         if not oracle.check(case, res):
             status = Status.WRONG if res.outcome is Outcome.OK else _FAIL_STATUS.get(res.outcome, Status.WRONG)
-            message = res.message or (f"training case {i} (arguments {list(case.args)}) returned "
-                                      f"{list(res.results)}, expected {'a trap' if case.trap else list(case.expect or ())}")
+            message = res.message or f"training case {i} (arguments {list(case.args)}): {oracle.explain(case, res)}"
             return Evaluation(status, fuel=fuel, peak_pages=peak, size=size, failed_case=i, message=message)
     if len(results) < len(cases):
         return Evaluation(Status.WRONG, fuel=fuel, peak_pages=peak, size=size, failed_case=len(results))

@@ -31,7 +31,7 @@ COUNT_EXPORT = "__jeet_counts"
 # ("loop") and branches, and scope markers left out. "entry" is one per call of the function.
 COUNTED = ("loop", "branch", "const", "local", "global", "load", "store", "memory", "call", "int_arith",
            "int_mul", "int_div", "float_arith", "float_div_sqrt", "convert", "bitcount", "ref", "table",
-           "parametric")
+           "parametric", "simd")
 FEATURES = ("entry",) + COUNTED
 
 _FREE = frozenset({0x01, 0x02, 0x0B})  # nop, block, end
@@ -101,7 +101,7 @@ def instrument(wasm: bytes, function: str) -> bytes:
     reachable = module.reachable_functions(index)
     nimp = module.num_imported_funcs
     if any(module.bodies[f - nimp].opaque for f in reachable if f >= nimp):
-        raise CountError(f"{function!r} runs code jeet's IR does not model (SIMD): its execution cannot be counted")
+        raise CountError(f"{function!r} runs code jeet's IR does not model (relaxed SIMD): its execution cannot be counted")
     base = len(module.global_types)
     globals_of = {cls: base + i for i, cls in enumerate(COUNTED)}
     zero = w.ConstExpr((w.Instr.named("i64.const", 0), w.Instr.named("end")))
