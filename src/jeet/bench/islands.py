@@ -113,7 +113,7 @@ def run_trial(kernel: str, seed: int, budget_s: float, islands: int = ISLANDS,
               layouts: tuple[str, ...] = LAYOUTS, **island_options) -> list[IslandTrial]:
     """One kernel and seed: the 1-core run, then K islands in each layout for the same budget (see the
     module's doc); one IslandTrial per layout."""
-    problem = load_problem(None, kernel=kernel, seed=seed)
+    problem = load_problem(None, kernel=kernel, seed=seed, held_out_seed=seed)  # layouts judged on one case set
     base = EvolveConfig(budget_s=budget_s, seed=seed, workers=1)
     one_hist, one_wall, one_evals = one_core_run(problem, base)
     runs = []

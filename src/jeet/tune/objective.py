@@ -95,8 +95,9 @@ def geometric_mean(values: list[float], floor: float = 0.0) -> float:
 @lru_cache(maxsize=64)
 def _problem(kernel: str, seed: int, train_size: int, held_out_factor: int) -> tuple[Problem, int]:
     """The unit's problem (its oracle is seeded) and the original's held-out fuel; built once per process."""
+    # held-out cases pinned to the seed: settings are compared on the very same cases
     problem = load_problem(None, kernel=kernel, seed=seed, limits=Limits(), train_size=train_size,
-                           held_out_factor=held_out_factor)
+                           held_out_factor=held_out_factor, held_out_seed=seed)
     with Sandbox(problem.limits) as sb:
         v = problem.oracle.verify(sb, problem.wasm, problem.function, problem.oracle.held_out)
     return problem, v.fuel

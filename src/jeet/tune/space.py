@@ -16,6 +16,7 @@ import optuna
 
 from ..evolve import EvolveConfig
 from ..genetics import OPERATORS, SETS
+from ..genetics.registry import DEFAULT_WEIGHTS
 
 SPACE_VERSION = 2
 OPERATOR_SET = "structural"
@@ -101,7 +102,7 @@ def default_params(*, islands: bool) -> dict[str, Any]:
         "adaptive_operators": c.adaptive_operators,
     }
     for name in operator_names():
-        params[WEIGHT_PREFIX + name] = float(c.operator_weights.get(name, 1.0))
+        params[WEIGHT_PREFIX + name] = float(c.operator_weights.get(name, DEFAULT_WEIGHTS.get(name, 1.0)))
     if c.adaptive_operators != "off":
         params["adaptation_rate"] = c.adaptation_rate
         params["min_operator_probability"] = c.min_operator_probability
