@@ -8,6 +8,8 @@ import json
 import math
 
 import optuna
+
+from jeet.genetics.registry import DEFAULT_WEIGHTS
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,7 +40,8 @@ def test_the_default_config_is_a_point_of_the_space(islands):
     for key in ("population", "keep_fraction", "mutate_fraction", "crossover_fraction", "tournament",
                 "adaptive_operators", "islands"):
         assert getattr(cfg, key) == pytest.approx(getattr(d, key))
-    assert set(cfg.operator_weights.values()) == {1.0}  # the same draw as no weights at all
+    # the same draw as no weights at all: the registry's starting weights, 1 for the rest
+    assert cfg.operator_weights == {n: DEFAULT_WEIGHTS.get(n, 1.0) for n in cfg.operator_weights}
 
 
 @settings(max_examples=80, deadline=None)
