@@ -32,7 +32,7 @@ class EvolveConfig(Settings):
     # what decides the champion and the output: "time" (native time under Cranelift: races among the
     # fuel-best contenders, and do no harm at the end) or "fuel" (fuel alone, no timing)
     objective: str = "time"
-    timing_share: float = 0.15  # races are skipped while timing has taken more than this share of the run
+    timing_share: float = 0.1  # races are skipped while timing has taken more than this share of the run
     train_size: int = 8
     held_out_factor: int = 100
     fuel: int = 1_000_000

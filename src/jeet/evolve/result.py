@@ -52,6 +52,7 @@ class EvolveResult:
     time_ratio_ci: list[float] | None = None
     timing_seconds: float = 0.0
     timing_share: float = 0.0
+    races: int = 0
     notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -102,7 +103,7 @@ def native_time(evo: Evolution, seconds: float) -> dict:
     j = evo.judgement
     d = dict(objective="time" if evo.race is not None else "fuel", improved=evo.improved,
              timing_seconds=evo.timing_seconds, timing_share=round(evo.timing_seconds / max(seconds, 1e-9), 4),
-             notices=list(evo.notices))
+             races=evo.race.races if evo.race is not None else 0, notices=list(evo.notices))
     if j is not None:
         d.update(baseline_ns=round(j.baseline_ns, 4), best_ns=round(j.best_ns, 4), time_ratio=round(j.time_ratio, 4),
                  time_ratio_ci=[round(x, 4) for x in j.ci])
