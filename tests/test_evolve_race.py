@@ -136,3 +136,31 @@ def test_popcount_from_o2opt_is_natively_faster_with_its_interval(tmp_path: Path
     assert 0 < d["timing_seconds"] and 0 < d["timing_share"] < 1
     evidence = json.loads(Path(str(out) + ".evidence.json").read_text())["native_time"]
     assert evidence["timing"]["method"]["cases"] > 0 and evidence["timing"]["variants"][2]["samples_ns"]
+
+
+def test_a_run_interrupted_during_a_race_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """The race keeps nothing the checkpoint needs: stopping in the middle of one loses nothing stored."""
+    from jeet.store import Store
+
+    problem = load_problem(None, kernel="popcount", seed=1)
+    cfg = EvolveConfig(population=12, generations=20, budget_s=None, workers=1, use_wasm_opt=False, seed=5,
+                       verify_every=2, timing_share=0.99)
+
+    def killed(self, candidates, *, min_time_s):
+        raise KeyboardInterrupt  # what Ctrl-C (or a kill) in the middle of a measurement looks like
+
+    with Store(tmp_path / "d") as store:
+        with monkeypatch.context() as m:
+            m.setattr(NativeTimeRace, "_measure", killed)
+            with Evolution(problem, cfg, store=store) as evo, pytest.raises(KeyboardInterrupt):
+                evo.run()
+            stopped_at = evo.state.generation
+        assert stopped_at >= 2, "no race was reached"
+        cp = store.load_checkpoint(1)
+        assert cp is not None and cp[0] >= stopped_at - 1
+        with Evolution(problem, cfg, store=store, resume=True) as evo:
+            evo.start()
+            assert evo.state.generation == cp[0] and evo.race is not None  # continued, not restarted
+            evo.run()  # steps to the end and finishes (the final check and do no harm)
+            assert evo.state.generation == 20 and evo.champion_evidence.failures == 0
+            assert evo.improved is not None and evo.race.races >= 1

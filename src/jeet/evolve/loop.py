@@ -27,7 +27,7 @@ from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
 from .driver import Pipeline, Progress, drive, stop_reason
-from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
+from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .population import Member, first_front, rank_weighted
@@ -201,7 +201,8 @@ class Evolution:
         self.race = NativeTimeRace(self.problem.function, self.problem.oracle.held_out, seed=self.config.seed,
                                    share=self.config.timing_share, started=self.started)
         self.race.seconds += time.monotonic() - t0
-        self.gate.selector = self.race
+        if isinstance(self.gate.selector, FirstAccepted):  # a selector the caller chose stays
+            self.gate.selector = self.race
 
     def measure_original(self) -> Member:
         """The original on the current training set: the baseline every fitness is relative to."""
