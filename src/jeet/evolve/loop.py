@@ -31,7 +31,7 @@ from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verif
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .population import Member, first_front, rank_weighted
-from .race import NativeTimeRace, final_judgement, probe
+from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
 from .seeding import wasm_opt_variant
 from .evaluation import Status
@@ -415,8 +415,10 @@ class Evolution:
             return
         t0 = time.monotonic()
         try:
+            # a short run gets a shorter measurement (at least 15 rounds, and the A/A control, still decide)
+            spend = min(FINAL_MIN_TIME_S, max(0.1, self.config.timing_share * (t0 - self.started)))
             self.judgement = final_judgement(self.problem.wasm, self.champion.wasm, self.problem.function,
-                                             self.problem.oracle.held_out, seed=self.config.seed)
+                                             self.problem.oracle.held_out, seed=self.config.seed, min_time_s=spend)
         except UntimeableError as exc:
             self.notices.append(f"the best variant cannot be timed natively ({str(exc).splitlines()[0]}); "
                                 f"the fuel objective decides")
