@@ -122,9 +122,9 @@ def evolve(
     checks.writable(out, "--out", make_parents=True)
     console = Console(stderr=True)
     if cfg.islands > 1:
-        if cfg.objective == "time":
+        if objective == "time":  # asked for explicitly; by default islands simply run on fuel
             console.print("jeet: islands race on fuel only; using the fuel objective")
-            cfg = cfg.with_overrides(objective="fuel")
+        cfg = cfg.with_overrides(objective="fuel")
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
     with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo, \
             RunLock(store.root, evo.fingerprint(), resume, store.find_resumable_run, console):
