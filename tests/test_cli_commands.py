@@ -41,7 +41,9 @@ def test_evolve_user_wat_differential(tmp_path):
     src.write_text("""(module (func (export "sq") (param i32 i32) (result i32) (local i32)
         local.get 0 local.get 0 i32.mul local.set 2
         local.get 2 local.get 1 i32.const 0 i32.mul i32.add))""")
-    proc = jeet("evolve", str(src), "--json", "--generations", "30", "--data", str(tmp_path / "d"),
+    # fuel decides here: Cranelift folds the dead term itself, so natively the input is as fast (and the
+    # default objective, time, would write the input unchanged: see tests/test_evolve_race.py)
+    proc = jeet("evolve", str(src), "--json", "--generations", "30", "--objective", "fuel", "--data", str(tmp_path / "d"),
                 "--out", str(tmp_path / "sq.best.wasm"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -64,7 +66,9 @@ def test_evolve_with_tests_file_and_human_output(tmp_path):
                 "--data", str(tmp_path / "d"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "held-out cases" in proc.stdout and "passed" in proc.stdout
-    assert (tmp_path / "sum.evolved.wasm").exists()
+    # do no harm: a variant is written only when it is natively faster than the input; else it says so
+    written = (tmp_path / "sum.evolved.wasm").exists()
+    assert written != ("no faster variant found" in proc.stdout)
 
 
 def test_inspect_lists_exports_and_mutability(tmp_path):

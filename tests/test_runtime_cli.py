@@ -25,7 +25,11 @@ def test_run_evolves_a_hot_function_and_reports_json(tmp_path):
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["function"] == "slow" and report["calls"] == 120
     assert report["history"][:3] == ["cold", "hot", "evolving"]
-    assert report["tier"] == "evolved" and report["champion_fuel"] < report["baseline_fuel"]
+    # SLOW's waste costs fuel but Cranelift folds it: a variant only takes effect if it is faster natively
+    if report["tier"] == "evolved":
+        assert report["champion_fuel"] < report["baseline_fuel"] and report["native_time"]["improved"]
+    else:
+        assert report["tier"] == "settled" and report["champion_sha256"] == report["module_sha256"]
     assert report["mismatches"] == 0 and report["before"]["traps"] == 0
 
 

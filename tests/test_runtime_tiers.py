@@ -15,7 +15,9 @@ from jeet.store import Store
 SLOW = """(module (func (export "slow") (param i32) (result i32) (local i32)
    local.get 0 i32.const 0 i32.add i32.const 1 i32.mul i32.const 0 i32.or local.set 1
    local.get 1 i32.const 3 i32.add i32.const 3 i32.sub))"""
-FAST_CONFIG = {"budget_s": 60.0, "generations": 4, "population": 12}  # seeded: the same run every time
+# seeded: the same run every time; fuel decides here (Cranelift folds SLOW's waste, so natively it is a tie,
+# which the native gate refuses: see test_the_native_gate_keeps_a_variant_that_is_only_cheaper_in_fuel_out)
+FAST_CONFIG = {"budget_s": 60.0, "generations": 4, "population": 12, "native_gate": False}
 
 
 def test_cold_hot_evolving_evolved_then_a_new_runtime_starts_from_the_stored_champion(tmp_path):
@@ -101,3 +103,14 @@ def test_usage_counts_feed_usage_frequency_in_the_evolution_fitness(tmp_path):
     metrics = {sha: m.evaluation.metrics.usage_frequency for sha, m in members.items()}
     assert metrics[hashlib.sha256(served).hexdigest()] == 0.75  # 300 / (300 + 100)
     assert metrics[hashlib.sha256(unserved).hexdigest()] == 0.5  # never served: neutral
+
+
+def test_the_native_gate_keeps_a_variant_that_is_only_cheaper_in_fuel_out(tmp_path):
+    """Do no harm where a variant takes effect: fuel-cheaper but natively a tie is not swapped in."""
+    with Runtime(tmp_path, hot=1, **(FAST_CONFIG | {"native_gate": True})) as rt:
+        fn = rt.load(SLOW, "slow")
+        assert fn(7) == 7
+        assert fn.wait(60) == "settled"
+        stats = fn.stats()
+        assert stats["champion_sha256"] == stats["module_sha256"]
+        assert stats["native_time"] is None or stats["native_time"]["improved"] is False

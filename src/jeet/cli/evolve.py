@@ -24,6 +24,7 @@ from .budget import first_generation, process_start, remaining, within
 from .errors import user_errors
 from .runlock import RunLock
 
+FINAL_TIMING_S = 1.5  # reserved from the budget for the do-no-harm measurement at the end
 DEFAULT_PATIENCE_S = 10.0  # `jeet evolve` stops once nothing has improved for this long (see --patience)
 
 
@@ -45,6 +46,8 @@ def evolve(
     max_store_mb: Optional[float] = typer.Option(None, "--max-store-mb", help="Cap the store at M MiB on disk (remembered in --data; see jeet gc)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run with the same settings."),
     operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'machine' (the rewrites that change what the CPU does), 'all' or a comma-separated list."),
+    objective: Optional[str] = typer.Option(None, "--objective", help="What decides the output: 'time' (default; native time under Cranelift, "
+                                            "and only a variant measurably faster than the input is written) or 'fuel'."),
     objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Built-in kernel to evolve when no INPUT is given."),
     level: Optional[str] = typer.Option(None, "--level", help="Which build of the kernel to start from: O0 "
@@ -83,7 +86,7 @@ def evolve(
     checks.evolve_config(base, f"config {config}")
     cfg = base.with_overrides(budget_s=budget, generations=generations, max_evaluations=evaluations,
                               population=population, seed=seed, operators=operators, objectives=objectives,
-                              workers=workers, stagnation=stagnation)
+                              workers=workers, stagnation=stagnation, objective=objective)
     if no_wasm_opt:
         cfg = cfg.with_overrides(use_wasm_opt=False)
     if patience is not None and patience < 0:
@@ -111,11 +114,17 @@ def evolve(
                                held_out_seed=held_out_seed)
     checks.population("--population", cfg.population, len(problem.wasm), cfg.islands)
     cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
+    if cfg.objective == "time" and cfg.budget_s is not None:  # leave room for the do-no-harm measurement
+        cfg = cfg.with_overrides(budget_s=max(cfg.budget_s / 2, cfg.budget_s - FINAL_TIMING_S))
     first_generation(problem.wasm, cfg.population, cfg.workers or checks.cores(), cfg.budget_s)
+    explicit_out = out is not None
     out = out or Path(f"{problem.name}.evolved.wasm")
     checks.writable(out, "--out", make_parents=True)
     console = Console(stderr=True)
     if cfg.islands > 1:
+        if objective == "time":  # asked for explicitly; by default islands simply run on fuel
+            console.print("jeet: islands race on fuel only; using the fuel objective")
+        cfg = cfg.with_overrides(objective="fuel")
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
     with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo, \
             RunLock(store.root, evo.fingerprint(), resume, store.find_resumable_run, console):
@@ -124,14 +133,25 @@ def evolve(
             reason = evo.run()
         else:
             reason = _run_with_progress(evo, cfg, console)
-        result = summarize(evo, reason, time.monotonic() - started, out)
-        write_outputs(evo, result, out)
+        # do no harm: when nothing faster was found, write nothing new (or the input, if --out was given)
+        writes = result_writes(evo, explicit_out)
+        result = summarize(evo, reason, time.monotonic() - started, out if writes else None)
+        if writes:
+            write_outputs(evo, result, out)
         if logbook:
             evo.logbook.write(logbook)
+    for notice in result.notices:
+        console.print(f"jeet: {notice}", highlight=False)
     if json_out:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
         _print_result(result, Console())
+
+
+def result_writes(evo: Evolution, explicit_out: bool) -> bool:
+    """Whether to write the output files: always under fuel; under time only an improvement, or the
+    input unchanged when the user named --out."""
+    return evo.race is None or bool(evo.improved) or explicit_out
 
 
 def _kernel_build(input: Optional[Path], kernel: Optional[str], level: str, function: Optional[str],
@@ -190,6 +210,15 @@ def _print_result(r, console: Console) -> None:
     console.print(f"{r.distinct_candidates} distinct candidates ({r.repeated_candidates} repeats), "
                   f"{r.distinct_per_s_per_core:.0f} per second per core on {r.cores} core(s)")
     console.print(f"stopped: {r.stopped}")
+    if r.objective == "time":
+        if r.time_ratio is not None:
+            console.print(f"native time: {r.baseline_ns:.2f} -> {r.best_ns:.2f} ns per call, ratio {r.time_ratio:.3f} "
+                          f"(95% CI {r.time_ratio_ci[0]:.3f}-{r.time_ratio_ci[1]:.3f}); timing took "
+                          f"{r.timing_seconds:.1f} s ({r.timing_share:.0%} of the run)")
+        if not r.improved:
+            console.print("no faster variant found: native time did not improve on the input with 95% confidence "
+                          "by at least 3%" + (f"; wrote the input unchanged to {r.out}" if r.out else "; nothing written"))
+            return
     console.print(f"wrote {r.out} (+ .evidence.json, .tests.jsonl)")
 
 

@@ -29,6 +29,10 @@ class EvolveConfig(Settings):
     seed: int = 0
     operators: str = "structural"
     objectives: str = "weighted"  # or "pareto"
+    # what decides the champion and the output: "time" (native time under Cranelift: races among the
+    # fuel-best contenders, and do no harm at the end) or "fuel" (fuel alone, no timing)
+    objective: str = "time"
+    timing_share: float = 0.1  # races are skipped while timing has taken more than this share of the run
     train_size: int = 8
     held_out_factor: int = 100
     fuel: int = 1_000_000
@@ -69,6 +73,10 @@ class EvolveConfig(Settings):
             raise JeetError("keep_fraction must be positive (elitism needs survivors)")
         if self.objectives not in ("weighted", "pareto"):
             raise JeetError(f"unknown objectives {self.objectives!r}: use 'weighted' or 'pareto'")
+        if self.objective not in ("time", "fuel"):
+            raise JeetError(f"unknown objective {self.objective!r}: use 'time' or 'fuel'")
+        if not 0 < self.timing_share < 1:
+            raise JeetError("timing_share must be in (0, 1)")
         if self.verify_every < 1:
             raise JeetError("verify_every must be at least 1")
         if self.train_size < 1 or self.held_out_factor < 1:

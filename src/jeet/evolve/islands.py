@@ -207,7 +207,8 @@ class Archipelago:
 
     def island_config(self, index: int) -> EvolveConfig:
         """What island `index` runs: the master config with its own seed and only the generation cap."""
-        return replace(self.config, seed=self.islands[index].seed, islands=1, workers=1, budget_s=None,
+        # islands race on fuel (no native-time races in island processes: their timing would share cores)
+        return replace(self.config, seed=self.islands[index].seed, islands=1, workers=1, budget_s=None, objective="fuel",
                        max_evaluations=None, stagnation=None, patience_s=None)
 
     def run(self) -> str:

@@ -22,14 +22,16 @@ from ..genetics import OperatorLedger
 from ..oracle import Case, Oracle
 from ..sandbox import Sandbox
 from ..store import Store
+from ..timing import Judgement, UntimeableError
 from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
 from .driver import Pipeline, Progress, drive, stop_reason
-from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
+from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .population import Member, first_front, rank_weighted
+from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
 from .seeding import wasm_opt_variant
 from .evaluation import Status
@@ -94,6 +96,11 @@ class Evolution:
         self._seen_keys: list[int] = []
         self._seen_epoch = 0
         self._retries = config.novelty_retries
+        # native time (objective "time"): the race that picks champions, the do-no-harm verdict, notices
+        self.race: NativeTimeRace | None = None
+        self.judgement: Judgement | None = None
+        self.improved: bool | None = None
+        self.notices: list[str] = []
 
     # --- the parts, under the names callers know --------------------------------------------
 
@@ -153,6 +160,7 @@ class Evolution:
 
     def start(self) -> None:
         """Measure the original, then build (or restore) the first population."""
+        self._choose_objective()
         if self.store is not None:
             fp = self.fingerprint()
             run_id = self.store.find_resumable_run(fp) if self._resume else None
@@ -180,6 +188,21 @@ class Evolution:
         self._best_seen = max(m.fitness for m in self.population)
         self.state.improved()
         self._log(self.population, [])
+
+    def _choose_objective(self) -> None:
+        """Under objective "time", race champions natively, unless the input cannot be timed (then fuel decides)."""
+        if self.config.objective != "time" or self.race is not None:
+            return
+        t0 = time.monotonic()
+        why = probe(self.problem.wasm, self.problem.function, self.problem.oracle.held_out)
+        if why is not None:
+            self.notices.append(f"{self.problem.function} cannot be timed natively ({why}); using the fuel objective")
+            return
+        self.race = NativeTimeRace(self.problem.function, self.problem.oracle.held_out, seed=self.config.seed,
+                                   share=self.config.timing_share, started=self.started)
+        self.race.seconds += time.monotonic() - t0
+        if isinstance(self.gate.selector, FirstAccepted):  # a selector the caller chose stays
+            self.gate.selector = self.race
 
     def measure_original(self) -> Member:
         """The original on the current training set: the baseline every fitness is relative to."""
@@ -372,15 +395,44 @@ class Evolution:
             self.champion = self.measure_original()
             verdict = self.gate.judge(_candidate(self.champion))
         self.champion_evidence = verdict.verification
+        self._do_no_harm()
         if self.store is not None and self.run_id is not None:
             self.store.put_specimen(**checkpoint.specimen_row(self, self.champion))
-            self.store.finish_run(self.run_id, {"stop": reason, "champion": self.champion.sha256,
+            self.store.finish_run(self.run_id, {"stop": reason, "champion": self.champion.sha256, "improved": self.improved,
                                                 "champion_fuel": self.champion.evaluation.fuel,
                                                 "baseline_fuel": self.baseline.fuel,
                                                 "held_out_failures": self.champion_evidence.failures,
                                                 "distinct_candidates": self.state.distinct,
                                                 "repeated_candidates": self.state.repeats,
                                                 "operator_probabilities": self.operator_probabilities})
+
+    def _do_no_harm(self) -> None:
+        """Under objective "time" the output must be natively faster than the input (`final_judgement`);
+        if it is not, the input is the answer. Under fuel (or untimeable), fuel decides, as before."""
+        original = sha256(self.problem.wasm)
+        self.improved = self.champion.sha256 != original
+        if self.race is None:
+            return
+        t0 = time.monotonic()
+        try:
+            # a short run gets a shorter measurement (at least 15 rounds, and the A/A control, still decide)
+            spend = min(FINAL_MIN_TIME_S, max(0.1, self.config.timing_share * (t0 - self.started)))
+            self.judgement = final_judgement(self.problem.wasm, self.champion.wasm, self.problem.function,
+                                             self.problem.oracle.held_out, seed=self.config.seed, min_time_s=spend)
+        except UntimeableError as exc:
+            self.notices.append(f"the best variant cannot be timed natively ({str(exc).splitlines()[0]}); "
+                                f"the fuel objective decides")
+            return
+        finally:
+            self.race.seconds += time.monotonic() - t0
+        self.improved = self.judgement is not None and self.judgement.improved
+        if not self.improved and self.champion.sha256 != original:
+            self.champion = self.measure_original()
+            self.champion_evidence = self.verify(self.champion.wasm)
+
+    @property
+    def timing_seconds(self) -> float:
+        return round(self.race.seconds, 3) if self.race is not None else 0.0
 
     @property
     def valid_offspring_rate(self) -> float:

@@ -42,6 +42,18 @@ class EvolveResult:
     cores: int = 1
     distinct_per_s_per_core: float = 0.0
     held_out_seed: int | None = None  # rebuilds the held-out cases: `jeet evolve --held-out-seed`
+    # native time (objective "time"): whether the output is faster than the input (do no harm), the
+    # ns per call of each, best/input with its 95 % interval, and what the timing cost of the run
+    objective: str = "fuel"
+    improved: bool | None = None
+    baseline_ns: float | None = None
+    best_ns: float | None = None
+    time_ratio: float | None = None
+    time_ratio_ci: list[float] | None = None
+    timing_seconds: float = 0.0
+    timing_share: float = 0.0
+    races: int = 0
+    notices: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +94,20 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
         stopped=describe_stop(reason, evo.config, s),
         **breadth(s.distinct, s.repeats, evo.evaluator.workers, seconds),
         held_out_seed=evo.problem.oracle.held_out_seed,
+        **native_time(evo, seconds),
     )
+
+
+def native_time(evo: Evolution, seconds: float) -> dict:
+    """The do-no-harm figures of a finished run (see `jeet.evolve.race`)."""
+    j = evo.judgement
+    d = dict(objective="time" if evo.race is not None else "fuel", improved=evo.improved,
+             timing_seconds=evo.timing_seconds, timing_share=round(evo.timing_seconds / max(seconds, 1e-9), 4),
+             races=evo.race.races if evo.race is not None else 0, notices=list(evo.notices))
+    if j is not None:
+        d.update(baseline_ns=round(j.baseline_ns, 4), best_ns=round(j.best_ns, 4), time_ratio=round(j.time_ratio, 4),
+                 time_ratio_ci=[round(x, 4) for x in j.ci])
+    return d
 
 
 def champion_lineage(evo: Evolution) -> list[str]:
@@ -120,6 +145,8 @@ def write_outputs(evo: Evolution, result: EvolveResult, out: Path) -> list[Path]
         f"({result.oracle} oracle), all passed; this is testing, not a proof of equivalence"
     )
     doc["tests_file"] = tests.name
+    if getattr(evo, "judgement", None) is not None:  # the timing method, inputs and samples behind `improved`
+        doc["native_time"] = evo.judgement.to_dict(samples=True)
     evidence.write_text(json.dumps(doc, indent=1) + "\n")
     oracle = evo.problem.oracle
     dump_tests(tests, oracle.held_out, oracle.params, oracle.results)

@@ -86,6 +86,7 @@ class Node:
         self.offers: collections.deque[dict] = collections.deque(maxlen=RECORDS)
         self._first_announce: dict[str, float] = {}
         self._verify_s: dict[str, float] = {}
+        self._native: dict[str, float | None] = {}  # sha -> native time over the original's, measured here
         self._reply: dict[str, Link] = {}
         self._seeds: list[str] = []  # addresses the operator gave (--peer): trusted, joined until members come
         self._queue: list[tuple[float, int, object]] = []
@@ -419,6 +420,7 @@ class Node:
                 self.counters["verifications"] += 1
                 # the whole local verification step as this loop saw it: the check plus its hand-over
                 self._verify_s[item.sha256] = time.perf_counter() - t0
+                self._note_native(item.sha256, check)
                 if len(self._verify_s) > 4 * RECORDS:
                     self._verify_s.pop(next(iter(self._verify_s)))
                 if not check.ok:
@@ -434,8 +436,15 @@ class Node:
                 if not fut.done():
                     fut.set_result(check)
 
+    def _note_native(self, sha: str, check: Check) -> None:
+        if getattr(check, "native_ratio", None) is not None:
+            self._native[sha] = check.native_ratio
+            if len(self._native) > 4 * RECORDS:
+                self._native.pop(next(iter(self._native)))
+
     def _offer(self, wasm: bytes, check: Check, origin: str) -> None:
         spec = Specimen.of(self.function_id, wasm, check.fitness, check.fuel, self.workload.tags)
+        self._note_native(spec.sha256, check)
         self.store.put_specimen(wasm, function=self.function_id, fuel=check.fuel, fitness=check.fitness,
                                 metrics={"verified": True, "source": origin}, operator=origin)
         self._pin(spec.sha256)
@@ -451,8 +460,9 @@ class Node:
         g = self.gossip
         mem = psutil.virtual_memory()
         stats = g.stats.as_dict()
+        # fitness: the fuel fitness gossip ranks by; native_time_ratio: time / the original's, measured on this node
         top = [{"sha256": sp.sha256, "function": sp.function, "fitness": sp.fitness, "fuel": sp.fuel,
-                "size": sp.size} for sp in g.top(10, self.function_id)]
+                "size": sp.size, "native_time_ratio": self._native.get(sp.sha256)} for sp in g.top(10, self.function_id)]
         mesh = set(g.mesh_peers())
         peers = [{"id": m, "address": g.address_of(m), "score": round(g.score(m), 3), "mesh": m in mesh}
                  for m in g.members()]
@@ -473,6 +483,8 @@ class Node:
             "mesh_size": len(mesh),
             "ignored_peers": g.ignored_peers(),
             "network_fitness": g.network_fitness(self.function_id),
+            "native_time_ratio": min((r for r in (self._native.get(sp["sha256"]) for sp in top) if r is not None),
+                                     default=None),
             "memory_pressure": round(mem.percent / 100.0, 4),
             "memory": {"available_bytes": mem.available, "rss_bytes": psutil.Process().memory_info().rss},
             "counters": {"announced": stats["announced"], "fetched": stats["fetched"],

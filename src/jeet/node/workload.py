@@ -17,6 +17,10 @@ from ..evolve.worker import evaluate_candidate
 from ..fitness import Measurement
 from ..oracle import Oracle
 from ..sandbox import Limits, Sandbox
+from ..errors import TimingError
+from ..timing import measure, ratio
+
+NATIVE_CHECK_S = 0.05  # per verified module: a short native measurement against the original
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,8 @@ class Check:
     fuel: int
     seconds: float
     reason: str = ""
+    # native time of the module over the original's, measured on this node (None: not measured or untimeable)
+    native_ratio: float | None = None
 
 
 ImportKey = tuple[str, str, int, object]
@@ -113,7 +119,22 @@ class Workload:
         sandbox = self._ready()
         fn = self.problem.function
         ev = evaluate_candidate(sandbox, fn, wasm, self._train, self.baseline)
-        return gate(ev, sandbox, wasm, fn, self.problem.oracle, t0)
+        check = gate(ev, sandbox, wasm, fn, self.problem.oracle, t0)
+        if not check.ok:
+            return check
+        return replace(check, native_ratio=self.native_ratio(wasm), seconds=time.perf_counter() - t0)
+
+    def native_ratio(self, wasm: bytes) -> float | None:
+        """time(wasm) / time(original) in native time on this machine, from a short interleaved measurement
+        on the held-out cases (what /status reports beside the fuel fitness); None if it cannot be timed."""
+        if wasm == self.problem.wasm:
+            return 1.0
+        try:
+            report = measure([self.problem.wasm, wasm], self.problem.function, self.problem.oracle.held_out,
+                             min_time_s=NATIVE_CHECK_S, min_rounds=5, layouts=1, max_cases=64)
+            return round(ratio(report, 1, 0, resamples=200).estimate, 4)
+        except TimingError:
+            return None
 
     def close(self) -> None:
         if self._sandbox is not None:

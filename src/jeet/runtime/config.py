@@ -45,6 +45,7 @@ class RuntimeConfig(Settings):
     max_parallel: int = 1
     stop_timeout_s: float = 10.0
     call_timeout_s: float = 1.0
+    native_gate: bool = True  # swap in a champion only if it is also faster natively (jeet.timing.judge)
     error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
     what: ClassVar[str] = "runtime option"
 

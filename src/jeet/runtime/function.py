@@ -377,6 +377,7 @@ class Function:
                 "error": r.error,
                 "oracle_s": round(r.oracle_s, 4),
                 "verify_s": round(r.verify_s, 4),
+                "native_time": r.native,
                 "usage": self.usage(),
                 "expression": None if table is None else {
                     "variants": sorted(table.variants), "rejected": dict(table.rejected),

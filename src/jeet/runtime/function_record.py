@@ -41,6 +41,7 @@ class FunctionRecord:
     usage_base: dict[str, int] = field(default_factory=dict)
     oracle_s: float = 0.0   # seconds spent building the oracle and baseline
     verify_s: float = 0.0   # seconds spent re-checking offered champions on the held-out cases
+    native: dict | None = None  # the last native-time judgement of an offered champion (see Supervisor.adopt)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def set_tier(self, tier: str, calls: int) -> bool:

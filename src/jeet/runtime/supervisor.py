@@ -26,7 +26,8 @@ from ..sandbox import Limits, Sandbox
 from ..wasm.abi import state_writes
 from ..store import Store, StoreError
 from .config import RuntimeConfig
-from ..errors import JeetRuntimeError
+from ..errors import JeetRuntimeError, TimingError
+from ..timing import judge
 from .expressed import ExpressionTable
 from .job import EvolutionJob, JobSpec
 from .records import ChampionRecord, RecordBook
@@ -230,7 +231,7 @@ class Supervisor:
                               seed=cfg.seed + fn.record.rounds, workers=cfg.workers, verify_every=cfg.verify_every,
                               use_wasm_opt=cfg.use_wasm_opt, train_size=cfg.train_size,
                               held_out_factor=cfg.held_out_factor, fuel=cfg.fuel, memory_bytes=cfg.memory_bytes,
-                              deadline_s=cfg.deadline_s)
+                              deadline_s=cfg.deadline_s, objective="time" if cfg.native_gate else "fuel")
         champion = fn.champion
         seeds = () if champion is fn.original else (champion.wasm,)
         spec = JobSpec(problem, config, str(self.data_dir), fn.usage(), seeds)
@@ -326,6 +327,8 @@ class Supervisor:
         current = r.champion_fuel
         if require_better and current is not None and fuel >= current:
             return False
+        if require_better and variant is not fn.original and not self._faster_natively(fn, wasm):
+            return False
         with r.lock:
             if not fn.install(variant):
                 return False
@@ -337,6 +340,23 @@ class Supervisor:
                                              "baseline_fuel": r.baseline_fuel, "source": source})
         self.save(fn)
         return True
+
+    def _faster_natively(self, fn: Function, wasm: bytes) -> bool:
+        """Do no harm where a variant takes effect: `wasm` must beat the serving champion in native time
+        on the held-out cases, with confidence (`jeet.timing.judge`). A pair that cannot be timed
+        natively falls back to the fuel comparison already made."""
+        if not self.config.native_gate:
+            return True
+        r = fn.record
+        t0 = time.perf_counter()
+        try:
+            verdict = judge(fn.champion.wasm, wasm, fn.function, r.oracle.held_out, min_time_s=0.3)
+        except TimingError:
+            return True
+        finally:
+            r.verify_s += time.perf_counter() - t0
+        r.native = verdict.to_dict(samples=False) | {"candidate": hashlib.sha256(wasm).hexdigest()}
+        return verdict.improved
 
     def _blacklist(self, fn: Function, sha: str, reason: str) -> None:
         fn.record.blacklist.add(sha)

@@ -106,7 +106,9 @@ def _problem(kernel: str, seed: int, train_size: int, held_out_factor: int) -> t
 def run_unit(kernel: str, seed: int, overrides: dict[str, Any], offspring: int, *, workers: int = 1,
              use_wasm_opt: bool = True) -> UnitResult:
     """Evolve `kernel` under EvolveConfig(**overrides) with `seed` for `offspring` offspring; score the champion."""
-    cfg = EvolveConfig(**{**overrides, "seed": seed, "workers": workers, "use_wasm_opt": use_wasm_opt})
+    # the tuner scores fuel, reproducibly: no native-time races inside its units
+    cfg = EvolveConfig(**{"objective": "fuel", **overrides, "seed": seed, "workers": workers,
+                          "use_wasm_opt": use_wasm_opt})
     cfg = at_budget(cfg, offspring)
     problem, base_fuel = _problem(kernel, seed, cfg.train_size, cfg.held_out_factor)
     t0 = time.monotonic()

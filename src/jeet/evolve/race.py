@@ -1,0 +1,110 @@
+"""Native time decides: a race among correct contenders picks the champion, and do no harm at the end.
+
+Fuel steers the search (cheap and deterministic); native time, as wasmtime's Cranelift runs the
+code, decides what takes effect. `NativeTimeRace` is the gate's `Selector`: at a promotion the gate
+hands it the best distinct contenders that passed every check, and it times them interleaved with
+the incumbent on the held-out cases (`jeet.timing.measure`; successive halving when there are more
+than `RACE_WIDTH`); the fastest becomes champion only if `judge_report` finds it faster than the
+incumbent with confidence. It asks the gate to let the workers finish first (`quiet`), so timing
+never shares the cores with evaluation. Races are skipped while the time spent timing is above
+`share` of the run, so the overhead stays bounded; `seconds` records it.
+
+`final_judgement` is the do-no-harm rule for the output: the champion against the input with an A/A
+control (`jeet.timing.judge`: 95 % confidence, at least 3 % faster). `probe` tells at the start
+whether the input can be timed natively at all; when it cannot, the run keeps the fuel objective.
+
+Nothing here needs checkpointing: a race's outcome is the champion (which the checkpoint holds), and
+the losers it remembers only save repeating a race after a resume.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Hashable, Sequence
+
+from ..errors import TimingError
+from ..oracle import Case
+from ..timing import Judgement, judge, judge_report, measure
+from .gate import Candidate
+
+RACE_WIDTH = 4          # contenders timed in one measurement; more go through successive halving
+RACE_MIN_TIME_S = 0.3   # per race measurement (calibration and at least 15 rounds come on top)
+FINAL_MIN_TIME_S = 0.5  # the do-no-harm judgement
+RACE_MIN_GAIN = 0.01    # a contender must beat the incumbent's interval by this much to take over
+
+
+class NativeTimeRace:
+    """The gate's selector under `--objective time` (see the module docstring)."""
+
+    wants = RACE_WIDTH
+    quiet = True
+
+    def __init__(self, function: str, cases: Sequence[Case], *, seed: int = 0, share: float = 0.15,
+                 started: float | None = None, min_time_s: float = RACE_MIN_TIME_S) -> None:
+        self.function, self.cases, self.seed = function, tuple(cases), seed
+        self.share, self.min_time_s = share, min_time_s
+        self.started = time.monotonic() if started is None else started
+        self.seconds = 0.0   # time spent timing (races and the final judgement)
+        self.races = 0
+        self.skipped = 0     # promotions where the timing budget said no
+        self.last: Judgement | None = None
+        self._lost: set[tuple[Hashable, Hashable]] = set()  # (incumbent, contender) already raced and lost
+
+    def within_budget(self) -> bool:
+        """Whether timing has so far taken at most `share` of the run."""
+        return self.seconds <= self.share * (time.monotonic() - self.started)
+
+    def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
+        fresh = [c for c in accepted if c.key != incumbent.key and (incumbent.key, c.key) not in self._lost]
+        if not fresh:
+            return incumbent
+        if not self.within_budget():
+            self.skipped += 1
+            return incumbent
+        self.races += 1
+        field = list(fresh)
+        while len(field) > RACE_WIDTH:  # successive halving: a short heat, the faster half goes on
+            report = self._measure([incumbent, *field], min_time_s=0.0)
+            ranked = [i - 1 for i in report.ranking() if i > 0]
+            field = [field[i] for i in ranked[: max(RACE_WIDTH, len(ranked) // 2)]]
+            if not field:
+                return incumbent
+        report = self._measure([incumbent, *field], min_time_s=self.min_time_s)
+        ranked = [i for i in report.ranking() if i > 0]
+        if not report.variants[0].ok or not ranked or not report.agree:
+            return incumbent  # incumbent untimeable here, nobody timeable, or results differ: change nothing
+        best = ranked[0]
+        verdict = judge_report(report, 0, best, min_gain=RACE_MIN_GAIN)
+        self.last = verdict
+        if verdict.improved:
+            return field[best - 1]
+        self._lost.update((incumbent.key, c.key) for c in field)
+        return incumbent
+
+    def _measure(self, candidates: Sequence[Candidate], *, min_time_s: float):
+        t0 = time.monotonic()
+        try:
+            return measure([c.subject for c in candidates], self.function, self.cases,  # type: ignore[misc]
+                           seed=self.seed + self.races, min_time_s=min_time_s)
+        finally:
+            self.seconds += time.monotonic() - t0
+
+
+def probe(wasm: bytes, function: str, cases: Sequence[Case]) -> str | None:
+    """None if `function` of `wasm` can be timed natively on `cases`, else why not (one line)."""
+    try:
+        report = measure([wasm], function, cases, min_time_s=0.0, min_rounds=1, layouts=1)
+        report.variant(0)
+    except TimingError as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def final_judgement(input_wasm: bytes, best_wasm: bytes, function: str, cases: Sequence[Case], *,
+                    seed: int = 0, min_time_s: float = FINAL_MIN_TIME_S) -> Judgement | None:
+    """Do no harm: the best against the input, with an A/A control (`jeet.timing.judge`). None when
+    the best is the input itself (nothing to time: a variant is never faster than itself). Raises
+    UntimeableError when either cannot be timed."""
+    if best_wasm == input_wasm:
+        return None
+    return judge(input_wasm, best_wasm, function, cases, seed=seed, min_time_s=min_time_s)
