@@ -152,7 +152,9 @@ def test_a_liar_is_ignored_and_its_code_never_adopted(nodes, tmp_path):
         assert ready.wait(30)
         st = wait_for(lambda: (s := a.status())["ignored_peers"] and s, 60, "a ignores the liar")
         assert st["ignored_peers"] == liar_id
-        assert st["counters"]["adopted"] == 0 and 1 <= st["counters"]["rejected"] <= 3
+        # ignored at its third bad delivery; a fourth already requested while the third was being verified
+        # may still arrive and be rejected too (verification is in a child process, off the network loop)
+        assert st["counters"]["adopted"] == 0 and 1 <= st["counters"]["rejected"] <= len(lies)
         assert not any(holds(a, sha256_hex(w)) for w in lies)
         assert st["blacklist_size"] >= 1
     finally:
