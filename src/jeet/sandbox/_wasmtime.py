@@ -1,0 +1,567 @@
+"""The one module that touches wasmtime-py internals (`_ffi`, `_bindings`, `_func.LAST_EXCEPTION`,
+`Trap._from_ptr`, `Store._context`): upgrading wasmtime touches this file and its test only.
+
+It holds the engine configuration (WebAssembly 2.0 features, Winch, the pooling allocator), the epoch
+ticker, raw stores (limits, fuel, deadlines, instantiation, exports, memory and globals), the raw call
+(`RawFunc`: arguments and results as raw bits, so NaN payloads are exact) and the classification of
+failures (`Failure`), by trap code where wasmtime gives one.
+
+wasmtime-py's internals change between major versions, and a layout change in the value type would
+corrupt memory silently; so the version is pinned (`TESTED_MAJOR`, and in pyproject.toml) and a
+self-test runs at import: i32/i64/f32/f64 values (NaN payloads included) round-trip through both call
+paths, and a trap and fuel exhaustion are classified right. If it fails, calls go through wasmtime-py's
+public `Func.__call__` instead (exact for every value but signalling-NaN payloads), with one warning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import struct
+import threading
+import warnings
+from ctypes import POINTER, byref
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Sequence
+
+import wasmtime
+import wasmtime._func as _wfunc
+from wasmtime import _bindings as _b
+from wasmtime import _ffi as ffi
+
+TESTED_MAJOR = 50  # the wasmtime-py major version this module was written and tested against
+WASM_PAGE = 65536
+
+Val = ffi.wasmtime_val_t
+Extern = ffi.wasmtime_extern_t
+InstanceHandle = ffi.wasmtime_instance_t
+TrapPtr = POINTER(ffi.wasm_trap_t)
+VAL_KINDS = {"i32": ffi.WASMTIME_I32.value, "i64": ffi.WASMTIME_I64.value,
+             "f32": ffi.WASMTIME_F32.value, "f64": ffi.WASMTIME_F64.value}
+EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
+EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
+EXTERN_GLOBAL = ffi.WASMTIME_EXTERN_GLOBAL.value
+SLOT = ctypes.sizeof(_b.wasmtime_val_raw_t)  # bytes per value in the unchecked call's buffer
+WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
+M32 = (1 << 32) - 1
+M64 = (1 << 64) - 1
+
+# C API entry points, bound once (the hot path calls them directly)
+store_limiter = ffi.wasmtime_store_limiter
+set_fuel = ffi.wasmtime_context_set_fuel
+set_epoch_deadline = ffi.wasmtime_context_set_epoch_deadline
+store_context = ffi.wasmtime_store_context
+store_delete = ffi.wasmtime_store_delete
+memory_size = ffi.wasmtime_memory_size
+global_get = ffi.wasmtime_global_get
+global_set = ffi.wasmtime_global_set
+_get_fuel = ffi.wasmtime_context_get_fuel
+_store_new = ffi.wasmtime_store_new
+_instance_new = ffi.wasmtime_instance_new
+_export_get = ffi.wasmtime_instance_export_get
+_func_call = ffi.wasmtime_func_call
+_memory_data = ffi.wasmtime_memory_data
+_memory_data_size = ffi.wasmtime_memory_data_size
+_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+
+POOL_MARKER = "pooling allocator requirements"
+# wasmtime reports exceeded store limits as errors without a code: these phrases are all there is
+_RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded",
+                     "count too high", "limit exceeded", "exceeds the limit")
+
+
+# engine configuration ------------------------------------------------------------------------------
+
+def wasm20_features(cfg: wasmtime.Config) -> wasmtime.Config:
+    """WebAssembly 2.0: multi-value, bulk memory, reference types, SIMD. Nothing that is
+    nondeterministic (threads, relaxed SIMD) or beyond 2.0. Every engine that judges code uses this set."""
+    cfg.wasm_multi_value = True
+    cfg.wasm_bulk_memory = True
+    cfg.wasm_reference_types = True
+    cfg.wasm_simd = True
+    cfg.wasm_relaxed_simd = False
+    cfg.wasm_threads = False
+    cfg.wasm_tail_call = False
+    cfg.wasm_gc = False
+    cfg.wasm_function_references = False
+    cfg.wasm_exceptions = False
+    cfg.wasm_memory64 = False
+    cfg.wasm_multi_memory = False
+    cfg.wasm_wide_arithmetic = False
+    cfg.wasm_custom_page_sizes = False
+    return cfg
+
+
+def _winch_code() -> int | None:
+    """The C enum value of WASMTIME_STRATEGY_WINCH (its position in the C declaration order).
+
+    The generated Python enum numbers its members from 1, but the C enum starts at 0, and an
+    out-of-range value aborts the process, so the value is derived from the member order.
+    """
+    enum = getattr(ffi, "wasmtime_strategy_enum", None)
+    if enum is None:
+        return None
+    names = [member.name for member in enum]
+    if names[:3] != ["WASMTIME_STRATEGY_AUTO", "WASMTIME_STRATEGY_CRANELIFT", "WASMTIME_STRATEGY_WINCH"]:
+        return None
+    return 2
+
+
+def winch_available() -> bool:
+    """True when this wasmtime and this machine can compile with Winch."""
+    return (_winch_code() is not None
+            and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"))
+
+
+def _pooling(cfg: wasmtime.Config, limits: Any, slots: int) -> bool:
+    """Switch the engine to wasmtime's pooling allocator, sized to the limits (False: no C API for it).
+
+    Instances, memories and tables then come from preallocated slots, which halves the
+    cost of a fresh store + instance per case."""
+    names = ("wasmtime_pooling_allocation_config_new", "wasmtime_pooling_allocation_config_delete",
+             "wasmtime_pooling_allocation_config_total_core_instances_set",
+             "wasmtime_pooling_allocation_config_total_memories_set",
+             "wasmtime_pooling_allocation_config_total_tables_set",
+             "wasmtime_pooling_allocation_config_max_memory_size_set",
+             "wasmtime_pooling_allocation_config_table_elements_set",
+             "wasmtime_pooling_allocation_strategy_set")
+    if not all(hasattr(ffi, name) for name in names):
+        return False
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, slots * max(1, limits.memories))
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, slots * max(1, limits.tables))
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, max(WASM_PAGE, limits.memory_bytes))
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, max(1, limits.table_elements))
+        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_memories_per_module_set"):
+            ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pool, max(1, limits.memories))
+        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_tables_per_module_set"):
+            ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pool, max(1, limits.tables))
+        ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+    return True
+
+
+def engine_config(compiler: str, opt_level: str, max_wasm_stack: int, *, limits: Any = None,
+                  pool_slots: int = 0, single_pass: bool = False) -> wasmtime.Config:
+    """A judging engine's configuration: fuel, epoch interruption, WebAssembly 2.0, one compile thread.
+
+    `pool_slots` > 0 sizes a pooling allocator to `limits` (ValueError when this wasmtime lacks it);
+    `single_pass` picks Cranelift's faster single-pass register allocator."""
+    cfg = wasmtime.Config()
+    cfg.consume_fuel = True
+    cfg.epoch_interruption = True
+    cfg.max_wasm_stack = max_wasm_stack
+    cfg.cranelift_opt_level = opt_level
+    cfg.parallel_compilation = False  # candidates are small: threads cost more than they save
+    wasm20_features(cfg)
+    if compiler == "winch":
+        ffi.wasmtime_config_strategy_set(cfg.ptr(), _winch_code())
+    else:
+        cfg.strategy = "cranelift"
+    if single_pass:
+        cfg.cranelift_flag_set("regalloc_algorithm", "single_pass")
+    if pool_slots and not _pooling(cfg, limits, pool_slots):
+        raise ValueError("this wasmtime lacks the pooling allocator API: use pool_slots=0")
+    return cfg
+
+
+def version() -> str:
+    """The installed wasmtime-py version (part of compile-cache keys)."""
+    try:
+        return metadata.version("wasmtime")
+    except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime always has metadata
+        return "unknown"
+
+
+# the epoch ticker ----------------------------------------------------------------------------------
+
+class Ticker:
+    """A daemon thread that advances the epoch of every engine in `engines` each `interval` seconds.
+
+    `engines` is shared, not copied: an engine appended later ticks too. `restart` makes a new
+    thread (a forked child inherits the object but not the thread)."""
+
+    def __init__(self, engines: list, interval: float, name: str) -> None:
+        self.engines, self.interval, self.name = engines, interval, name
+        self.restart()
+
+    def restart(self) -> None:
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=_tick, args=(self.engines, self.interval, self.stop_event),
+                                       name=self.name, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        stop_thread(self.stop_event, self.thread)
+
+
+def _tick(engines: list, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        for engine in tuple(engines):
+            engine.increment_epoch()
+
+
+def stop_thread(stop: threading.Event, thread: threading.Thread) -> None:
+    """Stop a ticker thread (a module-level function, so a `weakref.finalize` holds no ticker)."""
+    stop.set()
+    if thread is not threading.current_thread():
+        thread.join(timeout=1.0)
+
+
+# failures ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a call or instantiation did not return normally.
+
+    `kind`: "fuel" (out of fuel), "interrupt" (epoch deadline), "trap" (any other trap, an import stub
+    included), "resource" (a store limit) or "error" (anything else wasmtime reports); `message` is
+    one line; `code` is wasmtime's trap code when it gave one."""
+
+    kind: str
+    message: str
+    code: wasmtime.TrapCode | None = None
+
+
+def one_line(message: str) -> str:
+    """Squeeze wasmtime's multi-line error (backtrace + cause chain) into one readable line."""
+    text = str(message).strip()
+    if "Caused by:" in text:
+        head, _, causes = text.partition("Caused by:")
+        parts = []
+        head = head.strip()
+        if head and not head.startswith("error while executing at wasm backtrace"):
+            parts.append(head.splitlines()[0].strip())
+        for line in causes.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            number, sep, rest = line.partition(": ")
+            parts.append(rest if sep and number.isdigit() else line)
+        return ": ".join(parts)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 and lines[0].startswith("error while executing") else " ".join(lines)
+
+
+def from_trap(trap: wasmtime.Trap, message: str | None = None) -> Failure:
+    """Classify a trap by its code (a trap raised by host code has none: an ordinary trap)."""
+    code = trap.trap_code
+    text = message if message is not None else one_line(trap.message)
+    if code is wasmtime.TrapCode.OUT_OF_FUEL:
+        return Failure("fuel", text, code)
+    if code is wasmtime.TrapCode.INTERRUPT:
+        return Failure("interrupt", text, code)
+    return Failure("trap", text, code)
+
+
+def from_error(message: str) -> Failure:
+    """Classify an error without a trap code: a store limit (by its wording, all wasmtime gives) or other."""
+    line = one_line(message)
+    return Failure("resource" if any(m in line for m in _RESOURCE_MARKERS) else "error", line)
+
+
+def from_exception(exc: BaseException) -> Failure:
+    """Classify what a public wasmtime-py call raised."""
+    if isinstance(exc, wasmtime.Trap):
+        return from_trap(exc)
+    if isinstance(exc, wasmtime.WasmtimeError):
+        return from_error(str(exc))
+    return Failure("trap", f"an imported function was called and is not provided ({exc})")
+
+
+def classify(error: Any, trap: Any) -> Failure:
+    """The failure behind a C call's error / trap out-pointers; takes ownership of (and frees) both."""
+    host = _wfunc.LAST_EXCEPTION  # set when a host function (an import stub) raised
+    host_message = ""
+    if host is not None:
+        _wfunc.LAST_EXCEPTION = None
+        if isinstance(host, wasmtime.Trap):
+            host_message = str(host)
+        else:  # a stub whose arguments wasmtime-py could not convert (v128)
+            host_message = f"an imported function was called and is not provided ({host})"
+    err = wasmtime.WasmtimeError._from_ptr(error) if error else None  # owns and frees the error
+    if trap:
+        return from_trap(wasmtime.Trap._from_ptr(trap), host_message if host is not None else None)
+    if host is not None:
+        return Failure("trap", host_message)
+    return from_error(str(err))
+
+
+# stores, instances, memory -------------------------------------------------------------------------
+
+def new_store(engine: wasmtime.Engine) -> Any:
+    """A raw store without a Python `wasmtime.Store` (cheaper; free it with `store_delete`)."""
+    return _store_new(engine.ptr(), None, _NO_FINALIZER)
+
+
+def context(store: wasmtime.Store) -> Any:
+    """The raw context of a Python store."""
+    return store._context()
+
+
+def limit(store: Any, limits: Any) -> None:
+    """Apply `limits` (memory bytes, table elements, instances, tables, memories) to a raw store."""
+    store_limiter(store, limits.memory_bytes, limits.table_elements, limits.instances, limits.tables,
+                  limits.memories)
+
+
+def fuel_left(ctx: Any, cell: ctypes.c_uint64 | None = None) -> int:
+    cell = cell if cell is not None else ctypes.c_uint64(0)
+    _get_fuel(ctx, byref(cell))
+    return cell.value
+
+
+def extern_array(objects: Sequence[Any]) -> Any:
+    """Python externs (Func, Memory, Table, Global) as the C array `instantiate` takes."""
+    externs = (Extern * max(1, len(objects)))()
+    for i, obj in enumerate(objects):
+        externs[i] = obj._as_extern()
+    return externs
+
+
+def instantiate(ctx: Any, module: wasmtime.Module, externs: Any, n: int) -> tuple[Any, Failure | None]:
+    """Instantiate `module` in the store of `ctx`: (instance handle, None) or (None, why not)."""
+    trap = TrapPtr()
+    instance = InstanceHandle()
+    error = _instance_new(ctx, module.ptr(), externs, n, byref(instance), byref(trap))
+    if error or trap:
+        return None, classify(error, trap)
+    return instance, None
+
+
+def export(ctx: Any, instance: Any, name: bytes, kind: int) -> Any:
+    """The instance's export `name` if it is of `kind` (EXTERN_FUNC, ...), else None."""
+    item = Extern()
+    if _export_get(ctx, byref(instance), name, len(name), byref(item)) and item.kind == kind:
+        return item
+    return None
+
+
+def memory_handle(memory: Any) -> Any:
+    """The raw handle of an extern (`export(..., EXTERN_MEMORY)`) or of a Python `wasmtime.Memory`."""
+    return memory._memory if isinstance(memory, wasmtime.Memory) else memory.of.memory
+
+
+def memory_span(ctx: Any, memory: Any) -> tuple[int, int]:
+    """(address, size in bytes) of a raw memory handle's data, valid until the memory grows."""
+    ref = byref(memory)
+    return ctypes.addressof(_memory_data(ctx, ref).contents), _memory_data_size(ctx, ref)
+
+
+def memory_pages(ctx: Any, memory: Any) -> int:
+    return memory_size(ctx, byref(memory))
+
+
+def global_bits(ctx: Any, item: Any, width: int, cell: Any = None) -> int:
+    """An exported global's value as raw bits (`width` 32 or 64)."""
+    cell = cell if cell is not None else Val()
+    global_get(ctx, byref(item.of.global_), byref(cell))
+    return cell.of.i32 & M32 if width == 32 else cell.of.i64 & M64
+
+
+def global_snapshot(ctx: Any, item: Any) -> Any:
+    value = Val()
+    global_get(ctx, byref(item.of.global_), byref(value))
+    return value
+
+
+def global_restore(ctx: Any, item: Any, value: Any) -> None:
+    global_set(ctx, byref(item.of.global_), byref(value))
+
+
+# the call ------------------------------------------------------------------------------------------
+
+_F32 = struct.Struct("<f")
+_F64 = struct.Struct("<d")
+_I32 = struct.Struct("<I")
+_I64 = struct.Struct("<Q")
+
+
+class RawFunc:
+    """One exported function of an instance, called with raw argument bits, giving raw result bits.
+
+    `call(bits)` returns (results, None) or ((), Failure). The fast path hands wasmtime's C API
+    `wasmtime_val_t` values whose union carries the bits, so every float bit pattern is exact; when the
+    import-time self-test failed it calls wasmtime-py's public `Func.__call__` (which needs `store`, a
+    Python `wasmtime.Store`). `keep` holds whatever the handles need alive."""
+
+    __slots__ = ("ctx", "ref", "params", "results", "arity", "n_results", "kinds", "wide", "result_wide",
+                 "Params", "Results", "store", "func", "keep", "raw")
+
+    def __init__(self, ctx: Any, func: Any, params: Sequence[str], results: Sequence[str], *,
+                 store: wasmtime.Store | None = None, keep: Any = None, raw: bool | None = None) -> None:
+        """`func`: a raw extern (`export(..., EXTERN_FUNC)`) or a Python `wasmtime.Func`."""
+        self.ctx = ctx
+        self.func = func if isinstance(func, wasmtime.Func) else wasmtime.Func._from_raw(func.of.func)
+        self.ref = byref(self.func._func)
+        self.params, self.results = tuple(params), tuple(results)
+        self.arity, self.n_results = len(self.params), len(self.results)
+        self.kinds = tuple(VAL_KINDS[t] for t in self.params)
+        self.wide = tuple(WIDTH[t] == 64 for t in self.params)  # which union member carries the bits
+        self.result_wide = tuple(WIDTH[t] == 64 for t in self.results)
+        self.Params = Val * max(1, self.arity)
+        self.Results = Val * max(1, self.n_results)
+        self.store, self.keep = store, keep
+        self.raw = RAW_CALLS if raw is None else raw
+        if not self.raw and store is None:
+            raise ValueError("the public call path needs the Python wasmtime.Store")
+
+    def call(self, bits: Sequence[int]) -> tuple[tuple[int, ...], Failure | None]:
+        if not self.raw:
+            return self._public(bits)
+        params = self.Params()
+        kinds, wide = self.kinds, self.wide
+        for i, value in enumerate(bits):
+            p = params[i]
+            p.kind = kinds[i]
+            if wide[i]:
+                p.of.i64 = value
+            else:
+                p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
+        results = self.Results()
+        trap = TrapPtr()
+        error = _func_call(self.ctx, self.ref, params, self.arity, results, self.n_results, byref(trap))
+        if error or trap:
+            return (), classify(error, trap)
+        return tuple(results[i].of.i64 & M64 if w else results[i].of.i32 & M32
+                     for i, w in enumerate(self.result_wide)), None
+
+    def _public(self, bits: Sequence[int]) -> tuple[tuple[int, ...], Failure | None]:
+        args = [_to_val(t, b) for t, b in zip(self.params, bits)]
+        try:
+            got = self.func(self.store, *args)
+        except Exception as exc:
+            return (), from_exception(exc)
+        got = [] if got is None else (list(got) if isinstance(got, (list, tuple)) else [got])
+        return tuple(_to_bits(t, v) for t, v in zip(self.results, got)), None
+
+
+def _to_val(valtype: str, bits: int) -> wasmtime.Val:
+    if valtype == "i32":
+        return wasmtime.Val.i32(bits - (1 << 32) if bits & 0x80000000 else bits)
+    if valtype == "i64":
+        return wasmtime.Val.i64(bits - (1 << 64) if bits >> 63 else bits)
+    if valtype == "f32":
+        return wasmtime.Val.f32(_F32.unpack(_I32.pack(bits))[0])
+    return wasmtime.Val.f64(_F64.unpack(_I64.pack(bits))[0])
+
+
+def _to_bits(valtype: str, value: Any) -> int:
+    if valtype == "i32":
+        return value & M32
+    if valtype == "i64":
+        return value & M64
+    if valtype == "f32":
+        return _I32.unpack(_F32.pack(value))[0]
+    return _I64.unpack(_F64.pack(value))[0]
+
+
+def layout(codes: str) -> struct.Struct:
+    """The struct of consecutive raw-value slots holding values of struct `codes` ("i", "q", "f", "d", ...)."""
+    return struct.Struct("<" + "".join(f"{c}{SLOT - struct.calcsize(c)}x" for c in codes))
+
+
+def lane_parts(store: wasmtime.Store, func: wasmtime.Func, slots: int) -> dict[str, Any]:
+    """What a generated lane (`jeet.runtime.lanes`) needs for the unchecked call, by name.
+
+    `call(ctx, fref, buf, slots, tref)` runs the function on `buf` (`slots` raw values of `SLOT`
+    bytes: the arguments in, the results out); when it returns an error or sets `trap`, `fail(err)`
+    raises what wasmtime-py would. Sound only when the buffer layout is exactly the function's type."""
+    buf = (_b.wasmtime_val_raw_t * slots)()
+    trap = TrapPtr()
+    trap_cell = ctypes.addressof(trap)
+
+    def fail(err: Any) -> None:
+        # as wasmtime-py: an error first, then a trap; both own (and free) what they point to
+        if trap:
+            address = ctypes.cast(trap, ctypes.c_void_p).value
+            ctypes.memset(trap_cell, 0, ctypes.sizeof(trap))  # the lane's trap slot is reused
+            caught = wasmtime.Trap._from_ptr(ctypes.cast(address, TrapPtr))
+            if err:
+                raise wasmtime.WasmtimeError._from_ptr(err)
+            raise caught
+        raise wasmtime.WasmtimeError._from_ptr(err)
+
+    return {"call": _b._wasmtime_func_call_unchecked, "ctx": store._context(), "fref": byref(func._func),
+            "buf": buf, "slots": slots, "trap": trap, "tref": byref(trap), "fail": fail, "arm": set_epoch_deadline,
+            "_store": store, "_func": func}
+
+
+# the self-test -------------------------------------------------------------------------------------
+
+_PROBE = """(module
+  (func (export "swap") (param i32 i64 f32 f64) (result f64 f32 i64 i32)
+    local.get 3 local.get 2 local.get 1 local.get 0)
+  (func (export "div") (param i32) (result i32) i32.const 7 local.get 0 i32.div_u)
+  (func (export "spin") (loop br 0)))"""
+# signalling-NaN payloads and sign bits: any conversion through a host float or a wrong slot shows
+_PROBE_ARGS = (0x80000001, 0x8000000000000003, 0x7FA00001, 0xFFF4000000000001)
+
+
+def self_test() -> str:
+    """Check the raw call paths against this wasmtime; "" when sound, else what is wrong."""
+    major = version().split(".")[0]
+    if major != str(TESTED_MAJOR):
+        return f"wasmtime {version()} is not the tested major version {TESTED_MAJOR}"
+    if os.environ.get("JEET_WASMTIME_PUBLIC_CALLS"):
+        return "JEET_WASMTIME_PUBLIC_CALLS is set"
+    try:
+        cfg = wasmtime.Config()
+        cfg.consume_fuel = True
+        cfg.cranelift_opt_level = "none"
+        engine = wasmtime.Engine(cfg)
+        store = wasmtime.Store(engine)
+        store.set_fuel(1_000_000)
+        instance = wasmtime.Instance(store, wasmtime.Module(engine, _PROBE), ())
+        exports = instance.exports(store)
+        ctx = context(store)
+        swap = RawFunc(ctx, exports["swap"], ("i32", "i64", "f32", "f64"), ("f64", "f32", "i64", "i32"),
+                       store=store, raw=True)
+        want = tuple(reversed(_PROBE_ARGS))
+        got, failure = swap.call(_PROBE_ARGS)
+        if failure is not None or got != want:
+            return f"raw call: {_PROBE_ARGS} came back as {got or failure}"
+        parts = lane_parts(store, exports["swap"], 4)
+        bits = layout("IQIQ")
+        bits.pack_into(parts["buf"], 0, *_PROBE_ARGS)
+        err = parts["call"](parts["ctx"], parts["fref"], parts["buf"], 4, parts["tref"])
+        if err or parts["trap"]:
+            return "unchecked call failed"
+        got = layout("QIQI").unpack_from(parts["buf"])
+        if got != want:
+            return f"unchecked call: {_PROBE_ARGS} came back as {got}"
+        div = RawFunc(ctx, exports["div"], ("i32",), ("i32",), store=store, raw=True)
+        if div.call((2,)) != ((3,), None):
+            return f"raw call: 7 / 2 gave {div.call((2,))}"
+        _, failure = div.call((0,))
+        if failure is None or failure.kind != "trap" or failure.code is not wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO:
+            return f"division by zero classified as {failure}"
+        store.set_fuel(1000)
+        _, failure = RawFunc(ctx, exports["spin"], (), (), store=store, raw=True).call(())
+        if failure is None or failure.kind != "fuel":
+            return f"fuel exhaustion classified as {failure}"
+    except Exception as exc:  # any surprise in the internals means they cannot be trusted
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+PROBLEM = self_test()
+RAW_CALLS = not PROBLEM  # False: calls go through the public Func.__call__
+if PROBLEM:
+    warnings.warn(f"jeet: wasmtime's raw call path failed its self-test ({PROBLEM}); calls use "
+                  "wasmtime-py's public API instead (slower; signalling-NaN payloads may be quieted)",
+                  RuntimeWarning, stacklevel=2)
+
+
+def raw_calls() -> bool:
+    """True when calls take the raw path (the self-test passed)."""
+    return RAW_CALLS
+
+
+__all__ = ["Failure", "RawFunc", "Ticker", "classify", "engine_config", "lane_parts", "layout", "self_test",
+           "wasm20_features", "winch_available"]
