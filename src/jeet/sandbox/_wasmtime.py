@@ -8,7 +8,7 @@ failures (`Failure`), by trap code where wasmtime gives one.
 
 wasmtime-py's internals change between major versions, and a layout change in the value type would
 corrupt memory silently; so the version is pinned (`TESTED_MAJOR`, and in pyproject.toml) and a
-self-test runs at import: i32/i64/f32/f64 values (NaN payloads included) round-trip through both call
+self-test runs before jeet's first engine (`problem`): i32/i64/f32/f64 values (NaN payloads included) round-trip through both call
 paths, and a trap and fuel exhaustion are classified right. If it fails, calls go through wasmtime-py's
 public `Func.__call__` instead (exact for every value but signalling-NaN payloads), with one warning.
 """
@@ -407,7 +407,7 @@ class RawFunc:
         self.Params = Val * max(1, self.arity)
         self.Results = Val * max(1, self.n_results)
         self.store, self.keep = store, keep
-        self.raw = RAW_CALLS if raw is None else raw
+        self.raw = raw_calls() if raw is None else raw
         if not self.raw and store is None:
             raise ValueError("the public call path needs the Python wasmtime.Store")
 
@@ -550,18 +550,32 @@ def self_test() -> str:
     return ""
 
 
-PROBLEM = self_test()
-RAW_CALLS = not PROBLEM  # False: calls go through the public Func.__call__
-if PROBLEM:
-    warnings.warn(f"jeet: wasmtime's raw call path failed its self-test ({PROBLEM}); calls use "
-                  "wasmtime-py's public API instead (slower; signalling-NaN payloads may be quieted)",
-                  RuntimeWarning, stacklevel=2)
+_checked: list[str] = []  # the self-test's verdict, once it ran
+_check_lock = threading.Lock()
+
+
+def problem() -> str:
+    """The self-test's verdict ("" when the raw call path is sound), running it on first use.
+
+    Not at import: creating a wasmtime engine installs wasmtime's signal handlers, and a `faulthandler`
+    enabled after that (pytest enables one) would turn every later trap into a fatal SIGILL. The first
+    engine jeet makes asks for the verdict first, so the test runs exactly when wasmtime would start anyway."""
+    if not _checked:
+        with _check_lock:
+            if not _checked:
+                verdict = self_test()
+                if verdict:
+                    warnings.warn(f"jeet: wasmtime's raw call path failed its self-test ({verdict}); calls use "
+                                  "wasmtime-py's public API instead (slower; signalling-NaN payloads may be quieted)",
+                                  RuntimeWarning, stacklevel=3)
+                _checked.append(verdict)
+    return _checked[0]
 
 
 def raw_calls() -> bool:
     """True when calls take the raw path (the self-test passed)."""
-    return RAW_CALLS
+    return not (_checked[0] if _checked else problem())
 
 
-__all__ = ["Failure", "RawFunc", "Ticker", "classify", "engine_config", "lane_parts", "layout", "self_test",
+__all__ = ["Failure", "RawFunc", "Ticker", "classify", "engine_config", "lane_parts", "layout", "problem", "raw_calls", "self_test",
            "wasm20_features", "winch_available"]
