@@ -310,6 +310,11 @@ def limit(store: Any, limits: Any) -> None:
                   limits.memories)
 
 
+def fuel_cell() -> ctypes.c_uint64:
+    """A reusable out-cell for `fuel_left`."""
+    return ctypes.c_uint64(0)
+
+
 def fuel_left(ctx: Any, cell: ctypes.c_uint64 | None = None) -> int:
     cell = cell if cell is not None else ctypes.c_uint64(0)
     _get_fuel(ctx, byref(cell))

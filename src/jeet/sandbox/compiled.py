@@ -13,7 +13,6 @@ from typing import Any
 import wasmtime
 
 from ._scan import ScannedModule
-from ._wasmtime import VAL_KINDS  # noqa: F401 (re-exported: the value kinds calls pass)
 
 NUMERIC = ("i32", "i64", "f32", "f64")
 # v128 values cannot cross wasmtime's C API (it aborts the process), so they are not drivable.

@@ -191,7 +191,7 @@ class _Session:
         self.stale = False  # memory changed size: the next case needs a new instance
         self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
         self.used = False  # a call ran: memory may no longer be as instantiation left it
-        self.remaining = ctypes.c_uint64(0)
+        self.remaining = wt.fuel_cell()
 
     def close(self) -> None:
         if not self.closed:
