@@ -299,6 +299,11 @@ def new_store(engine: wasmtime.Engine) -> Any:
     return _store_new(engine.ptr(), None, _NO_FINALIZER)
 
 
+def store_ptr(store: wasmtime.Store) -> Any:
+    """The raw store behind a Python store."""
+    return store.ptr()
+
+
 def context(store: wasmtime.Store) -> Any:
     """The raw context of a Python store."""
     return store._context()

@@ -545,7 +545,7 @@ class Sandbox:
         # A module without imports needs no Python-side Store object: the raw store is cheaper (the
         # public call path, used when the raw one failed its self-test, needs the Python store).
         wrapper = wasmtime.Store(compiled.engine) if compiled.imports or not wt.raw_calls() else None
-        store = wrapper.ptr() if wrapper is not None else wt.new_store(compiled.engine)
+        store = wt.store_ptr(wrapper) if wrapper is not None else wt.new_store(compiled.engine)
         session = _Session(wrapper, store)
         try:
             ctx = wt.store_context(store)
