@@ -49,7 +49,7 @@ def _instance() -> tuple[wasmtime.Store, dict]:
 
 
 def _func(store: wasmtime.Store, exports: dict, name: str, params: tuple, results: tuple, raw: bool) -> wt.RawFunc:
-    return wt.RawFunc(wt.context(store), exports[name], params, results, store=store, raw=raw)
+    return wt.RawFunc(wt.context(store), exports[name], wt.call_shape(params, results), store, raw=raw)
 
 
 def test_the_self_test_passes_on_the_installed_wasmtime():

@@ -16,6 +16,7 @@ public `Func.__call__` instead (exact for every value but signalling-NaN payload
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import struct
@@ -292,38 +293,12 @@ def classify(error: Any, trap: Any) -> Failure:
     return from_error(str(err))
 
 
-# stores, instances, memory -------------------------------------------------------------------------
-
-def new_store(engine: wasmtime.Engine) -> Any:
-    """A raw store without a Python `wasmtime.Store` (cheaper; free it with `store_delete`)."""
-    return _store_new(engine.ptr(), None, _NO_FINALIZER)
-
-
-def store_ptr(store: wasmtime.Store) -> Any:
-    """The raw store behind a Python store."""
-    return store.ptr()
+# raw handles: contexts, externs, memory, globals ------------------------------------------------------
 
 
 def context(store: wasmtime.Store) -> Any:
     """The raw context of a Python store."""
     return store._context()
-
-
-def limit(store: Any, limits: Any) -> None:
-    """Apply `limits` (memory bytes, table elements, instances, tables, memories) to a raw store."""
-    store_limiter(store, limits.memory_bytes, limits.table_elements, limits.instances, limits.tables,
-                  limits.memories)
-
-
-def fuel_cell() -> ctypes.c_uint64:
-    """A reusable out-cell for `fuel_left`."""
-    return ctypes.c_uint64(0)
-
-
-def fuel_left(ctx: Any, cell: ctypes.c_uint64 | None = None) -> int:
-    cell = cell if cell is not None else ctypes.c_uint64(0)
-    _get_fuel(ctx, byref(cell))
-    return cell.value
 
 
 def extern_array(objects: Sequence[Any]) -> Any:
@@ -334,37 +309,10 @@ def extern_array(objects: Sequence[Any]) -> Any:
     return externs
 
 
-def instantiate(ctx: Any, module: wasmtime.Module, externs: Any, n: int) -> tuple[Any, Failure | None]:
-    """Instantiate `module` in the store of `ctx`: (instance handle, None) or (None, why not)."""
-    trap = TrapPtr()
-    instance = InstanceHandle()
-    error = _instance_new(ctx, module.ptr(), externs, n, byref(instance), byref(trap))
-    if error or trap:
-        return None, classify(error, trap)
-    return instance, None
-
-
-def export(ctx: Any, instance: Any, name: bytes, kind: int) -> Any:
-    """The instance's export `name` if it is of `kind` (EXTERN_FUNC, ...), else None."""
-    item = Extern()
-    if _export_get(ctx, byref(instance), name, len(name), byref(item)) and item.kind == kind:
-        return item
-    return None
-
-
-def memory_handle(memory: Any) -> Any:
-    """The raw handle of an extern (`export(..., EXTERN_MEMORY)`) or of a Python `wasmtime.Memory`."""
-    return memory._memory if isinstance(memory, wasmtime.Memory) else memory.of.memory
-
-
 def memory_span(ctx: Any, memory: Any) -> tuple[int, int]:
     """(address, size in bytes) of a raw memory handle's data, valid until the memory grows."""
     ref = byref(memory)
     return ctypes.addressof(_memory_data(ctx, ref).contents), _memory_data_size(ctx, ref)
-
-
-def memory_pages(ctx: Any, memory: Any) -> int:
-    return memory_size(ctx, byref(memory))
 
 
 def global_bits(ctx: Any, item: Any, width: int, cell: Any = None) -> int:
@@ -403,21 +351,15 @@ class RawFunc:
     __slots__ = ("ctx", "ref", "params", "results", "arity", "n_results", "kinds", "wide", "result_wide",
                  "Params", "Results", "store", "func", "keep", "raw")
 
-    def __init__(self, ctx: Any, func: Any, params: Sequence[str], results: Sequence[str], *,
-                 store: wasmtime.Store | None = None, keep: Any = None, raw: bool | None = None) -> None:
-        """`func`: a raw extern (`export(..., EXTERN_FUNC)`) or a Python `wasmtime.Func`."""
-        self.ctx = ctx
-        self.func = func if isinstance(func, wasmtime.Func) else wasmtime.Func._from_raw(func.of.func)
-        self.ref = byref(self.func._func)
-        self.params, self.results = tuple(params), tuple(results)
-        self.arity, self.n_results = len(self.params), len(self.results)
-        self.kinds = tuple(VAL_KINDS[t] for t in self.params)
-        self.wide = tuple(WIDTH[t] == 64 for t in self.params)  # which union member carries the bits
-        self.result_wide = tuple(WIDTH[t] == 64 for t in self.results)
-        self.Params = Val * max(1, self.arity)
-        self.Results = Val * max(1, self.n_results)
-        self.store, self.keep = store, keep
-        self.raw = raw_calls() if raw is None else raw
+    def __init__(self, ctx: Any, func: Any, shape: tuple, store: wasmtime.Store | None = None, keep: Any = None,
+                 raw: bool | None = None) -> None:
+        """`func`: a raw extern (`export(..., EXTERN_FUNC)`) or a Python `wasmtime.Func`; `shape`:
+        `call_shape(params, results)` (made once per signature: sessions open often)."""
+        self.ctx, self.func, self.store, self.keep = ctx, func, store, keep
+        self.ref = byref(func._func if type(func) is wasmtime.Func else func.of.func)
+        (self.params, self.results, self.arity, self.n_results, self.kinds, self.wide, self.result_wide,
+         self.Params, self.Results) = shape
+        self.raw = (not _checked[0] if _checked else raw_calls()) if raw is None else raw
         if not self.raw and store is None:
             raise ValueError("the public call path needs the Python wasmtime.Store")
 
@@ -443,12 +385,22 @@ class RawFunc:
 
     def _public(self, bits: Sequence[int]) -> tuple[tuple[int, ...], Failure | None]:
         args = [_to_val(t, b) for t, b in zip(self.params, bits)]
+        func = self.func if type(self.func) is wasmtime.Func else wasmtime.Func._from_raw(self.func.of.func)
         try:
-            got = self.func(self.store, *args)
+            got = func(self.store, *args)
         except Exception as exc:
             return (), from_exception(exc)
         got = [] if got is None else (list(got) if isinstance(got, (list, tuple)) else [got])
         return tuple(_to_bits(t, v) for t, v in zip(self.results, got)), None
+
+
+@functools.lru_cache(maxsize=None)
+def call_shape(params: tuple[str, ...], results: tuple[str, ...]) -> tuple:
+    """What a call of this signature needs, made once: the kinds, which union member carries each value's
+    bits (i32/f32 share 32, i64/f64 share 64) and the C array types (making those costs microseconds)."""
+    return (params, results, len(params), len(results), tuple(VAL_KINDS[t] for t in params),
+            tuple(WIDTH[t] == 64 for t in params), tuple(WIDTH[t] == 64 for t in results),
+            Val * max(1, len(params)), Val * max(1, len(results)))
 
 
 def _to_val(valtype: str, bits: int) -> wasmtime.Val:
@@ -502,6 +454,107 @@ def lane_parts(store: wasmtime.Store, func: wasmtime.Func, slots: int) -> dict[s
             "_store": store, "_func": func}
 
 
+# stores with their instances -------------------------------------------------------------------------
+
+class Instances:
+    """One store and the instances in it (one module, or several linked ones), its memories and the entry
+    point's raw call: what the sandbox, the linked sandbox and tests hold between calls.
+
+    The store is raw (no Python `wasmtime.Store`: cheaper) unless imports or the public call path need
+    the Python one. `close` frees it; the handles inside are invalid afterwards."""
+
+    __slots__ = ("py_store", "raw_store", "ctx", "instance", "func", "memories", "globals", "keep", "remaining",
+                 "owned", "closed")
+
+    def __init__(self, py_store: wasmtime.Store | None, raw_store: Any, ctx: Any, owned: bool) -> None:
+        self.py_store, self.raw_store, self.ctx, self.owned = py_store, raw_store, ctx, owned
+        self.instance: Any = None  # the last module instantiated: the one whose exports are asked for
+        self.func: RawFunc | None = None
+        self.memories: list = []  # raw memory handles; the first is the one cases read and write
+        self.globals: list = []  # exported mutable globals: (extern, width)
+        self.keep: list = []  # Python objects the raw handles depend on
+        self.remaining = ctypes.c_uint64(0)
+        self.closed = False
+
+    @classmethod
+    def new(cls, engine: wasmtime.Engine, limits: Any, fuel: int, ticks: int,
+            python_store: bool = False) -> "Instances":
+        """An empty store under `limits` (memory bytes, table elements, instances, tables, memories), with
+        `fuel` and an epoch deadline `ticks` ahead."""
+        py = wasmtime.Store(engine) if python_store or not raw_calls() else None
+        raw = py.ptr() if py is not None else _store_new(engine.ptr(), None, _NO_FINALIZER)
+        ctx = store_context(raw)
+        store_limiter(raw, limits.memory_bytes, limits.table_elements, limits.instances, limits.tables,
+                      limits.memories)
+        set_fuel(ctx, fuel)
+        set_epoch_deadline(ctx, ticks)
+        return cls(py, raw, ctx, True)
+
+    @classmethod
+    def adopt(cls, store: wasmtime.Store) -> "Instances":
+        """A Python store whose instances were made through the public API (a `wasmtime.Linker`, say)."""
+        return cls(store, store.ptr(), store._context(), False)
+
+    def instantiate(self, module: wasmtime.Module, objects: Sequence[Any] = ()) -> Failure | None:
+        """Instantiate `module` with Python externs `objects` as its imports; None, or why it failed."""
+        externs = extern_array(objects) if objects else None
+        trap = TrapPtr()
+        instance = InstanceHandle()
+        error = _instance_new(self.ctx, module.ptr(), externs, len(objects), byref(instance), byref(trap))
+        if error or trap:
+            return classify(error, trap)
+        self.instance = instance
+        self.keep.append(objects)
+        return None
+
+    def export(self, name: bytes, kind: int) -> Any:
+        """The last instance's export `name` if it is of `kind` (EXTERN_FUNC, ...), else None."""
+        item = Extern()
+        if _export_get(self.ctx, byref(self.instance), name, len(name), byref(item)) and item.kind == kind:
+            return item
+        return None
+
+    def add_memory(self, memory: Any) -> None:
+        """A memory (an extern from `export`, or a Python `wasmtime.Memory`) that cases may read and write."""
+        if isinstance(memory, wasmtime.Memory):
+            self.keep.append(memory)
+            self.memories.append(memory._memory)
+        else:
+            self.memories.append(memory.of.memory)
+
+    def add_global(self, item: Any, valtype: str) -> Any:
+        """Track an exported mutable global; returns its current value (to restore with `global_restore`)."""
+        self.globals.append((item, WIDTH[valtype]))
+        return global_snapshot(self.ctx, item)
+
+    def entry(self, func: Any, shape: tuple) -> RawFunc:
+        """Make `func` (an extern from `export`, or a Python `wasmtime.Func`) the function calls go to."""
+        self.func = RawFunc(self.ctx, func, shape, self.py_store)
+        return self.func
+
+    def refuel(self, fuel: int, ticks: int) -> None:
+        """A full tank and a fresh deadline for the next call."""
+        set_fuel(self.ctx, fuel)
+        set_epoch_deadline(self.ctx, ticks)
+
+    def fuel_left(self) -> int:
+        _get_fuel(self.ctx, byref(self.remaining))
+        return self.remaining.value
+
+    def pages(self) -> int:
+        """The memories' size together, in pages."""
+        return sum(memory_size(self.ctx, byref(m)) for m in self.memories)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.owned:
+                if self.py_store is not None:
+                    self.py_store.close()
+                else:
+                    store_delete(self.raw_store)
+
+
 # the self-test -------------------------------------------------------------------------------------
 
 _PROBE = """(module
@@ -530,7 +583,7 @@ def self_test() -> str:
         instance = wasmtime.Instance(store, wasmtime.Module(engine, _PROBE), ())
         exports = instance.exports(store)
         ctx = context(store)
-        swap = RawFunc(ctx, exports["swap"], ("i32", "i64", "f32", "f64"), ("f64", "f32", "i64", "i32"),
+        swap = RawFunc(ctx, exports["swap"], call_shape(("i32", "i64", "f32", "f64"), ("f64", "f32", "i64", "i32")),
                        store=store, raw=True)
         want = tuple(reversed(_PROBE_ARGS))
         got, failure = swap.call(_PROBE_ARGS)
@@ -545,14 +598,14 @@ def self_test() -> str:
         got = layout("QIQI").unpack_from(parts["buf"])
         if got != want:
             return f"unchecked call: {_PROBE_ARGS} came back as {got}"
-        div = RawFunc(ctx, exports["div"], ("i32",), ("i32",), store=store, raw=True)
+        div = RawFunc(ctx, exports["div"], call_shape(("i32",), ("i32",)), store=store, raw=True)
         if div.call((2,)) != ((3,), None):
             return f"raw call: 7 / 2 gave {div.call((2,))}"
         _, failure = div.call((0,))
         if failure is None or failure.kind != "trap" or failure.code is not wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO:
             return f"division by zero classified as {failure}"
         store.set_fuel(1000)
-        _, failure = RawFunc(ctx, exports["spin"], (), (), store=store, raw=True).call(())
+        _, failure = RawFunc(ctx, exports["spin"], call_shape((), ()), store=store, raw=True).call(())
         if failure is None or failure.kind != "fuel":
             return f"fuel exhaustion classified as {failure}"
     except Exception as exc:  # any surprise in the internals means they cannot be trusted
@@ -587,5 +640,5 @@ def raw_calls() -> bool:
     return not (_checked[0] if _checked else problem())
 
 
-__all__ = ["Failure", "RawFunc", "Ticker", "classify", "engine_config", "lane_parts", "layout", "problem", "raw_calls", "self_test",
+__all__ = ["Failure", "RawFunc", "Ticker", "call_shape", "classify", "engine_config", "lane_parts", "layout", "problem", "raw_calls", "self_test",
            "wasm20_features", "winch_available"]

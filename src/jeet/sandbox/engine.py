@@ -58,7 +58,6 @@ _Val = wt.Val
 _set_fuel = wt.set_fuel
 _set_epoch_deadline = wt.set_epoch_deadline
 _memory_size = wt.memory_size
-_global_set = wt.global_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +77,14 @@ class SandboxStats:
 class _CasePlan:
     """How to call one exported function: name, value kinds, union slots, array types."""
 
-    __slots__ = ("label", "name", "signature", "params", "results", "arity")
+    __slots__ = ("label", "name", "signature", "params", "shape", "arity")
 
     def __init__(self, name: str, signature: Signature) -> None:
         self.label = name
         self.name = name.encode("utf-8")
         self.signature = signature
         self.params = signature.params
-        self.results = signature.results
+        self.shape = wt.call_shape(signature.params, signature.results)
         self.arity = len(signature.params)
 
 
@@ -169,19 +168,20 @@ def _default_pass(case: Any, result: ExecutionResult) -> bool:
 
 
 class _Session:
-    """One store and instance that consecutive calls share; `close` frees the store."""
+    """The store and instance (`jeet.sandbox._wasmtime.Instances`) that consecutive calls share, and what
+    the effects bookkeeping knows about its memory; `close` frees the store."""
 
-    __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed",
-                 "writes", "globals", "initial_globals", "env", "seed", "dirty", "image_ok", "stale", "base",
-                 "size", "used", "remaining")
+    __slots__ = ("inst", "ctx", "memory", "func", "closed", "writes", "globals", "initial_globals", "env", "seed",
+                 "dirty", "image_ok", "stale", "base", "size", "used")
 
-    def __init__(self, wrapper: Any, store: Any) -> None:
-        self.wrapper, self.store = wrapper, store
-        self.ctx = self.instance = self.memory = self.func = self.imported_memory = None
+    def __init__(self, inst: wt.Instances) -> None:
+        self.inst = inst
+        self.ctx = inst.ctx
+        self.memory = self.func = None
         self.closed = False
         self.writes = True
-        self.globals: list = []  # exported mutable globals: (extern, value type)
-        self.initial_globals: list = []  # their values at instantiation (wasmtime_val_t)
+        self.globals = inst.globals  # exported mutable globals: (extern, width)
+        self.initial_globals: list = []  # their values at instantiation
         # effects bookkeeping: the env and poison seed memory was last reset to, the regions that may
         # differ from that start image since (None: any), whether instantiation gave the reference image
         self.env: MemoryEnv | None = None
@@ -191,15 +191,11 @@ class _Session:
         self.stale = False  # memory changed size: the next case needs a new instance
         self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
         self.used = False  # a call ran: memory may no longer be as instantiation left it
-        self.remaining = wt.fuel_cell()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            if self.wrapper is not None:
-                self.wrapper.close()
-            else:
-                wt.store_delete(self.store)
+            self.inst.close()
 
 
 class Sandbox:
@@ -542,22 +538,15 @@ class Sandbox:
               ticks: int) -> "_Session | ExecutionResult":
         """A store with one instance of `compiled`, ready for calls of `plan`'s function."""
         t0 = time.perf_counter()
-        # A module without imports needs no Python-side Store object: the raw store is cheaper (the
-        # public call path, used when the raw one failed its self-test, needs the Python store).
-        wrapper = wasmtime.Store(compiled.engine) if compiled.imports or not wt.raw_calls() else None
-        store = wt.store_ptr(wrapper) if wrapper is not None else wt.new_store(compiled.engine)
-        session = _Session(wrapper, store)
+        # A module without imports needs no Python-side Store object (`Instances` keeps the raw one).
+        inst = wt.Instances.new(compiled.engine, limits, limits.fuel, ticks, bool(compiled.imports))
+        session = _Session(inst)
         try:
-            ctx = wt.store_context(store)
-            wt.limit(store, limits)
-            _set_fuel(ctx, limits.fuel)
-            _set_epoch_deadline(ctx, ticks)
-
+            objects: list = []
             imported_memory = None
-            externs = None
             if compiled.imports:
                 try:
-                    externs, imported_memory = self._imports(wrapper, compiled)
+                    objects, imported_memory = self._imports(inst.py_store, compiled)
                 except _BadCase as exc:
                     session.close()
                     return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=str(exc))
@@ -565,35 +554,32 @@ class Sandbox:
                     session.close()
                     return failure_result(wt.from_error(str(exc)), 0, 0, 0, t0)
 
-            instance, failure = wt.instantiate(ctx, compiled.module, externs, len(compiled.imports))
+            failure = inst.instantiate(compiled.module, objects)
             if failure is not None:
                 session.close()
                 return failure_result(failure, limits.fuel, 0, 0, t0)
 
-            memory = None
             if compiled.memory_export is not None:
-                item = wt.export(ctx, instance, compiled.memory_name, wt.EXTERN_MEMORY)
+                item = inst.export(compiled.memory_name, wt.EXTERN_MEMORY)
                 if item is not None:
-                    memory = wt.memory_handle(item)
+                    inst.add_memory(item)
             elif imported_memory is not None:
-                memory = wt.memory_handle(imported_memory)
+                inst.add_memory(imported_memory)
 
-            func = wt.export(ctx, instance, plan.name, wt.EXTERN_FUNC)
+            func = inst.export(plan.name, wt.EXTERN_FUNC)
             if func is None:
                 session.close()
                 return ExecutionResult(Outcome.INVALID, message=f"export {plan.label!r} is not a function")
             for name, valtype in compiled.mutable_globals:
-                item = wt.export(ctx, instance, name.encode("utf-8"), wt.EXTERN_GLOBAL)
+                item = inst.export(name.encode("utf-8"), wt.EXTERN_GLOBAL)
                 if item is not None:
-                    session.globals.append((item, wt.WIDTH[valtype]))
-                    session.initial_globals.append(wt.global_snapshot(ctx, item))
-            call = wt.RawFunc(ctx, func, plan.params, plan.results, store=wrapper, keep=instance)
+                    session.initial_globals.append(inst.add_global(item, valtype))
+            session.func = inst.entry(func, plan.shape)
         except BaseException:
             session.close()
             raise
         session.writes = compiled.writes_memory
-        session.ctx, session.instance, session.memory, session.func = ctx, instance, memory, call
-        session.imported_memory = imported_memory  # keeps the Python object (and its memory) alive
+        session.memory = inst.memories[0] if inst.memories else None
         return session
 
     def _call(self, session: "_Session", plan: _CasePlan, case: Any, limits: Limits,
@@ -634,7 +620,7 @@ class Sandbox:
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
         values, failure = session.func.call(bits)
-        fuel = limits.fuel - wt.fuel_left(ctx, session.remaining)
+        fuel = limits.fuel - session.inst.fuel_left()
         pages = _memory_size(ctx, byref(memory)) if memory is not None else 0
         if failure is not None:
             return failure_result(failure, limits.fuel, fuel, pages, t0)
@@ -657,7 +643,7 @@ class Sandbox:
         start = start_image(env, seed)
         ctx, memory = session.ctx, session.memory
         for (item, _), value in zip(session.globals, session.initial_globals):
-            _global_set(ctx, byref(item.of.global_), byref(value))
+            wt.global_restore(ctx, item, value)
         if memory is None:
             if session.image_ok is None:
                 session.image_ok = env.size == 0
@@ -725,7 +711,7 @@ class Sandbox:
             else:
                 raise _BadCase(f"cannot provide {spec.kind} import {spec.label}")
             objects.append(obj)
-        return wt.extern_array(objects), memory
+        return objects, memory
 
     @staticmethod
     def _write_blocks(ctx: Any, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:

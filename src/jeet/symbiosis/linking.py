@@ -78,32 +78,20 @@ class _Call:
 
 
 class _Session:
-    """One store with the callee and the caller instantiated and linked, and the entry point's raw call
-    (`jeet.sandbox._wasmtime.RawFunc`, as `jeet.sandbox` calls: raw bits, exact floats, small overhead)."""
+    """One store with the callee and the caller instantiated and linked (`jeet.sandbox._wasmtime.Instances`,
+    the object the sandbox holds too), the entry point's raw call, and the caller's memory cases use."""
 
-    __slots__ = ("store", "ctx", "func", "memories", "raw_memories", "caller_memory", "params", "remaining")
+    __slots__ = ("store", "inst", "func", "caller_memory", "params")
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, memories: list, caller_memory: Any,
                  signature: Signature) -> None:
         self.store = store
-        self.ctx = wt.context(store)
-        self.func = wt.RawFunc(self.ctx, func, signature.params, signature.results, store=store, keep=memories)
-        self.memories = memories  # the Python objects keep the raw handles valid
-        self.raw_memories = tuple(wt.memory_handle(m) for m in memories)
+        self.inst = wt.Instances.adopt(store)
+        for memory in memories:
+            self.inst.add_memory(memory)
+        self.func = self.inst.entry(func, wt.call_shape(signature.params, signature.results))
         self.caller_memory = caller_memory
         self.params = signature.params
-        self.remaining = wt.fuel_cell()
-
-    def pages(self) -> int:
-        return sum(wt.memory_pages(self.ctx, m) for m in self.raw_memories)
-
-    def refuel(self, fuel: int, ticks: int) -> None:
-        """A full tank and a fresh deadline for the next call."""
-        wt.set_fuel(self.ctx, fuel)
-        wt.set_epoch_deadline(self.ctx, ticks)
-
-    def fuel_left(self) -> int:
-        return wt.fuel_left(self.ctx, self.remaining)
 
 
 class LinkedSandbox:
@@ -317,18 +305,18 @@ class LinkedSandbox:
             return ExecutionResult(Outcome.INVALID, message=f"bad argument: {exc}")
         store = session.store
         t0 = time.perf_counter()
-        session.refuel(limits.fuel, ticks)
+        session.inst.refuel(limits.fuel, ticks)
         if case.memory:
             problem = _write_blocks(store, session.caller_memory, case.memory)
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
         got, failure = session.func.call(bits)
-        fuel = limits.fuel - session.fuel_left()
+        fuel = limits.fuel - session.inst.fuel_left()
         if failure is not None:
-            return failure_result(failure, limits.fuel, fuel, session.pages(), t0)
+            return failure_result(failure, limits.fuel, fuel, session.inst.pages(), t0)
         readback = getattr(case, "expect_memory", ())
         read = _read_blocks(store, session.caller_memory, readback) if readback else ()
-        return ExecutionResult(Outcome.OK, got, fuel, session.pages(), time.perf_counter() - t0, "", read)
+        return ExecutionResult(Outcome.OK, got, fuel, session.inst.pages(), time.perf_counter() - t0, "", read)
 
 
 def _uncallable(linked: LinkedPair, function: str, sig: Signature | None) -> ExecutionResult | None:
