@@ -1,16 +1,14 @@
 """The one module that touches wasmtime-py internals (`_ffi`, `_bindings`, `_func.LAST_EXCEPTION`,
 `Trap._from_ptr`, `Store._context`): upgrading wasmtime touches this file and its test only.
 
-It holds the engine configuration (WebAssembly 2.0 features, Winch, the pooling allocator), the epoch
-ticker, raw stores (limits, fuel, deadlines, instantiation, exports, memory and globals), the raw call
-(`RawFunc`: arguments and results as raw bits, so NaN payloads are exact) and the classification of
-failures (`Failure`), by trap code where wasmtime gives one.
+Engine configuration (WebAssembly 2.0, Winch, pooling), the epoch ticker, `Instances` (a store with one
+module or several linked ones: limits, fuel, deadlines, exports, memory, globals), the raw call
+(`RawFunc`: raw bits in and out, so NaN payloads are exact) and `Failure`s classified by trap code.
 
 wasmtime-py's internals change between major versions, and a layout change in the value type would
-corrupt memory silently; so the version is pinned (`TESTED_MAJOR`, and in pyproject.toml) and a
-self-test runs before jeet's first engine (`problem`): i32/i64/f32/f64 values (NaN payloads included) round-trip through both call
-paths, and a trap and fuel exhaustion are classified right. If it fails, calls go through wasmtime-py's
-public `Func.__call__` instead (exact for every value but signalling-NaN payloads), with one warning.
+corrupt memory silently: the version is pinned (`TESTED_MAJOR`, pyproject.toml) and a self-test runs
+before jeet's first engine (`problem`). If it fails, calls go through the public `Func.__call__`
+(exact but for signalling-NaN payloads), with one warning.
 """
 
 from __future__ import annotations
@@ -50,14 +48,10 @@ M32 = (1 << 32) - 1
 M64 = (1 << 64) - 1
 
 # C API entry points, bound once (the hot path calls them directly)
-store_limiter = ffi.wasmtime_store_limiter
 set_fuel = ffi.wasmtime_context_set_fuel
 set_epoch_deadline = ffi.wasmtime_context_set_epoch_deadline
-store_context = ffi.wasmtime_store_context
-store_delete = ffi.wasmtime_store_delete
 memory_size = ffi.wasmtime_memory_size
-global_get = ffi.wasmtime_global_get
-global_set = ffi.wasmtime_global_set
+_global_get = ffi.wasmtime_global_get
 _get_fuel = ffi.wasmtime_context_get_fuel
 _store_new = ffi.wasmtime_store_new
 _instance_new = ffi.wasmtime_instance_new
@@ -75,32 +69,23 @@ _RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource 
 
 # engine configuration ------------------------------------------------------------------------------
 
+_WASM20 = {"multi_value": True, "bulk_memory": True, "reference_types": True, "simd": True,
+           "relaxed_simd": False, "threads": False, "tail_call": False, "gc": False, "function_references": False,
+           "exceptions": False, "memory64": False, "multi_memory": False, "wide_arithmetic": False,
+           "custom_page_sizes": False}
+
+
 def wasm20_features(cfg: wasmtime.Config) -> wasmtime.Config:
     """WebAssembly 2.0: multi-value, bulk memory, reference types, SIMD. Nothing that is
     nondeterministic (threads, relaxed SIMD) or beyond 2.0. Every engine that judges code uses this set."""
-    cfg.wasm_multi_value = True
-    cfg.wasm_bulk_memory = True
-    cfg.wasm_reference_types = True
-    cfg.wasm_simd = True
-    cfg.wasm_relaxed_simd = False
-    cfg.wasm_threads = False
-    cfg.wasm_tail_call = False
-    cfg.wasm_gc = False
-    cfg.wasm_function_references = False
-    cfg.wasm_exceptions = False
-    cfg.wasm_memory64 = False
-    cfg.wasm_multi_memory = False
-    cfg.wasm_wide_arithmetic = False
-    cfg.wasm_custom_page_sizes = False
+    for feature, on in _WASM20.items():
+        setattr(cfg, "wasm_" + feature, on)
     return cfg
 
 
 def _winch_code() -> int | None:
-    """The C enum value of WASMTIME_STRATEGY_WINCH (its position in the C declaration order).
-
-    The generated Python enum numbers its members from 1, but the C enum starts at 0, and an
-    out-of-range value aborts the process, so the value is derived from the member order.
-    """
+    """The C enum value of WASMTIME_STRATEGY_WINCH: the Python enum numbers members from 1, the C enum
+    from 0, and an out-of-range value aborts the process, so it is derived from the member order."""
     enum = getattr(ffi, "wasmtime_strategy_enum", None)
     if enum is None:
         return None
@@ -116,20 +101,9 @@ def winch_available() -> bool:
             and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"))
 
 
-def _pooling(cfg: wasmtime.Config, limits: Any, slots: int) -> bool:
-    """Switch the engine to wasmtime's pooling allocator, sized to the limits (False: no C API for it).
-
-    Instances, memories and tables then come from preallocated slots, which halves the
-    cost of a fresh store + instance per case."""
-    names = ("wasmtime_pooling_allocation_config_new", "wasmtime_pooling_allocation_config_delete",
-             "wasmtime_pooling_allocation_config_total_core_instances_set",
-             "wasmtime_pooling_allocation_config_total_memories_set",
-             "wasmtime_pooling_allocation_config_total_tables_set",
-             "wasmtime_pooling_allocation_config_max_memory_size_set",
-             "wasmtime_pooling_allocation_config_table_elements_set",
-             "wasmtime_pooling_allocation_strategy_set")
-    if not all(hasattr(ffi, name) for name in names):
-        return False
+def _pooling(cfg: wasmtime.Config, limits: Any, slots: int) -> None:
+    """Switch the engine to wasmtime's pooling allocator, sized to the limits: instances, memories and
+    tables then come from preallocated slots, which halves the cost of a fresh store + instance per case."""
     pool = ffi.wasmtime_pooling_allocation_config_new()
     try:
         ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
@@ -137,21 +111,18 @@ def _pooling(cfg: wasmtime.Config, limits: Any, slots: int) -> bool:
         ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, slots * max(1, limits.tables))
         ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, max(WASM_PAGE, limits.memory_bytes))
         ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, max(1, limits.table_elements))
-        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_memories_per_module_set"):
-            ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pool, max(1, limits.memories))
-        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_tables_per_module_set"):
-            ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pool, max(1, limits.tables))
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pool, max(1, limits.memories))
+        ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pool, max(1, limits.tables))
         ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
     finally:
         ffi.wasmtime_pooling_allocation_config_delete(pool)
-    return True
 
 
 def engine_config(compiler: str, opt_level: str, max_wasm_stack: int, *, limits: Any = None,
                   pool_slots: int = 0, single_pass: bool = False) -> wasmtime.Config:
     """A judging engine's configuration: fuel, epoch interruption, WebAssembly 2.0, one compile thread.
 
-    `pool_slots` > 0 sizes a pooling allocator to `limits` (ValueError when this wasmtime lacks it);
+    `pool_slots` > 0 sizes a pooling allocator to `limits`;
     `single_pass` picks Cranelift's faster single-pass register allocator."""
     cfg = wasmtime.Config()
     cfg.consume_fuel = True
@@ -166,39 +137,25 @@ def engine_config(compiler: str, opt_level: str, max_wasm_stack: int, *, limits:
         cfg.strategy = "cranelift"
     if single_pass:
         cfg.cranelift_flag_set("regalloc_algorithm", "single_pass")
-    if pool_slots and not _pooling(cfg, limits, pool_slots):
-        raise ValueError("this wasmtime lacks the pooling allocator API: use pool_slots=0")
+    if pool_slots:
+        _pooling(cfg, limits, pool_slots)
     return cfg
 
 
 def version() -> str:
     """The installed wasmtime-py version (part of compile-cache keys)."""
-    try:
-        return metadata.version("wasmtime")
-    except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime always has metadata
-        return "unknown"
+    return metadata.version("wasmtime")
 
 
 # the epoch ticker ----------------------------------------------------------------------------------
 
-class Ticker:
-    """A daemon thread that advances the epoch of every engine in `engines` each `interval` seconds.
-
-    `engines` is shared, not copied: an engine appended later ticks too. `restart` makes a new
-    thread (a forked child inherits the object but not the thread)."""
-
-    def __init__(self, engines: list, interval: float, name: str) -> None:
-        self.engines, self.interval, self.name = engines, interval, name
-        self.restart()
-
-    def restart(self) -> None:
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=_tick, args=(self.engines, self.interval, self.stop_event),
-                                       name=self.name, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        stop_thread(self.stop_event, self.thread)
+def start_ticker(engines: list, interval: float, name: str) -> tuple[threading.Event, threading.Thread]:
+    """A daemon thread advancing the epoch of every engine in `engines` (shared, not copied: an engine
+    appended later ticks too) each `interval` seconds, until the returned event is set."""
+    stop = threading.Event()
+    thread = threading.Thread(target=_tick, args=(engines, interval, stop), name=name, daemon=True)
+    thread.start()
+    return stop, thread
 
 
 def _tick(engines: list, interval: float, stop: threading.Event) -> None:
@@ -315,29 +272,20 @@ def memory_span(ctx: Any, memory: Any) -> tuple[int, int]:
     return ctypes.addressof(_memory_data(ctx, ref).contents), _memory_data_size(ctx, ref)
 
 
-def global_bits(ctx: Any, item: Any, width: int, cell: Any = None) -> int:
-    """An exported global's value as raw bits (`width` 32 or 64)."""
-    cell = cell if cell is not None else Val()
-    global_get(ctx, byref(item.of.global_), byref(cell))
+def global_bits(ctx: Any, item: Any, width: int, cell: Any) -> int:
+    """An exported global's value as raw bits (`width` 32 or 64; `cell`: a reusable `Val`)."""
+    _global_get(ctx, byref(item.of.global_), byref(cell))
     return cell.of.i32 & M32 if width == 32 else cell.of.i64 & M64
 
 
-def global_snapshot(ctx: Any, item: Any) -> Any:
-    value = Val()
-    global_get(ctx, byref(item.of.global_), byref(value))
-    return value
-
-
 def global_restore(ctx: Any, item: Any, value: Any) -> None:
-    global_set(ctx, byref(item.of.global_), byref(value))
+    """Set an exported global back to a value `Instances.add_global` returned."""
+    ffi.wasmtime_global_set(ctx, byref(item.of.global_), byref(value))
 
 
 # the call ------------------------------------------------------------------------------------------
 
-_F32 = struct.Struct("<f")
-_F64 = struct.Struct("<d")
-_I32 = struct.Struct("<I")
-_I64 = struct.Struct("<Q")
+_FLOATS = {"f32": (struct.Struct("<I"), struct.Struct("<f")), "f64": (struct.Struct("<Q"), struct.Struct("<d"))}
 
 
 class RawFunc:
@@ -404,23 +352,18 @@ def call_shape(params: tuple[str, ...], results: tuple[str, ...]) -> tuple:
 
 
 def _to_val(valtype: str, bits: int) -> wasmtime.Val:
-    if valtype == "i32":
-        return wasmtime.Val.i32(bits - (1 << 32) if bits & 0x80000000 else bits)
-    if valtype == "i64":
-        return wasmtime.Val.i64(bits - (1 << 64) if bits >> 63 else bits)
-    if valtype == "f32":
-        return wasmtime.Val.f32(_F32.unpack(_I32.pack(bits))[0])
-    return wasmtime.Val.f64(_F64.unpack(_I64.pack(bits))[0])
+    make = getattr(wasmtime.Val, valtype)
+    if valtype in _FLOATS:
+        ints, floats = _FLOATS[valtype]
+        return make(floats.unpack(ints.pack(bits))[0])
+    return make(bits - (1 << WIDTH[valtype]) if bits >> (WIDTH[valtype] - 1) else bits)
 
 
 def _to_bits(valtype: str, value: Any) -> int:
-    if valtype == "i32":
-        return value & M32
-    if valtype == "i64":
-        return value & M64
-    if valtype == "f32":
-        return _I32.unpack(_F32.pack(value))[0]
-    return _I64.unpack(_F64.pack(value))[0]
+    if valtype in _FLOATS:
+        ints, floats = _FLOATS[valtype]
+        return ints.unpack(floats.pack(value))[0]
+    return value & ((1 << WIDTH[valtype]) - 1)
 
 
 def layout(codes: str) -> struct.Struct:
@@ -483,8 +426,8 @@ class Instances:
         `fuel` and an epoch deadline `ticks` ahead."""
         py = wasmtime.Store(engine) if python_store or not raw_calls() else None
         raw = py.ptr() if py is not None else _store_new(engine.ptr(), None, _NO_FINALIZER)
-        ctx = store_context(raw)
-        store_limiter(raw, limits.memory_bytes, limits.table_elements, limits.instances, limits.tables,
+        ctx = ffi.wasmtime_store_context(raw)
+        ffi.wasmtime_store_limiter(raw, limits.memory_bytes, limits.table_elements, limits.instances, limits.tables,
                       limits.memories)
         set_fuel(ctx, fuel)
         set_epoch_deadline(ctx, ticks)
@@ -525,12 +468,31 @@ class Instances:
     def add_global(self, item: Any, valtype: str) -> Any:
         """Track an exported mutable global; returns its current value (to restore with `global_restore`)."""
         self.globals.append((item, WIDTH[valtype]))
-        return global_snapshot(self.ctx, item)
+        value = Val()
+        _global_get(self.ctx, byref(item.of.global_), byref(value))
+        return value
 
     def entry(self, func: Any, shape: tuple) -> RawFunc:
         """Make `func` (an extern from `export`, or a Python `wasmtime.Func`) the function calls go to."""
         self.func = RawFunc(self.ctx, func, shape, self.py_store)
         return self.func
+
+    def write(self, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:
+        """Copy (offset, bytes) blocks into a raw memory handle; "" or why a block does not fit (nothing
+        after it is written)."""
+        base, size = memory_span(self.ctx, memory)
+        for offset, data in blocks:
+            data = bytes(data)
+            if offset < 0 or offset + len(data) > size:
+                return f"memory block [{offset}, {offset + len(data)}) lies outside the {size}-byte memory"
+            ctypes.memmove(base + offset, data, len(data))
+        return ""
+
+    def read(self, memory: Any, regions: Sequence[tuple[int, bytes]]) -> tuple[tuple[int, bytes], ...]:
+        """(offset, the len(expected) bytes there) per (offset, expected) region; b"" where it does not fit."""
+        base, size = memory_span(self.ctx, memory)
+        return tuple((offset, ctypes.string_at(base + offset, len(want)) if 0 <= offset and offset + len(want) <= size
+                      else b"") for offset, want in regions)
 
     def refuel(self, fuel: int, ticks: int) -> None:
         """A full tank and a fresh deadline for the next call."""
@@ -552,7 +514,7 @@ class Instances:
                 if self.py_store is not None:
                     self.py_store.close()
                 else:
-                    store_delete(self.raw_store)
+                    ffi.wasmtime_store_delete(self.raw_store)
 
 
 # the self-test -------------------------------------------------------------------------------------
@@ -585,13 +547,11 @@ def self_test() -> str:
         ctx = context(store)
         swap = RawFunc(ctx, exports["swap"], call_shape(("i32", "i64", "f32", "f64"), ("f64", "f32", "i64", "i32")),
                        store=store, raw=True)
-        want = tuple(reversed(_PROBE_ARGS))
         got, failure = swap.call(_PROBE_ARGS)
-        if failure is not None or got != want:
+        if failure is not None or got != (want := tuple(reversed(_PROBE_ARGS))):
             return f"raw call: {_PROBE_ARGS} came back as {got or failure}"
         parts = lane_parts(store, exports["swap"], 4)
-        bits = layout("IQIQ")
-        bits.pack_into(parts["buf"], 0, *_PROBE_ARGS)
+        layout("IQIQ").pack_into(parts["buf"], 0, *_PROBE_ARGS)
         err = parts["call"](parts["ctx"], parts["fref"], parts["buf"], 4, parts["tref"])
         if err or parts["trap"]:
             return "unchecked call failed"
@@ -638,7 +598,3 @@ def problem() -> str:
 def raw_calls() -> bool:
     """True when calls take the raw path (the self-test passed)."""
     return not (_checked[0] if _checked else problem())
-
-
-__all__ = ["Failure", "RawFunc", "Ticker", "call_shape", "classify", "engine_config", "lane_parts", "layout", "problem", "raw_calls", "self_test",
-           "wasm20_features", "winch_available"]

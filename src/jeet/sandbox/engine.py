@@ -123,11 +123,8 @@ def _arg_bits(valtype: str, value: Any) -> int:
 def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: int) -> wasmtime.Config:
     # Cranelift compiles the functions (or, under Winch, the host-call trampolines): the
     # single-pass register allocator compiles faster, and candidates run only a few times.
-    try:
-        return wt.engine_config(compiler, opt_level, limits.max_wasm_stack, limits=limits, pool_slots=pool_slots,
-                                single_pass=True)
-    except ValueError as exc:
-        raise SandboxError(str(exc)) from None
+    return wt.engine_config(compiler, opt_level, limits.max_wasm_stack, limits=limits, pool_slots=pool_slots,
+                            single_pass=True)
 
 
 def _restart_in_child(ref: "weakref.ref[Sandbox]") -> None:
@@ -255,9 +252,8 @@ class Sandbox:
             os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
 
     def _start_ticker(self) -> None:
-        ticker = wt.Ticker(self._engines, self.tick_s, "jeet-sandbox-epoch")
-        self._thread = ticker.thread
-        self._finalizer = weakref.finalize(self, wt.stop_thread, ticker.stop_event, ticker.thread)
+        stop, self._thread = wt.start_ticker(self._engines, self.tick_s, "jeet-sandbox-epoch")
+        self._finalizer = weakref.finalize(self, wt.stop_thread, stop, self._thread)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -616,7 +612,8 @@ class Sandbox:
             session.dirty = None  # memory is no longer known to match any start image
             session.base = 0
         if case.memory and env is None:
-            problem = self._write_blocks(ctx, memory, case.memory)
+            problem = session.inst.write(memory, case.memory) if memory is not None else \
+                "the case writes memory but the module exports no memory"
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
         values, failure = session.func.call(bits)
@@ -625,7 +622,8 @@ class Sandbox:
         if failure is not None:
             return failure_result(failure, limits.fuel, fuel, pages, t0)
         readback = getattr(case, "expect_memory", ())
-        read = self._read_blocks(ctx, memory, readback) if readback else ()
+        read = ((session.inst.read(memory, readback) if memory is not None else tuple((o, b"") for o, _ in readback))
+                if readback else ())
         digest = None
         if env is not None:
             digest = self._effects(session, env, start, case.memory, pages * WASM_PAGE)
@@ -712,29 +710,6 @@ class Sandbox:
                 raise _BadCase(f"cannot provide {spec.kind} import {spec.label}")
             objects.append(obj)
         return objects, memory
-
-    @staticmethod
-    def _write_blocks(ctx: Any, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:
-        if memory is None:
-            return "the case writes memory but the module exports no memory"
-        base, size = wt.memory_span(ctx, memory)
-        for offset, data in blocks:
-            data = bytes(data)
-            if offset < 0 or offset + len(data) > size:
-                return f"memory block [{offset}, {offset + len(data)}) lies outside the {size}-byte memory"
-            ctypes.memmove(base + offset, data, len(data))
-        return ""
-
-    @staticmethod
-    def _read_blocks(ctx: Any, memory: Any, regions: Sequence[tuple[int, bytes]]) -> tuple[tuple[int, bytes], ...]:
-        if memory is None:
-            return tuple((offset, b"") for offset, _ in regions)
-        base, size = wt.memory_span(ctx, memory)
-        out = []
-        for offset, expected in regions:
-            n = len(expected)
-            out.append((offset, ctypes.string_at(base + offset, n) if 0 <= offset and offset + n <= size else b""))
-        return tuple(out)
 
 
 def failure_result(failure: wt.Failure, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:

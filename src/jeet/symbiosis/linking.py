@@ -81,7 +81,7 @@ class _Session:
     """One store with the callee and the caller instantiated and linked (`jeet.sandbox._wasmtime.Instances`,
     the object the sandbox holds too), the entry point's raw call, and the caller's memory cases use."""
 
-    __slots__ = ("store", "inst", "func", "caller_memory", "params")
+    __slots__ = ("store", "inst", "func", "caller_memory", "params")  # store: keeps the instances alive
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, memories: list, caller_memory: Any,
                  signature: Signature) -> None:
@@ -90,7 +90,7 @@ class _Session:
         for memory in memories:
             self.inst.add_memory(memory)
         self.func = self.inst.entry(func, wt.call_shape(signature.params, signature.results))
-        self.caller_memory = caller_memory
+        self.caller_memory = self.inst.memories[0] if caller_memory is not None else None  # the caller's comes first
         self.params = signature.params
 
 
@@ -111,9 +111,8 @@ class LinkedSandbox:
         self._pairs: OrderedDict[tuple[str, str], LinkedPair | ExecutionResult] = OrderedDict()
         self._cache_size = cache_size
         self._closed = False
-        ticker = wt.Ticker([self._engine], tick_s, "jeet-symbiosis-epoch")
-        self._thread = ticker.thread
-        self._finalizer = weakref.finalize(self, ticker.stop_event.set)
+        stop, self._thread = wt.start_ticker([self._engine], tick_s, "jeet-symbiosis-epoch")
+        self._finalizer = weakref.finalize(self, stop.set)
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -303,11 +302,11 @@ class LinkedSandbox:
             bits = [canonical(t, a) & MASK[t] for t, a in zip(session.params, args)]
         except Exception as exc:
             return ExecutionResult(Outcome.INVALID, message=f"bad argument: {exc}")
-        store = session.store
         t0 = time.perf_counter()
         session.inst.refuel(limits.fuel, ticks)
         if case.memory:
-            problem = _write_blocks(store, session.caller_memory, case.memory)
+            problem = session.inst.write(session.caller_memory, case.memory) if session.caller_memory is not None \
+                else "the case writes memory but the caller exports no memory"
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
         got, failure = session.func.call(bits)
@@ -315,7 +314,8 @@ class LinkedSandbox:
         if failure is not None:
             return failure_result(failure, limits.fuel, fuel, session.inst.pages(), t0)
         readback = getattr(case, "expect_memory", ())
-        read = _read_blocks(store, session.caller_memory, readback) if readback else ()
+        read = () if not readback else session.inst.read(session.caller_memory, readback) \
+            if session.caller_memory is not None else tuple((offset, b"") for offset, _ in readback)
         return ExecutionResult(Outcome.OK, got, fuel, session.inst.pages(), time.perf_counter() - t0, "", read)
 
 
@@ -328,28 +328,3 @@ def _uncallable(linked: LinkedPair, function: str, sig: Signature | None) -> Exe
         return ExecutionResult(Outcome.INVALID, message=f"function {function!r} has signature {sig}: only i32, "
                                                         "i64, f32 and f64 values can be passed and compared")
     return None
-
-
-def _write_blocks(store: wasmtime.Store, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:
-    if memory is None:
-        return "the case writes memory but the caller exports no memory"
-    size = memory.data_len(store)
-    for offset, data in blocks:
-        data = bytes(data)
-        if offset < 0 or offset + len(data) > size:
-            return f"memory block [{offset}, {offset + len(data)}) lies outside the {size}-byte memory"
-        memory.write(store, data, offset)
-    return ""
-
-
-def _read_blocks(store: wasmtime.Store, memory: Any, regions: Sequence[tuple[int, bytes]]
-                 ) -> tuple[tuple[int, bytes], ...]:
-    if memory is None:
-        return tuple((offset, b"") for offset, _ in regions)
-    size = memory.data_len(store)
-    out = []
-    for offset, expected in regions:
-        n = len(expected)
-        out.append((offset, bytes(memory.read(store, offset, offset + n)) if 0 <= offset and offset + n <= size
-                    else b""))
-    return tuple(out)
