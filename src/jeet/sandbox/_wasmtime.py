@@ -406,25 +406,22 @@ class Instances:
     The store is raw (no Python `wasmtime.Store`: cheaper) unless imports or the public call path need
     the Python one. `close` frees it; the handles inside are invalid afterwards."""
 
-    __slots__ = ("py_store", "raw_store", "ctx", "instance", "func", "memories", "globals", "keep", "remaining",
-                 "owned", "closed")
+    __slots__ = ("py_store", "raw_store", "ctx", "instance", "func", "memories", "globals", "keep", "owned",
+                 "closed")
 
     def __init__(self, py_store: wasmtime.Store | None, raw_store: Any, ctx: Any, owned: bool) -> None:
-        self.py_store, self.raw_store, self.ctx, self.owned = py_store, raw_store, ctx, owned
-        self.instance: Any = None  # the last module instantiated: the one whose exports are asked for
-        self.func: RawFunc | None = None
-        self.memories: list = []  # raw memory handles; the first is the one cases read and write
-        self.globals: list = []  # exported mutable globals: (extern, width)
-        self.keep: list = []  # Python objects the raw handles depend on
-        self.remaining = ctypes.c_uint64(0)
-        self.closed = False
+        # instance: the last module instantiated, whose exports are asked for; memories: raw handles, the
+        # first is the one cases read and write; globals: exported mutable ones, (extern, width); keep:
+        # Python objects the raw handles depend on. (One statement: sessions open often.)
+        (self.py_store, self.raw_store, self.ctx, self.owned, self.instance, self.func, self.memories, self.globals,
+         self.keep, self.closed) = py_store, raw_store, ctx, owned, None, None, [], [], None, False
 
     @classmethod
     def new(cls, engine: wasmtime.Engine, limits: Any, fuel: int, ticks: int,
             python_store: bool = False) -> "Instances":
         """An empty store under `limits` (memory bytes, table elements, instances, tables, memories), with
         `fuel` and an epoch deadline `ticks` ahead."""
-        py = wasmtime.Store(engine) if python_store or not raw_calls() else None
+        py = wasmtime.Store(engine) if python_store or not (_checked and not _checked[0] or raw_calls()) else None
         raw = py.ptr() if py is not None else _store_new(engine.ptr(), None, _NO_FINALIZER)
         ctx = ffi.wasmtime_store_context(raw)
         ffi.wasmtime_store_limiter(raw, limits.memory_bytes, limits.table_elements, limits.instances, limits.tables,
@@ -447,7 +444,8 @@ class Instances:
         if error or trap:
             return classify(error, trap)
         self.instance = instance
-        self.keep.append(objects)
+        if objects:
+            self.keep = [*(self.keep or ()), objects]
         return None
 
     def export(self, name: bytes, kind: int) -> Any:
@@ -459,8 +457,8 @@ class Instances:
 
     def add_memory(self, memory: Any) -> None:
         """A memory (an extern from `export`, or a Python `wasmtime.Memory`) that cases may read and write."""
-        if isinstance(memory, wasmtime.Memory):
-            self.keep.append(memory)
+        if type(memory) is wasmtime.Memory:
+            self.keep = [*(self.keep or ()), memory]
             self.memories.append(memory._memory)
         else:
             self.memories.append(memory.of.memory)
@@ -500,8 +498,9 @@ class Instances:
         set_epoch_deadline(self.ctx, ticks)
 
     def fuel_left(self) -> int:
-        _get_fuel(self.ctx, byref(self.remaining))
-        return self.remaining.value
+        cell = ctypes.c_uint64(0)
+        _get_fuel(self.ctx, byref(cell))
+        return cell.value
 
     def pages(self) -> int:
         """The memories' size together, in pages."""
