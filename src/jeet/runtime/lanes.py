@@ -11,6 +11,8 @@ several; i32/i64 as signed ints, f32/f64 as Python floats; a trap raises `wasmti
 Arguments it cannot pack directly (anything but a plain int for i32/i64 or a plain float for
 f32/f64, or an int out of the signed range) go to `slow`, which the caller supplies: the
 runtime reads them as a tests file would (`jeet.runtime.arguments`) and calls the lane again.
+The unchecked call itself comes from the sandbox boundary (`jeet.sandbox._wasmtime.lane_parts`); when
+that boundary's self-test failed, a lane calls wasmtime-py's public `Func.__call__` instead.
 With `deadline` (epoch ticks) the store's epoch deadline is re-armed whenever the last arming is
 older than `REARM_S`, and armed `REARM_S` beyond the per-call limit: every call gets at least its
 limit (and at most `REARM_S` more) before it traps with an interrupt, and the C call that arms
@@ -19,7 +21,6 @@ costs one in ~10^5 calls instead of every call (it is a third of a served call's
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import struct
 import time
@@ -27,20 +28,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings as _b
-from wasmtime import _ffi as ffi
 
-_SLOT = ctypes.sizeof(_b.wasmtime_val_raw_t)
+from ..sandbox import _wasmtime as wt
+
 _CODE = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
 _PYTYPE = {"i32": "int", "i64": "int", "f32": "float", "f64": "float"}
-_TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
+_RANGE = {"i32": (-(1 << 31), (1 << 31) - 1), "i64": (-(1 << 63), (1 << 63) - 1)}
 LANE_TYPES = tuple(_CODE)
 REARM_S = 0.1  # how stale an arming may get; the deadline is armed this much beyond the per-call limit
 
 
 def layout(types: Sequence[str]) -> struct.Struct:
     """The struct format of consecutive raw-value slots holding `types`."""
-    return struct.Struct("<" + "".join(f"{_CODE[t]}{_SLOT - struct.calcsize(_CODE[t])}x" for t in types))
+    return wt.layout("".join(_CODE[t] for t in types))
 
 
 def _source(params: Sequence[str], results: Sequence[str], timed: bool) -> str:
@@ -87,25 +87,12 @@ def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
     bad = [t for t in params + results if t not in _CODE]
     if bad:
         raise ValueError(f"a lane passes only {', '.join(_CODE)} values, not {bad[0]}")
+    if not wt.raw_calls():
+        return _public_lane(store, func, params, slow, deadline)
     slots = max(1, len(params), len(results))
-    buf = (_b.wasmtime_val_raw_t * slots)()
-    trap = _TrapPtr()
-    trap_cell = ctypes.addressof(trap)
-
-    def fail(err: Any) -> None:
-        # as wasmtime-py: an error first, then a trap; both own (and free) what they point to
-        if trap:
-            address = ctypes.cast(trap, ctypes.c_void_p).value
-            ctypes.memset(trap_cell, 0, ctypes.sizeof(trap))  # the lane's trap slot is reused
-            caught = wasmtime.Trap._from_ptr(ctypes.cast(address, _TrapPtr))
-            if err:
-                raise wasmtime.WasmtimeError._from_ptr(err)
-            raise caught
-        raise wasmtime.WasmtimeError._from_ptr(err)
-
-    namespace = {
+    namespace = wt.lane_parts(store, func, slots)  # the call, its buffer and trap slot; keeps store and func alive
+    namespace.update({
         "slow": None,
-        "arm": ffi.wasmtime_context_set_epoch_deadline,
         "ticks": deadline,
         "now": time.monotonic,
         "due": [-1.0],
@@ -113,19 +100,30 @@ def make_lane(store: wasmtime.Store, func: wasmtime.Func, params: Sequence[str],
         "pack": layout(params).pack_into if params else None,
         "unpack": layout(results).unpack_from if results else None,
         "StructError": struct.error,
-        "call": _b._wasmtime_func_call_unchecked,
-        "ctx": store._context(),
-        "fref": ctypes.byref(func._func),
-        "buf": buf,
-        "slots": slots,
-        "trap": trap,
-        "tref": ctypes.byref(trap),
-        "fail": fail,
-        # kept alive as long as the lane: the store owns the instance the function lives in
-        "_store": store,
-        "_func": func,
-    }
+    })
     exec(_code(params, results, deadline is not None), namespace)
     lane = namespace["lane"]
     namespace["slow"] = functools.partial(slow, lane)
+    return lane
+
+
+def _public_lane(store: wasmtime.Store, func: wasmtime.Func, params: tuple[str, ...], slow: Callable[..., Any],
+                 deadline: int | None) -> Callable[..., Any]:
+    """The same contract through wasmtime-py's public `Func.__call__` (slower; used when the raw path is unsound)."""
+    due = [-1.0]
+    kinds = tuple((int, _RANGE[t]) if t in _RANGE else (float, None) for t in params)
+
+    def lane(*args: Any) -> Any:
+        if len(args) != len(kinds):
+            raise TypeError(f"lane() takes {len(kinds)} positional arguments but {len(args)} were given")
+        if any(type(a) is not k or (r is not None and not r[0] <= a <= r[1])
+                                          for a, (k, r) in zip(args, kinds)):
+            return slow(lane, *args)
+        if deadline is not None:
+            t = time.monotonic()
+            if t > due[0]:
+                store.set_epoch_deadline(deadline)
+                due[0] = t + REARM_S
+        return func(store, *args)
+
     return lane

@@ -11,21 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
 from ._scan import ScannedModule
 
 NUMERIC = ("i32", "i64", "f32", "f64")
 # v128 values cannot cross wasmtime's C API (it aborts the process), so they are not drivable.
 DRIVABLE = NUMERIC
-
-# Value kinds of wasmtime's own `wasmtime_val_t`, which is what calls pass.
-VAL_KINDS = {
-    "i32": ffi.WASMTIME_I32.value,
-    "i64": ffi.WASMTIME_I64.value,
-    "f32": ffi.WASMTIME_F32.value,
-    "f64": ffi.WASMTIME_F64.value,
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ bytes, table elements, instances, tables, memories). A daemon thread advances th
 `tick_s` seconds while the sandbox is open, so a case that outlives its deadline traps
 with an interrupt even when its fuel budget is huge.
 
-Calls go through wasmtime's C API via the ctypes bindings that wasmtime-py itself uses
-(`wasmtime._ffi`): arguments and results travel as raw bits, so float bit patterns (NaN
-payloads included) are exact and the per-case overhead stays around 25 microseconds.
+Calls go through `jeet.sandbox._wasmtime` (wasmtime's C API, the only place that knows wasmtime-py's
+internals): arguments and results travel as raw bits, so float bit patterns (NaN payloads included)
+are exact and the per-case overhead stays around 25 microseconds.
 
 Imports: a module that imports functions gets host stubs that trap when called
 ("import M.N not provided"); imported memories, tables and globals are created in the
@@ -30,18 +30,18 @@ import struct
 import threading
 import time
 import weakref
-from ctypes import POINTER, byref
+from ctypes import byref
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Callable, Sequence
 
 import wasmtime
-import wasmtime._func as _wfunc
-from wasmtime import _ffi as ffi
 
+from . import _wasmtime as wt
+from ._wasmtime import POOL_MARKER as _POOL_MARKER, wasm20_features  # noqa: F401 (re-exported)
+from ._wasmtime import one_line as _one_line
 from .cache import ModuleCache
 from ._scan import ScanError, may_use_sized_ops, may_write_memory, scan
-from .compiled import DRIVABLE, VAL_KINDS, CompiledModule, Signature
+from .compiled import DRIVABLE, CompiledModule, Signature
 from ..errors import SandboxError
 from .effects import FOREIGN, UNCHANGED, MemoryEnv, memory_digest, start_image
 from .effects import _memcmp as memcmp
@@ -52,38 +52,12 @@ COMPILERS = ("winch", "cranelift")
 OPT_LEVELS = ("none", "speed", "speed_and_size")
 _CACHE_FORMAT = "v1"  # bump when the engine configuration below changes
 
-_M32 = (1 << 32) - 1
-_M64 = (1 << 64) - 1
 _WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
 
-# The C API entry points used on the hot path, bound once.
-_store_limiter = ffi.wasmtime_store_limiter
-_set_fuel = ffi.wasmtime_context_set_fuel
-_get_fuel = ffi.wasmtime_context_get_fuel
-_set_epoch_deadline = ffi.wasmtime_context_set_epoch_deadline
-_instance_new = ffi.wasmtime_instance_new
-_export_get = ffi.wasmtime_instance_export_get
-_func_call = ffi.wasmtime_func_call
-_memory_size = ffi.wasmtime_memory_size
-_memory_data = ffi.wasmtime_memory_data
-_memory_data_size = ffi.wasmtime_memory_data_size
-_EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
-_EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
-_EXTERN_GLOBAL = ffi.WASMTIME_EXTERN_GLOBAL.value
-_global_get = ffi.wasmtime_global_get
-_global_set = ffi.wasmtime_global_set
-_store_new = ffi.wasmtime_store_new
-_store_context = ffi.wasmtime_store_context
-_store_delete = ffi.wasmtime_store_delete
-_NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
-_TrapPtr = POINTER(ffi.wasm_trap_t)
-_Val = ffi.wasmtime_val_t
-_Instance = ffi.wasmtime_instance_t
-_Extern = ffi.wasmtime_extern_t
-
-_POOL_MARKER = "pooling allocator requirements"
-_RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded",
-                     "count too high", "limit exceeded", "exceeds the limit")
+_Val = wt.Val
+_set_fuel = wt.set_fuel
+_set_epoch_deadline = wt.set_epoch_deadline
+_memory_size = wt.memory_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,22 +77,15 @@ class SandboxStats:
 class _CasePlan:
     """How to call one exported function: name, value kinds, union slots, array types."""
 
-    __slots__ = ("label", "name", "signature", "params", "arity", "n_results", "kinds", "slots",
-                 "result_slots", "Params", "Results")
+    __slots__ = ("label", "name", "signature", "params", "shape", "arity")
 
     def __init__(self, name: str, signature: Signature) -> None:
         self.label = name
         self.name = name.encode("utf-8")
         self.signature = signature
         self.params = signature.params
+        self.shape = wt.call_shape(signature.params, signature.results)
         self.arity = len(signature.params)
-        self.n_results = len(signature.results)
-        self.kinds = tuple(VAL_KINDS[t] for t in signature.params)
-        # Which union member carries the bits: i32/f32 share 32 bits, i64/f64 share 64.
-        self.slots = tuple(_WIDTH[t] for t in signature.params)
-        self.result_slots = tuple(_WIDTH[t] for t in signature.results)
-        self.Params = _Val * max(1, self.arity)
-        self.Results = _Val * max(1, self.n_results)
 
 
 class _Call:
@@ -137,26 +104,6 @@ class _BadCase(Exception):
     pass
 
 
-def _one_line(message: str) -> str:
-    """Squeeze wasmtime's multi-line error (backtrace + cause chain) into one readable line."""
-    text = message.strip()
-    if "Caused by:" in text:
-        head, _, causes = text.partition("Caused by:")
-        parts = []
-        head = head.strip()
-        if head and not head.startswith("error while executing at wasm backtrace"):
-            parts.append(head.splitlines()[0].strip())
-        for line in causes.splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            number, sep, rest = line.partition(": ")
-            parts.append(rest if sep and number.isdigit() else line)
-        return ": ".join(parts)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if len(lines) > 1 and lines[0].startswith("error while executing") else " ".join(lines)
-
-
 def _arg_bits(valtype: str, value: Any) -> int:
     """A canonical value (or a Python float for f32/f64, or a signed int) as the raw bits to pass."""
     if isinstance(value, bool):
@@ -173,109 +120,11 @@ def _arg_bits(valtype: str, value: Any) -> int:
     raise _BadCase(f"cannot pass {value!r} as {valtype}")
 
 
-def _pooling(cfg: wasmtime.Config, limits: Limits, slots: int) -> bool:
-    """Switch the engine to wasmtime's pooling allocator, sized to the limits.
-
-    Instances, memories and tables then come from preallocated slots, which halves the
-    cost of a fresh store + instance per case. Returns False (on-demand allocation) when
-    this wasmtime lacks the C API for it.
-    """
-    names = ("wasmtime_pooling_allocation_config_new", "wasmtime_pooling_allocation_config_delete",
-             "wasmtime_pooling_allocation_config_total_core_instances_set",
-             "wasmtime_pooling_allocation_config_total_memories_set",
-             "wasmtime_pooling_allocation_config_total_tables_set",
-             "wasmtime_pooling_allocation_config_max_memory_size_set",
-             "wasmtime_pooling_allocation_config_table_elements_set",
-             "wasmtime_pooling_allocation_strategy_set")
-    if not all(hasattr(ffi, name) for name in names):
-        return False
-    pool = ffi.wasmtime_pooling_allocation_config_new()
-    try:
-        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
-        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, slots * max(1, limits.memories))
-        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, slots * max(1, limits.tables))
-        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, max(WASM_PAGE, limits.memory_bytes))
-        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, max(1, limits.table_elements))
-        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_memories_per_module_set"):
-            ffi.wasmtime_pooling_allocation_config_max_memories_per_module_set(pool, max(1, limits.memories))
-        if hasattr(ffi, "wasmtime_pooling_allocation_config_max_tables_per_module_set"):
-            ffi.wasmtime_pooling_allocation_config_max_tables_per_module_set(pool, max(1, limits.tables))
-        ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
-    finally:
-        ffi.wasmtime_pooling_allocation_config_delete(pool)
-    return True
-
-
-def wasm20_features(cfg: wasmtime.Config) -> wasmtime.Config:
-    """WebAssembly 2.0: multi-value, bulk memory, reference types, SIMD. Nothing that is
-    nondeterministic (threads, relaxed SIMD) or beyond 2.0. Every engine that judges code uses this set."""
-    cfg.wasm_multi_value = True
-    cfg.wasm_bulk_memory = True
-    cfg.wasm_reference_types = True
-    cfg.wasm_simd = True
-    cfg.wasm_relaxed_simd = False
-    cfg.wasm_threads = False
-    cfg.wasm_tail_call = False
-    cfg.wasm_gc = False
-    cfg.wasm_function_references = False
-    cfg.wasm_exceptions = False
-    cfg.wasm_memory64 = False
-    cfg.wasm_multi_memory = False
-    cfg.wasm_wide_arithmetic = False
-    cfg.wasm_custom_page_sizes = False
-    return cfg
-
-
 def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: int) -> wasmtime.Config:
-    cfg = wasmtime.Config()
-    cfg.consume_fuel = True
-    cfg.epoch_interruption = True
-    cfg.max_wasm_stack = limits.max_wasm_stack
-    cfg.cranelift_opt_level = opt_level
-    cfg.parallel_compilation = False  # candidates are small: threads cost more than they save
-    wasm20_features(cfg)
-    if compiler == "winch":
-        ffi.wasmtime_config_strategy_set(cfg.ptr(), _winch_code())
-    else:
-        cfg.strategy = "cranelift"
     # Cranelift compiles the functions (or, under Winch, the host-call trampolines): the
     # single-pass register allocator compiles faster, and candidates run only a few times.
-    cfg.cranelift_flag_set("regalloc_algorithm", "single_pass")
-    if pool_slots and not _pooling(cfg, limits, pool_slots):
-        raise SandboxError("this wasmtime lacks the pooling allocator API: use pool_slots=0")
-    return cfg
-
-
-def _winch_code() -> int | None:
-    """The C enum value of WASMTIME_STRATEGY_WINCH (its position in the C declaration order).
-
-    The generated Python enum numbers its members from 1, but the C enum starts at 0, and an
-    out-of-range value aborts the process, so the value is derived from the member order.
-    """
-    enum = getattr(ffi, "wasmtime_strategy_enum", None)
-    if enum is None:
-        return None
-    names = [member.name for member in enum]
-    if names[:3] != ["WASMTIME_STRATEGY_AUTO", "WASMTIME_STRATEGY_CRANELIFT", "WASMTIME_STRATEGY_WINCH"]:
-        return None
-    return 2
-
-
-def _winch_available() -> bool:
-    return (_winch_code() is not None
-            and platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"))
-
-
-def _ticker(engines: list, interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
-        for engine in tuple(engines):
-            engine.increment_epoch()
-
-
-def _stop_ticker(stop: threading.Event, thread: threading.Thread) -> None:
-    stop.set()
-    if thread is not threading.current_thread():
-        thread.join(timeout=1.0)
+    return wt.engine_config(compiler, opt_level, limits.max_wasm_stack, limits=limits, pool_slots=pool_slots,
+                            single_pass=True)
 
 
 def _restart_in_child(ref: "weakref.ref[Sandbox]") -> None:
@@ -316,19 +165,20 @@ def _default_pass(case: Any, result: ExecutionResult) -> bool:
 
 
 class _Session:
-    """One store and instance that consecutive calls share; `close` frees the store."""
+    """The store and instance (`jeet.sandbox._wasmtime.Instances`) that consecutive calls share, and what
+    the effects bookkeeping knows about its memory; `close` frees the store."""
 
-    __slots__ = ("wrapper", "store", "ctx", "instance", "memory", "func", "imported_memory", "closed",
-                 "writes", "globals", "initial_globals", "env", "seed", "dirty", "image_ok", "stale", "base",
-                 "size", "used")
+    __slots__ = ("inst", "ctx", "memory", "func", "closed", "writes", "globals", "initial_globals", "env", "seed",
+                 "dirty", "image_ok", "stale", "base", "size", "used")
 
-    def __init__(self, wrapper: Any, store: Any) -> None:
-        self.wrapper, self.store = wrapper, store
-        self.ctx = self.instance = self.memory = self.func = self.imported_memory = None
+    def __init__(self, inst: wt.Instances) -> None:
+        self.inst = inst
+        self.ctx = inst.ctx
+        self.memory = self.func = None
         self.closed = False
         self.writes = True
-        self.globals: list = []  # exported mutable globals: (extern, value type)
-        self.initial_globals: list = []  # their values at instantiation (wasmtime_val_t)
+        self.globals = inst.globals  # exported mutable globals: (extern, width)
+        self.initial_globals: list = []  # their values at instantiation
         # effects bookkeeping: the env and poison seed memory was last reset to, the regions that may
         # differ from that start image since (None: any), whether instantiation gave the reference image
         self.env: MemoryEnv | None = None
@@ -342,10 +192,7 @@ class _Session:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            if self.wrapper is not None:
-                self.wrapper.close()
-            else:
-                _store_delete(self.store)
+            self.inst.close()
 
 
 class Sandbox:
@@ -378,7 +225,7 @@ class Sandbox:
             raise SandboxError(f"opt_level must be one of {OPT_LEVELS}, got {opt_level!r}")
         if not 0.0005 <= tick_s <= 0.1:
             raise SandboxError(f"tick_s must be between 0.5 ms and 100 ms, got {tick_s!r}")
-        if compiler == "winch" and not _winch_available():
+        if compiler == "winch" and not wt.winch_available():
             compiler = "cranelift"
         self.compiler = compiler
         self.exact_bulk_fuel = bool(exact_bulk_fuel)
@@ -388,16 +235,13 @@ class Sandbox:
             raise SandboxError(f"pool_slots must be a non-negative int, got {pool_slots!r}")
         self.pool_slots = pool_slots
         self._stack = self.limits.max_wasm_stack
+        wt.problem()  # the raw call path's self-test runs before the first engine (warns once if it fails)
         self._engine = wasmtime.Engine(_engine_config(compiler, opt_level, self.limits, pool_slots))
         self._fallback: wasmtime.Engine | None = None
         self._engine_lock = threading.Lock()
         self._engines = [self._engine]
         self._cache = ModuleCache(cache_size, cache_dir)
-        try:
-            version = metadata.version("wasmtime")
-        except metadata.PackageNotFoundError:  # pragma: no cover - wasmtime always has metadata
-            version = "unknown"
-        self._tag_base = (f"wasmtime-{version}-{_CACHE_FORMAT}-{platform.machine()}-{opt_level}"
+        self._tag_base = (f"wasmtime-{wt.version()}-{_CACHE_FORMAT}-{platform.machine()}-{opt_level}"
                           f"-stack{self._stack}-pool{int(pool_slots > 0)}-mem{self.limits.memory_bytes}")
         self._counts = {"compiled": 0, "memory_hits": 0, "disk_hits": 0, "invalid": 0, "fallbacks": 0, "cases": 0}
         self._compile_s = 0.0
@@ -408,11 +252,8 @@ class Sandbox:
             os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
 
     def _start_ticker(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=_ticker, args=(self._engines, self.tick_s, self._stop),
-                                        name="jeet-sandbox-epoch", daemon=True)
-        self._thread.start()
-        self._finalizer = weakref.finalize(self, _stop_ticker, self._stop, self._thread)
+        stop, self._thread = wt.start_ticker(self._engines, self.tick_s, "jeet-sandbox-epoch")
+        self._finalizer = weakref.finalize(self, wt.stop_thread, stop, self._thread)
 
     # lifecycle ---------------------------------------------------------------------------
 
@@ -580,8 +421,8 @@ class Sandbox:
         try:
             if opened.memory is None:
                 return b""
-            size = _memory_data_size(opened.ctx, byref(opened.memory))
-            return ctypes.string_at(ctypes.addressof(_memory_data(opened.ctx, byref(opened.memory)).contents), size)
+            base, size = wt.memory_span(opened.ctx, opened.memory)
+            return ctypes.string_at(base, size)
         finally:
             opened.close()
 
@@ -693,65 +534,48 @@ class Sandbox:
               ticks: int) -> "_Session | ExecutionResult":
         """A store with one instance of `compiled`, ready for calls of `plan`'s function."""
         t0 = time.perf_counter()
-        # A module without imports needs no Python-side Store object: the raw store is cheaper.
-        wrapper = wasmtime.Store(compiled.engine) if compiled.imports else None
-        store = wrapper.ptr() if wrapper is not None else _store_new(compiled.engine.ptr(), None, _NO_FINALIZER)
-        session = _Session(wrapper, store)
+        # A module without imports needs no Python-side Store object (`Instances` keeps the raw one).
+        inst = wt.Instances.new(compiled.engine, limits, limits.fuel, ticks, bool(compiled.imports))
+        session = _Session(inst)
         try:
-            ctx = _store_context(store)
-            _store_limiter(store, limits.memory_bytes, limits.table_elements, limits.instances,
-                           limits.tables, limits.memories)
-            _set_fuel(ctx, limits.fuel)
-            _set_epoch_deadline(ctx, ticks)
-
+            objects: list = []
             imported_memory = None
-            externs = None
-            if wrapper is not None:
+            if compiled.imports:
                 try:
-                    externs, imported_memory = self._imports(wrapper, compiled)
+                    objects, imported_memory = self._imports(inst.py_store, compiled)
                 except _BadCase as exc:
                     session.close()
                     return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=str(exc))
                 except wasmtime.WasmtimeError as exc:
                     session.close()
-                    return self._from_error(str(exc), 0, 0, t0)
+                    return failure_result(wt.from_error(str(exc)), 0, 0, 0, t0)
 
-            trap = _TrapPtr()
-            instance = _Instance()
-            error = _instance_new(ctx, compiled.module.ptr(), externs, len(compiled.imports), byref(instance),
-                                  byref(trap))
-            if error or trap:
+            failure = inst.instantiate(compiled.module, objects)
+            if failure is not None:
                 session.close()
-                return self._failure(error, trap, limits.fuel, 0, 0, t0)
+                return failure_result(failure, limits.fuel, 0, 0, t0)
 
-            memory = None
             if compiled.memory_export is not None:
-                item = _Extern()
-                name = compiled.memory_name
-                if _export_get(ctx, byref(instance), name, len(name), byref(item)) and item.kind == _EXTERN_MEMORY:
-                    memory = item.of.memory
+                item = inst.export(compiled.memory_name, wt.EXTERN_MEMORY)
+                if item is not None:
+                    inst.add_memory(item)
             elif imported_memory is not None:
-                memory = imported_memory._memory
+                inst.add_memory(imported_memory)
 
-            func = _Extern()
-            if not _export_get(ctx, byref(instance), plan.name, len(plan.name), byref(func)) \
-                    or func.kind != _EXTERN_FUNC:
+            func = inst.export(plan.name, wt.EXTERN_FUNC)
+            if func is None:
                 session.close()
                 return ExecutionResult(Outcome.INVALID, message=f"export {plan.label!r} is not a function")
             for name, valtype in compiled.mutable_globals:
-                item = _Extern()
-                raw = name.encode("utf-8")
-                if _export_get(ctx, byref(instance), raw, len(raw), byref(item)) and item.kind == _EXTERN_GLOBAL:
-                    value = _Val()
-                    _global_get(ctx, byref(item.of.global_), byref(value))
-                    session.globals.append((item, _WIDTH[valtype]))
-                    session.initial_globals.append(value)
+                item = inst.export(name.encode("utf-8"), wt.EXTERN_GLOBAL)
+                if item is not None:
+                    session.initial_globals.append(inst.add_global(item, valtype))
+            session.func = inst.entry(func, plan.shape)
         except BaseException:
             session.close()
             raise
         session.writes = compiled.writes_memory
-        session.ctx, session.instance, session.memory, session.func = ctx, instance, memory, func
-        session.imported_memory = imported_memory  # keeps the Python object (and its memory) alive
+        session.memory = inst.memories[0] if inst.memories else None
         return session
 
     def _call(self, session: "_Session", plan: _CasePlan, case: Any, limits: Limits,
@@ -788,37 +612,23 @@ class Sandbox:
             session.dirty = None  # memory is no longer known to match any start image
             session.base = 0
         if case.memory and env is None:
-            problem = self._write_blocks(ctx, memory, case.memory)
+            problem = session.inst.write(memory, case.memory) if memory is not None else \
+                "the case writes memory but the module exports no memory"
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
-        params = plan.Params()
-        for i, value in enumerate(bits):
-            p = params[i]
-            p.kind = plan.kinds[i]
-            if plan.slots[i] == 32:
-                p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
-            else:
-                p.of.i64 = value
-        results = plan.Results()
-        trap = _TrapPtr()
-        error = _func_call(ctx, byref(session.func.of.func), params, plan.arity, results, plan.n_results,
-                           byref(trap))
-        remaining = ctypes.c_uint64(0)
-        _get_fuel(ctx, byref(remaining))
-        fuel = limits.fuel - remaining.value
+        values, failure = session.func.call(bits)
+        fuel = limits.fuel - session.inst.fuel_left()
         pages = _memory_size(ctx, byref(memory)) if memory is not None else 0
-        if error or trap:
-            return self._failure(error, trap, limits.fuel, fuel, pages, t0)
-        values = []
-        for i, slot in enumerate(plan.result_slots):
-            values.append(results[i].of.i32 & _M32 if slot == 32 else results[i].of.i64 & _M64)
+        if failure is not None:
+            return failure_result(failure, limits.fuel, fuel, pages, t0)
         readback = getattr(case, "expect_memory", ())
-        read = self._read_blocks(ctx, memory, readback) if readback else ()
+        read = ((session.inst.read(memory, readback) if memory is not None else tuple((o, b"") for o, _ in readback))
+                if readback else ())
         digest = None
         if env is not None:
             digest = self._effects(session, env, start, case.memory, pages * WASM_PAGE)
         globals_ = self._read_globals(session) if session.globals else ()
-        return ExecutionResult(Outcome.OK, tuple(values), fuel, pages, time.perf_counter() - t0, "", read,
+        return ExecutionResult(Outcome.OK, values, fuel, pages, time.perf_counter() - t0, "", read,
                                digest, globals_)
 
     @staticmethod
@@ -831,14 +641,13 @@ class Sandbox:
         start = start_image(env, seed)
         ctx, memory = session.ctx, session.memory
         for (item, _), value in zip(session.globals, session.initial_globals):
-            _global_set(ctx, byref(item.of.global_), byref(value))
+            wt.global_restore(ctx, item, value)
         if memory is None:
             if session.image_ok is None:
                 session.image_ok = env.size == 0
             return start
         if not session.base:
-            session.size = _memory_data_size(ctx, byref(memory))
-            session.base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+            session.base, session.size = wt.memory_span(ctx, memory)
         base, size = session.base, session.size
         if session.image_ok is None:
             session.image_ok = size == env.size and memcmp(base, env.image, size) == 0
@@ -873,25 +682,21 @@ class Sandbox:
             return UNCHANGED
         if not all(type(data) is bytes for _, data in blocks):
             blocks = tuple((off, bytes(data)) for off, data in blocks)
-        base = session.base if not session.stale else ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
+        base = session.base if not session.stale else wt.memory_span(ctx, memory)[0]
         digest, changed = memory_digest(env, base, size, start, blocks)
         session.dirty = None if changed is None else changed + written + ([env.scratch] if env.scratch else [])
         return digest
 
     @staticmethod
     def _read_globals(session: "_Session") -> tuple[int, ...]:
-        out = []
-        value = _Val()
-        for item, width in session.globals:
-            _global_get(session.ctx, byref(item.of.global_), byref(value))
-            out.append(value.of.i32 & _M32 if width == 32 else value.of.i64 & _M64)
-        return tuple(out)
+        cell = _Val()
+        return tuple(wt.global_bits(session.ctx, item, width, cell) for item, width in session.globals)
 
     @staticmethod
     def _imports(store: wasmtime.Store, compiled: CompiledModule) -> tuple[Any, Any]:
-        externs = (ffi.wasmtime_extern_t * len(compiled.imports))()
+        objects = []
         memory = None
-        for i, spec in enumerate(compiled.imports):
+        for spec in compiled.imports:
             if spec.kind == "func":
                 obj = wasmtime.Func(store, spec.type, _stub(spec.label))
             elif spec.kind == "memory":
@@ -903,60 +708,15 @@ class Sandbox:
                 obj = wasmtime.Global(store, spec.type, _global_zero(spec.valtype or "?"))
             else:
                 raise _BadCase(f"cannot provide {spec.kind} import {spec.label}")
-            externs[i] = obj._as_extern()
-        return externs, memory
+            objects.append(obj)
+        return objects, memory
 
-    @staticmethod
-    def _write_blocks(ctx: Any, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:
-        if memory is None:
-            return "the case writes memory but the module exports no memory"
-        size = _memory_data_size(ctx, byref(memory))
-        base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
-        for offset, data in blocks:
-            data = bytes(data)
-            if offset < 0 or offset + len(data) > size:
-                return f"memory block [{offset}, {offset + len(data)}) lies outside the {size}-byte memory"
-            ctypes.memmove(base + offset, data, len(data))
-        return ""
 
-    @staticmethod
-    def _read_blocks(ctx: Any, memory: Any, regions: Sequence[tuple[int, bytes]]) -> tuple[tuple[int, bytes], ...]:
-        if memory is None:
-            return tuple((offset, b"") for offset, _ in regions)
-        size = _memory_data_size(ctx, byref(memory))
-        base = ctypes.addressof(_memory_data(ctx, byref(memory)).contents)
-        out = []
-        for offset, expected in regions:
-            n = len(expected)
-            out.append((offset, ctypes.string_at(base + offset, n) if 0 <= offset and offset + n <= size else b""))
-        return tuple(out)
-
-    def _failure(self, error: Any, trap: Any, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:
-        wall = time.perf_counter() - t0
-        host = _wfunc.LAST_EXCEPTION  # set when a host function (an import stub) raised
-        if host is not None:
-            _wfunc.LAST_EXCEPTION = None
-            if isinstance(host, wasmtime.Trap):
-                host_message = str(host)
-            else:  # a stub whose arguments wasmtime-py could not convert (v128)
-                host_message = f"an imported function was called and is not provided ({host})"
-        err = wasmtime.WasmtimeError._from_ptr(error) if error else None  # owns and frees the error
-        if trap:
-            trap_obj = wasmtime.Trap._from_ptr(trap)
-            code = trap_obj.trap_code
-            message = host_message if host is not None else _one_line(trap_obj.message)
-            if code is wasmtime.TrapCode.OUT_OF_FUEL:
-                return ExecutionResult(Outcome.OUT_OF_FUEL, (), budget, pages, wall, message)
-            if code is wasmtime.TrapCode.INTERRUPT:
-                return ExecutionResult(Outcome.TIMEOUT, (), fuel, pages, wall, message)
-            return ExecutionResult(Outcome.TRAP, (), fuel, pages, wall, message)
-        if host is not None:
-            return ExecutionResult(Outcome.TRAP, (), fuel, pages, wall, host_message)
-        return self._from_error(str(err), fuel, pages, t0)
-
-    @staticmethod
-    def _from_error(message: str, fuel: int, pages: int, t0: float) -> ExecutionResult:
-        line = _one_line(message)
-        outcome = Outcome.OUT_OF_MEMORY if any(m in line for m in _RESOURCE_MARKERS) else Outcome.TRAP
-        return ExecutionResult(outcome, (), fuel, pages, time.perf_counter() - t0, line)
-
+def failure_result(failure: wt.Failure, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:
+    """The result of a call (or instantiation) that failed: out of fuel burns the whole `budget`."""
+    wall = time.perf_counter() - t0
+    kind = failure.kind
+    if kind == "fuel":
+        return ExecutionResult(Outcome.OUT_OF_FUEL, (), budget, pages, wall, failure.message)
+    outcome = {"interrupt": Outcome.TIMEOUT, "resource": Outcome.OUT_OF_MEMORY}.get(kind, Outcome.TRAP)
+    return ExecutionResult(outcome, (), fuel, pages, wall, failure.message)

@@ -19,9 +19,7 @@ charges bulk-memory instructions per byte as the sandbox's exact-fuel path does.
 
 from __future__ import annotations
 
-import ctypes
 import math
-import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -29,27 +27,15 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import wasmtime
-from wasmtime import _ffi as ffi
 
 from ..oracle.values import MASK, canonical
 from ..sandbox import ExecutionResult, Limits, Outcome, Signature
-from ..sandbox.compiled import DRIVABLE, VAL_KINDS
-from ..sandbox.engine import wasm20_features
+from ..sandbox import _wasmtime as wt
+from ..sandbox.compiled import DRIVABLE
+from ..sandbox.engine import failure_result
 from ..errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .pair import Pair
-
-_Val = ffi.wasmtime_val_t
-_TrapPtr = ctypes.POINTER(ffi.wasm_trap_t)
-_func_call = ffi.wasmtime_func_call
-_set_fuel = ffi.wasmtime_context_set_fuel
-_get_fuel = ffi.wasmtime_context_get_fuel
-_set_epoch_deadline = ffi.wasmtime_context_set_epoch_deadline
-_memory_size = ffi.wasmtime_memory_size
-_WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
-_RESOURCE_MARKERS = ("exceeds memory limits", "exceeds table limits", "resource limit exceeded",
-                     "count too high", "limit exceeded", "exceeds the limit")
-
 
 def pair_limits(limits: Limits) -> Limits:
     """`limits` with room for two instances, memories and tables: a pair needs one of each per module."""
@@ -92,71 +78,20 @@ class _Call:
 
 
 class _Session:
-    """One store with the callee and the caller instantiated and linked, and how to call the entry point.
+    """One store with the callee and the caller instantiated and linked (`jeet.sandbox._wasmtime.Instances`,
+    the object the sandbox holds too), the entry point's raw call, and the caller's memory cases use."""
 
-    Calls go through wasmtime's C API (`wasmtime_func_call`, as `jeet.sandbox` does): arguments and
-    results travel as raw bits, so float bit patterns are exact and the per-call overhead is small."""
-
-    __slots__ = ("store", "ctx", "func", "memories", "raw_memories", "caller_memory", "params", "results", "kinds",
-                 "slots", "result_slots", "Params", "Results", "remaining")
+    __slots__ = ("store", "inst", "func", "caller_memory", "params")  # store: keeps the instances alive
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func, memories: list, caller_memory: Any,
                  signature: Signature) -> None:
         self.store = store
-        self.ctx = store._context()
-        self.func = func
-        self.memories = memories  # the Python objects keep the raw handles valid
-        self.raw_memories = tuple(ctypes.byref(m._memory) for m in memories)
-        self.caller_memory = caller_memory
+        self.inst = wt.Instances.adopt(store)
+        for memory in memories:
+            self.inst.add_memory(memory)
+        self.func = self.inst.entry(func, wt.call_shape(signature.params, signature.results))
+        self.caller_memory = self.inst.memories[0] if caller_memory is not None else None  # the caller's comes first
         self.params = signature.params
-        self.results = signature.results
-        self.kinds = tuple(VAL_KINDS[t] for t in signature.params)
-        self.slots = tuple(_WIDTH[t] for t in signature.params)  # which union member carries the bits
-        self.result_slots = tuple(_WIDTH[t] for t in signature.results)
-        self.Params = _Val * max(1, len(signature.params))
-        self.Results = _Val * max(1, len(signature.results))
-        self.remaining = ctypes.c_uint64(0)
-
-    def pages(self) -> int:
-        return sum(_memory_size(self.ctx, m) for m in self.raw_memories)
-
-    def refuel(self, fuel: int, ticks: int) -> None:
-        """A full tank and a fresh deadline for the next call."""
-        _set_fuel(self.ctx, fuel)
-        _set_epoch_deadline(self.ctx, ticks)
-
-    def fuel_left(self) -> int:
-        _get_fuel(self.ctx, ctypes.byref(self.remaining))
-        return self.remaining.value
-
-    def invoke(self, bits: Sequence[int]) -> tuple[tuple[int, ...], wasmtime.Trap | wasmtime.WasmtimeError | None]:
-        """Call the entry point with raw argument bits: (canonical results, None) or ((), the trap or error)."""
-        params = self.Params()
-        for i, value in enumerate(bits):
-            p = params[i]
-            p.kind = self.kinds[i]
-            if self.slots[i] == 32:
-                p.of.i32 = value  # ctypes keeps the low 32 bits: the same value, signed
-            else:
-                p.of.i64 = value
-        results = self.Results()
-        trap = _TrapPtr()
-        error = _func_call(self.ctx, ctypes.byref(self.func._func), params, len(bits), results,
-                           len(self.result_slots), ctypes.byref(trap))
-        if trap:
-            return (), wasmtime.Trap._from_ptr(trap)
-        if error:
-            return (), wasmtime.WasmtimeError._from_ptr(error)
-        return tuple(results[i].of.i32 & 0xFFFFFFFF if slot == 32 else results[i].of.i64 & 0xFFFFFFFFFFFFFFFF
-                     for i, slot in enumerate(self.result_slots)), None
-
-
-def _ticker(engine_ref: "weakref.ref[wasmtime.Engine]", interval: float, stop: threading.Event) -> None:
-    while not stop.wait(interval):
-        engine = engine_ref()
-        if engine is None:
-            return
-        engine.increment_epoch()
 
 
 class LinkedSandbox:
@@ -170,16 +105,14 @@ class LinkedSandbox:
             raise SymbiosisError(f"tick_s must be between 0.5 ms and 100 ms, got {tick_s!r}")
         self.limits = pair_limits(base)
         self.tick_s = tick_s
-        self._engine = wasmtime.Engine(_engine_config(self.limits))
+        wt.problem()  # the raw call path's self-test runs before the first engine (warns once if it fails)
+        self._engine = wasmtime.Engine(wt.engine_config("cranelift", "none", self.limits.max_wasm_stack))
         self._modules: OrderedDict[str, tuple[wasmtime.Module, Interface] | str] = OrderedDict()
         self._pairs: OrderedDict[tuple[str, str], LinkedPair | ExecutionResult] = OrderedDict()
         self._cache_size = cache_size
         self._closed = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=_ticker, args=(weakref.ref(self._engine), tick_s, self._stop),
-                                        name="jeet-symbiosis-epoch", daemon=True)
-        self._thread.start()
-        self._finalizer = weakref.finalize(self, self._stop.set)
+        stop, self._thread = wt.start_ticker([self._engine], tick_s, "jeet-symbiosis-epoch")
+        self._finalizer = weakref.finalize(self, stop.set)
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -261,7 +194,7 @@ class LinkedSandbox:
         try:
             module = wasmtime.Module(self._engine, wasm)
         except Exception as exc:  # wasmtime's reason for an invalid module
-            return "{role}: invalid module: " + _one_line(str(exc))
+            return "{role}: invalid module: " + wt.one_line(str(exc))
         return module, iface
 
     def signature(self, pair: Pair | LinkedPair, function: str) -> Signature | None:
@@ -342,9 +275,9 @@ class LinkedSandbox:
                 linker.define_instance(store, namespace, callee)
             caller = linker.instantiate(store, linked.caller)
         except wasmtime.Trap as exc:  # a start function that traps, or runs out of fuel or time
-            return _from_trap(exc, limits.fuel, limits.fuel - store.get_fuel(), 0, t0)
+            return failure_result(wt.from_trap(exc), limits.fuel, limits.fuel - store.get_fuel(), 0, t0)
         except wasmtime.WasmtimeError as exc:
-            return _from_error(str(exc), 0, t0)
+            return failure_result(wt.from_error(str(exc)), 0, 0, 0, t0)
         caller_exports = caller.exports(store)
         func = caller_exports[function]
         if not isinstance(func, wasmtime.Func):
@@ -369,34 +302,21 @@ class LinkedSandbox:
             bits = [canonical(t, a) & MASK[t] for t, a in zip(session.params, args)]
         except Exception as exc:
             return ExecutionResult(Outcome.INVALID, message=f"bad argument: {exc}")
-        store = session.store
         t0 = time.perf_counter()
-        session.refuel(limits.fuel, ticks)
+        session.inst.refuel(limits.fuel, ticks)
         if case.memory:
-            problem = _write_blocks(store, session.caller_memory, case.memory)
+            problem = session.inst.write(session.caller_memory, case.memory) if session.caller_memory is not None \
+                else "the case writes memory but the caller exports no memory"
             if problem:
                 return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
-        got, failure = session.invoke(bits)
-        fuel = limits.fuel - session.fuel_left()
-        if isinstance(failure, wasmtime.Trap):
-            return _from_trap(failure, limits.fuel, fuel, session.pages(), t0)
+        got, failure = session.func.call(bits)
+        fuel = limits.fuel - session.inst.fuel_left()
         if failure is not None:
-            return _from_error(str(failure), session.pages(), t0, fuel)
+            return failure_result(failure, limits.fuel, fuel, session.inst.pages(), t0)
         readback = getattr(case, "expect_memory", ())
-        read = _read_blocks(store, session.caller_memory, readback) if readback else ()
-        return ExecutionResult(Outcome.OK, got, fuel, session.pages(), time.perf_counter() - t0, "", read)
-
-
-def _engine_config(limits: Limits) -> wasmtime.Config:
-    cfg = wasmtime.Config()
-    cfg.consume_fuel = True
-    cfg.epoch_interruption = True
-    cfg.max_wasm_stack = limits.max_wasm_stack
-    cfg.strategy = "cranelift"
-    cfg.cranelift_opt_level = "none"
-    cfg.parallel_compilation = False  # pairs are small: threads cost more than they save
-    wasm20_features(cfg)  # the same feature set as jeet.sandbox
-    return cfg
+        read = () if not readback else session.inst.read(session.caller_memory, readback) \
+            if session.caller_memory is not None else tuple((offset, b"") for offset, _ in readback)
+        return ExecutionResult(Outcome.OK, got, fuel, session.inst.pages(), time.perf_counter() - t0, "", read)
 
 
 def _uncallable(linked: LinkedPair, function: str, sig: Signature | None) -> ExecutionResult | None:
@@ -408,64 +328,3 @@ def _uncallable(linked: LinkedPair, function: str, sig: Signature | None) -> Exe
         return ExecutionResult(Outcome.INVALID, message=f"function {function!r} has signature {sig}: only i32, "
                                                         "i64, f32 and f64 values can be passed and compared")
     return None
-
-
-def _from_trap(exc: wasmtime.Trap, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:
-    wall = time.perf_counter() - t0
-    code = exc.trap_code
-    message = _one_line(exc.message)
-    if code is wasmtime.TrapCode.OUT_OF_FUEL:
-        return ExecutionResult(Outcome.OUT_OF_FUEL, (), budget, pages, wall, message)
-    if code is wasmtime.TrapCode.INTERRUPT:
-        return ExecutionResult(Outcome.TIMEOUT, (), fuel, pages, wall, message)
-    return ExecutionResult(Outcome.TRAP, (), fuel, pages, wall, message)
-
-
-def _from_error(message: str, pages: int, t0: float, fuel: int = 0) -> ExecutionResult:
-    line = _one_line(message)
-    outcome = Outcome.OUT_OF_MEMORY if any(m in line for m in _RESOURCE_MARKERS) else Outcome.TRAP
-    return ExecutionResult(outcome, (), fuel, pages, time.perf_counter() - t0, line)
-
-
-def _one_line(message: str) -> str:
-    """wasmtime's multi-line error (backtrace, then a numbered cause chain) as one readable line."""
-    text = str(message).strip()
-    head, sep, causes = text.partition("Caused by:")
-    if not sep:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return lines[0] if lines else "error"
-    parts = []
-    head = head.strip()
-    if head and not head.startswith("error while executing at wasm backtrace"):
-        parts.append(head.splitlines()[0].strip())
-    for line in causes.splitlines():
-        line = line.strip()
-        if line:
-            number, colon, rest = line.partition(": ")
-            parts.append(rest if colon and number.isdigit() else line)
-    return ": ".join(parts)
-
-
-def _write_blocks(store: wasmtime.Store, memory: Any, blocks: Sequence[tuple[int, bytes]]) -> str:
-    if memory is None:
-        return "the case writes memory but the caller exports no memory"
-    size = memory.data_len(store)
-    for offset, data in blocks:
-        data = bytes(data)
-        if offset < 0 or offset + len(data) > size:
-            return f"memory block [{offset}, {offset + len(data)}) lies outside the {size}-byte memory"
-        memory.write(store, data, offset)
-    return ""
-
-
-def _read_blocks(store: wasmtime.Store, memory: Any, regions: Sequence[tuple[int, bytes]]
-                 ) -> tuple[tuple[int, bytes], ...]:
-    if memory is None:
-        return tuple((offset, b"") for offset, _ in regions)
-    size = memory.data_len(store)
-    out = []
-    for offset, expected in regions:
-        n = len(expected)
-        out.append((offset, bytes(memory.read(store, offset, offset + n)) if 0 <= offset and offset + n <= size
-                    else b""))
-    return tuple(out)
