@@ -15,7 +15,6 @@ against the answer of the original (target: 0 wrong answers).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import shlex
@@ -30,6 +29,7 @@ from typing import Any
 
 import wasmtime
 
+from ..address import content_address
 from ..kernels import get_kernel
 from ..oracle import generate_inputs, to_python
 from ..runtime import Runtime
@@ -126,7 +126,7 @@ def swap_stress(kernel: str, seconds: float, threads: int, seed: int, data_dir: 
         usable = [v for v in variants if fn.offer(v, require_better=False)]
         # verified and compiled once: from here on a swap is the same atomic record replacement the
         # supervisor performs, without its thread hop, so swaps come as fast as the GIL allows
-        pool = [fn.record.verified.get(s, (fn.original, 0))[0] for s in (hashlib.sha256(v).hexdigest() for v in usable)]
+        pool = [fn.record.verified.get(s, (fn.original, 0))[0] for s in (content_address(v) for v in usable)]
         stop = threading.Event()
         counts = [0] * threads
         wrong = [0] * threads

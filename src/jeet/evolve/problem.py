@@ -7,12 +7,12 @@ module, a missing export, a signature jeet cannot drive, an original that never 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import wasmtime
 
+from ..address import content_address
 from .. import wasm as wasmcodec
 from ..errors import JeetError
 from ..inputs import read_bounded
@@ -36,7 +36,7 @@ class Problem:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.wasm).hexdigest()
+        return content_address(self.wasm)
 
 
 def read_module(path: Path) -> bytes:

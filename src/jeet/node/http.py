@@ -15,7 +15,6 @@ passes the limit, and the connection is then closed rather than drained (413). H
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from ..address import content_address
 from ..net import GossipNode
 from ..store import Store
 from .token import is_loopback, token_matches
@@ -164,7 +164,7 @@ def build_app(node: "Node", settings: HttpSettings) -> web.Application:
         if not data:
             return _error(400, f"send 1 to {limit} bytes of wasm")
         check = await node.submit(data, "submitted")
-        body = {"sha256": hashlib.sha256(data).hexdigest(), "ok": check.ok,
+        body = {"sha256": content_address(data), "ok": check.ok,
                 "fitness": check.fitness, "fuel": check.fuel, "reason": check.reason}
         return web.json_response(body, status=200 if check.ok else 422)
 

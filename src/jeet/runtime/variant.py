@@ -17,7 +17,6 @@ since the wasm code itself runs outside the GIL and needs no lock.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 import wasmtime
 
+from ..address import content_address
 from .. import wasm as codec
 from ..wasm.types import NAMES
 from .arguments import slow_path
@@ -107,7 +107,7 @@ class Variant:
     def __init__(self, serving: Serving, wasm: bytes, function: str,
                  signature: tuple[tuple[str, ...], tuple[str, ...]] | None = None, label: str = "module") -> None:
         self.wasm = bytes(wasm)
-        self.sha256 = hashlib.sha256(self.wasm).hexdigest()
+        self.sha256 = content_address(self.wasm)
         self.function = function
         found = read_signature(self.wasm, function, label)
         if signature is not None and found != tuple(signature):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import math
 import os
 import platform
@@ -42,6 +41,7 @@ from ._wasmtime import one_line as _one_line
 from .cache import ModuleCache
 from ._scan import ScanError, may_use_sized_ops, may_write_memory, scan
 from .compiled import DRIVABLE, CompiledModule, Signature
+from ..address import content_address
 from ..errors import SandboxError
 from .effects import FOREIGN, UNCHANGED, MemoryEnv, memory_digest, start_image
 from .effects import _memcmp as memcmp
@@ -311,7 +311,7 @@ class Sandbox:
         if not isinstance(wasm, (bytes, bytearray, memoryview)):
             raise SandboxError(f"wasm must be bytes, got {type(wasm).__name__}")
         wasm = bytes(wasm)
-        sha = hashlib.sha256(wasm).hexdigest()
+        sha = content_address(wasm)
         entry = self._cache.get(sha)
         if entry is not None:
             self._counts["memory_hits"] += 1

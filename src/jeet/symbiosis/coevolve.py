@@ -28,12 +28,12 @@ a specimen store and `jeet.symbiosis.bundle.PairBundle` packs them for gossip.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
+from ..address import content_address
 from ..evolve.algorithm import tournament
 from ..evolve.driver import Progress, drive, stop_reason
 from ..evolve.evaluation import Evaluation
@@ -334,12 +334,12 @@ class Coevolution:
         return None if child is None else self._child(a.side, child, (a.sha256, b.sha256), op.name)
 
     def _child(self, side: str, genome: Genome, parents: tuple[str, ...], operator: str) -> Individual:
-        return Individual(side, _sha256(genome.wasm), genome.wasm, genome, parents, operator, self.state.generation)
+        return Individual(side, content_address(genome.wasm), genome.wasm, genome, parents, operator, self.state.generation)
 
     def _individual(self, side: str, wasm: bytes) -> Individual:
         genome = caller_genome(wasm, self.problem.function) if side == "caller" else \
             callee_genome(wasm, self.problem.plan.functions)
-        return Individual(side, _sha256(wasm), wasm, genome)
+        return Individual(side, content_address(wasm), wasm, genome)
 
     def _partners_for(self, kid: Individual, others: list[Individual]) -> list[Individual]:
         """The partner the kid's (first) parent did best with, then random members of the other side."""
@@ -580,8 +580,6 @@ class Coevolution:
         )
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _apply(op: Operator, rng: random.Random, parents: list[Genome]) -> Genome | None:
