@@ -19,7 +19,7 @@ from jeet.store import (
     StoreError,
     sha256_hex,
 )
-from jeet.store.forgetting import USAGE_HALF_LIFE_S, decay, rank_scores, relevance
+from jeet.store.relevance import USAGE_HALF_LIFE_S, decay, rank_scores, relevance
 
 NOW = ForgettingPolicy(grace_s=0.0)  # tests write and collect within the same second
 

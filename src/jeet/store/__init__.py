@@ -5,7 +5,7 @@ and compresses each function's specimens against a dictionary trained on their p
 """
 
 from ..errors import StoreError
-from .forgetting import Caps, ForgettingPolicy, GcReport
+from .caps import Caps, ForgettingPolicy, GcReport
 from .schema import SCHEMA_VERSION
 from .store import DB_NAME, SpecimenRecord, Store, default_data_dir, sha256_hex
 

@@ -33,21 +33,18 @@ which SQLite also does atomically.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .codec import loads_json
 from . import compression
+from .caps import MB, Caps, ForgettingPolicy, GcReport
 from .db import Database
+from .relevance import Row, choose_victims
 from ..errors import StoreError
 
-MB = 1024 * 1024
-# specimens.usage counts uses (reads, and writes of bytes already stored) decayed with this half-life.
-USAGE_HALF_LIFE_S = 3 * 86400.0
 # Fallback estimates of what removing one specimen frees besides its blob and metrics, for SQLite
 # builds without the dbstat table: the row and its index entries, and one lineage edge with its two indexes.
 ROW_OVERHEAD = 220.0
@@ -59,153 +56,6 @@ DICTIONARY_GRACE_S = 600.0
 FORGETTABLE_BLACKLIST_REASONS = ("wrong", "trap", "out_of_fuel", "invalid")
 
 _HEX = frozenset("0123456789abcdef")
-
-
-@dataclass(frozen=True, slots=True)
-class Caps:
-    """The store's limits: at most `max_specimens` specimens, at most `max_store_mb` MiB on disk (None: no limit)."""
-
-    max_specimens: int | None = None
-    max_store_mb: float | None = None
-
-    def __post_init__(self) -> None:
-        n, mb = self.max_specimens, self.max_store_mb
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-            raise StoreError(f"max_specimens must be a whole number >= 0, not {n!r}")
-        if mb is not None and (isinstance(mb, bool) or not isinstance(mb, (int, float)) or not mb >= 0
-                               or mb == float("inf")):
-            raise StoreError(f"max_store_mb must be a finite number >= 0, not {mb!r}")
-
-    @property
-    def max_store_bytes(self) -> int | None:
-        return None if self.max_store_mb is None else int(self.max_store_mb * MB)
-
-    @property
-    def any(self) -> bool:
-        return self.max_specimens is not None or self.max_store_mb is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"max_specimens": self.max_specimens, "max_store_mb": self.max_store_mb}
-
-
-@dataclass(frozen=True, slots=True)
-class ForgettingPolicy:
-    """How relevance is weighed and how far below its caps a collection takes the db."""
-
-    weight_fitness: float = 0.45
-    weight_recency: float = 0.20
-    weight_usage: float = 0.15
-    weight_lineage: float = 0.20
-    recency_half_life_s: float = 86400.0
-    grace_s: float = 0.5       # specimens used this recently may be in flight in another process
-    low_water: float = 0.85    # a collection goes down to this fraction of the count cap, so the next one waits
-    size_low_water: float = 0.7  # ... and of the size cap (a compacted file regrows faster than its data)
-    max_rounds: int = 6        # removal rounds when the size estimate falls short of the cap
-    # Under a size cap, the tables that otherwise grow forever get a share of it: the forgettable part of
-    # the blacklist (see FORGETTABLE_BLACKLIST_REASONS) and finished runs' logbook rows, oldest first.
-    # None: never prune that table.
-    blacklist_share: float | None = 0.25
-    logbook_share: float | None = 0.10
-
-    def __post_init__(self) -> None:
-        weights = (self.weight_fitness, self.weight_recency, self.weight_usage, self.weight_lineage)
-        if any(w < 0 for w in weights) or not sum(weights) > 0:
-            raise StoreError("relevance weights must be >= 0 and not all zero")
-        if not self.recency_half_life_s > 0 or self.grace_s < 0:
-            raise StoreError("recency_half_life_s must be positive and grace_s >= 0")
-        if not 0 < self.low_water <= 1 or not 0 < self.size_low_water <= 1 or self.max_rounds < 1:
-            raise StoreError("low_water and size_low_water must be in (0, 1] and max_rounds at least 1")
-        for share in (self.blacklist_share, self.logbook_share):
-            if share is not None and not 0 <= share <= 1:
-                raise StoreError("blacklist_share and logbook_share must be in [0, 1] or None")
-
-
-@dataclass(frozen=True, slots=True)
-class GcReport:
-    """What one collection did. Byte figures are the store's size on disk (database + write-ahead log)."""
-
-    caps: Caps
-    dry_run: bool
-    specimens_before: int
-    specimens_after: int
-    removed: int
-    protected: int                          # protected specimens present in the store
-    protected_by: dict[str, int]            # why: pinned, champion, checkpoint, in_flight, recent, given, ancestry
-    bytes_before: int
-    bytes_after: int
-    blob_bytes_removed: int
-    lineage_edges_removed: int
-    checkpoints_removed: int
-    blacklist_forgotten: int                # blacklist entries dropped to keep the blacklist within its share
-    logbook_rows_removed: int               # finished runs' logbook rows dropped likewise
-    dictionaries_removed: int
-    dictionaries_trained: int
-    recompressed: int
-    vacuum: str                             # none, incremental or full
-    rounds: int
-    cap_met: bool
-    notes: tuple[str, ...]
-    removed_by_function: dict[str, int]
-    kept_by_function: dict[str, int]
-    removed_hashes: tuple[str, ...]
-    seconds: float = 0.0
-
-    @property
-    def kept(self) -> int:
-        return self.specimens_after
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["caps"] = self.caps.to_dict()
-        d["kept"] = self.kept
-        d["removed_hashes"] = list(self.removed_hashes)
-        d["notes"] = list(self.notes)
-        return d
-
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    sha: str
-    function: str
-    fitness: float | None
-    last_used: float
-    usage: float
-    created: float
-    payload: int       # blob + metrics bytes
-    parents: int       # lineage edges this specimen is the child of (they go with it)
-    children: int      # stored specimens bred from it
-    blacklisted: bool
-
-
-def relevance(rank_score: float, age_s: float, usage: float, children: int, blacklisted: bool,
-              policy: ForgettingPolicy) -> float:
-    """The relevance of an unprotected specimen: weighted fitness rank, recency, decayed usage and lineage role."""
-    if blacklisted:
-        return -1.0
-    recency = 0.5 ** (max(0.0, age_s) / policy.recency_half_life_s)
-    use = usage / (1.0 + usage) if usage > 0 else 0.0
-    lineage = min(1.0, children / 2.0)
-    return (policy.weight_fitness * rank_score + policy.weight_recency * recency
-            + policy.weight_usage * use + policy.weight_lineage * lineage)
-
-
-def rank_scores(rows: Iterable[tuple[str, str, float | None]]) -> dict[str, float]:
-    """Fitness rank within each function as a score: the best 1.0, the worst scored 0.0, unscored 0.0; ties share."""
-    by_function: dict[str, list[tuple[str, float]]] = {}
-    out: dict[str, float] = {}
-    for sha, function, fitness in rows:
-        if fitness is None:
-            out[sha] = 0.0
-        else:
-            by_function.setdefault(function, []).append((sha, fitness))
-    for members in by_function.values():
-        members.sort(key=lambda m: -m[1])
-        n = len(members)
-        first_at: dict[float, int] = {}
-        for i, (sha, fit) in enumerate(members):
-            i = first_at.setdefault(fit, i)
-            out[sha] = 1.0 if n == 1 else 1.0 - i / (n - 1)
-    return out
 
 
 def _is_sha(value: Any) -> bool:
@@ -295,7 +145,7 @@ def protected_set(db: Database, conn: sqlite3.Connection, now: float, policy: Fo
     return out
 
 
-def _load_rows(conn: sqlite3.Connection) -> list[_Row]:
+def _load_rows(conn: sqlite3.Connection) -> list[Row]:
     rows = conn.execute(
         """
         SELECT s.sha256, s.function, s.fitness, s.last_used, s.usage, s.created,
@@ -307,10 +157,10 @@ def _load_rows(conn: sqlite3.Connection) -> list[_Row]:
         FROM specimens s
         """
     ).fetchall()
-    return [_Row(r[0], r[1], r[2], r[3], r[4] or 0.0, r[5], r[6], r[7], r[8], bool(r[9])) for r in rows]
+    return [Row(r[0], r[1], r[2], r[3], r[4] or 0.0, r[5], r[6], r[7], r[8], bool(r[9])) for r in rows]
 
 
-def _overheads(conn: sqlite3.Connection, rows: list[_Row]) -> tuple[float, float]:
+def _overheads(conn: sqlite3.Connection, rows: list[Row]) -> tuple[float, float]:
     """Bytes a specimen row costs beyond its payload, and bytes per lineage edge, measured with dbstat if present."""
     n = len(rows)
     edges = sum(r.parents for r in rows)
@@ -466,7 +316,7 @@ def collect(db: Database, caps: Caps, policy: ForgettingPolicy, *, dry_run: bool
     if cap_bytes is not None and not dry_run and db.size_on_disk() > cap_bytes:
         vacuum = _stronger(vacuum, reclaim(db, cap_bytes, 0))  # the excess may be only log and free pages
         reclaimed = True
-    removed: list[_Row] = []
+    removed: list[Row] = []
     edges_removed = checkpoints_removed = dicts_removed = blacklist_forgotten = logbook_removed = 0
     protected: dict[str, str] = {}
     present_protected = 0
@@ -580,42 +430,9 @@ def collect(db: Database, caps: Caps, policy: ForgettingPolicy, *, dry_run: bool
     )
 
 
-def choose_victims(rows: list[_Row], candidates: list[_Row], now: float, policy: ForgettingPolicy,
-                   need_count: int, need_bytes: float, row_cost: float, edge_cost: float) -> list[_Row]:
-    """The least relevant `candidates` whose removal frees `need_count` specimens and `need_bytes` bytes.
-
-    Pure: relevance is ranked over all `rows` (the candidates' competition includes protected specimens),
-    ties broken by age and hash so the choice is deterministic.
-    """
-    if need_count <= 0 and need_bytes <= 0:
-        return []
-    ranks = rank_scores((r.sha, r.function, r.fitness) for r in rows)
-    scored = sorted(candidates, key=lambda r: (relevance(ranks[r.sha], now - r.last_used, _decayed(r, now),
-                                                        r.children, r.blacklisted, policy), r.created, r.sha))
-    victims: list[_Row] = []
-    freed = 0.0
-    for r in scored:
-        if len(victims) >= need_count and freed >= need_bytes:
-            break
-        victims.append(r)
-        freed += r.payload + row_cost + r.parents * edge_cost
-    return victims
-
-
 def _stronger(a: str, b: str) -> str:
     order = ("none", "incremental", "full")
     return max(a, b, key=order.index)
-
-
-def _decayed(r: _Row, now: float) -> float:
-    return decay(r.usage, r.last_used, now)
-
-
-def decay(usage: float | None, last_used: float | None, now: float | None) -> float:
-    """A usage count recorded at `last_used`, decayed to `now` (the SQL function jeet_decay)."""
-    if not usage or last_used is None or now is None:
-        return 0.0
-    return float(usage) * math.pow(0.5, max(0.0, now - last_used) / USAGE_HALF_LIFE_S)
 
 
 def _present_breakdown(conn: sqlite3.Connection, protected: dict[str, str]) -> dict[str, int]:

@@ -28,7 +28,8 @@ from . import compression, forgetting
 from .codec import dumps_json, loads_json
 from .db import DB_NAME, Database, describe, guarded, open_database
 from ..errors import StoreError
-from .forgetting import Caps, ForgettingPolicy, GcReport, decay
+from .caps import Caps, ForgettingPolicy, GcReport
+from .relevance import decay
 from .runlog import RunLog
 from .schema import SCHEMA_VERSION
 # Refreshing last_used on every read would turn reads into writes; once a minute is enough for LRU pruning.
