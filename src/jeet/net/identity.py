@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 from nacl.signing import SigningKey, VerifyKey
 
 from ..errors import NetError
+from ..secretfile import load_or_create_secret
 
 KEY_FILE = "node.key"
 
@@ -47,31 +46,9 @@ def load_or_create(folder: Path | str) -> NodeIdentity:
 
     Refuses (NetError) a key file that others can read or that does not hold a 32-byte hex seed.
     """
-    folder = Path(folder)
-    path = folder / KEY_FILE
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        identity = NodeIdentity.generate()
-        tmp = folder / f".{KEY_FILE}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(bytes(identity.signing_key).hex() + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)  # fails if another process created the key meanwhile: use theirs
-            except FileExistsError:
-                pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text().strip()
-    except OSError as exc:
-        raise NetError(f"cannot read node key {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise NetError(f"node key {path} is accessible by others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
+    path = Path(folder) / KEY_FILE
+    text = load_or_create_secret(path, lambda: bytes(NodeIdentity.generate().signing_key).hex(), "node key",
+                                 NetError)
     try:
         seed = bytes.fromhex(text)
     except ValueError:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import os
 import secrets
-import stat
 from pathlib import Path
 
 from ..errors import JeetError
+from ..secretfile import load_or_create_secret
 
 TOKEN_FILE = "http.token"
 MIN_TOKEN = 16  # characters of an operator-chosen token
@@ -25,26 +24,7 @@ def load_or_create_token(folder: Path) -> str:
 
     A token file others can read is refused: anyone who can read it can drive the node."""
     path = folder / TOKEN_FILE
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{TOKEN_FILE}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32) + "\n")
-            try:
-                os.link(tmp, path)  # another process created it meanwhile: use theirs
-            except FileExistsError:
-                pass
-        finally:
-            tmp.unlink(missing_ok=True)
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise JeetError(f"cannot read the HTTP token {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise JeetError(f"HTTP token {path} is accessible by others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
+    token = load_or_create_secret(path, lambda: secrets.token_hex(32), "the HTTP token")
     check_token(token, str(path))
     return token
 
