@@ -29,6 +29,7 @@ from .driver import Pipeline, Progress, drive, stop_reason
 from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
+from .proof_check import ProofCheck
 from .population import Member, first_front, rank_weighted
 from .problem import Problem
 from .seeding import wasm_opt_variant
@@ -76,8 +77,10 @@ class Evolution:
         # champions and resumed populations compile once and then come from the store's module cache
         self.sandbox = Sandbox(self.limits, cache_dir=store.root / "compiled" if store is not None else None)
         self.state = RunState()
-        self.gate = Gate([HeldOutCheck(self.sandbox, problem.oracle, problem.function)],
-                         base_train=problem.oracle.train, blacklist=Blacklist(store, known_bad))
+        self.proof = self._proof_check() if config.prove else None
+        checks = [HeldOutCheck(self.sandbox, problem.oracle, problem.function)] + ([self.proof] if self.proof else [])
+        self.gate = Gate(checks, base_train=problem.oracle.train, blacklist=Blacklist(store, known_bad))
+        self.past_champions: list[Member] = []  # earlier champions, the final check's fallbacks (newest last)
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
@@ -201,6 +204,16 @@ class Evolution:
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
                        blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys,
                        seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage)
+
+    def _proof_check(self) -> ProofCheck:
+        """The gate's proof; a counterexample is learned only if it reproduces on a fresh original."""
+        p, oracle = self.problem, self.problem.oracle
+
+        def learnable(case: Case) -> bool:
+            return oracle.verify(self.sandbox, p.wasm, p.function, [case]).ok
+
+        return ProofCheck(p.wasm, p.function, bound=self.config.prove_bound, timeout_s=self.config.prove_timeout_s,
+                          sandbox=self.sandbox, learnable=learnable)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
@@ -336,6 +349,7 @@ class Evolution:
             if v.rejection.blacklist:
                 self.algorithm.drop(v.candidate.key)
         if promotion.champion is not None:
+            self.past_champions.append(self.champion)
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
             self._retrain()  # the gate taught the search the case it got wrong
@@ -365,7 +379,12 @@ class Evolution:
         self._drain()
         self.promote(force=True)
         original = sha256(self.problem.wasm)
-        verdict = self.gate.confirm([_candidate(self.champion)], original)
+        # the champion, else the newest earlier champion that still passes every check, else the original
+        tried = [self.champion] + [m for m in reversed(self.past_champions) if m.sha256 != self.champion.sha256]
+        verdict = self.gate.confirm([_candidate(m) for m in tried], original)
+        if verdict is not None and verdict.candidate.key != self.champion.sha256:
+            fallback = verdict.candidate.item
+            self.champion = fallback if fallback.sha256 != original else self.measure_original()
         if verdict is None:
             # cannot happen for a deterministic module (the champion passed these cases before);
             # if it does, the original is the answer and the champion is never trusted again

@@ -1,0 +1,173 @@
+"""The gate's proof: a candidate is adopted only when an SMT check says it behaves as the original.
+
+`ProofCheck` runs `jeet.prove.prove(original, candidate)` after the held-out cases (they are cheaper
+and already passed). It runs only on promotion candidates (the gate checks contenders, never the
+offspring the workers evaluate), and remembers each verdict by content hash.
+
+What each answer does (`judge`, shared with the swarm node and the runtime):
+
+* `proved`, or `bounded(k')` with k' >= the configured k: accepted.
+* `refuted`: rejected and blacklisted; the counterexample, when it reproduces on a fresh instance,
+  joins the training set.
+* `unknown` because the semantics does not cover something (floats, SIMD, memory.grow, imports...):
+  accepted as "tested only", with that reason — held-out testing is then all the evidence there is.
+* `unknown` because the solver gave no answer (timeout, solver failure) on loop-free code: rejected
+  without blacklisting (not adopted this time; a proof was possible and did not finish). On code
+  with loops the same is "tested only" at that bound, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from ..errors import JeetError
+from ..oracle import Case
+from ..prove import ProveError, Verification, loop_free, prove
+from ..wasm import WasmError, decode
+from .gate import Candidate, GateResult
+
+# reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
+_SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
+                 "no counterexample with short loops")
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What a gate does with one `Verification`: adopt it, condemn it, and how to say so."""
+
+    accepted: bool
+    blacklist: bool
+    status: str      # "proved" | "bounded" | "tested only" | "refuted" | "not adopted"
+    reason: str
+
+
+def solver_gave_up(v: Verification) -> bool:
+    """An `unknown` the solver caused (a timeout or failure), as opposed to uncovered features."""
+    return v.result == "unknown" and any(m in v.reason for m in _SOLVER_MARKS)
+
+
+def judge(v: Verification, bound: int, loops: bool) -> Judgement:
+    """The gate's policy for one answer (see the module docstring)."""
+    if v.accepts(bound):
+        if v.result == "proved":
+            return Judgement(True, False, "proved", "equal on every input")
+        return Judgement(True, False, "bounded", f"equal on every input whose loops run at most {v.bound} iterations")
+    if v.result == "refuted":
+        return Judgement(False, True, "refuted", "refuted by the solver: differs from the original on a counterexample")
+    if v.result == "bounded":  # a smaller bound than the gate asks for
+        return Judgement(False, False, "not adopted", f"only bounded({v.bound}), the gate asks for {bound}")
+    if solver_gave_up(v) and not loops:
+        return Judgement(False, False, "not adopted", f"no proof: {v.reason} (loop-free code: not adopted this time)")
+    return Judgement(True, False, "tested only",
+                     f"tested only: {v.reason} (no proof; held-out cases are the evidence)")
+
+
+def has_loops(original: bytes, variant: bytes, function: str) -> bool:
+    """Whether either version's call tree has a loop (then proofs are bounded)."""
+    for data in (original, variant):
+        try:
+            m = decode(bytes(data))
+            f = m.export_func(function)
+        except WasmError:
+            return True
+        if f is None or not loop_free(m, f):
+            return True
+    return False
+
+
+def identical() -> Verification:
+    """The answer for a candidate that is the original itself (nothing to prove)."""
+    return Verification("identical", "proved", None, 0.0, None, "the output is the input module")
+
+
+class ProofCheck:
+    """The gate's equivalence check against `original` (see the module docstring).
+
+    `learnable(case)` (optional) says whether a counterexample reproduces on the original as a
+    training case would run it; only those join the training set. `runs`, `refuted` and `solver_s`
+    count the work done, for the evidence."""
+
+    name = "proof"
+
+    def __init__(self, original: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
+                 solver: str = "bitwuzla", sandbox=None, learnable=None) -> None:
+        if bound < 1:
+            raise JeetError(f"the proof bound must be at least 1, got {bound}")
+        if timeout_s <= 0:
+            raise JeetError(f"the proof timeout must be positive, got {timeout_s:g}")
+        self.original, self.function = bytes(original), function
+        self.bound, self.timeout_s, self.solver, self.sandbox = bound, timeout_s, solver, sandbox
+        self.learnable = learnable
+        self.original_sha = hashlib.sha256(self.original).hexdigest()
+        self._cache: dict[str, tuple[Verification, Judgement]] = {}
+        self.runs = 0
+        self.refuted = 0
+        self.counterexamples_learned = 0
+        self.solver_s = 0.0
+
+    def verify(self, wasm: bytes, key: str | None = None) -> tuple[Verification, Judgement]:
+        """The verification of `wasm` and the gate's judgement of it (cached by content hash)."""
+        key = key if isinstance(key, str) else hashlib.sha256(wasm).hexdigest()
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        if key == self.original_sha:
+            v = identical()
+            loops = False
+        else:
+            try:
+                v = prove(self.original, wasm, self.function, bound=self.bound, timeout_s=self.timeout_s,
+                          solver=self.solver, sandbox=self.sandbox)
+            except ProveError as exc:  # the candidate changed what the function is: not the same function
+                v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, f"cannot compare: {exc}")
+                self._cache[key] = out = (v, Judgement(False, True, "refuted", f"cannot compare: {exc}"))
+                return out
+            self.runs += 1
+            self.solver_s += v.solver_s
+            loops = has_loops(self.original, wasm, self.function)
+        out = (v, judge(v, self.bound, loops))
+        if v.refuted:
+            self.refuted += 1
+        self._cache[key] = out
+        return out
+
+    def check(self, candidate: Candidate) -> GateResult:
+        v, j = self.verify(candidate.subject, candidate.key)  # type: ignore[arg-type]
+        evidence = evidence_of(v, j)
+        if j.accepted:
+            return GateResult(True, self.name, j.reason, evidence=evidence)
+        case = self._case(v)
+        return GateResult(False, self.name, j.reason, case, evidence, blacklist=j.blacklist)
+
+    def _case(self, v: Verification) -> Case | None:
+        """The counterexample as a training case, if it reproduces on a fresh instance of the original."""
+        cx = v.counterexample
+        if cx is None or not cx.globals_at_init:
+            return None
+        case = cx.to_case()
+        if self.learnable is not None and not self.learnable(case):
+            return None
+        self.counterexamples_learned += 1
+        return case
+
+    def summary(self, wasm: bytes, key: str | None = None) -> dict:
+        """The `verification` block of the evidence file and `--json` for the output `wasm`."""
+        v, j = self.verify(wasm, key)
+        return evidence_of(v, j) | {"proofs_run": self.runs, "refuted_during_run": self.refuted,
+                                   "counterexamples_fed_back": self.counterexamples_learned,
+                                   "solver_s_total": round(self.solver_s, 3),
+                                   "configured_bound": self.bound, "timeout_s": self.timeout_s}
+
+
+def evidence_of(v: Verification, j: Judgement) -> dict:
+    """A verification as JSON, with what the gate made of it (`status`, `reason`)."""
+    return v.to_json() | {"status": j.status, "reason": j.reason if not v.reason or j.status == "tested only"
+                          else f"{j.reason} ({v.reason})"}
+
+
+def proof_off() -> dict:
+    """The `verification` block when proofs are turned off (`--no-prove`)."""
+    return {"method": "none", "result": "off", "status": "tested only", "bound": None, "solver_s": 0.0,
+            "counterexample": None,
+            "reason": "tested only: proof turned off (--no-prove); held-out cases are the evidence"}
