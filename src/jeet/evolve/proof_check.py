@@ -143,7 +143,7 @@ class ProofCheck:
     def _case(self, v: Verification) -> Case | None:
         """The counterexample as a training case, if it reproduces on a fresh instance of the original."""
         cx = v.counterexample
-        if cx is None or not cx.globals_at_init:
+        if cx is None or (cx.globals and not cx.globals_at_init):  # needs globals a fresh instance lacks
             return None
         case = cx.to_case()
         if self.learnable is not None and not self.learnable(case):

@@ -45,6 +45,10 @@ class RuntimeConfig(Settings):
     max_parallel: int = 1
     stop_timeout_s: float = 10.0
     call_timeout_s: float = 1.0
+    # the runtime's own proof before a swap (jeet.evolve.proof_check): a refuted champion is never served
+    prove: bool = True
+    prove_bound: int = 16
+    prove_timeout_s: float = 10.0
     error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
     what: ClassVar[str] = "runtime option"
 
