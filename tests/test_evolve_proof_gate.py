@@ -136,3 +136,22 @@ def test_runtime_never_serves_a_planted_bug(tmp_path):
         assert hashlib.sha256(wasm(BUG)).hexdigest() in fn.record.blacklist
         assert fn(0x13371337) == 16
         assert fn.offer(wasm(POPCNT), require_better=False)
+
+
+def test_dropping_an_unexported_stack_pointer_the_original_restores_is_proved():
+    from jeet.evolve.seeding import wasm_opt_variant
+    from jeet.kernels import get_kernel
+    from jeet.prove import prove
+
+    original = get_kernel("sign").wasm_path("O0").read_bytes()
+    optimized = wasm_opt_variant(original)  # wasm-opt drops the stack-pointer global sign never needs
+    assert prove(original, optimized, "sign", timeout_s=5.0).result == "proved"
+
+
+def test_dropping_a_global_the_original_changes_is_not_proved():
+    from jeet.prove import prove
+
+    counts = wasm("""(module (global $n (mut i32) (i32.const 0)) (func (export "f") (param i32) (result i32)
+      global.get $n i32.const 1 i32.add global.set $n local.get 0))""")
+    v = prove(counts, wasm('(module (func (export "f") (param i32) (result i32) local.get 0))'), "f", timeout_s=5.0)
+    assert v.result == "unknown" and "different globals" in v.reason
