@@ -162,8 +162,8 @@ class ProofCheck:
 
 def evidence_of(v: Verification, j: Judgement) -> dict:
     """A verification as JSON, with what the gate made of it (`status`, `reason`)."""
-    return v.to_json() | {"status": j.status, "reason": j.reason if not v.reason or j.status == "tested only"
-                          else f"{j.reason} ({v.reason})"}
+    plain = not v.reason or j.status == "tested only" or v.reason in j.reason or j.reason.startswith(v.reason)
+    return v.to_json() | {"status": j.status, "reason": j.reason if plain else f"{j.reason} ({v.reason})"}
 
 
 def proof_off() -> dict:
