@@ -155,3 +155,24 @@ def test_dropping_a_global_the_original_changes_is_not_proved():
       global.get $n i32.const 1 i32.add global.set $n local.get 0))""")
     v = prove(counts, wasm('(module (func (export "f") (param i32) (result i32) local.get 0))'), "f", timeout_s=5.0)
     assert v.result == "unknown" and "different globals" in v.reason
+
+
+def test_a_check_that_overruns_its_wall_clock_limit_costs_that_check_only():
+    proof = ProofCheck(wasm(SLOW_POPCNT), "f", timeout_s=1.0, limit_s=0.001)
+    try:
+        r = proof.check(cand(wasm(POPCNT)))  # loop-free: a proof was possible and did not finish
+        assert not r.accepted and not r.blacklist and "limit" in r.reason
+        proof.limit_s = 30.0
+        proof._cache.clear()
+        assert proof.check(cand(wasm(POPCNT))).accepted  # a fresh child process answers
+    finally:
+        proof.close()
+
+
+def test_proofs_over_their_share_of_the_run_wait_until_the_final_check():
+    proof = ProofCheck(wasm(SLOW_POPCNT), "f", timeout_s=2.0, share=0.0)
+    proof.wall_s = 1.0  # as if proofs had taken a second already
+    r = proof.check(cand(wasm(POPCNT)))
+    assert not r.accepted and not r.blacklist and "deferred" in r.reason
+    proof.final()
+    assert proof.check(cand(wasm(POPCNT))).accepted

@@ -63,7 +63,7 @@ def evolve(
     replacement_policy: Optional[str] = typer.Option(None, "--replacement-policy", help="How immigrants get in: fair (default; only if better) or worst."),
     no_prove: bool = typer.Option(False, "--no-prove", help="Do not prove champions equivalent to the input (held-out testing only; the evidence says so)."),
     prove_bound: Optional[int] = typer.Option(None, "--prove-bound", help="Loop unrolling bound K a champion with loops must be checked to (default 16)."),
-    prove_timeout: Optional[float] = typer.Option(None, "--prove-timeout", help="Solver time limit per query, in seconds (default 10)."),
+    prove_timeout: Optional[float] = typer.Option(None, "--prove-timeout", help="Solver time limit per query, in seconds (default 2; each check at most 3 times that)."),
     force: bool = typer.Option(False, "--force", help="Allow more --workers than cores and more than 4 --islands per core."),
 ) -> None:
     """Evolve a faster variant of one exported function and write it out with its evidence."""

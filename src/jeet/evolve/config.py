@@ -59,10 +59,11 @@ class EvolveConfig(Settings):
     novelty_retries: int = 3
     diversify_after: int | None = 10
     # the gate's proof (jeet.evolve.proof_check): a champion must be proved equivalent to the original,
-    # or bounded(prove_bound) for code with loops; each solver query gets prove_timeout_s
+    # or bounded(prove_bound) for code with loops; each solver query gets prove_timeout_s, each check at
+    # most PROOF_LIMIT_FACTOR times that (see jeet.evolve.proof_check)
     prove: bool = True
     prove_bound: int = 16
-    prove_timeout_s: float = 10.0
+    prove_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.population < 4:

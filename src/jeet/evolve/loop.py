@@ -29,7 +29,7 @@ from .driver import Pipeline, Progress, drive, stop_reason
 from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
-from .proof_check import ProofCheck
+from .proof_check import PROOF_LIMIT_FACTOR, PROOF_SHARE, ProofCheck
 from .population import Member, first_front, rank_weighted
 from .problem import Problem
 from .seeding import wasm_opt_variant
@@ -145,6 +145,8 @@ class Evolution:
 
     def close(self) -> None:
         self.sandbox.close()
+        if self.proof is not None:
+            self.proof.close()
         if self._own_evaluator:
             self.evaluator.close()
 
@@ -212,8 +214,9 @@ class Evolution:
         def learnable(case: Case) -> bool:
             return oracle.verify(self.sandbox, p.wasm, p.function, [case]).ok
 
-        return ProofCheck(p.wasm, p.function, bound=self.config.prove_bound, timeout_s=self.config.prove_timeout_s,
-                          sandbox=self.sandbox, learnable=learnable)
+        c = self.config
+        return ProofCheck(p.wasm, p.function, bound=c.prove_bound, timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
+                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, share=PROOF_SHARE)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
@@ -377,6 +380,8 @@ class Evolution:
         """End the run now (for hosts that drive `step` themselves): the final check of the champion,
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
+        if self.proof is not None:
+            self.proof.final()
         self.promote(force=True)
         original = sha256(self.problem.wasm)
         # the champion, else the newest earlier champion that still passes every check, else the original

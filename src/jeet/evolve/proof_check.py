@@ -19,6 +19,11 @@ What each answer does (`judge`, shared with the swarm node and the runtime):
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..errors import JeetError
@@ -26,6 +31,11 @@ from ..oracle import Case
 from ..prove import ProveError, Verification, loop_free, prove
 from ..wasm import WasmError, decode
 from .gate import Candidate, GateResult
+
+# a check's wall-clock limit, in per-query timeouts; the share of a run's time proofs may take before
+# further checks wait (the proof runs in the main process while workers evaluate the next generation)
+PROOF_LIMIT_FACTOR = 3.0
+PROOF_SHARE = 0.1
 
 # reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
 _SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
@@ -81,6 +91,34 @@ def identical() -> Verification:
     return Verification("identical", "proved", None, 0.0, None, "the output is the input module")
 
 
+class ProverProcess:
+    """`prove` in a child process of its own, with a hard wall-clock limit per check: a specimen whose
+    translation or queries run long (a hostile one, say) costs `limit_s`, then the child is replaced."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, limit_s: float, *args, **kw) -> Verification | None:
+        """prove(*args, **kw), or None when it did not finish within `limit_s` (or the child died)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+        fut = self._pool.submit(prove, *args, **kw)
+        try:
+            return fut.result(timeout=limit_s)
+        except (FutureTimeout, BrokenProcessPool):
+            self.close(kill=True)
+            return None
+
+    def close(self, kill: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kill:
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.kill()
+        pool.shutdown(wait=not kill, cancel_futures=True)
+
+
 class ProofCheck:
     """The gate's equivalence check against `original` (see the module docstring).
 
@@ -91,7 +129,8 @@ class ProofCheck:
     name = "proof"
 
     def __init__(self, original: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
-                 solver: str = "bitwuzla", sandbox=None, learnable=None) -> None:
+                 solver: str = "bitwuzla", sandbox=None, learnable=None, limit_s: float | None = None,
+                 share: float | None = None) -> None:
         if bound < 1:
             raise JeetError(f"the proof bound must be at least 1, got {bound}")
         if timeout_s <= 0:
@@ -105,6 +144,15 @@ class ProofCheck:
         self.refuted = 0
         self.counterexamples_learned = 0
         self.solver_s = 0.0
+        # `limit_s`: a hard wall-clock limit per check (prove then runs in a child process); `share`:
+        # the largest fraction of the run's time proofs may take before a check is deferred (not adopted
+        # now, not blacklisted, asked again later); `final()` lifts the share for the final check
+        self.limit_s = limit_s
+        self.share = share
+        self.wall_s = 0.0
+        self.deferred = 0
+        self._started = time.monotonic()
+        self._process = ProverProcess() if limit_s is not None else None
 
     def verify(self, wasm: bytes, key: str | None = None) -> tuple[Verification, Judgement]:
         """The verification of `wasm` and the gate's judgement of it (cached by content hash)."""
@@ -116,13 +164,20 @@ class ProofCheck:
             v = identical()
             loops = False
         else:
+            if self.share is not None and self.wall_s > self.share * (time.monotonic() - self._started):
+                self.deferred += 1  # over its share of the run: not now (and not remembered)
+                v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof deferred")
+                return v, Judgement(False, False, "not adopted",
+                                    f"proof deferred: proofs have used {self.share:.0%} of the run so far")
+            t0 = time.monotonic()
             try:
-                v = prove(self.original, wasm, self.function, bound=self.bound, timeout_s=self.timeout_s,
-                          solver=self.solver, sandbox=self.sandbox)
+                v = self._prove(wasm)
             except ProveError as exc:  # the candidate changed what the function is: not the same function
                 v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, f"cannot compare: {exc}")
                 self._cache[key] = out = (v, Judgement(False, True, "refuted", f"cannot compare: {exc}"))
                 return out
+            finally:
+                self.wall_s += time.monotonic() - t0
             self.runs += 1
             self.solver_s += v.solver_s
             loops = has_loops(self.original, wasm, self.function)
@@ -131,6 +186,24 @@ class ProofCheck:
             self.refuted += 1
         self._cache[key] = out
         return out
+
+    def _prove(self, wasm: bytes) -> Verification:
+        kw = dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver)
+        if self._process is None:
+            return prove(self.original, wasm, self.function, sandbox=self.sandbox, **kw)
+        v = self._process.run(self.limit_s, self.original, wasm, self.function, **kw)
+        if v is None:
+            return Verification(f"smt:{self.solver}", "unknown", None, self.limit_s, None,
+                                f"no answer within the check's limit of {self.limit_s:g} s (timeout)")
+        return v
+
+    def final(self) -> None:
+        """The final check: no deferral (the output must be checked however much the run spent)."""
+        self.share = None
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
 
     def check(self, candidate: Candidate) -> GateResult:
         v, j = self.verify(candidate.subject, candidate.key)  # type: ignore[arg-type]

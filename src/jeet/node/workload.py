@@ -80,7 +80,7 @@ class Workload:
     # trusted); each solver query is limited, so a hostile specimen costs at most a few of these
     prove: bool = True
     prove_bound: int = 16
-    prove_timeout_s: float = 5.0
+    prove_timeout_s: float = 2.0
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
@@ -121,17 +121,20 @@ class Workload:
 
     def _proved(self, verdict: Check, wasm: bytes, t0: float) -> Check:
         """A specimen that passed the held-out cases, through this node's own proof against the original."""
-        from ..evolve.proof_check import ProofCheck
+        from ..evolve.proof_check import PROOF_LIMIT_FACTOR, ProofCheck
 
         if self._proof is None:
             self._proof = ProofCheck(self.problem.wasm, self.problem.function, bound=self.prove_bound,
-                                     timeout_s=self.prove_timeout_s, sandbox=self._sandbox)
+                                     timeout_s=self.prove_timeout_s, sandbox=self._sandbox,
+                                     limit_s=PROOF_LIMIT_FACTOR * self.prove_timeout_s)
         _v, judgement = self._proof.verify(wasm)
         if judgement.accepted:
             return replace(verdict, seconds=time.perf_counter() - t0)
         return Check(False, 0.0, verdict.fuel, time.perf_counter() - t0, f"proof: {judgement.reason}")
 
     def close(self) -> None:
+        if self._proof is not None:
+            self._proof.close()
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None

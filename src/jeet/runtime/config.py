@@ -48,7 +48,7 @@ class RuntimeConfig(Settings):
     # the runtime's own proof before a swap (jeet.evolve.proof_check): a refuted champion is never served
     prove: bool = True
     prove_bound: int = 16
-    prove_timeout_s: float = 10.0
+    prove_timeout_s: float = 2.0
     error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
     what: ClassVar[str] = "runtime option"
 

@@ -321,13 +321,14 @@ class Supervisor:
         refuted -> blacklisted; a solver that gave no answer on loop-free code -> not swapped this time."""
         if not self.config.prove:
             return True
-        from ..evolve.proof_check import ProofCheck  # the solver stack loads only when a swap is due
+        from ..evolve.proof_check import PROOF_LIMIT_FACTOR, ProofCheck  # the solver stack loads only when a swap is due
 
         proof = self._proofs.get(fn)
         if proof is None:
             c = self.config
             proof = self._proofs[fn] = ProofCheck(fn.original.wasm, fn.function, bound=c.prove_bound,
-                                                  timeout_s=c.prove_timeout_s, sandbox=self.sandbox)
+                                                  timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
+                                                  limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s)
         t0 = time.perf_counter()
         v, judgement = proof.verify(wasm, sha)
         fn.record.verify_s += time.perf_counter() - t0
@@ -446,6 +447,8 @@ class Supervisor:
         finally:
             self.store.close()
             self.sandbox.close()
+            for proof in self._proofs.values():
+                proof.close()
             self._stopped = True
 
     def close(self) -> None:
