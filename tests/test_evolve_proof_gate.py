@@ -111,6 +111,9 @@ def test_planted_bug_never_becomes_champion_and_its_counterexample_is_learned():
     with Evolution(p, cfg) as evo:
         evo.start()
         assert evo.immigrate([wasm(BUG)], policy="worst")
+        evo.promote(force=True)  # the proof starts in the background: nothing adopted yet
+        assert evo.champion.sha256 != cand(wasm(BUG)).key
+        evo.proof.final()  # as the run's final check does: wait for the answer
         evo.promote(force=True)
         assert evo.champion.sha256 != cand(wasm(BUG)).key
         assert cand(wasm(BUG)).key in evo.gate.blacklist
@@ -162,17 +165,20 @@ def test_a_check_that_overruns_its_wall_clock_limit_costs_that_check_only():
     try:
         r = proof.check(cand(wasm(POPCNT)))  # loop-free: a proof was possible and did not finish
         assert not r.accepted and not r.blacklist and "limit" in r.reason
-        proof.limit_s = 30.0
+        proof.limit_s = proof._process.limit_s = 30.0
         proof._cache.clear()
         assert proof.check(cand(wasm(POPCNT))).accepted  # a fresh child process answers
     finally:
         proof.close()
 
 
-def test_proofs_over_their_share_of_the_run_wait_until_the_final_check():
-    proof = ProofCheck(wasm(SLOW_POPCNT), "f", timeout_s=2.0, share=0.0)
-    proof.wall_s = 1.0  # as if proofs had taken a second already
-    r = proof.check(cand(wasm(POPCNT)))
-    assert not r.accepted and not r.blacklist and "deferred" in r.reason
-    proof.final()
-    assert proof.check(cand(wasm(POPCNT))).accepted
+def test_a_background_proof_does_not_hold_up_the_search_and_is_collected_later():
+    proof = ProofCheck(wasm(SLOW_POPCNT), "f", timeout_s=2.0, limit_s=30.0, background=True)
+    try:
+        r = proof.check(cand(wasm(POPCNT)))
+        assert not r.accepted and not r.blacklist and "background" in r.reason
+        proof.final()
+        assert proof.check(cand(wasm(POPCNT))).accepted
+        assert proof.runs == 1
+    finally:
+        proof.close()

@@ -29,7 +29,7 @@ from .driver import Pipeline, Progress, drive, stop_reason
 from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
-from .proof_check import PROOF_LIMIT_FACTOR, PROOF_SHARE, ProofCheck
+from .proof_check import PROOF_LIMIT_FACTOR, ProofCheck
 from .population import Member, first_front, rank_weighted
 from .problem import Problem
 from .seeding import wasm_opt_variant
@@ -216,7 +216,7 @@ class Evolution:
 
         c = self.config
         return ProofCheck(p.wasm, p.function, bound=c.prove_bound, timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
-                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, share=PROOF_SHARE)
+                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, background=True)
 
     # --- ask / tell ------------------------------------------------------------------------------
 

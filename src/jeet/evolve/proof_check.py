@@ -32,10 +32,8 @@ from ..prove import ProveError, Verification, loop_free, prove
 from ..wasm import WasmError, decode
 from .gate import Candidate, GateResult
 
-# a check's wall-clock limit, in per-query timeouts; the share of a run's time proofs may take before
-# further checks wait (the proof runs in the main process while workers evaluate the next generation)
+# a check's wall-clock limit, in per-query timeouts
 PROOF_LIMIT_FACTOR = 3.0
-PROOF_SHARE = 0.1
 
 # reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
 _SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
@@ -92,31 +90,43 @@ def identical() -> Verification:
 
 
 class ProverProcess:
-    """`prove` in a child process of its own, with a hard wall-clock limit per check: a specimen whose
-    translation or queries run long (a hostile one, say) costs `limit_s`, then the child is replaced."""
+    """`prove` in a child process of its own, one check at a time, with a hard wall-clock limit: a
+    specimen whose translation or queries run long (a hostile one, say) costs `limit_s`, then the child
+    is replaced. `start` does not wait, so the search goes on while the child proves."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
         self._pool: ProcessPoolExecutor | None = None
+        self.pending: tuple[str, bytes, object, float] | None = None  # key, wasm, future, started
 
-    def run(self, limit_s: float, *args, **kw) -> Verification | None:
-        """prove(*args, **kw), or None when it did not finish within `limit_s` (or the child died)."""
+    def start(self, key: str, wasm: bytes, *args, **kw) -> None:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
-        fut = self._pool.submit(prove, *args, **kw)
+        self.pending = (key, wasm, self._pool.submit(prove, *args, **kw), time.monotonic())
+
+    def collect(self, wait: bool) -> tuple[str, bytes, Verification | None] | None:
+        """The pending check's (key, wasm, answer) once it is done (waiting for it with `wait`); answer
+        None when it overran its limit or the child died. None while it still runs."""
+        if self.pending is None:
+            return None
+        key, wasm, fut, t0 = self.pending
+        left = self.limit_s - (time.monotonic() - t0)
+        if not wait and not fut.done() and left > 0:
+            return None
+        self.pending = None
         try:
-            return fut.result(timeout=limit_s)
+            return key, wasm, fut.result(timeout=max(0.0, left))
         except (FutureTimeout, BrokenProcessPool):
             self.close(kill=True)
-            return None
+            return key, wasm, None
 
     def close(self, kill: bool = False) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._pool, self.pending = self._pool, None, None
         if pool is None:
             return
-        if kill:
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                proc.kill()
-        pool.shutdown(wait=not kill, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ProofCheck:
@@ -130,7 +140,7 @@ class ProofCheck:
 
     def __init__(self, original: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
                  solver: str = "bitwuzla", sandbox=None, learnable=None, limit_s: float | None = None,
-                 share: float | None = None) -> None:
+                 background: bool = False) -> None:
         if bound < 1:
             raise JeetError(f"the proof bound must be at least 1, got {bound}")
         if timeout_s <= 0:
@@ -144,69 +154,86 @@ class ProofCheck:
         self.refuted = 0
         self.counterexamples_learned = 0
         self.solver_s = 0.0
-        # `limit_s`: a hard wall-clock limit per check (prove then runs in a child process); `share`:
-        # the largest fraction of the run's time proofs may take before a check is deferred (not adopted
-        # now, not blacklisted, asked again later); `final()` lifts the share for the final check
+        # `limit_s`: a hard wall-clock limit per check (prove then runs in a child process); with
+        # `background`, the gate does not wait for the child: a check still running is "not adopted" for
+        # now (not blacklisted) and asked again later; `final()` waits again
         self.limit_s = limit_s
-        self.share = share
-        self.wall_s = 0.0
+        self.background = background and limit_s is not None
+        self.wall_s = 0.0  # time this process spent waiting for answers
         self.deferred = 0
-        self._started = time.monotonic()
-        self._process = ProverProcess() if limit_s is not None else None
+        self._process = ProverProcess(limit_s) if limit_s is not None else None
 
-    def verify(self, wasm: bytes, key: str | None = None) -> tuple[Verification, Judgement]:
-        """The verification of `wasm` and the gate's judgement of it (cached by content hash)."""
+    def verify(self, wasm: bytes, key: str | None = None, wait: bool = True) -> tuple[Verification, Judgement]:
+        """The verification of `wasm` and the gate's judgement of it (cached by content hash).
+
+        With `background` and not `wait`, a check not yet answered starts in the child process (when it
+        is free) and the answer is "not adopted" for now; a later call collects it."""
         key = key if isinstance(key, str) else hashlib.sha256(wasm).hexdigest()
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         if key == self.original_sha:
-            v = identical()
-            loops = False
-        else:
-            if self.share is not None and self.wall_s > self.share * (time.monotonic() - self._started):
-                self.deferred += 1  # over its share of the run: not now (and not remembered)
-                v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof deferred")
-                return v, Judgement(False, False, "not adopted",
-                                    f"proof deferred: proofs have used {self.share:.0%} of the run so far")
-            t0 = time.monotonic()
-            try:
-                v = self._prove(wasm)
-            except ProveError as exc:  # the candidate changed what the function is: not the same function
-                v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, f"cannot compare: {exc}")
-                self._cache[key] = out = (v, Judgement(False, True, "refuted", f"cannot compare: {exc}"))
-                return out
-            finally:
-                self.wall_s += time.monotonic() - t0
-            self.runs += 1
-            self.solver_s += v.solver_s
-            loops = has_loops(self.original, wasm, self.function)
-        out = (v, judge(v, self.bound, loops))
+            self._cache[key] = out = (identical(), Judgement(True, False, "proved", "the output is the input"))
+            return out
+        if self._process is None:
+            return self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
+                                                         **self._kw()))
+        wait = wait or not self.background
+        proc = self._process
+        if proc.pending is not None and (proc.pending[0] == key or wait or proc.pending[3] + self.limit_s
+                                         < time.monotonic()):
+            self._collect(wait=wait or proc.pending[0] != key)
+            if key in self._cache:
+                return self._cache[key]
+        if proc.pending is None:
+            proc.start(key, wasm, self.original, wasm, self.function, **self._kw())
+            if wait:
+                self._collect(wait=True)
+                return self._cache[key]
+        self.deferred += 1
+        v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof running")
+        return v, Judgement(False, False, "not adopted", "proof running in the background: asked again later")
+
+    def _kw(self) -> dict:
+        return dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver)
+
+    def _collect(self, wait: bool) -> None:
+        done = self._process.collect(wait)
+        if done is None:
+            return
+        key, wasm, v = done
+        self._record(key, wasm, lambda: v if v is not None else Verification(
+            f"smt:{self.solver}", "unknown", None, self.limit_s, None,
+            f"no answer within the check's limit of {self.limit_s:g} s (timeout)"))
+
+    def _record(self, key: str, wasm: bytes, answer) -> tuple[Verification, Judgement]:
+        t0 = time.monotonic()
+        try:
+            v = answer()
+        except ProveError as exc:  # the candidate changed what the function is: not the same function
+            v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, f"cannot compare: {exc}")
+            self._cache[key] = out = (v, Judgement(False, True, "refuted", f"cannot compare: {exc}"))
+            return out
+        finally:
+            self.wall_s += time.monotonic() - t0
+        self.runs += 1
+        self.solver_s += v.solver_s
+        out = (v, judge(v, self.bound, has_loops(self.original, wasm, self.function)))
         if v.refuted:
             self.refuted += 1
         self._cache[key] = out
         return out
 
-    def _prove(self, wasm: bytes) -> Verification:
-        kw = dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver)
-        if self._process is None:
-            return prove(self.original, wasm, self.function, sandbox=self.sandbox, **kw)
-        v = self._process.run(self.limit_s, self.original, wasm, self.function, **kw)
-        if v is None:
-            return Verification(f"smt:{self.solver}", "unknown", None, self.limit_s, None,
-                                f"no answer within the check's limit of {self.limit_s:g} s (timeout)")
-        return v
-
     def final(self) -> None:
-        """The final check: no deferral (the output must be checked however much the run spent)."""
-        self.share = None
+        """The final check waits for its answer (the output must be checked, however long it takes)."""
+        self.background = False
 
     def close(self) -> None:
         if self._process is not None:
             self._process.close()
 
     def check(self, candidate: Candidate) -> GateResult:
-        v, j = self.verify(candidate.subject, candidate.key)  # type: ignore[arg-type]
+        v, j = self.verify(candidate.subject, candidate.key, wait=False)  # type: ignore[arg-type]
         evidence = evidence_of(v, j)
         if j.accepted:
             return GateResult(True, self.name, j.reason, evidence=evidence)
@@ -226,7 +253,7 @@ class ProofCheck:
 
     def summary(self, wasm: bytes, key: str | None = None) -> dict:
         """The `verification` block of the evidence file and `--json` for the output `wasm`."""
-        v, j = self.verify(wasm, key)
+        v, j = self.verify(wasm, key, wait=True)
         return evidence_of(v, j) | {"proofs_run": self.runs, "refuted_during_run": self.refuted,
                                    "counterexamples_fed_back": self.counterexamples_learned,
                                    "solver_s_total": round(self.solver_s, 3),
