@@ -87,6 +87,7 @@ class Evolution:
         self.champion: Member | None = None
         self.champion_evidence: Verification | None = None
         self.run_id: int | None = None
+        self.final_check_s = 0.0
         self.started = time.monotonic()
         self.baseline: Measurement | None = None
         self.stored: set[str] = set()  # specimens this run has already written to the store
@@ -380,6 +381,7 @@ class Evolution:
         """End the run now (for hosts that drive `step` themselves): the final check of the champion,
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
+        t0 = time.monotonic()
         if self.proof is not None:
             self.proof.final()
         self.promote(force=True)
@@ -396,6 +398,7 @@ class Evolution:
             self.champion = self.measure_original()
             verdict = self.gate.judge(_candidate(self.champion))
         self.champion_evidence = verdict.verification
+        self.final_check_s = time.monotonic() - t0  # the final check's own time, outside the search
         if self.store is not None and self.run_id is not None:
             self.store.put_specimen(**checkpoint.specimen_row(self, self.champion))
             self.store.finish_run(self.run_id, {"stop": reason, "champion": self.champion.sha256,

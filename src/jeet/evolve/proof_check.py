@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -101,7 +102,9 @@ class ProverProcess:
 
     def start(self, key: str, wasm: bytes, *args, **kw) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+            # below the evaluation workers on the CPU: the proof waits, the search does not
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=os.nice, initargs=(19,))
         self.pending = (key, wasm, self._pool.submit(prove, *args, **kw), time.monotonic())
 
     def collect(self, wait: bool) -> tuple[str, bytes, Verification | None] | None:
@@ -175,13 +178,13 @@ class ProofCheck:
         if key == self.original_sha:
             self._cache[key] = out = (identical(), Judgement(True, False, "proved", "the output is the input"))
             return out
-        if self._process is None:
+        if self._process is None or multiprocessing.current_process().daemon:  # a daemon has no children
             return self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
                                                          **self._kw()))
         wait = wait or not self.background
         proc = self._process
-        if proc.pending is not None and (proc.pending[0] == key or wait or proc.pending[3] + self.limit_s
-                                         < time.monotonic()):
+        if proc.pending is not None and (proc.pending[0] == key or wait or proc.pending[2].done()
+                                         or proc.pending[3] + self.limit_s < time.monotonic()):
             self._collect(wait=wait or proc.pending[0] != key)
             if key in self._cache:
                 return self._cache[key]
