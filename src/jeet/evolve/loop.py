@@ -346,6 +346,8 @@ class Evolution:
             self.state.stagnant += 1
             return
         champ = self.champion
+        if self.proof is not None:
+            self.proof.next_round()
         contenders = takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
                                rank_weighted(self.population)[:4])
         promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))

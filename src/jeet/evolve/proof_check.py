@@ -165,12 +165,15 @@ class ProofCheck:
         self.wall_s = 0.0  # time this process spent waiting for answers
         self.deferred = 0
         self._process = ProverProcess(limit_s) if limit_s is not None else None
+        self.round = 0
+        self._started_round: dict[str, int] = {}
+        self._ready: dict[str, bytes] = {}  # started in a process that cannot have children: proved inline
 
     def verify(self, wasm: bytes, key: str | None = None, wait: bool = True) -> tuple[Verification, Judgement]:
         """The verification of `wasm` and the gate's judgement of it (cached by content hash).
 
         With `background` and not `wait`, a check not yet answered starts in the child process (when it
-        is free) and the answer is "not adopted" for now; a later call collects it."""
+        is free) and the answer is "not adopted" for now; a call in a later round collects it."""
         key = key if isinstance(key, str) else hashlib.sha256(wasm).hexdigest()
         hit = self._cache.get(key)
         if hit is not None:
@@ -178,24 +181,44 @@ class ProofCheck:
         if key == self.original_sha:
             self._cache[key] = out = (identical(), Judgement(True, False, "proved", "the output is the input"))
             return out
-        if self._process is None or multiprocessing.current_process().daemon:  # a daemon has no children
-            return self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
-                                                         **self._kw()))
-        wait = wait or not self.background
-        proc = self._process
-        if proc.pending is not None and (proc.pending[0] == key or wait or proc.pending[2].done()
-                                         or proc.pending[3] + self.limit_s < time.monotonic()):
-            self._collect(wait=wait or proc.pending[0] != key)
+        inline = self._process is None or multiprocessing.current_process().daemon  # a daemon has no children
+        if wait or not self.background:
+            if inline:
+                return self._record(key, wasm, lambda: prove(self.original, wasm, self.function,
+                                                             sandbox=self.sandbox, **self._kw()))
+            self._collect_pending()
+            if key not in self._cache:
+                self._process.start(key, wasm, self.original, wasm, self.function, **self._kw())
+                self._collect_pending()
+            return self._cache[key]
+        # in the background: a proof started in one round is answered in the next (`next_round`), the
+        # same way whatever the machine's speed, so a seed still makes the same run
+        if self._started_round.get(key, self.round) < self.round:
+            self._collect_pending()
             if key in self._cache:
                 return self._cache[key]
-        if proc.pending is None:
-            proc.start(key, wasm, self.original, wasm, self.function, **self._kw())
-            if wait:
-                self._collect(wait=True)
-                return self._cache[key]
+        busy = bool(self._ready) or (self._process is not None and self._process.pending is not None)
+        if key not in self._started_round and not busy:  # one proof at a time, in either mode
+            self._started_round[key] = self.round
+            if inline:
+                self._ready[key] = wasm
+            else:
+                self._process.start(key, wasm, self.original, wasm, self.function, **self._kw())
         self.deferred += 1
         v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof running")
         return v, Judgement(False, False, "not adopted", "proof running in the background: asked again later")
+
+    def next_round(self) -> None:
+        """A new promotion round: proofs started before it are answered when next asked."""
+        self.round += 1
+
+    def _collect_pending(self) -> None:
+        for key, wasm in list(self._ready.items()):
+            self._ready.pop(key)
+            self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
+                                                  **self._kw()))
+        if self._process is not None and self._process.pending is not None:
+            self._collect(wait=True)
 
     def _kw(self) -> dict:
         return dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver)
@@ -230,6 +253,7 @@ class ProofCheck:
     def final(self) -> None:
         """The final check waits for its answer (the output must be checked, however long it takes)."""
         self.background = False
+        self._collect_pending()
 
     def close(self) -> None:
         if self._process is not None:
