@@ -40,6 +40,7 @@ class OutputRow:
     fuel_ratio: float
     calls: int
     disagreements: int
+    reason: str = ""  # why "tested only" (an instruction the semantics does not cover, a timeout)
 
 
 @dataclass
@@ -131,7 +132,8 @@ def outputs(kernels: list[Kernel], seeds: list[int], starts: tuple[str, ...], bu
                     base = evo.problem.wasm
                     bad = disagreements(sandbox, base, evo.champion.wasm, k.function, calls, random.Random(seed))
                     ratio = evo.champion.evaluation.fuel / max(1, evo.baseline.fuel)
-                    rows.append(OutputRow(k.name, start, seed, label, round(ratio, 4), calls, bad))
+                    rows.append(OutputRow(k.name, start, seed, label, round(ratio, 4), calls, bad,
+                                          v["reason"] if v["status"] == "tested only" else ""))
                     console.print(f"outputs {k.name} from {start} seed {seed}: {label}, fuel x{ratio:.3f}, "
                                   f"{bad}/{calls} disagreements")
     return rows
@@ -164,9 +166,10 @@ def summary(out_rows: list[OutputRow], rate_rows: list[RateRow]) -> dict:
 
 def markdown(out_rows: list[OutputRow], rate_rows: list[RateRow], s: dict) -> list[str]:
     lines = ["", "## Evolved outputs off the tests' beaten path", "",
-             "| kernel | from | seed | verification | fuel ratio | disagreements / calls |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r.kernel} | {r.start} | {r.seed} | {r.verification} | {r.fuel_ratio} | {r.disagreements} / {r.calls} |"
-              for r in out_rows]
+             "| kernel | from | seed | verification | fuel ratio | disagreements / calls | why tested only |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.kernel} | {r.start} | {r.seed} | {r.verification} | {r.fuel_ratio} | {r.disagreements} / {r.calls} "
+              f"| {r.reason[:80]} |" for r in out_rows]
     lines += ["", f"- outputs that disagree with their input: {s['outputs_disagreeing']} of {s['outputs_checked']}",
               "", "## Evolution with the proof on and off", "",
               "| kernel | seed | evals/s proof on | evals/s off | proofs run | solver s | final check s |",

@@ -2,7 +2,9 @@
 
 `ProofCheck` runs `jeet.prove.prove(original, candidate)` after the held-out cases (they are cheaper
 and already passed). It runs only on promotion candidates (the gate checks contenders, never the
-offspring the workers evaluate), and remembers each verdict by content hash.
+offspring the workers evaluate), remembers each verdict by content hash, and in an evolution runs in a
+niced child process with a hard wall-clock limit: a proof started in one promotion round is answered
+in the next, so the search never waits for the solver (the final check does).
 
 What each answer does (`judge`, shared with the swarm node and the runtime):
 
