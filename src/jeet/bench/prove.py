@@ -33,6 +33,9 @@ from ..sandbox import Limits, Outcome, Sandbox
 from ..wasm import Instr, Module, abi, decode, validate
 from ..wasm.types import EMPTY_BLOCK, I32, I64
 from .options import BenchOptions
+from .prove_outputs import OutputRow, RateRow, outputs, rates
+from .prove_outputs import markdown as gate_markdown
+from .prove_outputs import summary as gate_summary
 
 BOUND = 16
 TIMEOUT_S = 30.0
@@ -359,12 +362,20 @@ def cross_check(kernels: list[Kernel], sandbox: Sandbox, seed: int, inputs: int,
 
 
 def run(opts: BenchOptions, console: Console, *, inputs: int = 100_000, mutants_per_kernel: int = 6,
-        smith_modules: int = 25) -> dict:
+        smith_modules: int = 25, evolve_outputs: bool = True) -> dict:
     kernels = [get_kernel(n) for n in opts.kernels] if opts.kernels else list(KERNELS)
     t0 = time.perf_counter()
     with Sandbox() as sandbox:
         rows = kernel_rows(kernels, sandbox, opts.seed, console)
         checks = cross_check(kernels, sandbox, opts.seed, inputs, mutants_per_kernel, smith_modules, console)
+    # the gate end to end: evolved buffer kernels off the tests' offsets, and the proof's cost
+    seeds = list(range(opts.seed, opts.seed + max(1, min(opts.runs, 5))))
+    out_rows, rate_rows = [], []
+    if evolve_outputs:
+        out_rows = outputs(kernels, seeds, opts.starts, opts.budget, 3000, opts.workers, console)
+        rated = [k for k in kernels if k.category == "buffer"][:2] or kernels[:2]
+        rate_rows = rates(rated, seeds[:3], opts.budget, opts.workers, console)
+    gate = gate_summary(out_rows, rate_rows)
     planted = [r for r in rows if r.planted_result != "unknown" or r.planted_s]
     times = [r.planted_s for r in rows if r.planted_s] + [r.self_s for r in rows]
     summary = {
@@ -381,11 +392,13 @@ def run(opts: BenchOptions, console: Console, *, inputs: int = 100_000, mutants_
         "o0_vs_o2": {label: sum(r.o0_vs_o2 == label for r in rows) for label in
                      sorted({r.o0_vs_o2 for r in rows if r.o0_vs_o2})},
         "false_proved": sum(c.false_proved for c in checks),
+        **gate,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     report = {"suite": "prove", "machine": platform.platform(), "bound": BOUND, "timeout_s": TIMEOUT_S,
               "command": f"jeet bench --suite prove --seed {opts.seed}", "summary": summary,
-              "kernels": [asdict(r) for r in rows], "cross_check": [asdict(c) for c in checks]}
+              "kernels": [asdict(r) for r in rows], "cross_check": [asdict(c) for c in checks],
+              "outputs": [asdict(r) for r in out_rows], "rates": [asdict(r) for r in rate_rows]}
     opts.out.mkdir(parents=True, exist_ok=True)
     (opts.out / "prove.json").write_text(json.dumps(report, indent=1))
     (opts.out / "prove.md").write_text(markdown(report))
@@ -415,5 +428,7 @@ def markdown(report: dict) -> str:
     for c in report["cross_check"]:
         lines.append(f"| {c['source']} | {c['pairs']} | {c['proved']} | {c['bounded']} | {c['refuted']} | "
                      f"{c['unknown']} | {c['false_proved']} | {c['refuted_confirmed']} | {c['inputs_per_proved']} |")
+    lines += gate_markdown([OutputRow(**r) for r in report.get("outputs", [])],
+                           [RateRow(**r) for r in report.get("rates", [])], s)
     lines += ["", f"total {s['seconds']} s", ""]
     return "\n".join(lines)

@@ -64,6 +64,9 @@ def evolve(
     migration_rate: Optional[int] = typer.Option(None, "--migration-rate", help="Emigrants each island sends per migration (default 2)."),
     emigrant_policy: Optional[str] = typer.Option(None, "--emigrant-policy", help="Which specimens leave: best (default) or random."),
     replacement_policy: Optional[str] = typer.Option(None, "--replacement-policy", help="How immigrants get in: fair (default; only if better) or worst."),
+    no_prove: bool = typer.Option(False, "--no-prove", help="Do not prove champions equivalent to the input (held-out testing only; the evidence says so)."),
+    prove_bound: Optional[int] = typer.Option(None, "--prove-bound", help="Loop unrolling bound K a champion with loops must be checked to (default 16)."),
+    prove_timeout: Optional[float] = typer.Option(None, "--prove-timeout", help="Solver time limit per query, in seconds (default 2; each check at most 3 times that)."),
     force: bool = typer.Option(False, "--force", help="Allow more --workers than cores and more than 4 --islands per core."),
 ) -> None:
     """Evolve a faster variant of one exported function and write it out with its evidence."""
@@ -76,6 +79,8 @@ def evolve(
     checks.count("--stagnation", stagnation, 1, checks.MAX_GENERATIONS)
     checks.workers("--workers", workers, force)
     checks.islands(islands, force)
+    checks.count("--prove-bound", prove_bound, 1, 4096)
+    checks.seconds("--prove-timeout", prove_timeout, 3600)
     checks.check_input(input, "module")
     checks.check_tests(tests)
     if config is not None:
@@ -89,6 +94,7 @@ def evolve(
                               workers=workers, stagnation=stagnation, objective=objective)
     if no_wasm_opt:
         cfg = cfg.with_overrides(use_wasm_opt=False)
+    cfg = cfg.with_overrides(prove=False if no_prove else None, prove_bound=prove_bound, prove_timeout_s=prove_timeout)
     if patience is not None and patience < 0:
         raise JeetError("--patience must be at least 0 (0 turns it off)")
     if patience == 0:
@@ -205,6 +211,13 @@ def _print_result(r, console: Console) -> None:
     t.add_row("held-out cases", "", f"{r.held_out_cases - r.held_out_failures}/{r.held_out_cases} passed")
     t.add_row("sha256", r.input_sha256[:16], r.best_sha256[:16])
     console.print(t)
+    v = r.verification
+    if v["status"] in ("proved", "bounded"):
+        k = f" (k = {v['bound']})" if v.get("bound") else ""
+        console.print(f"verification: {v['status']}{k} by {v['method']} in {v['solver_s']:.2f} s; "
+                      f"{v.get('counterexamples_fed_back', 0)} counterexample(s) fed back during the run")
+    else:
+        console.print(f"verification: {v['reason']}")
     console.print(f"{r.generations} generations, {r.evaluations} evaluations in {r.seconds:.1f} s "
                   f"({r.evaluations / max(r.seconds, 1e-9):.0f}/s), valid offspring {r.valid_offspring_rate:.1%}")
     console.print(f"{r.distinct_candidates} distinct candidates ({r.repeated_candidates} repeats), "

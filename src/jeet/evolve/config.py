@@ -62,6 +62,12 @@ class EvolveConfig(Settings):
     # bigger steps, and after twice that a third of the parents come from the archive of past members
     novelty_retries: int = 3
     diversify_after: int | None = 10
+    # the gate's proof (jeet.evolve.proof_check): a champion must be proved equivalent to the original,
+    # or bounded(prove_bound) for code with loops; each solver query gets prove_timeout_s, each check at
+    # most PROOF_LIMIT_FACTOR times that (see jeet.evolve.proof_check)
+    prove: bool = True
+    prove_bound: int = 16
+    prove_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.population < 4:
@@ -100,6 +106,10 @@ class EvolveConfig(Settings):
             raise JeetError(f"unknown topology {self.topology!r}: use ring, fully_connected or unconnected")
         if self.emigrant_policy not in ("best", "random") or self.replacement_policy not in ("fair", "worst"):
             raise JeetError("emigrant_policy is 'best' or 'random'; replacement_policy is 'fair' or 'worst'")
+        if self.prove_bound < 1 or self.prove_bound > 4096:
+            raise JeetError(f"prove_bound must be between 1 and 4096, got {self.prove_bound}")
+        if not 0 < self.prove_timeout_s <= 3600:
+            raise JeetError(f"prove_timeout_s must be in (0, 3600] seconds, got {self.prove_timeout_s}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -126,8 +126,14 @@ class HeldOutCheck:
 
     def __init__(self, sandbox, oracle: Oracle, function: str) -> None:
         self.sandbox, self.oracle, self.function = sandbox, oracle, function
+        # keys that passed (the held-out set does not change during a run): a contender that waits for a
+        # later check (a proof running in the background) is not run through every case again each round
+        self._passed: dict[object, GateResult] = {}
 
     def check(self, candidate: Candidate) -> GateResult:
+        known = self._passed.get(candidate.key)
+        if known is not None:
+            return known
         held = self.oracle.held_out
         v = self.oracle.verify(self.sandbox, candidate.subject, self.function, held,  # type: ignore[arg-type]
                                stop_at_first_failure=True)
@@ -135,7 +141,8 @@ class HeldOutCheck:
         first = v.first_failure
         evidence = {"cases": len(held), "failures": failures, "first_failure": first}
         if not failures:
-            return GateResult(True, self.name, evidence=evidence)
+            self._passed[candidate.key] = out = GateResult(True, self.name, evidence=evidence)
+            return out
         cx = held[first] if first is not None and 0 <= first < len(held) else None
         return GateResult(False, self.name, "fails a held-out case", cx, evidence)
 

@@ -41,7 +41,8 @@ from .island_process import ChampionChange, Go, IslandFinal, IslandReport, Islan
 from .logbook import GenerationRow, Logbook, merge_logbooks
 from .population import Member, rank_weighted
 from .problem import Problem
-from .result import EvolveResult, breadth, champion_lineage
+from .proof_check import ProofCheck
+from .result import EvolveResult, breadth, champion_lineage, verification_of
 from .worker import evaluate_candidate, sha256
 
 __all__ = ["Archipelago", "ChampionChange", "Island", "IslandReport", "island_seed", "merge_logbooks", "sources",
@@ -476,7 +477,11 @@ class Archipelago:
                 ev = evaluate_candidate(sb, p.function, m.wasm, oracle, self.baseline)
                 if ev.correct:
                     scored.append(replace(m, evaluation=ev))
-            gate = Gate([HeldOutCheck(sb, p.oracle, p.function)], blacklist=Blacklist(self.store))
+            c = self.config
+            self.proof = ProofCheck(p.wasm, p.function, bound=c.prove_bound, timeout_s=c.prove_timeout_s,
+                                    sandbox=sb) if c.prove else None
+            gate = Gate([HeldOutCheck(sb, p.oracle, p.function)] + ([self.proof] if self.proof else []),
+                        blacklist=Blacklist(self.store))
             verdict = gate.confirm((Candidate(m.sha256, m.wasm, m.fitness, m) for m in rank_weighted(scored)),
                                    original.sha256, "on the archipelago's final check")
             self.champion, self.champion_evidence = verdict.candidate.item, verdict.verification
@@ -538,4 +543,5 @@ def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=No
         best_sha256=champ.sha256, input_sha256=arch.problem.sha256, out=str(out) if out else None,
         operators=arch.ledger.as_rows(), lineage=arch.lineage(), stopped=arch.stopped(reason), held_out_seed=arch.problem.oracle.held_out_seed,
         **breadth(sum(f.distinct for f in finals), sum(f.repeats for f in finals), len(arch.islands), seconds),
+        verification=verification_of(arch),
     )

@@ -30,6 +30,7 @@ from .driver import Pipeline, Progress, drive, stop_reason
 from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
+from .proof_check import PROOF_LIMIT_FACTOR, ProofCheck
 from .population import Member, first_front, rank_weighted
 from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
@@ -78,14 +79,17 @@ class Evolution:
         # champions and resumed populations compile once and then come from the store's module cache
         self.sandbox = Sandbox(self.limits, cache_dir=store.root / "compiled" if store is not None else None)
         self.state = RunState()
-        self.gate = Gate([HeldOutCheck(self.sandbox, problem.oracle, problem.function)],
-                         base_train=problem.oracle.train, blacklist=Blacklist(store, known_bad))
+        self.proof = self._proof_check() if config.prove else None
+        checks = [HeldOutCheck(self.sandbox, problem.oracle, problem.function)] + ([self.proof] if self.proof else [])
+        self.gate = Gate(checks, base_train=problem.oracle.train, blacklist=Blacklist(store, known_bad))
+        self.past_champions: list[Member] = []  # earlier champions, the final check's fallbacks (newest last)
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
         self.champion: Member | None = None
         self.champion_evidence: Verification | None = None
         self.run_id: int | None = None
+        self.final_check_s = 0.0
         self.started = time.monotonic()
         self.baseline: Measurement | None = None
         self.stored: set[str] = set()  # specimens this run has already written to the store
@@ -149,6 +153,8 @@ class Evolution:
 
     def close(self) -> None:
         self.sandbox.close()
+        if self.proof is not None:
+            self.proof.close()
         if self._own_evaluator:
             self.evaluator.close()
 
@@ -224,6 +230,17 @@ class Evolution:
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
                        blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys,
                        seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage)
+
+    def _proof_check(self) -> ProofCheck:
+        """The gate's proof; a counterexample is learned only if it reproduces on a fresh original."""
+        p, oracle = self.problem, self.problem.oracle
+
+        def learnable(case: Case) -> bool:
+            return oracle.verify(self.sandbox, p.wasm, p.function, [case]).ok
+
+        c = self.config
+        return ProofCheck(p.wasm, p.function, bound=c.prove_bound, timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
+                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, background=True)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
@@ -352,6 +369,8 @@ class Evolution:
             self.state.stagnant += 1
             return
         champ = self.champion
+        if self.proof is not None:
+            self.proof.next_round()
         contenders = takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
                                rank_weighted(self.population)[:4])
         promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
@@ -359,6 +378,7 @@ class Evolution:
             if v.rejection.blacklist:
                 self.algorithm.drop(v.candidate.key)
         if promotion.champion is not None:
+            self.past_champions.append(self.champion)
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
             self._retrain()  # the gate taught the search the case it got wrong
@@ -386,15 +406,24 @@ class Evolution:
         """End the run now (for hosts that drive `step` themselves): the final check of the champion,
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
+        t0 = time.monotonic()
+        if self.proof is not None:
+            self.proof.final()
         self.promote(force=True)
         original = sha256(self.problem.wasm)
-        verdict = self.gate.confirm([_candidate(self.champion)], original)
+        # the champion, else the newest earlier champion that still passes every check, else the original
+        tried = [self.champion] + [m for m in reversed(self.past_champions) if m.sha256 != self.champion.sha256]
+        verdict = self.gate.confirm([_candidate(m) for m in tried], original)
+        if verdict is not None and verdict.candidate.key != self.champion.sha256:
+            fallback = verdict.candidate.item
+            self.champion = fallback if fallback.sha256 != original else self.measure_original()
         if verdict is None:
             # cannot happen for a deterministic module (the champion passed these cases before);
             # if it does, the original is the answer and the champion is never trusted again
             self.champion = self.measure_original()
             verdict = self.gate.judge(_candidate(self.champion))
         self.champion_evidence = verdict.verification
+        self.final_check_s = time.monotonic() - t0  # the final check's own time, outside the search
         self._do_no_harm()
         if self.store is not None and self.run_id is not None:
             self.store.put_specimen(**checkpoint.specimen_row(self, self.champion))

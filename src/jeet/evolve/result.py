@@ -10,6 +10,7 @@ from ..errors import JeetError
 from ..oracle import dump_tests
 from .driver import describe_stop
 from .loop import Evolution
+from .proof_check import ProofCheck, proof_off
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class EvolveResult:
     timing_share: float = 0.0
     races: int = 0
     notices: list[str] = field(default_factory=list)
+    # how far the output was checked beyond testing: the proof's method, result, bound, solver time,
+    # counterexample, and how many counterexamples the run fed back (see jeet.evolve.proof_check)
+    verification: dict = field(default_factory=proof_off)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,6 +99,7 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
         **breadth(s.distinct, s.repeats, evo.evaluator.workers, seconds),
         held_out_seed=evo.problem.oracle.held_out_seed,
         **native_time(evo, seconds),
+        verification=verification_of(evo),
     )
 
 
@@ -108,6 +113,18 @@ def native_time(evo: Evolution, seconds: float) -> dict:
         d.update(baseline_ns=round(j.baseline_ns, 4), best_ns=round(j.best_ns, 4), time_ratio=round(j.time_ratio, 4),
                  time_ratio_ci=[round(x, 4) for x in j.ci])
     return d
+
+
+def verification_of(evo) -> dict:
+    """The output's `verification` block: from the run's own proof check, or (an archipelago, whose
+    islands proved their champions in their own processes) a fresh check here; `proof_off()` when off."""
+    if not evo.config.prove:
+        return proof_off()
+    proof = getattr(evo, "proof", None)
+    if proof is None:
+        p = evo.problem
+        proof = ProofCheck(p.wasm, p.function, bound=evo.config.prove_bound, timeout_s=evo.config.prove_timeout_s)
+    return proof.summary(evo.champion.wasm, evo.champion.sha256)
 
 
 def champion_lineage(evo: Evolution) -> list[str]:
@@ -134,15 +151,20 @@ def write_outputs(evo: Evolution, result: EvolveResult, out: Path) -> list[Path]
     """
     if result.held_out_failures:
         raise JeetError("refusing to write a variant that fails a held-out case (is the input deterministic?)")
+    if not any(result.verification.get("status") == s for s in ("proved", "bounded", "tested only")):
+        raise JeetError(f"refusing to write a variant the proof did not accept: {result.verification.get('reason')}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(evo.champion.wasm)
     evidence = out.with_name(out.name + ".evidence.json")
     tests = out.with_name(out.name + ".tests.jsonl")
     doc = result.to_dict()
+    v = result.verification
+    proof = (f"; {v['status']} by {v['method']}" + (f" (k = {v['bound']})" if v.get("bound") else "")
+             if v["status"] in ("proved", "bounded") else f"; {v['reason']}")
     doc["checked_against"] = (
         f"{result.train_cases} training cases and {result.held_out_cases} held-out cases "
-        f"({result.oracle} oracle), all passed; this is testing, not a proof of equivalence"
+        f"({result.oracle} oracle), all passed{proof}"
     )
     doc["tests_file"] = tests.name
     if getattr(evo, "judgement", None) is not None:  # the timing method, inputs and samples behind `improved`

@@ -82,12 +82,18 @@ class Workload:
     """A problem plus a sandbox of its own. `check` is blocking: call it from one worker thread."""
 
     tags: tuple[str, ...] = ()  # environment tags carried by the specimens this node offers
+    # the node's own proof of every specimen that passed its held-out cases (a peer's claim is never
+    # trusted); each solver query is limited, so a hostile specimen costs at most a few of these
+    prove: bool = True
+    prove_bound: int = 16
+    prove_timeout_s: float = 2.0
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.function_id = function_id(problem)
         self._train = replace(problem.oracle, held_out=())
         self._sandbox: Sandbox | None = None
+        self._proof = None
         self.baseline: Measurement | None = None
         self.provided = import_keys(problem.wasm)  # what a specimen may import: what the original does
 
@@ -119,10 +125,27 @@ class Workload:
         sandbox = self._ready()
         fn = self.problem.function
         ev = evaluate_candidate(sandbox, fn, wasm, self._train, self.baseline)
-        check = gate(ev, sandbox, wasm, fn, self.problem.oracle, t0)
-        if not check.ok:
-            return check
-        return replace(check, native_ratio=self.native_ratio(wasm), seconds=time.perf_counter() - t0)
+        verdict = gate(ev, sandbox, wasm, fn, self.problem.oracle, t0)
+        if not verdict.ok:
+            return verdict
+        if self.prove:
+            verdict = self._proved(verdict, wasm, t0)
+            if not verdict.ok:
+                return verdict
+        return replace(verdict, native_ratio=self.native_ratio(wasm), seconds=time.perf_counter() - t0)
+
+    def _proved(self, verdict: Check, wasm: bytes, t0: float) -> Check:
+        """A specimen that passed the held-out cases, through this node's own proof against the original."""
+        from ..evolve.proof_check import PROOF_LIMIT_FACTOR, ProofCheck
+
+        if self._proof is None:
+            self._proof = ProofCheck(self.problem.wasm, self.problem.function, bound=self.prove_bound,
+                                     timeout_s=self.prove_timeout_s, sandbox=self._sandbox,
+                                     limit_s=PROOF_LIMIT_FACTOR * self.prove_timeout_s)
+        _v, judgement = self._proof.verify(wasm)
+        if judgement.accepted:
+            return replace(verdict, seconds=time.perf_counter() - t0)
+        return Check(False, 0.0, verdict.fuel, time.perf_counter() - t0, f"proof: {judgement.reason}")
 
     def native_ratio(self, wasm: bytes) -> float | None:
         """time(wasm) / time(original) in native time on this machine, from a short interleaved measurement
@@ -137,6 +160,8 @@ class Workload:
             return None
 
     def close(self) -> None:
+        if self._proof is not None:
+            self._proof.close()
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None

@@ -20,7 +20,7 @@ import random
 
 from ..oracle.values import valtype_names
 from ..sandbox import Sandbox
-from ..wasm import Module, WasmError, decode, validate
+from ..wasm import GLOBAL, Module, WasmError, decode, validate
 from ..wasm import abi
 from ..wasm.types import F32, F64, WIDTH
 from .counterexample import Counterexample, blocks, ranges
@@ -57,12 +57,20 @@ def load_pair(original: bytes, variant: bytes, function: str) -> tuple[Module, M
     return ma, mb, fa, fb
 
 
-def _context_difference(ma: Module, mb: Module) -> str | None:
+def _context_difference(ma: Module, mb: Module, unchanged: frozenset[int] = frozenset()) -> str | None:
     """What, besides code, makes the two modules start from different states (then a proof over
-    shared initial state does not carry over)."""
+    shared initial state does not carry over). The variant may drop trailing globals of the
+    original that are not exported and that the original's function leaves `unchanged` (say, a
+    stack pointer it restores): nothing outside the module can see them, and the proof covered
+    every value they may hold."""
     if ma.memory_types != mb.memory_types:
         return "the modules declare different memories"
-    if ma.global_types != mb.global_types or ma.globals != mb.globals:
+    n = len(mb.global_types)
+    exported = {e.index for e in ma.exports if e.kind == GLOBAL}
+    dropped = set(range(n, len(ma.global_types)))
+    if (ma.global_types[:n] != mb.global_types or ma.globals[:n] != mb.globals
+            or dropped & exported or not dropped <= unchanged or n > len(ma.global_types)
+            or ma.num_imported_globals != mb.num_imported_globals):
         return "the modules declare different globals"
     if ma.data != mb.data:
         return "the modules' data segments differ"
@@ -284,7 +292,9 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
         if cex is None:
             return Verification(method, "unknown", None, s.seconds, None, "counterexample did not replay")
         return Verification(method, "refuted", None, s.seconds, cex, "")
-    context = _context_difference(ma, mb)
+    unchanged = frozenset(i for i, g in enumerate(oa.globals)
+                          if g is inputs.fixed.get(i, inputs.globals.get(i)) or not ma.global_types[i].mutable)
+    context = _context_difference(ma, mb, unchanged)
     solver_s = s.seconds
     exceeded = b.or_(oa.exceeded, ob.exceeded)
     result, reason, k = "proved", "", None

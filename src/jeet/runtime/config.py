@@ -46,6 +46,10 @@ class RuntimeConfig(Settings):
     stop_timeout_s: float = 10.0
     call_timeout_s: float = 1.0
     native_gate: bool = True  # swap in a champion only if it is also faster natively (jeet.timing.judge)
+    # the runtime's own proof before a swap (jeet.evolve.proof_check): a refuted champion is never served
+    prove: bool = True
+    prove_bound: int = 16
+    prove_timeout_s: float = 2.0
     error: ClassVar[type[JeetRuntimeError]] = JeetRuntimeError
     what: ClassVar[str] = "runtime option"
 

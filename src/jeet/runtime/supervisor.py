@@ -53,6 +53,7 @@ class Supervisor:
         self.pending: deque[Function] = deque()
         self.errors: list[str] = []
         self._stored: set[str] = set()  # champions this session already wrote to the store
+        self._proofs: dict[Function, object] = {}  # each function's ProofCheck (verdicts cached by hash)
         self._queue: queue.Queue = queue.Queue()
         self._ready = threading.Event()
         self._failure: BaseException | None = None
@@ -231,7 +232,8 @@ class Supervisor:
                               seed=cfg.seed + fn.record.rounds, workers=cfg.workers, verify_every=cfg.verify_every,
                               use_wasm_opt=cfg.use_wasm_opt, train_size=cfg.train_size,
                               held_out_factor=cfg.held_out_factor, fuel=cfg.fuel, memory_bytes=cfg.memory_bytes,
-                              deadline_s=cfg.deadline_s, objective="time" if cfg.native_gate else "fuel")
+                              deadline_s=cfg.deadline_s, objective="time" if cfg.native_gate else "fuel",
+                              prove=cfg.prove, prove_bound=cfg.prove_bound, prove_timeout_s=cfg.prove_timeout_s)
         champion = fn.champion
         seeds = () if champion is fn.original else (champion.wasm,)
         spec = JobSpec(problem, config, str(self.data_dir), fn.usage(), seeds)
@@ -305,6 +307,8 @@ class Supervisor:
         if not verdict.ok:
             self._blacklist(fn, sha, f"failed the runtime's held-out re-check: {verdict.message}")
             return None
+        if not self._proved(fn, wasm, sha):
+            return None
         try:
             variant = Variant(self.serving, wasm, fn.function, (fn.params, fn.results))
         except JeetRuntimeError as exc:
@@ -312,6 +316,26 @@ class Supervisor:
             return None
         r.verified[sha] = (variant, verdict.fuel)
         return variant, verdict.fuel
+
+    def _proved(self, fn: Function, wasm: bytes, sha: str) -> bool:
+        """The runtime's own proof against the original (an evolution process's claim is not trusted):
+        refuted -> blacklisted; a solver that gave no answer on loop-free code -> not swapped this time."""
+        if not self.config.prove:
+            return True
+        from ..evolve.proof_check import PROOF_LIMIT_FACTOR, ProofCheck  # the solver stack loads only when a swap is due
+
+        proof = self._proofs.get(fn)
+        if proof is None:
+            c = self.config
+            proof = self._proofs[fn] = ProofCheck(fn.original.wasm, fn.function, bound=c.prove_bound,
+                                                  timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
+                                                  limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s)
+        t0 = time.perf_counter()
+        v, judgement = proof.verify(wasm, sha)
+        fn.record.verify_s += time.perf_counter() - t0
+        if judgement.blacklist:
+            self._blacklist(fn, sha, f"the runtime's proof: {judgement.reason}")
+        return judgement.accepted
 
     def adopt(self, fn: Function, wasm: bytes, *, source: str, require_better: bool = True) -> bool:
         """Make `wasm` the champion if it passes every held-out case here (and, with `require_better`,
@@ -443,6 +467,8 @@ class Supervisor:
         finally:
             self.store.close()
             self.sandbox.close()
+            for proof in self._proofs.values():
+                proof.close()
             self._stopped = True
 
     def close(self) -> None:

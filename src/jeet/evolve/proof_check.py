@@ -1,0 +1,302 @@
+"""The gate's proof: a candidate is adopted only when an SMT check says it behaves as the original.
+
+`ProofCheck` runs `jeet.prove.prove(original, candidate)` after the held-out cases (they are cheaper
+and already passed). It runs only on promotion candidates (the gate checks contenders, never the
+offspring the workers evaluate), remembers each verdict by content hash, and in an evolution runs in a
+niced child process with a hard wall-clock limit: a proof started in one promotion round is answered
+in the next, so the search never waits for the solver (the final check does).
+
+What each answer does (`judge`, shared with the swarm node and the runtime):
+
+* `proved`, or `bounded(k')` with k' >= the configured k: accepted.
+* `refuted`: rejected and blacklisted; the counterexample, when it reproduces on a fresh instance,
+  joins the training set.
+* `unknown` because the semantics does not cover something (floats, SIMD, memory.grow, imports...):
+  accepted as "tested only", with that reason — held-out testing is then all the evidence there is.
+* `unknown` because the solver gave no answer (timeout, solver failure) on loop-free code: rejected
+  without blacklisting (not adopted this time; a proof was possible and did not finish). On code
+  with loops the same is "tested only" at that bound, with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from ..errors import JeetError
+from ..oracle import Case
+from ..prove import ProveError, Verification, loop_free, prove
+from ..wasm import WasmError, decode
+from .gate import Candidate, GateResult
+
+# a check's wall-clock limit, in per-query timeouts
+PROOF_LIMIT_FACTOR = 3.0
+
+# reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
+_SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
+                 "no counterexample with short loops")
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What a gate does with one `Verification`: adopt it, condemn it, and how to say so."""
+
+    accepted: bool
+    blacklist: bool
+    status: str      # "proved" | "bounded" | "tested only" | "refuted" | "not adopted"
+    reason: str
+
+
+def solver_gave_up(v: Verification) -> bool:
+    """An `unknown` the solver caused (a timeout or failure), as opposed to uncovered features."""
+    return v.result == "unknown" and any(m in v.reason for m in _SOLVER_MARKS)
+
+
+def judge(v: Verification, bound: int, loops: bool) -> Judgement:
+    """The gate's policy for one answer (see the module docstring)."""
+    if v.accepts(bound):
+        if v.result == "proved":
+            return Judgement(True, False, "proved", "equal on every input")
+        return Judgement(True, False, "bounded", f"equal on every input whose loops run at most {v.bound} iterations")
+    if v.result == "refuted":
+        return Judgement(False, True, "refuted", "refuted by the solver: differs from the original on a counterexample")
+    if v.result == "bounded":  # a smaller bound than the gate asks for
+        return Judgement(False, False, "not adopted", f"only bounded({v.bound}), the gate asks for {bound}")
+    if solver_gave_up(v) and not loops:
+        return Judgement(False, False, "not adopted", f"no proof: {v.reason} (loop-free code: not adopted this time)")
+    return Judgement(True, False, "tested only",
+                     f"tested only: {v.reason} (no proof; held-out cases are the evidence)")
+
+
+def has_loops(original: bytes, variant: bytes, function: str) -> bool:
+    """Whether either version's call tree has a loop (then proofs are bounded)."""
+    for data in (original, variant):
+        try:
+            m = decode(bytes(data))
+            f = m.export_func(function)
+        except WasmError:
+            return True
+        if f is None or not loop_free(m, f):
+            return True
+    return False
+
+
+def identical() -> Verification:
+    """The answer for a candidate that is the original itself (nothing to prove)."""
+    return Verification("identical", "proved", None, 0.0, None, "the output is the input module")
+
+
+class ProverProcess:
+    """`prove` in a child process of its own, one check at a time, with a hard wall-clock limit: a
+    specimen whose translation or queries run long (a hostile one, say) costs `limit_s`, then the child
+    is replaced. `start` does not wait, so the search goes on while the child proves."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self._pool: ProcessPoolExecutor | None = None
+        self.pending: tuple[str, bytes, object, float] | None = None  # key, wasm, future, started
+
+    def start(self, key: str, wasm: bytes, *args, **kw) -> None:
+        if self._pool is None:
+            # below the evaluation workers on the CPU: the proof waits, the search does not
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=os.nice, initargs=(19,))
+        self.pending = (key, wasm, self._pool.submit(prove, *args, **kw), time.monotonic())
+
+    def collect(self, wait: bool) -> tuple[str, bytes, Verification | None] | None:
+        """The pending check's (key, wasm, answer) once it is done (waiting for it with `wait`); answer
+        None when it overran its limit or the child died. None while it still runs."""
+        if self.pending is None:
+            return None
+        key, wasm, fut, t0 = self.pending
+        left = self.limit_s - (time.monotonic() - t0)
+        if not wait and not fut.done() and left > 0:
+            return None
+        self.pending = None
+        try:
+            return key, wasm, fut.result(timeout=max(0.0, left))
+        except (FutureTimeout, BrokenProcessPool):
+            self.close(kill=True)
+            return key, wasm, None
+
+    def close(self, kill: bool = False) -> None:
+        pool, self._pool, self.pending = self._pool, None, None
+        if pool is None:
+            return
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ProofCheck:
+    """The gate's equivalence check against `original` (see the module docstring).
+
+    `learnable(case)` (optional) says whether a counterexample reproduces on the original as a
+    training case would run it; only those join the training set. `runs`, `refuted` and `solver_s`
+    count the work done, for the evidence."""
+
+    name = "proof"
+
+    def __init__(self, original: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
+                 solver: str = "bitwuzla", sandbox=None, learnable=None, limit_s: float | None = None,
+                 background: bool = False) -> None:
+        if bound < 1:
+            raise JeetError(f"the proof bound must be at least 1, got {bound}")
+        if timeout_s <= 0:
+            raise JeetError(f"the proof timeout must be positive, got {timeout_s:g}")
+        self.original, self.function = bytes(original), function
+        self.bound, self.timeout_s, self.solver, self.sandbox = bound, timeout_s, solver, sandbox
+        self.learnable = learnable
+        self.original_sha = hashlib.sha256(self.original).hexdigest()
+        self._cache: dict[str, tuple[Verification, Judgement]] = {}
+        self.runs = 0
+        self.refuted = 0
+        self.counterexamples_learned = 0
+        self.solver_s = 0.0
+        # `limit_s`: a hard wall-clock limit per check (prove then runs in a child process); with
+        # `background`, the gate does not wait for the child: a check still running is "not adopted" for
+        # now (not blacklisted) and asked again later; `final()` waits again
+        self.limit_s = limit_s
+        self.background = background and limit_s is not None
+        self.wall_s = 0.0  # time this process spent waiting for answers
+        self.deferred = 0
+        self._process = ProverProcess(limit_s) if limit_s is not None else None
+        self.round = 0
+        self._started_round: dict[str, int] = {}
+        self._ready: dict[str, bytes] = {}  # started in a process that cannot have children: proved inline
+
+    def verify(self, wasm: bytes, key: str | None = None, wait: bool = True) -> tuple[Verification, Judgement]:
+        """The verification of `wasm` and the gate's judgement of it (cached by content hash).
+
+        With `background` and not `wait`, a check not yet answered starts in the child process (when it
+        is free) and the answer is "not adopted" for now; a call in a later round collects it."""
+        key = key if isinstance(key, str) else hashlib.sha256(wasm).hexdigest()
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        if key == self.original_sha:
+            self._cache[key] = out = (identical(), Judgement(True, False, "proved", "the output is the input"))
+            return out
+        inline = self._process is None or multiprocessing.current_process().daemon  # a daemon has no children
+        if wait or not self.background:
+            if inline:
+                return self._record(key, wasm, lambda: prove(self.original, wasm, self.function,
+                                                             sandbox=self.sandbox, **self._kw()))
+            self._collect_pending()
+            if key not in self._cache:
+                self._process.start(key, wasm, self.original, wasm, self.function, **self._kw())
+                self._collect_pending()
+            return self._cache[key]
+        # in the background: a proof started in one round is answered in the next (`next_round`), the
+        # same way whatever the machine's speed, so a seed still makes the same run
+        if self._started_round.get(key, self.round) < self.round:
+            self._collect_pending()
+            if key in self._cache:
+                return self._cache[key]
+        busy = bool(self._ready) or (self._process is not None and self._process.pending is not None)
+        if key not in self._started_round and not busy:  # one proof at a time, in either mode
+            self._started_round[key] = self.round
+            if inline:
+                self._ready[key] = wasm
+            else:
+                self._process.start(key, wasm, self.original, wasm, self.function, **self._kw())
+        self.deferred += 1
+        v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof running")
+        return v, Judgement(False, False, "not adopted", "proof running in the background: asked again later")
+
+    def next_round(self) -> None:
+        """A new promotion round: proofs started before it are answered when next asked."""
+        self.round += 1
+
+    def _collect_pending(self) -> None:
+        for key, wasm in list(self._ready.items()):
+            self._ready.pop(key)
+            self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
+                                                  **self._kw()))
+        if self._process is not None and self._process.pending is not None:
+            self._collect(wait=True)
+
+    def _kw(self) -> dict:
+        return dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver)
+
+    def _collect(self, wait: bool) -> None:
+        done = self._process.collect(wait)
+        if done is None:
+            return
+        key, wasm, v = done
+        self._record(key, wasm, lambda: v if v is not None else Verification(
+            f"smt:{self.solver}", "unknown", None, self.limit_s, None,
+            f"no answer within the check's limit of {self.limit_s:g} s (timeout)"))
+
+    def _record(self, key: str, wasm: bytes, answer) -> tuple[Verification, Judgement]:
+        t0 = time.monotonic()
+        try:
+            v = answer()
+        except ProveError as exc:  # the candidate changed what the function is: not the same function
+            v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, f"cannot compare: {exc}")
+            self._cache[key] = out = (v, Judgement(False, True, "refuted", f"cannot compare: {exc}"))
+            return out
+        finally:
+            self.wall_s += time.monotonic() - t0
+        self.runs += 1
+        self.solver_s += v.solver_s
+        out = (v, judge(v, self.bound, has_loops(self.original, wasm, self.function)))
+        if v.refuted:
+            self.refuted += 1
+        self._cache[key] = out
+        return out
+
+    def final(self) -> None:
+        """The final check waits for its answer (the output must be checked, however long it takes)."""
+        self.background = False
+        self._collect_pending()
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
+
+    def check(self, candidate: Candidate) -> GateResult:
+        v, j = self.verify(candidate.subject, candidate.key, wait=False)  # type: ignore[arg-type]
+        evidence = evidence_of(v, j)
+        if j.accepted:
+            return GateResult(True, self.name, j.reason, evidence=evidence)
+        case = self._case(v)
+        return GateResult(False, self.name, j.reason, case, evidence, blacklist=j.blacklist)
+
+    def _case(self, v: Verification) -> Case | None:
+        """The counterexample as a training case, if it reproduces on a fresh instance of the original."""
+        cx = v.counterexample
+        if cx is None or (cx.globals and not cx.globals_at_init):  # needs globals a fresh instance lacks
+            return None
+        case = cx.to_case()
+        if self.learnable is not None and not self.learnable(case):
+            return None
+        self.counterexamples_learned += 1
+        return case
+
+    def summary(self, wasm: bytes, key: str | None = None) -> dict:
+        """The `verification` block of the evidence file and `--json` for the output `wasm`."""
+        v, j = self.verify(wasm, key, wait=True)
+        return evidence_of(v, j) | {"proofs_run": self.runs, "refuted_during_run": self.refuted,
+                                   "counterexamples_fed_back": self.counterexamples_learned,
+                                   "solver_s_total": round(self.solver_s, 3),
+                                   "configured_bound": self.bound, "timeout_s": self.timeout_s}
+
+
+def evidence_of(v: Verification, j: Judgement) -> dict:
+    """A verification as JSON, with what the gate made of it (`status`, `reason`)."""
+    plain = not v.reason or j.status == "tested only" or v.reason in j.reason or j.reason.startswith(v.reason)
+    return v.to_json() | {"status": j.status, "reason": j.reason if plain else f"{j.reason} ({v.reason})"}
+
+
+def proof_off() -> dict:
+    """The `verification` block when proofs are turned off (`--no-prove`)."""
+    return {"method": "none", "result": "off", "status": "tested only", "bound": None, "solver_s": 0.0,
+            "counterexample": None,
+            "reason": "tested only: proof turned off (--no-prove); held-out cases are the evidence"}
