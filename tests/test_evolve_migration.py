@@ -11,7 +11,8 @@ from jeet.evolve import EvolveConfig, Evolution, load_problem
 
 
 def _evo(problem, **kw) -> Evolution:
-    cfg = dict(population=12, generations=4, budget_s=None, workers=1, use_wasm_opt=False, seed=5)
+    # fuel decides here: migration is about who joins, not about the native-time race at the end
+    cfg = dict(population=12, generations=4, budget_s=None, workers=1, use_wasm_opt=False, seed=5, objective="fuel")
     cfg.update(kw)
     return Evolution(problem, EvolveConfig(**cfg))
 
