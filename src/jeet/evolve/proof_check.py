@@ -30,6 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..errors import JeetError
+from ..lifeline import exit_with
 from ..oracle import Case
 from ..prove import ProveError, Verification, loop_free, prove
 from ..wasm import WasmError, decode
@@ -92,6 +93,13 @@ def identical() -> Verification:
     return Verification("identical", "proved", None, 0.0, None, "the output is the input module")
 
 
+def _prover_init(parent: int) -> None:
+    """The prover child: below the evaluation workers on the CPU, and gone when its parent goes (a killed node
+    or run must not leave a solver running)."""
+    os.nice(19)
+    exit_with(parent)
+
+
 class ProverProcess:
     """`prove` in a child process of its own, one check at a time, with a hard wall-clock limit: a
     specimen whose translation or queries run long (a hostile one, say) costs `limit_s`, then the child
@@ -106,7 +114,7 @@ class ProverProcess:
         if self._pool is None:
             # below the evaluation workers on the CPU: the proof waits, the search does not
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
-                                             initializer=os.nice, initargs=(19,))
+                                             initializer=_prover_init, initargs=(os.getpid(),))
         self.pending = (key, wasm, self._pool.submit(prove, *args, **kw), time.monotonic())
 
     def collect(self, wait: bool) -> tuple[str, bytes, Verification | None] | None:

@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -79,7 +80,10 @@ class Island(IslandThread):
                  on_champion: Callable[[bytes], None], keep_priority: Callable[[], set[int]] = set) -> None:
         super().__init__("jeet-island", on_champion)
         self.problem = problem
-        self.config = config
+        # the island searches by fuel and offers every held-out-verified champion at once: the node's verifier
+        # is the gate that proves it and measures its native time (what /status reports) before anything is
+        # stored or offered, so a proof or a race inside the island would only do that work twice
+        self.config = replace(config, objective="fuel", prove=False)
         self.store_root = store_root
         self.keep_priority = keep_priority
 

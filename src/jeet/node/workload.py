@@ -136,12 +136,13 @@ class Workload:
 
     def _proved(self, verdict: Check, wasm: bytes, t0: float) -> Check:
         """A specimen that passed the held-out cases, through this node's own proof against the original."""
-        from ..evolve.proof_check import PROOF_LIMIT_FACTOR, ProofCheck
+        from ..evolve.proof_check import ProofCheck
 
         if self._proof is None:
+            # inline, in the node's verifier process: that process is the node's isolation already (it is
+            # replaced if it dies, and goes when the node goes); every solver query has its own time limit
             self._proof = ProofCheck(self.problem.wasm, self.problem.function, bound=self.prove_bound,
-                                     timeout_s=self.prove_timeout_s, sandbox=self._sandbox,
-                                     limit_s=PROOF_LIMIT_FACTOR * self.prove_timeout_s)
+                                     timeout_s=self.prove_timeout_s, sandbox=self._sandbox)
         _v, judgement = self._proof.verify(wasm)
         if judgement.accepted:
             return replace(verdict, seconds=time.perf_counter() - t0)
