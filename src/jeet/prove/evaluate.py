@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Mapping
 
-from .terms import ARRAY, Term, apply
+from .terms import ARRAY, Term, apply, postorder
 
 
 class ArrayValue:
@@ -59,23 +59,7 @@ class Evaluator:
 
     def __call__(self, term: Term) -> object:
         """The value of `term`: an int, or an ArrayValue for memory."""
-        memo = self._memo
-        if id(term) in memo:
-            return memo[id(term)]
-        stack = [term]
-        while stack:
-            t = stack[-1]
-            if id(t) in memo:
-                stack.pop()
-                continue
-            pending = [a for a in t.args if id(a) not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            memo[id(t)] = self._one(t)
-            self._keep.append(t)
-        return memo[id(term)]
+        return postorder(term, self._memo, self._keep, self._one)
 
     def _one(self, t: Term) -> object:
         memo = self._memo

@@ -12,7 +12,7 @@ import time
 from typing import Any, Iterable
 
 from ..errors import ProveError
-from .terms import ARRAY, BOOL, Term
+from .terms import ARRAY, BOOL, Term, postorder
 
 SOLVERS = ("bitwuzla", "z3")
 
@@ -32,22 +32,7 @@ class Solver:
     def lower(self, term: Term) -> Any:
         """The solver's term for `term` (iterative: the DAGs of unrolled loops are deep)."""
         memo = self._memo
-        if id(term) in memo:
-            return memo[id(term)]
-        stack = [term]
-        while stack:
-            t = stack[-1]
-            if id(t) in memo:
-                stack.pop()
-                continue
-            pending = [a for a in t.args if id(a) not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            memo[id(t)] = self._node(t, [memo[id(a)] for a in t.args])
-            self._keep.append(t)
-        return memo[id(term)]
+        return postorder(term, memo, self._keep, lambda t: self._node(t, [memo[id(a)] for a in t.args]))
 
     def add(self, formula: Term) -> None:
         assert formula.w == BOOL

@@ -50,6 +50,30 @@ class Term:
         return f"({self.op}{extra} {inner})"
 
 
+def postorder(term: "Term", memo: dict, keep: list, value) -> object:
+    """`value(t)` for `term` and every term below it not yet in `memo` (keyed by id), children first.
+
+    Iterative, since the DAGs of unrolled loops are deeper than Python's recursion limit; `keep` holds the
+    terms so that their ids stay theirs while `memo` lives.
+    """
+    if id(term) in memo:
+        return memo[id(term)]
+    stack = [term]
+    while stack:
+        t = stack[-1]
+        if id(t) in memo:
+            stack.pop()
+            continue
+        pending = [a for a in t.args if id(a) not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        memo[id(t)] = value(t)
+        keep.append(t)
+    return memo[id(term)]
+
+
 def _mask(w: int) -> int:
     return (1 << w) - 1
 
