@@ -58,24 +58,27 @@ def test_a_killed_session_keeps_its_trials_and_reruns_the_interrupted_one(tmp_pa
     data = tmp_path / "d"
     setup = TuneSetup(kernels=("sign", "iabs"), seeds=(0,), offspring=1500, jobs=1)
     name = study_name(setup)
-    proc = subprocess.Popen(JEET + ["--trials", "5", "--kernels", "sign,iabs", "--seeds", "1", "--offspring", "1500",
+    # more trials than it can finish before the kill: the session is always mid-study when killed
+    proc = subprocess.Popen(JEET + ["--trials", "40", "--kernels", "sign,iabs", "--seeds", "1", "--offspring", "1500",
                                     "--jobs", "1", "--data", str(data)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
-    running = None
-    deadline = time.monotonic() + 90
+    running, last_error = None, None
+    deadline = time.monotonic() + 120
     try:
         while running is None and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
+            time.sleep(0.1)
             try:
                 trials = _trials(data, name)
-            except Exception:  # the database or the study does not exist yet
+            except Exception as e:  # the database or the study does not exist yet
+                last_error = e
                 continue
             running = next((t for t in trials if t.number >= 1 and t.state == TrialState.RUNNING), None)
         time.sleep(0.5)  # a trial's heartbeat starts just after the trial: kill once it beats
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert running is not None, proc.stderr.read().decode()
+    assert running is not None, (proc.returncode, repr(last_error), proc.stderr.read().decode()[-2000:])
     running = next(t for t in _trials(data, name) if t.state == TrialState.RUNNING)
     kept = [t for t in _trials(data, name) if t.state == TrialState.COMPLETE]
     assert kept and kept[0].number == 0
