@@ -27,7 +27,8 @@ from ..address import content_address
 from ..net import GossipNode
 from ..store import Store
 from .token import is_loopback, token_matches
-from .transport import ACCEPT_BATCH, BACKLOG, listening_socket
+from .http_heads import HeadGate
+from .listener import Listener, listening_socket
 from .workload import Check
 
 
@@ -177,17 +178,32 @@ def build_app(node: "Node", settings: HttpSettings) -> web.Application:
     return app
 
 
+class HttpServer:
+    """The running HTTP face: its listener, the connections waiting for a request head, and the aiohttp
+    runner that serves the rest."""
+
+    def __init__(self, runner: web.AppRunner, listener: Listener, heads: HeadGate) -> None:
+        self.runner = runner
+        self.listener = listener
+        self.heads = heads
+
+    async def cleanup(self) -> None:
+        self.listener.close()
+        self.heads.close()
+        await self.runner.cleanup()
+
+
 async def serve_http(node: "Node", host: str, port: int,
-                     settings: HttpSettings) -> tuple[web.AppRunner, tuple[str, int]]:
-    # keepalive_timeout also runs from the moment a connection opens until its first request is complete
-    # (aiohttp closes a connection still waiting for headers then): the header timeout. lingering_time=0:
-    # a body left unread (refused) is never drained; the connection is closed instead.
+                     settings: HttpSettings) -> tuple[HttpServer, tuple[str, int]]:
+    # The node's own listener, not an aiohttp site: connections are accepted in large batches and held as
+    # bare sockets until their request head came (within header_s), so a flood of half-sent requests costs
+    # little and the operator's request behind it is not kept waiting. After the head, keepalive_timeout
+    # bounds an idle keep-alive connection; lingering_time=0: a body left unread (refused) is never
+    # drained, the connection is closed instead.
     runner = web.AppRunner(build_app(node, settings), access_log=None, keepalive_timeout=settings.header_s,
                            lingering_time=0)
     await runner.setup()
-    sock = listening_socket(host, port)
-    site = web.SockSite(runner, sock, backlog=ACCEPT_BATCH)
-    await site.start()
-    sock.listen(BACKLOG)  # aiohttp listened with the batch size; the kernel queue stays deep
-    name = sock.getsockname()  # the bound port when 0 was asked for
-    return runner, (name[0], name[1])
+    heads = HeadGate(runner.server, settings.header_s)
+    listener = Listener(listening_socket(host, port), heads.hold)
+    listener.start()
+    return HttpServer(runner, listener, heads), listener.address

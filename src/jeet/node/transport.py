@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from .framing import HEADER, FrameError, frame
+from .listener import HandOvers, Listener, listening_socket
 
 log = logging.getLogger("jeet.node")
 
@@ -41,24 +41,6 @@ CONNECT_TIMEOUT = 2.0
 STREAM_LIMIT = 64 << 10     # the stream buffers this much ahead of what is being read (then stops reading)
 MAX_DIALS = 64              # outbound connections waiting for a Hello at once
 MEMORY = 4096               # addresses remembered (links, failures) before the oldest are forgotten
-BACKLOG = 1024              # connections the kernel queues before accept (a burst must not drop a peer's SYN)
-ACCEPT_BATCH = 8            # ... and accepted per turn of the event loop (a burst must not stall it)
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket for `host:port` (IPv4 or IPv6, resolved like asyncio does)."""
-    family, type_, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                          flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, type_, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(BACKLOG)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,21 +136,6 @@ class Link:
                 self.writer.close()
 
 
-class _Gate(asyncio.StreamReaderProtocol):
-    """A stream protocol that asks the transport first: a refused connection is dropped before any stream
-    task exists, so refusing thousands a second costs the node next to nothing."""
-
-    def __init__(self, owner: "Transport", loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop), owner._accept, loop=loop)
-        self._owner = owner
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self._owner._admit(transport.get_extra_info("peername")):
-            transport.abort()
-            return
-        super().connection_made(transport)
-
-
 class Transport:
     """The node's sockets. `on_frame(data, link)` gets every frame; `on_bad_frame(link, error)` every
     framing violation (after which that connection is closed); `on_accept(link)` every accepted connection
@@ -182,7 +149,8 @@ class Transport:
         self.on_bad_frame = on_bad_frame
         self.on_accept = on_accept
         self.limits = limits or TransportLimits()
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: Listener | None = None
+        self._handovers = HandOvers()
         self._out: dict[str, Link] = {}
         self._failed: dict[str, tuple[float, float]] = {}  # address -> (next dial at, last delay)
         self._tasks: set[asyncio.Task] = set()
@@ -193,12 +161,12 @@ class Transport:
                          "dials_failed": 0}
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
-        sock = listening_socket(host, port)
-        self._server = await loop.create_server(lambda: _Gate(self, loop), sock=sock, backlog=ACCEPT_BATCH)
-        sock.listen(BACKLOG)  # asyncio listened with the batch size; the kernel queue stays deep
-        name = sock.getsockname()
-        return name[0], name[1]
+        # a refused connection is reset before any stream task exists: refusing thousands a second costs
+        # the node next to nothing
+        take = lambda conn, _peer: self._handovers.start(conn, self._protocol)  # noqa: E731
+        self._listener = Listener(listening_socket(host, port), take, admit=self._admit)
+        self._listener.start()
+        return self._listener.address
 
     def send(self, address: str, payload: bytes, expect: str | None = None) -> bool:
         """Queue a frame for the node listening on `address` ("host:port"): the node `expect` (a frame is
@@ -248,8 +216,9 @@ class Transport:
                 except (ConnectionError, OSError, asyncio.TimeoutError):
                     pass
             lk.close()
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._listener.close()
+        self._handovers.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -289,6 +258,9 @@ class Transport:
         await self._read(reader, link)
         if link.peer is None:  # no Hello from the expected node: the claim did not hold
             self._fail(link)
+
+    def _protocol(self) -> asyncio.StreamReaderProtocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=STREAM_LIMIT), self._accept)
 
     def _admit(self, peer) -> bool:
         """Whether a connection from `peer` may be served at all: within the per-host limits."""
