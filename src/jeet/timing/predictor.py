@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import nnls
-from scipy.stats import spearmanr
 
 from ..fitness.energy import CLASS_COSTS
 from .counts import FEATURES, ClassCounts
@@ -66,6 +64,8 @@ def fit(counts: Sequence[Sequence[float]], ns: Sequence[float], *, shrink: float
     scale = np.sqrt(shrink * len(aw)) * np.maximum(np.abs(aw).max(axis=0), 1e-9)
     design = np.vstack([aw, np.diag(scale)])
     target = np.concatenate([bw, scale * PRIOR])
+    from scipy.optimize import nnls  # here, not at import: scipy costs every jeet command a second of start-up
+
     costs, _ = nnls(design, target, maxiter=50 * design.shape[1])
     return CostModel(tuple(float(c) for c in costs), int(len(a)))
 
@@ -76,6 +76,8 @@ def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float:
         raise ValueError("predicted and measured need the same length")
     if len(predicted) < 3:
         return float("nan")
+    from scipy.stats import spearmanr  # here, not at import (see fit)
+
     return float(spearmanr(predicted, measured).statistic)
 
 
