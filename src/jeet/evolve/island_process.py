@@ -92,7 +92,7 @@ class IslandFinal:
 def island_main(conn: Connection, setup: IslandSetup) -> None:
     evo = None
     try:
-        evo = Evolution(setup.problem, setup.config, store=setup.store, resume=setup.resume)
+        evo = Evolution(setup.problem, setup.config, store=setup.store, resume=setup.resume, deadline=setup.deadline)
         conn.send(("ready", None))  # every island has read the persistent blacklist before any writes to it
         if conn.recv() != "start":
             return

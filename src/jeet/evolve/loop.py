@@ -43,6 +43,7 @@ __all__ = ["Evolution", "RunState", "Verification"]
 # How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
 # runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
 SEEN_CAP = 250_000
+WASM_OPT_TIMEOUT_S = 60.0  # the wasm-opt seed, at most (and never past the run's deadline)
 
 
 @dataclass
@@ -62,7 +63,10 @@ class Evolution:
 
     def __init__(self, problem: Problem, config: EvolveConfig, *, store: Store | None = None,
                  evaluator: Evaluator | None = None, resume: bool = False,
-                 usage: Mapping[str, int] | None = None) -> None:
+                 usage: Mapping[str, int] | None = None, deadline: float | None = None) -> None:
+        self.started = time.monotonic()  # the budget covers building the run (workers, sandbox, prover) too
+        # when the run must be over (time.monotonic()): the caller's (an archipelago's), else the budget's
+        self.deadline = deadline if deadline is not None or config.budget_s is None else self.started + config.budget_s
         self.problem = problem
         self.config = config
         self.store = store
@@ -90,10 +94,11 @@ class Evolution:
         self.champion_evidence: Verification | None = None
         self.run_id: int | None = None
         self.final_check_s = 0.0
-        self.started = time.monotonic()
         self.baseline: Measurement | None = None
         self.stored: set[str] = set()  # specimens this run has already written to the store
         self._resume = resume
+        self._restored = self._populated = False
+        self._late = False  # a worker declined a task that would have ended past the deadline
         self._best_seen = 0.0
         # every specimen this run has judged (seen_key()s; the last SEEN_CAP of them), in a set and in order
         self.seen: set[int] = set()
@@ -165,7 +170,16 @@ class Evolution:
         self.close()
 
     def start(self) -> None:
-        """Measure the original, then build (or restore) the first population."""
+        """Measure the original, then build (or restore) the first population (`measure`, `populate`)."""
+        self.measure()
+        self.populate()
+
+    def measure(self) -> None:
+        """What any answer needs: the objective, the run's row in the store, and the original measured
+        and checked against its held-out cases, or the run restored from its checkpoint. A host with a
+        budget bounds this part itself (it cannot stop half-way and still answer)."""
+        if self.champion is not None:
+            return
         self._choose_objective()
         if self.store is not None:
             fp = self.fingerprint()
@@ -174,6 +188,7 @@ class Evolution:
                 self.run_id = run_id
                 self._best_seen = max((m.fitness for m in self.population), default=0.0)
                 self.state.improved()
+                self._restored = True
                 return
             self.run_id = self.store.start_run(fp, {"config": self.config.to_dict(), "function": self.problem.function,
                                                     "input_sha256": self.problem.sha256, "name": self.problem.name})
@@ -183,12 +198,23 @@ class Evolution:
         self.champion_evidence = self.verify(original.wasm)
         if self.champion_evidence.failures:
             raise JeetError("the original fails its own held-out cases (is it deterministic?)")
-        seeds = [Task(None, (v,), 0) for v in self._extra_seeds()]
+
+    def populate(self) -> None:
+        """The first population: the original, its wasm-opt build and mutants of it (a restored run has
+        its own). It counts against the deadline like the search does: once that has passed, what is
+        left (the wasm-opt build, evaluations not begun) is skipped and the population is what was made
+        by then, at the least the original, so the run stops at once with the input as its answer."""
+        self.measure()
+        if self._restored or self._populated:
+            return
+        self._populated = True
+        original = self.champion
+        seeds = [Task(None, (v,), 0) for v in self._extra_seeds()] if self._time_left() > 0 else []
         n_fill = self.config.population - 1 - len(seeds)
         tasks = seeds + [self.algorithm.mutation_task([original]) for _ in range(max(0, n_fill) * 2)]
-        results = self.evaluator.run(tasks, self.context())
+        results = self.evaluator.run(tasks, self.context()) if self._time_left() > 0 else []
         # seeds descend from the original through wasm-opt; say so in their lineage
-        results = [replace(r, operator="wasm-opt", parents=(original.sha256,)) if t.operator is None else r
+        results = [replace(r, operator="wasm-opt", parents=(original.sha256,)) if t.operator is None and r.wasm else r
                    for t, r in zip(tasks, results)]
         self._absorb(results)
         self._best_seen = max(m.fitness for m in self.population)
@@ -222,14 +248,18 @@ class Evolution:
     def _extra_seeds(self) -> list[bytes]:
         if not self.config.use_wasm_opt:
             return []
-        variant = wasm_opt_variant(self.problem.wasm)
+        variant = wasm_opt_variant(self.problem.wasm, timeout_s=min(WASM_OPT_TIMEOUT_S, self._time_left()))
         return [variant] if variant is not None else []
+
+    def _time_left(self) -> float:
+        """Seconds until the deadline (infinite without one; 0 once it has passed)."""
+        return float("inf") if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def context(self) -> Context:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
                        blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys,
-                       seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage)
+                       seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage, deadline=self.deadline)
 
     def _proof_check(self) -> ProofCheck:
         """The gate's proof; a counterexample is learned only if it reproduces on a fresh original."""
@@ -272,7 +302,10 @@ class Evolution:
 
     def done(self) -> str | None:
         """Why the run should stop now, or None."""
-        return stop_reason(self.config, self.state, self.started)
+        reason = stop_reason(self.config, self.state, self.started)
+        if reason is None and self.deadline is not None and (self._late or time.monotonic() >= self.deadline):
+            return "budget"  # the deadline came, or a worker had no time left for a task
+        return reason
 
     def run(self, on_generation: Callable[["Evolution", GenerationRow], None] | None = None) -> str:
         if not self.population:
@@ -280,6 +313,7 @@ class Evolution:
         return drive(self, on_generation)
 
     def _absorb(self, offspring: list[Offspring]) -> None:
+        self._late = self._late or any(o.late for o in offspring)
         told = self.algorithm.tell(offspring, self.state.generation)
         s = self.state
         s.evaluations += told.evaluated
@@ -365,8 +399,8 @@ class Evolution:
         `config.verify_every` generations (a count, not a clock, so runs stay reproducible);
         the final champion is always verified (`force`)."""
         assert self.champion is not None
-        if not force and self.state.generation % self.config.verify_every:
-            self.state.stagnant += 1
+        if not force and (self.state.generation % self.config.verify_every or self._time_left() == 0):
+            self.state.stagnant += 1  # past the deadline the final check (finish) promotes instead
             return
         champ = self.champion
         if self.proof is not None:

@@ -13,7 +13,8 @@ candidates instead.
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -65,6 +66,9 @@ class Context:
     retries: int | None = None  # this generation's novelty retries (None: the setup's)
     # calls each specimen has served (a runtime's usage counts), for usage_frequency; unlisted: the baseline's
     usage: Mapping[str, int] = field(default_factory=dict)
+    # the run's end, time.monotonic() (one clock for every process on the host): tasks not begun by then are
+    # handed back unevaluated, so a generation of a huge module cannot carry the run past its budget
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class Offspring:
     worker: int = 0  # the worker that made it, and holds it decoded: its children go there
     # mutations that changed the child after `operator` did (a chain, or a novelty retry's bigger step)
     steps: tuple[str, ...] = ()
+    late: bool = False  # not begun: it would have ended past the run's deadline (no offspring, no credit)
 
     @property
     def made_by(self) -> str | None:
@@ -119,6 +124,9 @@ class WorkerState:
         self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
         self._cache_size = cache_size
         self._train_key = 0
+        # the last tasks' durations here: a task that would end past the deadline (judged by the quickest of
+        # them, so a slow first one, which imports and compiles, does not count) is not begun
+        self._took: deque[float] = deque(maxlen=5)
 
     def close(self) -> None:
         self.sandbox.close()
@@ -145,7 +153,15 @@ class WorkerState:
             self.seen, self.seen_epoch = set(), ctx.seen_epoch
         self.seen.update(ctx.seen_delta)
         self._train_key = hash(ctx.oracle.train)  # evaluations are cached per training set
-        return [replace(self.run_task(t, ctx), worker=self.index) for t in tasks]
+        out = []
+        for t in tasks:
+            t0 = time.monotonic()
+            if ctx.deadline is not None and t0 + min(self._took, default=0.0) >= ctx.deadline:
+                out.append(Offspring(None, (), None, None, None, False, late=True))
+                continue
+            out.append(replace(self.run_task(t, ctx), worker=self.index))
+            self._took.append(time.monotonic() - t0)
+        return out
 
     def run_task(self, task: Task, ctx: Context) -> Offspring:
         # A plain evaluation (operator None) has no parents: its bytes are the specimen itself.
