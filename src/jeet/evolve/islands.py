@@ -223,6 +223,7 @@ class Archipelago:
         warm_start()
         try:
             for isl in self.islands:
+                self._within_budget("starting")
                 setup = IslandSetup(isl.index, self.problem, self.island_config(isl.index), self.store, resuming,
                                     c.migration_interval, c.migration_rate, emigrate, c.emigrant_policy,
                                     c.replacement_policy, self.t0, self.deadline, cap)
@@ -251,10 +252,19 @@ class Archipelago:
     def _members(self) -> list[int]:
         return [isl.index for isl in self.islands if isl.status != "died"]
 
+    def _within_budget(self, doing: str) -> None:
+        """Past the deadline before the islands could even start, no answer is possible: say so in one line
+        (rather than starting a run whose every island overruns the budget)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise JeetError(f"{doing} {len(self.islands)} island processes took the whole --budget "
+                            f"({self.config.budget_s:.1f} s left after the set-up); give a larger --budget or "
+                            f"fewer --islands")
+
     def _await_ready(self) -> None:
         pending = {isl.index for isl in self._running()}
         while pending:
-            for isl in self._wait(self._running()):
+            self._within_budget("starting")
+            for isl in self._wait(self._running(), until=self.deadline):
                 if isl.index not in pending:
                     continue
                 msg = self._recv(isl)
@@ -280,8 +290,9 @@ class Archipelago:
             self._dispatch()
             self._checkpoint()
 
-    def _wait(self, islands: list[Island]) -> list[Island]:
-        """Islands with a message or a dead process; after the budget's grace, the stragglers die."""
+    def _wait(self, islands: list[Island], until: float | None = None) -> list[Island]:
+        """Islands with a message or a dead process; after the budget's grace, the stragglers die. With
+        `until`, waiting ends then too (and nobody dies of it)."""
         handles: dict[object, Island] = {}
         for isl in islands:
             handles[isl.conn] = isl
@@ -289,7 +300,11 @@ class Archipelago:
         timeout = None
         if self.deadline is not None:
             timeout = max(0.0, self.deadline + HANG_GRACE_S - time.monotonic())
+        if until is not None:
+            timeout = max(0.0, min(timeout if timeout is not None else float("inf"), until - time.monotonic()))
         ready = wait(list(handles), timeout)
+        if not ready and until is not None:
+            return []
         if not ready:
             for isl in islands:
                 self._bury(isl, "did not finish within the grace period after the budget")
