@@ -33,7 +33,12 @@ def evolve(
     input: Optional[Path] = typer.Argument(None, help="Module to evolve (.wasm or .wat); default: a built-in kernel."),
     function: Optional[str] = typer.Option(None, "--function", "-f", help="Exported function to evolve."),
     tests: Optional[Path] = typer.Option(None, "--tests", help="JSON Lines test cases; default: differential testing against the input."),
-    budget: Optional[float] = typer.Option(None, "--budget", help="Wall-clock budget in seconds."),
+    budget: Optional[float] = typer.Option(None, "--budget", help="Wall-clock budget in seconds, counted from the "
+                                           "start of the command: reading the input and building the first "
+                                           "population count too. A budget that runs out before the search "
+                                           "finds anything ends with the input unchanged (improved: false); "
+                                           "one too small to read and measure the input ends with one line "
+                                           "and exit status 2."),
     generations: Optional[int] = typer.Option(None, "--generations", help="Stop after N generations."),
     evaluations: Optional[int] = typer.Option(None, "--evaluations", help="Stop after N candidate evaluations."),
     population: Optional[int] = typer.Option(None, "--population", help="Population size."),
@@ -119,10 +124,13 @@ def evolve(
                                train_size=cfg.train_size, held_out_factor=cfg.held_out_factor, kernel=kernel,
                                held_out_seed=held_out_seed)
     checks.population("--population", cfg.population, len(problem.wasm), cfg.islands)
+    total = cfg.budget_s
     cfg = cfg.with_overrides(budget_s=remaining(cfg.budget_s, started, time.monotonic() - set_up))
     if cfg.objective == "time" and cfg.budget_s is not None:  # leave room for the do-no-harm measurement
         cfg = cfg.with_overrides(budget_s=max(cfg.budget_s / 2, cfg.budget_s - FINAL_TIMING_S))
     first_generation(problem.wasm, cfg.population, cfg.workers or checks.cores(), cfg.budget_s)
+    # the search ends here, whatever is still being built or evaluated then (the rest is the final check)
+    deadline = time.monotonic() + cfg.budget_s if cfg.budget_s is not None else None
     explicit_out = out is not None
     out = out or Path(f"{problem.name}.evolved.wasm")
     checks.writable(out, "--out", make_parents=True)
@@ -132,9 +140,12 @@ def evolve(
             console.print("jeet: islands race on fuel only; using the fuel objective")
         cfg = cfg.with_overrides(objective="fuel")
         return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
-    with Store(data or default_data_dir()) as store, Evolution(problem, cfg, store=store, resume=resume) as evo, \
+    with Store(data or default_data_dir()) as store, \
+            Evolution(problem, cfg, store=store, resume=resume, deadline=deadline) as evo, \
             RunLock(store.root, evo.fingerprint(), resume, store.find_resumable_run, console):
-        evo.start()
+        with within(total, "measuring the input", started):
+            evo.measure()
+        evo.populate()  # cut short at the deadline: the input is then the answer
         if json_out:
             reason = evo.run()
         else:
