@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 from jeet.cli import checks
 from jeet.cli.main import app
 
+from big_module_support import with_custom_section
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 POPCNT = '(module (func (export "f") (param i32) (result i32) local.get 0 i32.popcnt))'
 STATEFUL = ('(module (global $n (mut i32) (i32.const 0)) (func (export "f") (param i32) (result i32) '
@@ -282,22 +284,9 @@ def test_monitor_survives_nodes_answering_wrong_types_or_deep_nesting(status_ser
 
 # --- budgets ------------------------------------------------------------------------------------------------------------
 
-def _with_custom_section(wasm: bytes, size: int) -> bytes:
-    def leb(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, n = n & 0x7F, n >> 7
-            out.append(byte | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
-
-    content = leb(3) + b"big" + bytes(size)
-    return wasm + b"\x00" + leb(len(content)) + content
-
-
 def test_a_50_mb_module_whose_first_generation_cannot_fit_the_budget_is_refused_up_front(tmp_path):
     big = tmp_path / "big.wasm"
-    big.write_bytes(_with_custom_section(wasmtime.wat2wasm(POPCNT), 50 << 20))
+    big.write_bytes(with_custom_section(wasmtime.wat2wasm(POPCNT), 50 << 20))
     proc = jeet(["evolve", str(big), "--budget", "3", "--data", str(tmp_path / "data"), "--out",
                  str(tmp_path / "o.wasm")], tmp_path, timeout=120)
     assert proc.returncode == 2
