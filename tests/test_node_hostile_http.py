@@ -118,6 +118,19 @@ def test_a_web_page_or_a_stranger_cannot_post(node, case):
     assert not any(t["sha256"] == hashlib.sha256(BETTER).hexdigest() for t in node.status()["top"])
 
 
+def test_the_token_is_checked_before_the_content_type_and_the_size(node):
+    """Without the token a POST gets 403 whatever its Content-Type or size: a stranger learns nothing of what
+    the node would accept. With it, the Content-Type comes next (415), then the size (413)."""
+    code, body = _exchange(node, _headers(node, len(BETTER), token=False, ctype="text/plain") + BETTER)
+    assert code == 403 and "token" in body["error"], body
+    for ctype, expected in (("text/plain", 415), ("application/wasm", 413)):
+        for token in (False, True):
+            with socket.create_connection(_addr(node), timeout=10) as s:
+                s.sendall(_headers(node, 64 << 20, token=token, ctype=ctype))  # headers only: no body is needed
+                code, body = _response(s, timeout=5)
+            assert code == (expected if token else 403), (ctype, token, body)
+
+
 def test_a_module_must_say_it_is_wasm(node):
     code, body = _exchange(node, _headers(node, len(BETTER), ctype="text/plain") + BETTER)
     assert code == 415 and "application/wasm" in body["error"]

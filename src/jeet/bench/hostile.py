@@ -10,7 +10,8 @@
    and after).
 3. Amplification: a stranger's Join names a third address (a sink), then asks for the node's specimen
    20 times; bytes the node sent to the sink against bytes the sink sent the node (0).
-4. HTTP: a POST without the token and a cross-origin POST (status codes); a 64 MiB body, once with
+4. HTTP: a POST without the token (as wasm and as text/plain), one with the token but text/plain, and a
+   cross-origin POST (status codes); a 64 MiB body, once with
    Content-Length and once chunked (status, and how much of the body the client got to send).
 
 `--node-pythonpath` runs the node processes from another source tree (e.g. an older checkout), to
@@ -352,6 +353,8 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
             # 4. HTTP probes
             out["http"] = {
                 "post_without_token": _post(a, better, {"Content-Type": "application/wasm"}),
+                "post_without_token_text_plain": _post(a, better, {"Content-Type": "text/plain"}),
+                "post_with_token_text_plain": _post(a, better, {"Content-Type": "text/plain", **auth}),
                 "cross_origin_post": _post(a, better, {"Content-Type": "text/plain", "Origin": "http://evil.example",
                                                       **auth}),
                 "body_64mib_content_length": _big_body(a, chunked=False),
