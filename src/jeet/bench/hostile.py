@@ -261,7 +261,8 @@ def _amplification(node: NodeProc, sha: str | None) -> dict:
 def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: float = 1.0, idle: int = 500,
             half_http: int = 1000) -> dict:
     out: dict = {"command": " ".join([Path(sys.executable).name, "-m", "jeet.bench.hostile", *sys.argv[1:]]),
-                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"}
+                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+                 "load_average": os.getloadavg()[0]}
     better = get_kernel("popcount").wasm("O2")
     with tempfile.TemporaryDirectory(prefix="jeet-hostile-") as tmp:
         folder = Path(tmp)
@@ -280,6 +281,7 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
             peers = Flood(a.peer, idle, b"", refill_s).start()
             https = Flood(a.http, half_http, opening, refill_s).start()
             t_start = time.monotonic()
+            cpu0 = sum(a.ps.cpu_times()[:2])
             lat, rss, fds, errors, slow_at = [], [], [], 0, []
             joined_at = None
             while time.monotonic() - t_start < flood_s:
@@ -300,6 +302,7 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
                     b_started = time.monotonic()
                     b = NodeProc(folder, "b", ["--peer", a.info["address"]], pythonpath)
                 time.sleep(0.2)
+            cpu = sum(a.ps.cpu_times()[:2]) - cpu0  # the node's own work: a figure the machine's load does not bend
             peers.stop()
             https.stop()
             t_end = time.monotonic()
@@ -320,7 +323,8 @@ def measure(flood_s: float = 10.0, pythonpath: str | None = None, refill_s: floa
                 "status_max_ms": round(max(lat) * 1000, 1) if lat else None,
                 "status_over_100ms": sum(x > 0.1 for x in lat), "status_slow_at_s": slow_at,
                 "new_peer_started_at_s": round(b_started - t_start, 1),
-                "status_answered": len(lat), "status_failed": errors,
+                "status_answered": len(lat), "status_failed": errors, "node_cpu_s": round(cpu, 2),
+                "first_status_ms": round(lat[0] * 1000, 1) if lat else None,
                 "rss_max_mb": round(max(rss), 1), "fds_max": max(fds),
                 "new_peer_joined_after_flood_end_s": None if joined_at is None else round(joined_at - t_end, 2),
                 "new_peer_join_s_from_its_start": None if joined_at is None else round(joined_at - b_started, 2),

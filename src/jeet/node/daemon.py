@@ -507,6 +507,7 @@ class Node:
                          "joins_sent": self.counters["joins_sent"],
                          "address_mismatches": self.counters["address_mismatches"]},
             "transport": self.transport.stats(),
+            "http": self._http.heads.stats() if self._http is not None else None,
             "store": {"specimens": self.store.count_specimens(), **self.store.caps.to_dict()},
             "protocol": stats,
             "blacklist_size": g.blacklist_size,

@@ -48,6 +48,9 @@ class HeadGate:
         if self._sweeper is None:
             self._sweeper = loop.call_later(SWEEP_S, self._sweep)
 
+    def stats(self) -> dict[str, int]:
+        return {"waiting_for_headers": len(self._pending), "dropped_before_headers": self.dropped}
+
     def close(self) -> None:
         for conn in list(self._pending):
             self._drop(conn)
