@@ -11,11 +11,12 @@ import stat
 import subprocess
 import time
 
+import psutil
 import pytest
 
 from jeet.kernels import get_kernel
 
-from node_support import JEET, NodeProcess
+from node_support import JEET, NodeProcess, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -210,6 +211,59 @@ def test_half_sent_requests_are_dropped_and_do_not_block_status(node):
     finally:
         for s in socks:
             s.close()
+
+
+def test_a_thousand_half_sent_requests_wait_outside_the_server(node):
+    """Half-sent requests are held as bare sockets until their headers come (so a flood of them costs the node
+    next to nothing and /status behind them is not kept waiting), then dropped after the header timeout."""
+    dropped0 = node.status()["http"]["dropped_before_headers"]
+    socks = []
+    try:
+        for _ in range(1000):
+            s = socket.create_connection(_addr(node), timeout=5)
+            s.sendall(b"POST /specimens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+            socks.append(s)
+        held = node.status()["http"]
+        assert held["waiting_for_headers"] + held["dropped_before_headers"] - dropped0 >= 1000, held
+        wait_for(lambda: node.status()["http"]["waiting_for_headers"] == 0, 5 * TIMEOUT + 5, "the heads dropped")
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.perf
+def test_status_answers_within_100_ms_during_a_flood_and_a_peer_joins_after_it(tmp_path):
+    """The issue's target: 500 idle peer connections and 1,000 half-sent requests (reopened as the node closes
+    them); /status within 100 ms throughout, a peer started during the flood joined within 5 s of its end,
+    the node under 300 MB."""
+    from jeet.bench.hostile import Flood
+
+    a = NodeProcess(tmp_path / "a", "--no-evolve").start()
+    b = None
+    try:
+        host, port = a.address.rsplit(":", 1)
+        opening = b"POST /specimens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"
+        floods = [Flood((host, int(port)), 500, b"").start(), Flood(_addr(a), 1000, opening).start()]
+        proc = psutil.Process(a.proc.pid)
+        slow, rss, t0 = [], [], time.monotonic()
+        while time.monotonic() - t0 < 6.0:
+            t = time.perf_counter()
+            a.status()
+            if time.perf_counter() - t > 0.1:
+                slow.append((round(time.monotonic() - t0, 2), round(time.perf_counter() - t, 3)))
+            rss.append(proc.memory_info().rss)
+            if b is None and time.monotonic() - t0 > 3.0:
+                b = NodeProcess(tmp_path / "b", "--no-evolve", "--peer", a.address).start()
+            time.sleep(0.1)
+        for f in floods:
+            f.stop()
+        wait_for(lambda: b.node_id in {p["id"] for p in a.status()["peers"]}, 5.0, "the new peer after the flood")
+        assert not slow, f"/status over 100 ms at (s, latency): {slow}"
+        assert max(rss) < 300 << 20
+    finally:
+        for n in (b, a):
+            if n is not None:
+                n.stop(kill=True)
 
 
 def test_http_beyond_loopback_needs_a_token_or_an_explicit_flag(tmp_path):

@@ -10,6 +10,7 @@ import struct
 import threading
 import time
 
+import psutil
 import pytest
 
 from jeet.kernels import get_kernel
@@ -89,6 +90,34 @@ def test_a_stranger_cannot_hold_a_connection_or_buffer_memory(nodes, case):
             s.sendall(struct.pack(">I", 1000) + bytes(10))
         assert _closed_within(s, 10.0), "the node kept a stalled stranger's connection open"
     assert a.proc.poll() is None
+
+
+def test_half_sent_1_mib_frames_do_not_grow_the_node(nodes):
+    """240 connections that each announce a 1 MiB frame and send half of it once raised a node from 94 to
+    373 MiB: strangers now get small frames only, over a few connections per host, for a short while."""
+    a = nodes("a", "--no-evolve")
+    proc = psutil.Process(a.proc.pid)
+    before = proc.memory_info().rss
+    socks = []
+    try:
+        for _ in range(240):
+            try:
+                s = socket.create_connection(_peer_addr(a), timeout=5)
+            except ConnectionResetError:
+                continue  # refused on arrival (over the per-host limit)
+            s.setblocking(False)
+            try:
+                s.send(struct.pack(">I", 1 << 20) + bytes(512 << 10))
+            except OSError:
+                pass  # the node closed it already
+            socks.append(s)
+        time.sleep(2.0)
+        grew = proc.memory_info().rss - before
+    finally:
+        for s in socks:
+            s.close()
+    assert grew < 48 << 20, f"the node grew by {grew >> 20} MiB"
+    assert a.status()["transport"]["buffered_bytes"] == 0
 
 
 class Sink:

@@ -11,6 +11,7 @@ HTTP parser then refuses) is handed to the server with the bytes read so far. A 
 from __future__ import annotations
 
 import asyncio
+import selectors
 import socket
 import time
 from typing import Callable
@@ -26,7 +27,12 @@ _ENDS = (b"\r\n\r\n", b"\n\n")
 
 class HeadGate:
     """`hold(conn, peer)` (a `Listener`'s `take`) keeps `conn` until its head came, then gives it to
-    `factory`'s protocol. `close()` drops whatever is still held."""
+    `factory`'s protocol. `close()` drops whatever is still held.
+
+    Held connections wait in a poll set of the gate's own, which the event loop watches as one descriptor:
+    registering a socket there is one system call, without the per-descriptor bookkeeping of the loop's own
+    readers, and a head that is already there when the connection is accepted (the usual case) is handed
+    over without being registered at all."""
 
     def __init__(self, factory: Callable[[], Protocol], timeout_s: float, max_pending: int = MAX_PENDING,
                  head_limit: int = HEAD_LIMIT) -> None:
@@ -36,17 +42,22 @@ class HeadGate:
         self.head_limit = head_limit
         self.dropped = 0
         self._pending: dict[socket.socket, tuple[float, bytearray]] = {}  # oldest first
+        self._poll = selectors.DefaultSelector()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._handovers = HandOvers()
         self._sweeper: asyncio.TimerHandle | None = None
 
     def hold(self, conn: socket.socket, _peer: tuple) -> None:
-        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(self._poll.fileno(), self._ready)
         if len(self._pending) >= self.max_pending:
             self._drop(next(iter(self._pending)))
         self._pending[conn] = (time.monotonic() + self.timeout_s, bytearray())
-        loop.add_reader(conn.fileno(), self._readable, conn)
-        if self._sweeper is None:
-            self._sweeper = loop.call_later(SWEEP_S, self._sweep)
+        if self._read(conn):
+            self._poll.register(conn, selectors.EVENT_READ)
+            if self._sweeper is None:
+                self._sweeper = self._loop.call_later(SWEEP_S, self._sweep)
 
     def stats(self) -> dict[str, int]:
         return {"waiting_for_headers": len(self._pending), "dropped_before_headers": self.dropped}
@@ -57,35 +68,45 @@ class HeadGate:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._loop is not None:
+            self._loop.remove_reader(self._poll.fileno())
+        self._poll.close()
         self._handovers.cancel()
 
-    def _readable(self, conn: socket.socket) -> None:
-        held = self._pending.get(conn)
-        if held is None:
-            return
+    def _ready(self) -> None:
+        for key, _ in self._poll.select(0):
+            if key.fileobj in self._pending:
+                self._read(key.fileobj)
+
+    def _read(self, conn: socket.socket) -> bool:
+        """Read what came; hand the connection over once its head is whole. True while it must wait on."""
         try:
             data = conn.recv(READ)
         except (BlockingIOError, InterruptedError):
-            return
+            return True
         except OSError:
             data = b""
         if not data:  # the client left before its head was whole
             self._drop(conn, counted=False)
-            return
-        buf = held[1]
+            return False
+        buf = self._pending[conn][1]
         seen = max(0, len(buf) - 3)  # look only at what is new (and the 3 bytes an end may span)
         buf += data
         if len(buf) >= self.head_limit or any(buf.find(end, seen) >= 0 for end in _ENDS):
-            self._release(conn, bytes(buf))
+            self._forget(conn)
+            self._handovers.start(conn, self.factory, bytes(buf))
+            return False
+        return True
 
-    def _release(self, conn: socket.socket, head: bytes) -> None:
+    def _forget(self, conn: socket.socket) -> None:
         del self._pending[conn]
-        asyncio.get_running_loop().remove_reader(conn.fileno())
-        self._handovers.start(conn, self.factory, head)
+        try:
+            self._poll.unregister(conn)
+        except KeyError:
+            pass  # never registered: its head came with the connection
 
     def _drop(self, conn: socket.socket, counted: bool = True) -> None:
-        del self._pending[conn]
-        asyncio.get_running_loop().remove_reader(conn.fileno())
+        self._forget(conn)
         reset(conn)
         self.dropped += counted
 
@@ -95,4 +116,4 @@ class HeadGate:
             if deadline > now:
                 break  # held in arrival order with one timeout: the rest are younger
             self._drop(conn)
-        self._sweeper = asyncio.get_running_loop().call_later(SWEEP_S, self._sweep) if self._pending else None
+        self._sweeper = self._loop.call_later(SWEEP_S, self._sweep) if self._pending else None
