@@ -74,19 +74,25 @@ class HandOvers:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task] = set()
 
-    def start(self, conn: socket.socket, factory: Callable[[], Protocol], head: bytes = b"") -> None:
-        task = asyncio.get_running_loop().create_task(self._hand_over(conn, factory, head))
+    def start(self, conn: socket.socket, factory: Callable[[], Protocol], head: bytes = b"",
+              lost: Callable[[], None] | None = None) -> None:
+        """Make `conn` an asyncio connection with `factory()` as its protocol (given `head` first); `lost` is
+        called if that fails (the client left between accept and now)."""
+        task = asyncio.get_running_loop().create_task(self._hand_over(conn, factory, head, lost))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    async def _hand_over(conn: socket.socket, factory: Callable[[], Protocol], head: bytes) -> None:
+    async def _hand_over(conn: socket.socket, factory: Callable[[], Protocol], head: bytes,
+                         lost: Callable[[], None] | None) -> None:
         make = (lambda: _Primed(factory(), head)) if head else factory  # noqa: E731
         try:
             await asyncio.get_running_loop().connect_accepted_socket(make, conn)
-        except OSError as exc:  # the client left between accept and now
+        except OSError as exc:
             log.debug("accepted connection lost at once: %s", exc)
             conn.close()
+            if lost is not None:
+                lost()
 
     def cancel(self) -> None:
         for task in list(self._tasks):

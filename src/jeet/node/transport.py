@@ -163,7 +163,9 @@ class Transport:
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         # a refused connection is reset before any stream task exists: refusing thousands a second costs
         # the node next to nothing
-        take = lambda conn, _peer: self._handovers.start(conn, self._protocol)  # noqa: E731
+        def take(conn, peer) -> None:
+            self._handovers.start(conn, lambda: self._protocol(peer), lost=lambda: self._started(peer))
+
         self._listener = Listener(listening_socket(host, port), take, admit=self._admit)
         self._listener.start()
         return self._listener.address
@@ -259,8 +261,9 @@ class Transport:
         if link.peer is None:  # no Hello from the expected node: the claim did not hold
             self._fail(link)
 
-    def _protocol(self) -> asyncio.StreamReaderProtocol:
-        return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=STREAM_LIMIT), self._accept)
+    def _protocol(self, peer) -> asyncio.StreamReaderProtocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=STREAM_LIMIT),
+                                            lambda reader, writer: self._accept(reader, writer, peer))
 
     def _admit(self, peer) -> bool:
         """Whether a connection from `peer` may be served at all: within the per-host limits."""
@@ -275,13 +278,19 @@ class Transport:
         self._starting[host] = starting + 1
         return True
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+    def _started(self, peer) -> None:
+        """An admitted connection from `peer` is served now (or was lost before it could be): its host's
+        count of connections on their way in goes down."""
         host = str(peer[0]) if peer else "?"
-        lim = self.limits
         left = self._starting.pop(host, 1) - 1
         if left > 0:
             self._starting[host] = left
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer) -> None:
+        """Serve an admitted connection from `peer` (the address it was admitted under)."""
+        self._started(peer)
+        host = str(peer[0]) if peer else "?"
+        lim = self.limits
         if len(self._inbound) >= lim.max_connections:
             victim = next((lk for lk in self._inbound if lk.peer is None), None)
             if victim is None:
