@@ -111,6 +111,17 @@ def test_jeet_run_on_a_call_that_loops_is_one_line_and_exit_status_2(tmp_path):
     assert len(lines) == 1 and "f(0) did not finish within the 0.2 s call deadline" in lines[0], proc.stderr
 
 
+def test_jeet_run_on_a_module_whose_start_function_loops_is_one_line_and_exit_status_2(tmp_path):
+    module = tmp_path / "start.wat"
+    module.write_text(START_LOOPS)
+    proc = subprocess.run([sys.executable, "-m", "jeet", "run", str(module), "--call-timeout", "0.2", "--hot", "0",
+                           "--calls", "5", "--data", str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": SRC})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "start function did not finish within 0.2 s" in lines[0], proc.stderr
+
+
 def test_sigint_stops_a_call_in_another_thread_with_call_interrupted(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, threading, time
