@@ -54,7 +54,8 @@ def test_the_race_crowns_a_natively_faster_contender() -> None:
     race = quick_race()
     incumbent, fast = Candidate("loop", LOOP), Candidate("popcnt", POPCNT)
     assert race.choose(incumbent, [Candidate("same", LOOP), fast]) is fast
-    assert race.seconds > 0
+    assert race.seconds > 0 and race.last_winner == "popcnt" and race.last.time_ratio < 1
+    assert race.choose(fast, [Candidate("same", POPCNT_NAMED)]) is fast and race.last_winner is None
 
 
 def test_a_race_over_its_timing_share_changes_nothing_and_times_nothing() -> None:
@@ -134,6 +135,9 @@ def test_popcount_from_o2opt_is_natively_faster_with_its_interval(tmp_path: Path
     low, high = d["time_ratio_ci"]
     assert low <= d["time_ratio"] <= high < 0.97
     assert 0 < d["timing_seconds"] and 0 < d["timing_share"] < 1
+    # the champion became champion by winning a race: its operator is credited with the measured speedup
+    won = [o for o in d["operators"] if o["native_wins"]]
+    assert won and all(o["native_speedup"] > 1 for o in won)
     evidence = json.loads(Path(str(out) + ".evidence.json").read_text())["native_time"]
     assert evidence["timing"]["method"]["cases"] > 0 and evidence["timing"]["variants"][2]["samples_ns"]
 

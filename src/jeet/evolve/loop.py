@@ -380,9 +380,16 @@ class Evolution:
         if promotion.champion is not None:
             self.past_champions.append(self.champion)
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
+            self._credit_native_win(self.champion)
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
             self._retrain()  # the gate taught the search the case it got wrong
         self.state.stagnant = 0 if promotion.champion is not None else self.state.stagnant + 1
+
+    def _credit_native_win(self, champion: Member) -> None:
+        """A race made `champion` champion: its operator gets the measured ratio (what it did in native time)."""
+        race = self.race
+        if race is not None and race.last is not None and race.last_winner == champion.sha256:
+            self.ledger.record_native(champion.operator or "?", race.last.time_ratio)
 
     def _retrain(self) -> None:
         """The training set grew: re-measure the original and re-score the population on it."""

@@ -48,6 +48,7 @@ class NativeTimeRace:
         self.races = 0
         self.skipped = 0     # promotions where the timing budget said no
         self.last: Judgement | None = None
+        self.last_winner: Hashable | None = None  # the key `choose` last promoted by a race, judged by `last`
         self._lost: set[tuple[Hashable, Hashable]] = set()  # (incumbent, contender) already raced and lost
 
     def within_budget(self) -> bool:
@@ -55,6 +56,7 @@ class NativeTimeRace:
         return self.seconds <= self.share * (time.monotonic() - self.started)
 
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
+        self.last_winner = None
         fresh = [c for c in accepted if c.key != incumbent.key and (incumbent.key, c.key) not in self._lost]
         if not fresh:
             return incumbent
@@ -77,6 +79,7 @@ class NativeTimeRace:
         verdict = judge_report(report, 0, best, min_gain=RACE_MIN_GAIN)
         self.last = verdict
         if verdict.improved:
+            self.last_winner = field[best - 1].key
             return field[best - 1]
         self._lost.update((incumbent.key, c.key) for c in field)
         return incumbent
