@@ -414,9 +414,9 @@ class Evolution:
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
         t0 = time.monotonic()
+        self.promote(force=True)  # proofs still in the background: only an answer already in can promote
         if self.proof is not None:
             self.proof.final()
-        self.promote(force=True)
         original = sha256(self.problem.wasm)
         # the champion, else the newest earlier champion that still passes every check, else the original
         tried = [self.champion] + [m for m in reversed(self.past_champions) if m.sha256 != self.champion.sha256]

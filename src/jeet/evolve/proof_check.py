@@ -261,9 +261,16 @@ class ProofCheck:
         return out
 
     def final(self) -> None:
-        """The final check waits for its answer (the output must be checked, however long it takes)."""
+        """The run is over. An answer already in counts; a proof still running is abandoned (its candidate is
+        simply not adopted), so the solver does not hold up the end of a run past its budget. From now on a
+        check waits for its answer: the output must be checked, however long that takes (it almost always
+        is already, since a champion is promoted only once proved)."""
         self.background = False
-        self._collect_pending()
+        self._ready.clear()
+        if self._process is not None and self._process.pending is not None:
+            self._collect(wait=False)
+            if self._process.pending is not None:
+                self._process.close(kill=True)
 
     def close(self) -> None:
         if self._process is not None:
