@@ -14,7 +14,7 @@ import wasmtime
 from jeet.evolve import EvolveConfig, Evolution, load_problem
 from jeet.evolve import loop as loop_module
 from jeet.evolve.gate import Candidate
-from jeet.evolve.race import NativeTimeRace, final_judgement, probe
+from jeet.evolve.race import NativeTimeRace, decide_output, final_judgement, probe
 from jeet.kernels import get_kernel
 from jeet.oracle import Case
 
@@ -22,14 +22,16 @@ POPCNT = bytes(wasmtime.wat2wasm('(module (func (export "f") (param i32) (result
 # the same code with a name section: other bytes, another key, identical machine code
 POPCNT_NAMED = bytes(wasmtime.wat2wasm(
     '(module $other (func $g (export "f") (param i32) (result i32) (i32.popcnt (local.get 0))))'))
-LOOP = bytes(wasmtime.wat2wasm("""
+LOOP_WAT = """
 (module (func (export "f") (param $x i32) (result i32) (local $n i32)
   (block $done (loop $l
     (br_if $done (i32.eqz (local.get $x)))
     (local.set $n (i32.add (local.get $n) (i32.and (local.get $x) (i32.const 1))))
     (local.set $x (i32.shr_u (local.get $x) (i32.const 1)))
     (br $l)))
-  (local.get $n)))"""))
+  (local.get $n)))"""
+LOOP = bytes(wasmtime.wat2wasm(LOOP_WAT))
+LOOP_COPY = bytes(wasmtime.wat2wasm(LOOP_WAT.replace("(module", "(module $copy")))
 TRAPS_ON_5 = bytes(wasmtime.wat2wasm("""
 (module (func (export "f") (param i32) (result i32)
   (if (i32.eq (local.get 0) (i32.const 5)) (then unreachable)) (i32.popcnt (local.get 0))))"""))
@@ -84,6 +86,18 @@ def test_an_untimeable_input_falls_back_to_fuel_with_a_notice(monkeypatch) -> No
         assert evo.race is None and evo.judgement is None
         assert evo.notices == ["parity cannot be timed natively (traps on the timing inputs); using the fuel objective"]
         assert evo.improved == (evo.champion.sha256 != problem.sha256)
+
+
+def test_the_output_of_a_fuel_ranked_search_is_the_fastest_verified_and_never_slower_than_the_input() -> None:
+    fast = decide_output(Candidate("loop", LOOP), [Candidate("same", LOOP_COPY), Candidate("popcnt", POPCNT)], "f",
+                         CASES, min_time_s=0.1)
+    assert fast.output.key == "popcnt" and fast.improved and fast.judgement.time_ratio < 1
+    same = decide_output(Candidate("popcnt", POPCNT), [Candidate("named", POPCNT_NAMED)], "f", CASES, min_time_s=0.1)
+    assert same.output.key == "popcnt" and not same.improved  # identical code: the input stays
+    nothing = decide_output(Candidate("popcnt", POPCNT), [], "f", CASES)
+    assert nothing.output.key == "popcnt" and nothing.judgement is None and nothing.race.seconds == 0
+    trapping = decide_output(Candidate("t", TRAPS_ON_5), [Candidate("popcnt", POPCNT)], "f", CASES)
+    assert trapping.output.key == "popcnt" and "trap" in trapping.untimeable  # fuel decides, and says why
 
 
 def jeet(*args: str, cwd: Path) -> subprocess.CompletedProcess:

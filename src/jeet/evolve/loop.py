@@ -43,6 +43,10 @@ __all__ = ["Evolution", "RunState", "Verification"]
 # How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
 # runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
 SEEN_CAP = 250_000
+# At the end of a budgeted run the proof still running gets this share of the budget (at most the cap) to
+# answer; what is not proved by then is not adopted, so the solver keeps the run near its budget.
+PROOF_GRACE_SHARE = 0.1
+PROOF_GRACE_MAX_S = 5.0
 
 
 @dataclass
@@ -414,9 +418,15 @@ class Evolution:
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
         t0 = time.monotonic()
-        self.promote(force=True)  # proofs still in the background: only an answer already in can promote
-        if self.proof is not None:
+        if self.proof is None:
+            self.promote(force=True)
+        elif self.config.budget_s is None:  # bounded by generations: wait for every answer (reproducible)
             self.proof.final()
+            self.promote(force=True)
+        else:  # a budget: the proof running gets a short grace, then only answers already in can promote
+            self.proof.final(grace_s=min(PROOF_GRACE_MAX_S, PROOF_GRACE_SHARE * self.config.budget_s))
+            with self.proof.known_only():
+                self.promote(force=True)
         original = sha256(self.problem.wasm)
         # the champion, else the newest earlier champion that still passes every check, else the original
         tried = [self.champion] + [m for m in reversed(self.past_champions) if m.sha256 != self.champion.sha256]

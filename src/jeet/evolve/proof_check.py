@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import JeetError
@@ -178,6 +179,7 @@ class ProofCheck:
         self.round = 0
         self._started_round: dict[str, int] = {}
         self._ready: dict[str, bytes] = {}  # started in a process that cannot have children: proved inline
+        self._known_only = False
 
     def verify(self, wasm: bytes, key: str | None = None, wait: bool = True) -> tuple[Verification, Judgement]:
         """The verification of `wasm` and the gate's judgement of it (cached by content hash).
@@ -191,6 +193,9 @@ class ProofCheck:
         if key == self.original_sha:
             self._cache[key] = out = (identical(), Judgement(True, False, "proved", "the output is the input"))
             return out
+        if self._known_only and not wait:
+            v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "not proved before the run ended")
+            return v, Judgement(False, False, "not adopted", "not proved before the run ended")
         inline = self._process is None or multiprocessing.current_process().daemon  # a daemon has no children
         if wait or not self.background:
             if inline:
@@ -223,10 +228,7 @@ class ProofCheck:
         self.round += 1
 
     def _collect_pending(self) -> None:
-        for key, wasm in list(self._ready.items()):
-            self._ready.pop(key)
-            self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
-                                                  **self._kw()))
+        self._ready_inline()
         if self._process is not None and self._process.pending is not None:
             self._collect(wait=True)
 
@@ -260,17 +262,43 @@ class ProofCheck:
         self._cache[key] = out
         return out
 
-    def final(self) -> None:
-        """The run is over. An answer already in counts; a proof still running is abandoned (its candidate is
-        simply not adopted), so the solver does not hold up the end of a run past its budget. From now on a
-        check waits for its answer: the output must be checked, however long that takes (it almost always
-        is already, since a champion is promoted only once proved)."""
+    def final(self, grace_s: float | None = None) -> None:
+        """The search is over; from now on a check waits for its answer (the output must be checked, however
+        long that takes; it almost always is already, since a champion is promoted only once proved).
+
+        The proof still running is waited for: fully when `grace_s` is None (a run bounded by generations
+        stays reproducible), else at most `grace_s` seconds, then abandoned (its candidate is simply not
+        adopted), so the solver cannot hold a budgeted run much past its budget."""
         self.background = False
-        self._ready.clear()
-        if self._process is not None and self._process.pending is not None:
-            self._collect(wait=False)
-            if self._process.pending is not None:
-                self._process.close(kill=True)
+        self._ready_inline()
+        if self._process is None or self._process.pending is None:
+            return
+        if grace_s is None:
+            self._collect(wait=True)
+            return
+        fut, deadline = self._process.pending[2], time.monotonic() + max(0.0, grace_s)
+        while not fut.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._collect(wait=False)
+        if self._process.pending is not None:
+            self._process.close(kill=True)
+
+    @contextmanager
+    def known_only(self):
+        """Within: a candidate whose proof is not known yet is not adopted, and no new proof starts (the end
+        of a budgeted run: only answers already in may promote a contender)."""
+        self._known_only = True
+        try:
+            yield
+        finally:
+            self._known_only = False
+
+    def _ready_inline(self) -> None:
+        """Proofs queued to run inline (a process that cannot have children) run now."""
+        for key, wasm in list(self._ready.items()):
+            self._ready.pop(key)
+            self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
+                                                  **self._kw()))
 
     def close(self) -> None:
         if self._process is not None:
