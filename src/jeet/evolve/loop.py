@@ -244,7 +244,8 @@ class Evolution:
 
         c = self.config
         return ProofCheck(p.wasm, p.function, bound=c.prove_bound, timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
-                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, background=True)
+                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, background=True,
+                          reproducible=c.budget_s is None)
 
     # --- ask / tell ------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from .gate import Candidate, GateResult
 
 # a check's wall-clock limit, in per-query timeouts
 PROOF_LIMIT_FACTOR = 3.0
+PROVER_NICE = 5  # CFS weight 335 against the workers' 1024: about a quarter of a core while both are busy
 
 # reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
 _SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
@@ -95,9 +96,10 @@ def identical() -> Verification:
 
 
 def _prover_init(parent: int) -> None:
-    """The prover child: below the evaluation workers on the CPU, and gone when its parent goes (a killed node
-    or run must not leave a solver running)."""
-    os.nice(19)
+    """The prover child: somewhat below the evaluation workers on the CPU (a share of a core while they are
+    busy, not none: a starved proof would hold back every promotion), and gone when its parent goes (a
+    killed node or run must not leave a solver running)."""
+    os.nice(PROVER_NICE)
     exit_with(parent)
 
 
@@ -154,7 +156,7 @@ class ProofCheck:
 
     def __init__(self, original: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
                  solver: str = "bitwuzla", sandbox=None, learnable=None, limit_s: float | None = None,
-                 background: bool = False) -> None:
+                 background: bool = False, reproducible: bool = True) -> None:
         if bound < 1:
             raise JeetError(f"the proof bound must be at least 1, got {bound}")
         if timeout_s <= 0:
@@ -173,6 +175,7 @@ class ProofCheck:
         # now (not blacklisted) and asked again later; `final()` waits again
         self.limit_s = limit_s
         self.background = background and limit_s is not None
+        self.reproducible = reproducible
         self.wall_s = 0.0  # time this process spent waiting for answers
         self.deferred = 0
         self._process = ProverProcess(limit_s) if limit_s is not None else None
@@ -206,10 +209,20 @@ class ProofCheck:
                 self._process.start(key, wasm, self.original, wasm, self.function, **self._kw())
                 self._collect_pending()
             return self._cache[key]
-        # in the background: a proof started in one round is answered in the next (`next_round`), the
-        # same way whatever the machine's speed, so a seed still makes the same run
+        # in the background: with `reproducible`, a proof started in one round is answered in the next
+        # (`next_round`; waiting for it if need be), the same way whatever the machine's speed, so a seed
+        # makes the same run; without (a budgeted run), an answer is taken when it is in, never waited for
         if self._started_round.get(key, self.round) < self.round:
-            self._collect_pending()
+            if self.reproducible:
+                self._collect_pending()
+            else:
+                self._ready_inline()
+                if self._process is not None and self._process.pending is not None:
+                    self._collect(wait=False)
+            if key in self._cache:
+                return self._cache[key]
+        elif not self.reproducible and self._process is not None and self._process.pending is not None:
+            self._collect(wait=False)  # a finished proof frees the child for the next one
             if key in self._cache:
                 return self._cache[key]
         busy = bool(self._ready) or (self._process is not None and self._process.pending is not None)
