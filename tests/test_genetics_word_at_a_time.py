@@ -7,7 +7,7 @@ import random
 
 import pytest
 from byte_loops_wat import COUNT_NE_UNROLLED, COUNT_SAME, MAX_IF, MIN_SELECT, NOT_REDUCTIONS, REDUCTIONS, SEARCHES
-from ops_support import (KERNEL_NAMES, assert_becomes, assert_only_inserts, promoted, assert_same_behaviour, assert_unchanged, buffer_cases, kernel,
+from ops_support import (KERNEL_NAMES, assert_becomes, assert_only_inserts, promoted, assert_same_behaviour, buffer_cases, kernel,
                          target_cases, two_buffer_cases, wasmtime_valid, wat)
 
 from jeet.genetics import Genome
@@ -123,7 +123,7 @@ def test_an_unrolled_count_of_non_newlines_becomes_two_i64_words_per_iteration()
 
 @pytest.mark.parametrize("text", [MAX_IF, MIN_SELECT, *NOT_REDUCTIONS.values()])
 def test_maxima_minima_and_non_reductions_are_left_alone(text):
-    assert_unchanged(WordAtATime(), 0, text)
+    assert_becomes(WordAtATime(), 0, text, None)
 
 
 @pytest.mark.parametrize("name", ["sum_while", "count_ne_unrolled"])
