@@ -39,11 +39,11 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.types import EMPTY_BLOCK, I32
 
 from ._ops import BLOCK, BLOCK_STARTS, BR, BR_IF, BR_TABLE, END, LOCAL_GET, LOCAL_SET, LOCAL_TEE, LOOP
-from ._rewrite import CONTROL, PURE, I, block_local, checked_child, const_of, local_writes, signed
+from ._rewrite import CONTROL, PURE, I, block_local, const_of, local_writes, rewrite_one_site, signed
 from ._symbolic import commuted, constant, evaluate, truth
 from .flow import simulate
 from .operator import Genome, Operator
-from .sites import Facts, add_locals, facts, pick_target
+from .sites import Facts, add_locals
 
 __all__ = ["Unroll", "Loop", "Counter", "find_loops", "unrolled"]
 
@@ -303,13 +303,5 @@ class Unroll(Operator):
     name = "unroll"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("loops", t, lambda: find_loops(facts(parent, t)))
-            if found:
-                f = facts(parent, t)
-                return checked_child(parent, t, unrolled(f, found[rng.randrange(len(found))], rng.choice(FACTORS)))
-        return None
+        return rewrite_one_site(parents[0], rng, "loops", find_loops,
+                                lambda f, loop: unrolled(f, loop, rng.choice(FACTORS)))
