@@ -14,13 +14,9 @@ from jeet.genetics import Genome, Operator
 ENGINE = wasmtime.Engine()
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "src" / "jeet" / "kernels" / "wasm"
 
-# A bit-count loop in the shape a compiler emits for `while (x) { c += x & 1; x >>= 1; }`.
-POPCOUNT_LOOP = """
-(module
-  (func (export "f") (param i32) (result i32) (local i32)
-    block
-      loop
-        local.get 0
+# A bit-count loop in the shape a compiler emits for `while (x) { c += x & 1; x >>= 1; }`; POPCOUNT_TRIP
+# is one trip of it (the test and the updates, without the branch back).
+POPCOUNT_TRIP = """        local.get 0
         i32.eqz
         br_if 1
         local.get 1
@@ -32,7 +28,13 @@ POPCOUNT_LOOP = """
         local.get 0
         i32.const 1
         i32.shr_u
-        local.set 0
+        local.set 0"""
+POPCOUNT_LOOP = f"""
+(module
+  (func (export "f") (param i32) (result i32) (local i32)
+    block
+      loop
+{POPCOUNT_TRIP}
         br 0
       end
     end

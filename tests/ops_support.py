@@ -6,12 +6,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from genetics_support import KERNEL_DIR, assert_becomes, wat  # noqa: F401 (assert_becomes, wat: for the tests)
+from genetics_support import KERNEL_DIR, wat  # noqa: F401 (wat: for the tests)
 from genetics_support import is_valid as wasmtime_valid
 
-from jeet.genetics import Genome
+from jeet.genetics import Genome, Operator
 from jeet.sandbox import Outcome, Sandbox
-from jeet.wasm import decode
+from jeet.wasm import decode, validate
 
 MEMORY_END = 2 * 65536  # the kernels' memory: 2 pages
 # wasm-tools smith flags for WebAssembly 2.0 modules with SIMD (and nothing after 2.0)
@@ -129,6 +129,23 @@ def assert_same_behaviour(before: bytes, after: bytes, function: str, cases: Seq
 
 def kernel(name: str, level: str) -> bytes:
     return (KERNEL_DIR / f"{name}.{level}.wasm").read_bytes()
+
+
+def applied_over_kernels(op: Operator, seeds: int = 3) -> set[str]:
+    """Apply `op` to every built-in kernel at -O0 and -O2 with `seeds` seeds each; every child must validate in
+    jeet and in wasmtime. Returns the builds (`name.level`) it applied to."""
+    applied = set()
+    for name in KERNEL_NAMES:
+        for level in ("O0", "O2"):
+            wasm = kernel(name, level)
+            g = Genome.from_bytes(wasm, next(iter(decode(wasm).exported_functions())))
+            for seed in range(seeds):
+                child = op.apply(random.Random(seed), [g])
+                if child is not None:
+                    validate(decode(child.wasm))
+                    assert wasmtime_valid(child.wasm), (op.name, name, level, seed)
+                    applied.add(f"{name}.{level}")
+    return applied
 
 
 def promoted(name: str) -> Genome:

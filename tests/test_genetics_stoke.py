@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from ops_support import KERNEL_NAMES, assert_becomes, kernel, wasmtime_valid, wat
+from genetics_support import assert_becomes
+from ops_support import KERNEL_NAMES, kernel, wasmtime_valid, wat
 
 from jeet.genetics import Genome
 from jeet.genetics.stoke import Stoke
