@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from itertools import takewhile
 from typing import Callable, Mapping
 
@@ -26,7 +26,7 @@ from ..timing import Judgement, UntimeableError
 from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
-from .driver import Pipeline, Progress, drive, stop_reason
+from .driver import Pipeline, drive, stop_reason
 from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
@@ -35,6 +35,7 @@ from .population import Member, first_front, rank_weighted
 from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
 from .seeding import wasm_opt_variant
+from .state import RunState
 from .evaluation import Status
 from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
 
@@ -47,15 +48,6 @@ SEEN_CAP = 250_000
 # answer; what is not proved by then is not adopted, so the solver keeps the run near its budget.
 PROOF_GRACE_SHARE = 0.1
 PROOF_GRACE_MAX_S = 5.0
-
-
-@dataclass
-class RunState(Progress):
-    offspring_made: int = 0
-    offspring_valid: int = 0
-    distinct: int = 0  # offspring whose content hash this run had not seen before
-    repeats: int = 0   # offspring identical to one seen before (no new information)
-    extra_train: list[Case] = field(default_factory=list)  # the gate's learned cases (the same list)
 
 
 class Evolution:
