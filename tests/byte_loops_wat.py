@@ -28,16 +28,9 @@ SUM_WHILE = """
     local.get $s))
 """
 
-# do { if (*p > m) m = *p; p++; } while (--n);   pointer walk, down counter, if-form signed max
-MAX_IF = """
-(module
-  (memory (export "memory") 2)
-  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $m i32) (local $b i32)
-    block
-      local.get $n
-      i32.eqz
-      br_if 0
-      loop
+# do { if (*p > m) m = *p; p++; } while (--n);   pointer walk, down counter, if-form signed max.
+# MAX_IF_LOOP is its loop, the byte tail that stays after a rewrite.
+MAX_IF_LOOP = """      loop
         local.get $p
         i32.load8_u
         local.tee $b
@@ -56,7 +49,16 @@ MAX_IF = """
         i32.add
         local.tee $n
         br_if 0
-      end
+      end"""
+MAX_IF = f"""
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $m i32) (local $b i32)
+    block
+      local.get $n
+      i32.eqz
+      br_if 0
+{MAX_IF_LOOP}
     end
     local.get $m))
 """
@@ -96,12 +98,9 @@ MIN_SELECT = """
     local.get $m))
 """
 
-# count the bytes that are not '\\n' (a constant target), unrolled by two, bound in a local
-COUNT_NE_UNROLLED = """
-(module
-  (memory (export "memory") 2)
-  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $c i32) (local $end i32)
-    local.get $n
+# count the bytes that are not '\\n' (a constant target), unrolled by two, bound in a local.
+# COUNT_NE_HEAD and COUNT_NE_LOOP are the parts a rewrite keeps: the bound's set-up and the loop.
+COUNT_NE_HEAD = """    local.get $n
     i32.const -2
     i32.and
     local.tee $end
@@ -109,8 +108,8 @@ COUNT_NE_UNROLLED = """
     if
       i32.const 0
       return
-    end
-    loop
+    end"""
+COUNT_NE_LOOP = """    loop
       local.get $c
       local.get $p
       local.get $i
@@ -134,7 +133,13 @@ COUNT_NE_UNROLLED = """
       local.get $end
       i32.ne
       br_if 0
-    end
+    end"""
+COUNT_NE_UNROLLED = f"""
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (result i32) (local $i i32) (local $c i32) (local $end i32)
+{COUNT_NE_HEAD}
+{COUNT_NE_LOOP}
     local.get $c))
 """
 
@@ -309,13 +314,9 @@ EQUAL_BYTES = """
     end))
 """
 
-# i = 0; while (i < n && p[i] != t) i++; return i;   (memchr as an index)
-FIND_BYTE = """
-(module
-  (memory (export "memory") 2)
-  (func (export "f") (param $p i32) (param $n i32) (param $t i32) (result i32) (local $i i32)
-    block
-      loop
+# i = 0; while (i < n && p[i] != t) i++; return i;   (memchr as an index).
+# FIND_BYTE_LOOP is its loop, which stays after a rewrite to find the byte.
+FIND_BYTE_LOOP = """      loop
         local.get $i
         local.get $n
         i32.ge_u
@@ -332,7 +333,13 @@ FIND_BYTE = """
         i32.add
         local.set $i
         br 0
-      end
+      end"""
+FIND_BYTE = f"""
+(module
+  (memory (export "memory") 2)
+  (func (export "f") (param $p i32) (param $n i32) (param $t i32) (result i32) (local $i i32)
+    block
+{FIND_BYTE_LOOP}
     end
     local.get $i))
 """

@@ -14,13 +14,9 @@ from jeet.genetics import Genome, Operator
 ENGINE = wasmtime.Engine()
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "src" / "jeet" / "kernels" / "wasm"
 
-# A bit-count loop in the shape a compiler emits for `while (x) { c += x & 1; x >>= 1; }`.
-POPCOUNT_LOOP = """
-(module
-  (func (export "f") (param i32) (result i32) (local i32)
-    block
-      loop
-        local.get 0
+# A bit-count loop in the shape a compiler emits for `while (x) { c += x & 1; x >>= 1; }`; POPCOUNT_TRIP
+# is one trip of it (the test and the updates, without the branch back).
+POPCOUNT_TRIP = """        local.get 0
         i32.eqz
         br_if 1
         local.get 1
@@ -32,7 +28,13 @@ POPCOUNT_LOOP = """
         local.get 0
         i32.const 1
         i32.shr_u
-        local.set 0
+        local.set 0"""
+POPCOUNT_LOOP = f"""
+(module
+  (func (export "f") (param i32) (result i32) (local i32)
+    block
+      loop
+{POPCOUNT_TRIP}
         br 0
       end
     end
@@ -351,18 +353,32 @@ def bodies(wasm: bytes) -> list[tuple[tuple, list[str]]]:
     return [(body.local_types(), [repr(i) for i in body.instrs]) for body in decode(wasm).bodies]
 
 
+def printed(wasm: bytes) -> str:
+    """The module as text, for a failure message (wasm-tools when installed, else jeet's instruction lists)."""
+    exe = shutil.which("wasm-tools")
+    if exe is not None:
+        r = subprocess.run([exe, "print"], input=wasm, capture_output=True)
+        if r.returncode == 0:
+            return r.stdout.decode()
+    return "\n".join(f"{locals_} {instrs}" for locals_, instrs in bodies(wasm))
+
+
 def assert_becomes(operator: Operator, seed: int, before_wat: str, after_wat: str | None,
                    function: str = "f") -> Genome | None:
-    """Apply `operator` with `random.Random(seed)` to the module of `before_wat`: the child's bodies
-    must equal those of `after_wat` (None: the operator must answer "not applicable")."""
+    """Apply `operator` with `random.Random(seed)` to the module of `before_wat` (evolving `function`): every
+    body of the child (locals and instructions) must equal those of `after_wat`, and the child must validate
+    in jeet and in wasmtime. `after_wat` None: the operator must answer "not applicable" (None)."""
+    from jeet.wasm import decode, validate
+
     parent = Genome.from_bytes(wat(before_wat), function)
     child = operator.apply(random.Random(seed), [parent])
     if after_wat is None:
-        assert child is None, bodies(child.wasm)
+        assert child is None, f"{operator.name} applied and produced:\n{printed(child.wasm)}"
         return None
     assert child is not None, f"{operator.name} did not apply"
     got, expected = bodies(child.wasm), bodies(wat(after_wat))
-    assert got == expected, f"\ngot:      {got}\nexpected: {expected}"
+    assert got == expected, f"{operator.name} produced:\n{printed(child.wasm)}\ngot:      {got}\nexpected: {expected}"
+    validate(decode(child.wasm))
     assert is_valid(child.wasm)
     return child
 

@@ -1,20 +1,18 @@
-"""Helpers for the loop and window operators' tests: "this WAT becomes that WAT", and "before and after
-agree under the sandbox on many buffers"."""
+"""Helpers for the loop and window operators' tests: "before and after agree under the sandbox on many
+buffers", kernels and buffer cases ("this WAT becomes that WAT" is `genetics_support.assert_becomes`)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-import wasmtime
+from genetics_support import KERNEL_DIR, wat  # noqa: F401 (wat: for the tests)
+from genetics_support import is_valid as wasmtime_valid
 
 from jeet.genetics import Genome, Operator
 from jeet.sandbox import Outcome, Sandbox
 from jeet.wasm import decode, validate
 
-KERNEL_DIR = Path(__file__).resolve().parents[1] / "src" / "jeet" / "kernels" / "wasm"
-ENGINE = wasmtime.Engine()
 MEMORY_END = 2 * 65536  # the kernels' memory: 2 pages
 # wasm-tools smith flags for WebAssembly 2.0 modules with SIMD (and nothing after 2.0)
 SMITH_SIMD = [
@@ -28,46 +26,11 @@ SMITH_SIMD = [
 KERNEL_NAMES = tuple(sorted({p.name.rsplit(".", 2)[0] for p in KERNEL_DIR.glob("*.O2.wasm")}))
 
 
-def wat(text: str) -> bytes:
-    return wasmtime.wat2wasm(text)
-
-
-def wasmtime_valid(wasm: bytes) -> bool:
-    try:
-        wasmtime.Module.validate(ENGINE, wasm)
-    except wasmtime.WasmtimeError:
-        return False
-    return True
-
-
 def _function_code(wasm: bytes, function: str) -> tuple[tuple, tuple]:
     m = decode(wasm)
     d = m.defined_index(m.export_func(function))
     body = m.bodies[d]
     return body.local_types(), tuple((i.op, i.imm) for i in body.instrs)
-
-
-def assert_becomes(operator: Operator, seed: int, before_wat: str, after_wat: str, function: str = "f") -> Genome:
-    """Applying `operator` with `random.Random(seed)` to `before_wat` gives exactly `after_wat`'s function
-    (same locals, same instructions), and the child validates in jeet and in wasmtime."""
-    parent = Genome.from_bytes(wat(before_wat), function)
-    child = operator.apply(random.Random(seed), [parent])
-    assert child is not None, f"{operator.name} did not apply"
-    validate(decode(child.wasm))
-    assert wasmtime_valid(child.wasm)
-    got_locals, got = _function_code(child.wasm, function)
-    want_locals, want = _function_code(wat(after_wat), function)
-    if got != want or got_locals != want_locals:
-        import subprocess
-        printed = subprocess.run(["wasm-tools", "print"], input=child.wasm, capture_output=True).stdout.decode()
-        raise AssertionError(f"{operator.name} produced:\n{printed}")
-    return child
-
-
-def assert_unchanged(operator: Operator, seed: int, before_wat: str, function: str = "f") -> None:
-    """The operator finds nothing to do on `before_wat`."""
-    parent = Genome.from_bytes(wat(before_wat), function)
-    assert operator.apply(random.Random(seed), [parent]) is None
 
 
 def assert_only_inserts(parent: bytes, child: bytes, function: str) -> int:
@@ -166,6 +129,23 @@ def assert_same_behaviour(before: bytes, after: bytes, function: str, cases: Seq
 
 def kernel(name: str, level: str) -> bytes:
     return (KERNEL_DIR / f"{name}.{level}.wasm").read_bytes()
+
+
+def applied_over_kernels(op: Operator, seeds: int = 3) -> set[str]:
+    """Apply `op` to every built-in kernel at -O0 and -O2 with `seeds` seeds each; every child must validate in
+    jeet and in wasmtime. Returns the builds (`name.level`) it applied to."""
+    applied = set()
+    for name in KERNEL_NAMES:
+        for level in ("O0", "O2"):
+            wasm = kernel(name, level)
+            g = Genome.from_bytes(wasm, next(iter(decode(wasm).exported_functions())))
+            for seed in range(seeds):
+                child = op.apply(random.Random(seed), [g])
+                if child is not None:
+                    validate(decode(child.wasm))
+                    assert wasmtime_valid(child.wasm), (op.name, name, level, seed)
+                    applied.add(f"{name}.{level}")
+    return applied
 
 
 def promoted(name: str) -> Genome:

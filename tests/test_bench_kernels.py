@@ -138,6 +138,11 @@ def test_the_suite_on_two_kernels_writes_its_table_json_and_plots(tmp_path):
     assert json.loads((out / "bench.json").read_text())["summary"] == s
     md = (out / "bench.md").read_text()
     assert "Command: `jeet bench" in md and "Machine: " in md
+    # every operator the runs used has its line, with what it won in native time
+    ops = {o["operator"]: o for o in doc["operators"]}
+    assert ops and all(o["made"] >= o["correct"] >= o["improving"] >= 0 for o in ops.values())
+    assert all(o["native_speedup"] >= 1.0 and (o["native_wins"] > 0) == (o["kernels_won"] > 0) for o in ops.values())
+    assert "## Operators in native time" in md and all(f"| {name} |" in md for name in ops)
     assert "| popcount | O0 |" in md and "| sign | O2 (+opt) |" in md and "slower than its input" in md
     for png in ("native_time.png", "fitness.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"

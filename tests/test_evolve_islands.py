@@ -152,6 +152,12 @@ def test_evaluation_cap_is_shared_and_budget_is_one_deadline(problem):
         assert arch.evaluations < 120 + 2 * 40  # at most one generation over, per island
     with Archipelago(problem, cfg(generations=None, budget_s=2.5)) as arch:
         assert arch.run() == "budget"
+
+
+@pytest.mark.perf
+def test_the_budget_holds_for_the_whole_archipelago(problem):
+    with Archipelago(problem, cfg(generations=None, budget_s=2.5)) as arch:
+        assert arch.run() == "budget"
         assert max(r.seconds for r in arch.logbook.rows) < 2.5 + 2.5
 
 

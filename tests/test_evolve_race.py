@@ -14,7 +14,7 @@ import wasmtime
 from jeet.evolve import EvolveConfig, Evolution, load_problem
 from jeet.evolve import loop as loop_module
 from jeet.evolve.gate import Candidate
-from jeet.evolve.race import NativeTimeRace, final_judgement, probe
+from jeet.evolve.race import NativeTimeRace, decide_output, final_judgement, probe
 from jeet.kernels import get_kernel
 from jeet.oracle import Case
 
@@ -22,14 +22,16 @@ POPCNT = bytes(wasmtime.wat2wasm('(module (func (export "f") (param i32) (result
 # the same code with a name section: other bytes, another key, identical machine code
 POPCNT_NAMED = bytes(wasmtime.wat2wasm(
     '(module $other (func $g (export "f") (param i32) (result i32) (i32.popcnt (local.get 0))))'))
-LOOP = bytes(wasmtime.wat2wasm("""
+LOOP_WAT = """
 (module (func (export "f") (param $x i32) (result i32) (local $n i32)
   (block $done (loop $l
     (br_if $done (i32.eqz (local.get $x)))
     (local.set $n (i32.add (local.get $n) (i32.and (local.get $x) (i32.const 1))))
     (local.set $x (i32.shr_u (local.get $x) (i32.const 1)))
     (br $l)))
-  (local.get $n)))"""))
+  (local.get $n)))"""
+LOOP = bytes(wasmtime.wat2wasm(LOOP_WAT))
+LOOP_COPY = bytes(wasmtime.wat2wasm(LOOP_WAT.replace("(module", "(module $copy")))
 TRAPS_ON_5 = bytes(wasmtime.wat2wasm("""
 (module (func (export "f") (param i32) (result i32)
   (if (i32.eq (local.get 0) (i32.const 5)) (then unreachable)) (i32.popcnt (local.get 0))))"""))
@@ -54,7 +56,8 @@ def test_the_race_crowns_a_natively_faster_contender() -> None:
     race = quick_race()
     incumbent, fast = Candidate("loop", LOOP), Candidate("popcnt", POPCNT)
     assert race.choose(incumbent, [Candidate("same", LOOP), fast]) is fast
-    assert race.seconds > 0
+    assert race.seconds > 0 and race.last_winner == "popcnt" and race.last.time_ratio < 1
+    assert race.choose(fast, [Candidate("same", POPCNT_NAMED)]) is fast and race.last_winner is None
 
 
 def test_a_race_over_its_timing_share_changes_nothing_and_times_nothing() -> None:
@@ -83,6 +86,18 @@ def test_an_untimeable_input_falls_back_to_fuel_with_a_notice(monkeypatch) -> No
         assert evo.race is None and evo.judgement is None
         assert evo.notices == ["parity cannot be timed natively (traps on the timing inputs); using the fuel objective"]
         assert evo.improved == (evo.champion.sha256 != problem.sha256)
+
+
+def test_the_output_of_a_fuel_ranked_search_is_the_fastest_verified_and_never_slower_than_the_input() -> None:
+    fast = decide_output(Candidate("loop", LOOP), [Candidate("same", LOOP_COPY), Candidate("popcnt", POPCNT)], "f",
+                         CASES, min_time_s=0.1)
+    assert fast.output.key == "popcnt" and fast.improved and fast.judgement.time_ratio < 1
+    same = decide_output(Candidate("popcnt", POPCNT), [Candidate("named", POPCNT_NAMED)], "f", CASES, min_time_s=0.1)
+    assert same.output.key == "popcnt" and not same.improved  # identical code: the input stays
+    nothing = decide_output(Candidate("popcnt", POPCNT), [], "f", CASES)
+    assert nothing.output.key == "popcnt" and nothing.judgement is None and nothing.race.seconds == 0
+    trapping = decide_output(Candidate("t", TRAPS_ON_5), [Candidate("popcnt", POPCNT)], "f", CASES)
+    assert trapping.output.key == "popcnt" and "trap" in trapping.untimeable  # fuel decides, and says why
 
 
 def jeet(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -134,6 +149,9 @@ def test_popcount_from_o2opt_is_natively_faster_with_its_interval(tmp_path: Path
     low, high = d["time_ratio_ci"]
     assert low <= d["time_ratio"] <= high < 0.97
     assert 0 < d["timing_seconds"] and 0 < d["timing_share"] < 1
+    # the champion became champion by winning a race: its operator is credited with the measured speedup
+    won = [o for o in d["operators"] if o["native_wins"]]
+    assert won and all(o["native_speedup"] > 1 for o in won)
     evidence = json.loads(Path(str(out) + ".evidence.json").read_text())["native_time"]
     assert evidence["timing"]["method"]["cases"] > 0 and evidence["timing"]["variants"][2]["samples_ns"]
 

@@ -205,3 +205,20 @@ def test_ledger_rejects_impossible_outcomes():
         OperatorLedger().record("x", valid=False, correct=True, improving=False)
     with pytest.raises(ValueError):
         OperatorStats().record(valid=True, correct=False, improving=True)
+
+
+def test_native_wins_multiply_their_speedups_merge_and_survive_a_checkpoint():
+    ledger = OperatorLedger()
+    ledger.record_native("strength_reduce", 0.5)
+    ledger.record_native("strength_reduce", 0.8)  # two wins: 2x then 1.25x
+    other = OperatorLedger()
+    other.record_native("licm", 0.9)
+    merged = ledger.merge(other)
+    rows = {r["operator"]: r for r in merged.as_rows()}
+    assert rows["strength_reduce"]["native_wins"] == 2 and rows["strength_reduce"]["native_speedup"] == 2.5
+    assert rows["licm"]["native_speedup"] == pytest.approx(1 / 0.9, abs=1e-4)
+    assert OperatorLedger.from_dict(merged.to_dict()).as_rows() == merged.as_rows()
+    old = OperatorLedger.from_dict({"licm": [3, 2, 1, 0]})  # a checkpoint from before native wins
+    assert old.get("licm") == OperatorStats(3, 2, 1, 0) and old.get("licm").native_speedup == 1.0
+    with pytest.raises(ValueError):
+        ledger.record_native("licm", float("nan"))

@@ -9,7 +9,7 @@ import random
 
 import pytest
 import wasmtime
-from genetics_support import ENGINE, FRAME, KERNEL_DIR, POPCOUNT_LOOP, is_valid, wat
+from genetics_support import ENGINE, FRAME, KERNEL_DIR, POPCOUNT_LOOP, assert_becomes, is_valid, wat
 
 from jeet.genetics import Genome
 from jeet.genetics.const_perturb import ConstPerturb, perturb_value, set_const
@@ -22,7 +22,7 @@ from jeet.genetics.promote_slot import PromoteSlot, find_slots, promote
 from jeet.genetics.replace_expr import ReplaceExpr, replace
 from jeet.genetics.runs import expressions, labels_internal, neutral_runs
 from jeet.genetics.sites import facts
-from jeet.genetics.swap_runs import swap
+from jeet.genetics.swap_runs import SwapRuns
 from jeet.wasm.decode import decode
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.opcodes import BY_NAME, OPCODES
@@ -89,10 +89,10 @@ INCREMENT = """(module (func (export "f") (param i32) (result i32)
 
 def test_delete_run_removes_the_only_neutral_run():
     g = genome(INCREMENT)
-    children = [DeleteRun().apply(random.Random(seed), [g]) for seed in range(20)]
-    assert sum(c is not None for c in children) >= 15
-    for child in filter(None, children):
-        assert_body(child.decoded().bodies[0], """(module (func (export "f") (param i32) (result i32)
+    applied = [seed for seed in range(20) if DeleteRun().apply(random.Random(seed), [g]) is not None]
+    assert len(applied) >= 15
+    for seed in applied:
+        assert_becomes(DeleteRun(), seed, INCREMENT, """(module (func (export "f") (param i32) (result i32)
           local.get 0))""")
 
 
@@ -216,10 +216,10 @@ TWO_STORES = """(module (memory 1) (func (export "f") (param i32 i32)
   local.get 1 i32.const 2 i32.store))"""
 
 
-def test_swap_exchanges_adjacent_runs():
+def test_swap_runs_exchanges_adjacent_runs():
     f = facts(genome(TWO_STORES), 0)
     assert neutral_runs(f.instrs, f.infos, f.ends, 0) == [3, 6]
-    assert_body(swap(f.body, 0, 3, 6), """(module (memory 1) (func (export "f") (param i32 i32)
+    assert_becomes(SwapRuns(), 0, TWO_STORES, """(module (memory 1) (func (export "f") (param i32 i32)
       local.get 1 i32.const 2 i32.store
       local.get 0 i32.const 1 i32.store))""")
 
@@ -316,8 +316,7 @@ def test_promote_slot_turns_frame_slots_into_locals():
     slots = find_slots(f)
     assert [(s.base, s.offset, s.vtype, len(s.loads), len(s.stores)) for s in slots] == [
         (3, 8, I32, 1, 1), (3, 12, I32, 1, 1)]
-    child = g.with_bodies({0: promote(f.body, len(f.local_types), slots)})
-    assert_body(child.decoded().bodies[0], PROMOTED_FRAME)
+    child = assert_becomes(PromoteSlot(), 1, FRAME, PROMOTED_FRAME)  # seed 1: every slot at once
     assert call(child.wasm, 20, 22) == call(g.wasm, 20, 22) == 42
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from genetics_support import POPCOUNT_LOOP, assert_becomes, assert_same_behaviour, edge_values, wat
+from genetics_support import POPCOUNT_LOOP, POPCOUNT_TRIP, assert_becomes, assert_same_behaviour, edge_values, wat
 
 from jeet.genetics import Genome
 from jeet.genetics.sites import facts
@@ -61,21 +61,8 @@ def test_clangs_loop_shapes_are_counted():
 
 
 def test_a_loop_tested_first_is_repeated_with_every_test_kept():
-    body = """local.get 0
-        i32.eqz
-        br_if 1
-        local.get 1
-        local.get 0
-        i32.const 1
-        i32.and
-        i32.add
-        local.set 1
-        local.get 0
-        i32.const 1
-        i32.shr_u
-        local.set 0"""
     assert_becomes(UNROLL, 0, POPCOUNT_LOOP, f"""(module (func (export "f") (param i32) (result i32) (local i32)
-      block loop {body} {body} br 0 end end local.get 1))""")
+      block loop {POPCOUNT_TRIP} {POPCOUNT_TRIP} br 0 end end local.get 1))""")
 
 
 def test_a_loop_tested_last_but_not_counted_keeps_every_test():

@@ -125,7 +125,7 @@ def _row(k: Kernel, run: StartRun, v: Variants, report: TimingReport | None, fue
         valid_offspring_rate=float(res.get("valid_offspring_rate", 0.0)),
         generations=int(res.get("generations", 0)), stop_reason=str(res.get("stop_reason", "")),
         size_input=len(run.problem.wasm), size_jeet=len(run.output), peak_rss_mb=round(run.peak_rss / 2**20, 1),
-        timing_note=note, logbook=run.logbook)
+        timing_note=note, logbook=run.logbook, operators=list(res.get("operators") or []))
 
 
 def _samples(k: Kernel, v: Variants, report: TimingReport | None, fuel: list[float], sandbox: Sandbox,

@@ -116,6 +116,14 @@ def markdown(report: BenchReport) -> str:
         "- valid offspring rate by operator set (direct application to each -O0 kernel): "
         + ", ".join(f"{v.operator_set} {v.rate:.1%} ({v.valid}/{v.made})" for v in report.validity),
         *(f"- {n}" for n in notes),
+        "", "## Operators in native time", "",
+        "Offspring each operator made over the suite, how many were correct and improving on fuel, and the "
+        "native-time races its offspring won against the champion: wins, kernels, and the product of the "
+        "measured speedups (1 = it never won a race; a fuel gain that Cranelift erases wins nothing).", "",
+        "| operator | made | correct | improving (fuel) | native wins | kernels | native speedup |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(f"| {o['operator']} | {o['made']} | {o['correct']} | {o['improving']} | {o['native_wins']} | "
+          f"{o['kernels_won']} | {o['native_speedup']:.3f} |" for o in report.operators()),
         "",
         "![native-time ratio per kernel](native_time.png)", "",
         "![best fitness over generations](fitness.png)", "",

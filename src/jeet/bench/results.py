@@ -66,6 +66,7 @@ class StartRow:
     timing_s: float = 0.0          # the bench's own native measurement of this kernel
     timing_note: str = ""
     logbook: list[dict] = field(default_factory=list)
+    operators: list[dict] = field(default_factory=list)  # the run's operator ledger (jeet.genetics.stats rows)
 
 
 @dataclass
@@ -121,8 +122,30 @@ class BenchReport:
             "valid_rate": {v.operator_set: round(v.rate, 4) for v in self.validity},
         }
 
+    def operators(self) -> list[dict]:
+        """Per operator over every run: offspring made, correct and improving (fuel, training cases), and what
+        its offspring won in native-time races against the champion (wins, and the product of the measured
+        speedups): where the native-time gains came from."""
+        total: dict[str, dict] = {}
+        for r in self.rows:
+            for o in r.operators:
+                t = total.setdefault(o["operator"], {"operator": o["operator"], "made": 0, "correct": 0,
+                                                     "improving": 0, "native_wins": 0, "native_log_gain": 0.0,
+                                                     "kernels_won": set()})
+                for k in ("made", "correct", "improving", "native_wins"):
+                    t[k] += int(o.get(k, 0))
+                speedup = float(o.get("native_speedup", 1.0) or 1.0)
+                t["native_log_gain"] += math.log(speedup) if speedup > 0 else 0.0
+                if o.get("native_wins"):
+                    t["kernels_won"].add(r.kernel)
+        rows = [{**{k: v for k, v in t.items() if k not in ("native_log_gain", "kernels_won")},
+                 "native_speedup": round(math.exp(t["native_log_gain"]), 4), "kernels_won": len(t["kernels_won"])}
+                for t in total.values()]
+        return sorted(rows, key=lambda t: (-t["native_speedup"], -t["improving"], t["operator"]))
+
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["operators"] = self.operators()
         d["summary"] = self.summary()
         return _json_safe(d)
 

@@ -135,11 +135,8 @@ def evolve(
     out = out or Path(f"{problem.name}.evolved.wasm")
     checks.writable(out, "--out", make_parents=True)
     console = Console(stderr=True)
-    if cfg.islands > 1:
-        if objective == "time":  # asked for explicitly; by default islands simply run on fuel
-            console.print("jeet: islands race on fuel only; using the fuel objective")
-        cfg = cfg.with_overrides(objective="fuel")
-        return _evolve_islands(problem, cfg, data, resume, json_out, out, logbook, console, started)
+    if cfg.islands > 1:  # the islands search by fuel; under "time" native time picks the archipelago's output
+        return _evolve_islands(problem, cfg, data, resume, json_out, out, explicit_out, logbook, console, started)
     with Store(data or default_data_dir()) as store, \
             Evolution(problem, cfg, store=store, resume=resume, deadline=deadline) as evo, \
             RunLock(store.root, evo.fingerprint(), resume, store.find_resumable_run, console):
@@ -165,9 +162,9 @@ def evolve(
         _print_result(result, Console())
 
 
-def result_writes(evo: Evolution, explicit_out: bool) -> bool:
-    """Whether to write the output files: always under fuel; under time only an improvement, or the
-    input unchanged when the user named --out."""
+def result_writes(evo, explicit_out: bool) -> bool:
+    """Whether to write the output files (a run or an archipelago): always under fuel; under time only an
+    improvement, or the input unchanged when the user named --out."""
     return evo.race is None or bool(evo.improved) or explicit_out
 
 
@@ -247,7 +244,7 @@ def _print_result(r, console: Console) -> None:
 
 
 def _evolve_islands(problem, cfg: EvolveConfig, data: Optional[Path], resume: bool, json_out: bool, out: Path,
-                    logbook: Optional[Path], console: Console, started: float) -> None:
+                    explicit_out: bool, logbook: Optional[Path], console: Console, started: float) -> None:
     """`--islands K`: an archipelago of K island processes; it writes what a single-island run writes."""
     from ..evolve.islands import Archipelago, summarize_archipelago
 
@@ -255,10 +252,14 @@ def _evolve_islands(problem, cfg: EvolveConfig, data: Optional[Path], resume: bo
             Archipelago(problem, cfg, store=store, resume=resume, on_event=lambda m: console.print(f"jeet: {m}")) as arch, \
             RunLock(store.root, arch.fingerprint(), resume, store.find_resumable_run, console):
         reason = arch.run() if json_out else _run_islands_with_progress(arch, cfg, console)
-        result = summarize_archipelago(arch, reason, time.monotonic() - started, out)
-        write_outputs(arch, result, out)
+        writes = result_writes(arch, explicit_out)
+        result = summarize_archipelago(arch, reason, time.monotonic() - started, out if writes else None)
+        if writes:
+            write_outputs(arch, result, out)
         if logbook:
             arch.logbook.write(logbook)
+    for notice in result.notices:
+        console.print(f"jeet: {notice}", highlight=False)
     figures = arch.figures()
     if json_out:
         sys.stdout.write(json.dumps(result.to_dict() | {"islands": figures}) + "\n")

@@ -10,20 +10,54 @@ champion again.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..genetics import OperatorLedger
 from ..oracle import Case
+from ..store import Store
+from .algorithm import GeneticAlgorithm
 from .evaluation import Evaluation
+from .gate import Gate, Verification
 from .logbook import GenerationRow, Logbook
+from .pool import Evaluator
 from .population import Member
-from .worker import Task
+from .problem import Problem
+from .rates import OperatorRates
+from .state import RunState
+from .worker import Context, Task
 
-if TYPE_CHECKING:  # the loop composes this module; the module never needs the class at run time
-    from .loop import Evolution
+
+class Run(Protocol):
+    """What a checkpoint saves from and restores into a run (`jeet.evolve.loop.Evolution` is one)."""
+
+    problem: Problem
+    store: Store | None
+    run_id: int | None
+    state: RunState
+    rng: random.Random
+    algorithm: GeneticAlgorithm
+    population: list[Member]
+    stored: set[str]  # specimens this run has already written to the store
+    champion: Member | None
+    champion_evidence: Verification | None
+    gate: Gate
+    evaluator: Evaluator
+    logbook: Logbook
+
+    @property
+    def rates(self) -> dict[str, OperatorRates]: ...
+
+    @property
+    def ledger(self) -> OperatorLedger: ...
+
+    def measure_original(self) -> Member: ...
+
+    def context(self) -> Context: ...
+
+    def verify(self, wasm: bytes) -> Verification: ...
 
 
-def save(evo: "Evolution") -> None:
+def save(evo: Run) -> None:
     """Store the population's new specimens and this generation's checkpoint."""
     store = evo.store
     if store is None or evo.run_id is None:
@@ -60,13 +94,13 @@ def save(evo: "Evolution") -> None:
     store.save_checkpoint(evo.run_id, s.generation, state)
 
 
-def specimen_row(evo: "Evolution", m: Member) -> dict:
+def specimen_row(evo: Run, m: Member) -> dict:
     return dict(wasm=m.wasm, function=evo.problem.function, fuel=m.evaluation.fuel, fitness=m.fitness,
                 metrics=eval_dict(m.evaluation), parents=m.parents, operator=m.operator, generation=m.generation,
                 run_id=evo.run_id)
 
 
-def restore(evo: "Evolution", run_id: int) -> bool:
+def restore(evo: Run, run_id: int) -> bool:
     """Continue run `run_id` from its last checkpoint; False when it has none."""
     cp = evo.store.load_checkpoint(run_id)
     if cp is None:

@@ -34,6 +34,7 @@ from ..genetics import OperatorLedger, operator_set
 from ..oracle import Case
 from ..sandbox import Sandbox
 from ..store import Store
+from ..timing import Judgement
 from .config import EvolveConfig
 from .driver import Progress, describe_stop
 from .gate import Blacklist, Candidate, Gate, HeldOutCheck, Verification
@@ -42,7 +43,8 @@ from .logbook import GenerationRow, Logbook, merge_logbooks
 from .population import Member, rank_weighted
 from .problem import Problem
 from .proof_check import ProofCheck
-from .result import EvolveResult, breadth, champion_lineage, verification_of
+from .race import RACE_WIDTH, NativeTimeRace, decide_output
+from .result import EvolveResult, breadth, champion_lineage, native_time, verification_of
 from .worker import evaluate_candidate, sha256
 
 __all__ = ["Archipelago", "ChampionChange", "Island", "IslandReport", "island_seed", "merge_logbooks", "sources",
@@ -171,6 +173,11 @@ class Archipelago:
         self.deadline: float | None = None
         self._verdicts: dict[int, str | None] = {}
         self._last_checkpoint = 0.0
+        # native time (objective "time"): the race that chose the output, its do-no-harm verdict, notices
+        self.race: NativeTimeRace | None = None
+        self.judgement: Judgement | None = None
+        self.improved: bool | None = None
+        self.notices: list[str] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -497,9 +504,28 @@ class Archipelago:
                                     sandbox=sb) if c.prove else None
             gate = Gate([HeldOutCheck(sb, p.oracle, p.function)] + ([self.proof] if self.proof else []),
                         blacklist=Blacklist(self.store))
-            verdict = gate.confirm((Candidate(m.sha256, m.wasm, m.fitness, m) for m in rank_weighted(scored)),
-                                   original.sha256, "on the archipelago's final check")
+            ranked = [Candidate(m.sha256, m.wasm, m.fitness, m) for m in rank_weighted(scored)]
+            verdict = gate.confirm(ranked, original.sha256, "on the archipelago's final check")
             self.champion, self.champion_evidence = verdict.candidate.item, verdict.verification
+            if c.objective == "time":
+                self._do_no_harm(gate, verdict.candidate, ranked, Candidate(original.sha256, p.wasm, 0.0, original))
+
+    def _do_no_harm(self, gate: Gate, champion: Candidate, ranked: list[Candidate], original: Candidate) -> None:
+        """The islands search by fuel; native time picks the output: the champion and the next best island
+        champions that pass every check race, and the winner must beat the input (`decide_output`)."""
+        others = [cand for cand in ranked if cand.key not in (champion.key, original.key)][:RACE_WIDTH - 1]
+        verified = [champion] + [cand for cand in others if gate.judge(cand).accepted]
+        outcome = decide_output(original, verified, self.problem.function, self.problem.oracle.held_out,
+                                seed=self.config.seed)
+        self.race, self.judgement = outcome.race, outcome.judgement
+        if outcome.untimeable is not None:
+            self.notices.append(f"the output cannot be timed natively ({outcome.untimeable}); the fuel objective decides")
+            self.race = None
+            return
+        self.improved = outcome.improved
+        if outcome.output.key != champion.key:
+            self.champion = outcome.output.item
+            self.champion_evidence = gate.judge(outcome.output).verification
 
     # --- figures -------------------------------------------------------------------------------
 
@@ -538,6 +564,10 @@ class Archipelago:
             return f"no island found a better champion for {self.config.stagnation} generations"
         return describe_stop(reason, self.config, Progress(self.generations, self.evaluations))
 
+    @property
+    def timing_seconds(self) -> float:
+        return round(self.race.seconds, 3) if self.race is not None else 0.0
+
     def lineage(self) -> list[str]:
         """The operators along the champion's line of descent, across islands, as far as the store knows it."""
         return champion_lineage(self)
@@ -558,5 +588,6 @@ def summarize_archipelago(arch: Archipelago, reason: str, seconds: float, out=No
         best_sha256=champ.sha256, input_sha256=arch.problem.sha256, out=str(out) if out else None,
         operators=arch.ledger.as_rows(), lineage=arch.lineage(), stopped=arch.stopped(reason), held_out_seed=arch.problem.oracle.held_out_seed,
         **breadth(sum(f.distinct for f in finals), sum(f.repeats for f in finals), len(arch.islands), seconds),
+        **native_time(arch, seconds),
         verification=verification_of(arch),
     )

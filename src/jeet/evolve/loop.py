@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from itertools import takewhile
 from typing import Callable, Mapping
 
@@ -26,7 +26,7 @@ from ..timing import Judgement, UntimeableError
 from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
-from .driver import Pipeline, Progress, drive, stop_reason
+from .driver import Pipeline, drive, stop_reason
 from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
@@ -35,6 +35,7 @@ from .population import Member, first_front, rank_weighted
 from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
 from .seeding import wasm_opt_variant
+from .state import RunState
 from .evaluation import Status
 from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
 
@@ -44,15 +45,10 @@ __all__ = ["Evolution", "RunState", "Verification"]
 # runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
 SEEN_CAP = 250_000
 WASM_OPT_TIMEOUT_S = 60.0  # the wasm-opt seed, at most (and never past the run's deadline)
-
-
-@dataclass
-class RunState(Progress):
-    offspring_made: int = 0
-    offspring_valid: int = 0
-    distinct: int = 0  # offspring whose content hash this run had not seen before
-    repeats: int = 0   # offspring identical to one seen before (no new information)
-    extra_train: list[Case] = field(default_factory=list)  # the gate's learned cases (the same list)
+# At the end of a budgeted run the proof still running gets this share of the budget (at most the cap) to
+# answer; what is not proved by then is not adopted, so the solver keeps the run near its budget.
+PROOF_GRACE_SHARE = 0.1
+PROOF_GRACE_MAX_S = 5.0
 
 
 class Evolution:
@@ -270,7 +266,8 @@ class Evolution:
 
         c = self.config
         return ProofCheck(p.wasm, p.function, bound=c.prove_bound, timeout_s=c.prove_timeout_s, sandbox=self.sandbox,
-                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, background=True)
+                          learnable=learnable, limit_s=PROOF_LIMIT_FACTOR * c.prove_timeout_s, background=True,
+                          reproducible=c.budget_s is None)
 
     # --- ask / tell ------------------------------------------------------------------------------
 
@@ -414,9 +411,16 @@ class Evolution:
         if promotion.champion is not None:
             self.past_champions.append(self.champion)
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
+            self._credit_native_win(self.champion)
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
             self._retrain()  # the gate taught the search the case it got wrong
         self.state.stagnant = 0 if promotion.champion is not None else self.state.stagnant + 1
+
+    def _credit_native_win(self, champion: Member) -> None:
+        """A race made `champion` champion: its operator gets the measured ratio (what it did in native time)."""
+        race = self.race
+        if race is not None and race.last is not None and race.last_winner == champion.sha256:
+            self.ledger.record_native(champion.operator or "?", race.last.time_ratio)
 
     def _retrain(self) -> None:
         """The training set grew: re-measure the original and re-score the population on it."""
@@ -441,9 +445,15 @@ class Evolution:
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
         t0 = time.monotonic()
-        if self.proof is not None:
+        if self.proof is None:
+            self.promote(force=True)
+        elif self.config.budget_s is None:  # bounded by generations: wait for every answer (reproducible)
             self.proof.final()
-        self.promote(force=True)
+            self.promote(force=True)
+        else:  # a budget: the proof running gets a short grace, then only answers already in can promote
+            self.proof.final(grace_s=min(PROOF_GRACE_MAX_S, PROOF_GRACE_SHARE * self.config.budget_s))
+            with self.proof.known_only():
+                self.promote(force=True)
         original = sha256(self.problem.wasm)
         # the champion, else the newest earlier champion that still passes every check, else the original
         tried = [self.champion] + [m for m in reversed(self.past_champions) if m.sha256 != self.champion.sha256]

@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import JeetError
@@ -38,6 +39,7 @@ from .gate import Candidate, GateResult
 
 # a check's wall-clock limit, in per-query timeouts
 PROOF_LIMIT_FACTOR = 3.0
+PROVER_NICE = 5  # CFS weight 335 against the workers' 1024: about a quarter of a core while both are busy
 
 # reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
 _SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
@@ -94,9 +96,10 @@ def identical() -> Verification:
 
 
 def _prover_init(parent: int) -> None:
-    """The prover child: below the evaluation workers on the CPU, and gone when its parent goes (a killed node
-    or run must not leave a solver running)."""
-    os.nice(19)
+    """The prover child: somewhat below the evaluation workers on the CPU (a share of a core while they are
+    busy, not none: a starved proof would hold back every promotion), and gone when its parent goes (a
+    killed node or run must not leave a solver running)."""
+    os.nice(PROVER_NICE)
     exit_with(parent)
 
 
@@ -153,7 +156,7 @@ class ProofCheck:
 
     def __init__(self, original: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
                  solver: str = "bitwuzla", sandbox=None, learnable=None, limit_s: float | None = None,
-                 background: bool = False) -> None:
+                 background: bool = False, reproducible: bool = True) -> None:
         if bound < 1:
             raise JeetError(f"the proof bound must be at least 1, got {bound}")
         if timeout_s <= 0:
@@ -172,12 +175,14 @@ class ProofCheck:
         # now (not blacklisted) and asked again later; `final()` waits again
         self.limit_s = limit_s
         self.background = background and limit_s is not None
+        self.reproducible = reproducible
         self.wall_s = 0.0  # time this process spent waiting for answers
         self.deferred = 0
         self._process = ProverProcess(limit_s) if limit_s is not None else None
         self.round = 0
         self._started_round: dict[str, int] = {}
         self._ready: dict[str, bytes] = {}  # started in a process that cannot have children: proved inline
+        self._known_only = False
 
     def verify(self, wasm: bytes, key: str | None = None, wait: bool = True) -> tuple[Verification, Judgement]:
         """The verification of `wasm` and the gate's judgement of it (cached by content hash).
@@ -191,6 +196,9 @@ class ProofCheck:
         if key == self.original_sha:
             self._cache[key] = out = (identical(), Judgement(True, False, "proved", "the output is the input"))
             return out
+        if self._known_only and not wait:
+            v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "not proved before the run ended")
+            return v, Judgement(False, False, "not adopted", "not proved before the run ended")
         inline = self._process is None or multiprocessing.current_process().daemon  # a daemon has no children
         if wait or not self.background:
             if inline:
@@ -201,10 +209,20 @@ class ProofCheck:
                 self._process.start(key, wasm, self.original, wasm, self.function, **self._kw())
                 self._collect_pending()
             return self._cache[key]
-        # in the background: a proof started in one round is answered in the next (`next_round`), the
-        # same way whatever the machine's speed, so a seed still makes the same run
+        # in the background: with `reproducible`, a proof started in one round is answered in the next
+        # (`next_round`; waiting for it if need be), the same way whatever the machine's speed, so a seed
+        # makes the same run; without (a budgeted run), an answer is taken when it is in, never waited for
         if self._started_round.get(key, self.round) < self.round:
-            self._collect_pending()
+            if self.reproducible:
+                self._collect_pending()
+            else:
+                self._ready_inline()
+                if self._process is not None and self._process.pending is not None:
+                    self._collect(wait=False)
+            if key in self._cache:
+                return self._cache[key]
+        elif not self.reproducible and self._process is not None and self._process.pending is not None:
+            self._collect(wait=False)  # a finished proof frees the child for the next one
             if key in self._cache:
                 return self._cache[key]
         busy = bool(self._ready) or (self._process is not None and self._process.pending is not None)
@@ -223,10 +241,7 @@ class ProofCheck:
         self.round += 1
 
     def _collect_pending(self) -> None:
-        for key, wasm in list(self._ready.items()):
-            self._ready.pop(key)
-            self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
-                                                  **self._kw()))
+        self._ready_inline()
         if self._process is not None and self._process.pending is not None:
             self._collect(wait=True)
 
@@ -260,10 +275,43 @@ class ProofCheck:
         self._cache[key] = out
         return out
 
-    def final(self) -> None:
-        """The final check waits for its answer (the output must be checked, however long it takes)."""
+    def final(self, grace_s: float | None = None) -> None:
+        """The search is over; from now on a check waits for its answer (the output must be checked, however
+        long that takes; it almost always is already, since a champion is promoted only once proved).
+
+        The proof still running is waited for: fully when `grace_s` is None (a run bounded by generations
+        stays reproducible), else at most `grace_s` seconds, then abandoned (its candidate is simply not
+        adopted), so the solver cannot hold a budgeted run much past its budget."""
         self.background = False
-        self._collect_pending()
+        self._ready_inline()
+        if self._process is None or self._process.pending is None:
+            return
+        if grace_s is None:
+            self._collect(wait=True)
+            return
+        fut, deadline = self._process.pending[2], time.monotonic() + max(0.0, grace_s)
+        while not fut.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._collect(wait=False)
+        if self._process.pending is not None:
+            self._process.close(kill=True)
+
+    @contextmanager
+    def known_only(self):
+        """Within: a candidate whose proof is not known yet is not adopted, and no new proof starts (the end
+        of a budgeted run: only answers already in may promote a contender)."""
+        self._known_only = True
+        try:
+            yield
+        finally:
+            self._known_only = False
+
+    def _ready_inline(self) -> None:
+        """Proofs queued to run inline (a process that cannot have children) run now."""
+        for key, wasm in list(self._ready.items()):
+            self._ready.pop(key)
+            self._record(key, wasm, lambda: prove(self.original, wasm, self.function, sandbox=self.sandbox,
+                                                  **self._kw()))
 
     def close(self) -> None:
         if self._process is not None:

@@ -20,6 +20,7 @@ the losers it remembers only save repeating a race after a resume.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Hashable, Sequence
 
 from ..errors import TimingError
@@ -48,6 +49,7 @@ class NativeTimeRace:
         self.races = 0
         self.skipped = 0     # promotions where the timing budget said no
         self.last: Judgement | None = None
+        self.last_winner: Hashable | None = None  # the key `choose` last promoted by a race, judged by `last`
         self._lost: set[tuple[Hashable, Hashable]] = set()  # (incumbent, contender) already raced and lost
 
     def within_budget(self) -> bool:
@@ -55,6 +57,7 @@ class NativeTimeRace:
         return self.seconds <= self.share * (time.monotonic() - self.started)
 
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
+        self.last_winner = None
         fresh = [c for c in accepted if c.key != incumbent.key and (incumbent.key, c.key) not in self._lost]
         if not fresh:
             return incumbent
@@ -77,6 +80,7 @@ class NativeTimeRace:
         verdict = judge_report(report, 0, best, min_gain=RACE_MIN_GAIN)
         self.last = verdict
         if verdict.improved:
+            self.last_winner = field[best - 1].key
             return field[best - 1]
         self._lost.update((incumbent.key, c.key) for c in field)
         return incumbent
@@ -108,3 +112,43 @@ def final_judgement(input_wasm: bytes, best_wasm: bytes, function: str, cases: S
     if best_wasm == input_wasm:
         return None
     return judge(input_wasm, best_wasm, function, cases, seed=seed, min_time_s=min_time_s)
+
+
+@dataclass
+class NativeOutcome:
+    """What native time made of a finished search: the output (the fastest verified candidate, or the
+    input when none is faster with confidence), the do-no-harm verdict, the race that timed them, and
+    why native time could not decide (None when it did)."""
+
+    output: Candidate
+    judgement: Judgement | None
+    race: NativeTimeRace
+    untimeable: str | None = None
+
+    @property
+    def improved(self) -> bool:
+        return self.judgement is not None and self.judgement.improved
+
+
+def decide_output(original: Candidate, verified: Sequence[Candidate], function: str, cases: Sequence[Case], *,
+                  seed: int = 0, min_time_s: float = FINAL_MIN_TIME_S) -> NativeOutcome:
+    """For a search whose candidates were ranked by fuel (an archipelago's island champions): race the
+    `verified` ones (best by fuel first) natively, then hold the fastest to the do-no-harm rule against
+    `original`. When the input cannot be timed, fuel decides (the best verified) and `untimeable` says why."""
+    race = NativeTimeRace(function, cases, seed=seed, share=1.0, min_time_s=min_time_s)
+    fresh = [c for c in verified if c.key != original.key]
+    if not fresh:
+        return NativeOutcome(original, None, race)
+    why = probe(original.subject, function, cases)  # type: ignore[arg-type]
+    if why is not None:
+        return NativeOutcome(fresh[0], None, race, why)
+    best = race.choose(fresh[0], fresh[1:]) if len(fresh) > 1 else fresh[0]
+    t0 = time.monotonic()
+    try:
+        verdict = final_judgement(original.subject, best.subject, function, cases,  # type: ignore[arg-type]
+                                  seed=seed, min_time_s=min_time_s)
+    except TimingError as exc:
+        return NativeOutcome(fresh[0], None, race, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    finally:
+        race.seconds += time.monotonic() - t0
+    return NativeOutcome(best if verdict is not None and verdict.improved else original, verdict, race)

@@ -103,10 +103,11 @@ def summarize(evo: Evolution, reason: str, seconds: float, out: Path | None) -> 
     )
 
 
-def native_time(evo: Evolution, seconds: float) -> dict:
-    """The do-no-harm figures of a finished run (see `jeet.evolve.race`)."""
+def native_time(evo, seconds: float) -> dict:
+    """The do-no-harm figures of a finished run or archipelago (see `jeet.evolve.race`)."""
     j = evo.judgement
-    d = dict(objective="time" if evo.race is not None else "fuel", improved=evo.improved,
+    improved = evo.improved if evo.improved is not None else evo.champion.sha256 != evo.problem.sha256
+    d = dict(objective="time" if evo.race is not None else "fuel", improved=improved,
              timing_seconds=evo.timing_seconds, timing_share=round(evo.timing_seconds / max(seconds, 1e-9), 4),
              races=evo.race.races if evo.race is not None else 0, notices=list(evo.notices))
     if j is not None:

@@ -1,5 +1,6 @@
 """Helpers the machine-level rewrites share: instruction builders, effect classes, constants seen
-through locals, expression boundaries, and a child genome that is checked before it is handed out.
+through locals, expression boundaries, a child genome that is checked before it is handed out, and
+`rewrite_one_site`, the search every site-based rewrite makes.
 
 The rewrites (strength reduction, if-conversion, loop-invariant code motion, idioms, unrolling)
 are built to be valid; `checked_child` type-checks the edited body once more so that a missed
@@ -8,7 +9,9 @@ corner can only make an operator answer "not applicable", never emit an invalid 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from jeet.errors import WasmError
 from jeet.wasm.ir import Body, Instr
@@ -18,9 +21,14 @@ from jeet.wasm.types import I32, I64, ValType
 from ._ops import (BLOCK_STARTS, BRANCHES, CONST_TYPE, ELSE, END, LOCAL_GET, LOCAL_SET, LOCAL_TEE,
                    RETURN, UNREACHABLE)
 from .operator import Genome
+from .sites import Facts, facts, pick_target
 
 __all__ = ["CONTROL", "PURE", "WIDTH", "I", "block_local", "checked_child", "const_of",
-           "expression_start", "local_writes", "signed", "unsigned"]
+           "expression_start", "local_writes", "rewrite_one_site", "signed", "unsigned"]
+
+S = TypeVar("S")
+# how many targets a site-based rewrite draws before it answers "not applicable"
+TARGET_TRIES = 4
 
 WIDTH = {I32: 32, I64: 64}
 CONTROL = BLOCK_STARTS | BRANCHES | {ELSE, END, RETURN, UNREACHABLE}
@@ -69,6 +77,25 @@ def checked_child(parent: Genome, index: int, body: Body) -> Genome | None:
     except WasmError:
         return None
     return child
+
+
+def rewrite_one_site(parent: Genome, rng: random.Random, memo: str, find: Callable[[Facts], Sequence[S]],
+                     rewrite: Callable[[Facts, S], Body | None]) -> Genome | None:
+    """Draw up to `TARGET_TRIES` targets (by size); in the first where `find` reports sites (memoised per
+    body under the name `memo`), `rewrite` one site drawn at random and hand out the checked child.
+
+    None when no drawn target has a site, or when the rewrite gives no body or one that does not type-check.
+    """
+    for _ in range(TARGET_TRIES):
+        t = pick_target(parent, rng)
+        if t is None:
+            return None
+        found = parent.memo_body(memo, t, lambda: find(facts(parent, t)))
+        if found:
+            f = facts(parent, t)
+            body = rewrite(f, found[rng.randrange(len(found))])
+            return checked_child(parent, t, body) if body is not None else None
+    return None
 
 
 def local_writes(instrs: Sequence[Instr], start: int = 0, stop: int | None = None) -> set[int]:

@@ -33,10 +33,10 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.types import EMPTY_BLOCK, I32, I64, ValType
 
 from ._ops import BLOCK, BR, BR_IF, LOCAL_GET, LOOP
-from ._rewrite import CONTROL, WIDTH, I, block_local, checked_child, local_writes
+from ._rewrite import CONTROL, WIDTH, I, block_local, local_writes, rewrite_one_site
 from ._symbolic import State, boolean, commuted, constant, evaluate, truth
 from .operator import Genome, Operator
-from .sites import Facts, facts, pick_target
+from .sites import Facts
 
 __all__ = ["IdiomBits", "BitLoop", "find_bit_loops", "closed_form"]
 
@@ -356,20 +356,14 @@ def _writer(loop: BitLoop, v, value: list[Instr]) -> list[Instr]:
             + [I("i32.store" if v[2] == I32 else "i64.store", 2 if v[2] == I32 else 3, v[1])])
 
 
+def replace_loop(f: Facts, loop: BitLoop):
+    """The body with `loop` replaced by its closed form."""
+    return f.body.with_instrs(f.instrs[:loop.start] + tuple(closed_form(loop)) + f.instrs[loop.stop:])
+
+
 class IdiomBits(Operator):
     name = "idiom_bits"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("bit_loops", t, lambda: find_bit_loops(facts(parent, t)))
-            if found:
-                f = facts(parent, t)
-                loop = found[rng.randrange(len(found))]
-                instrs = f.instrs[:loop.start] + tuple(closed_form(loop)) + f.instrs[loop.stop:]
-                return checked_child(parent, t, f.body.with_instrs(instrs))
-        return None
+        return rewrite_one_site(parents[0], rng, "bit_loops", find_bit_loops, replace_loop)
 

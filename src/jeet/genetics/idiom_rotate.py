@@ -20,10 +20,10 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.opcodes import BY_NAME
 from jeet.wasm.types import I32, I64, ValType
 
-from ._rewrite import CONTROL, PURE, WIDTH, I, checked_child, expression_start
+from ._rewrite import CONTROL, PURE, WIDTH, I, expression_start, rewrite_one_site
 from ._symbolic import State, step
 from .operator import Genome, Operator
-from .sites import Facts, facts, pick_target
+from .sites import Facts
 
 __all__ = ["IdiomRotate", "Rotate", "find_rotates", "rewrite"]
 
@@ -118,13 +118,5 @@ class IdiomRotate(Operator):
     name = "idiom_rotate"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("rotates", t, lambda: find_rotates(facts(parent, t)))
-            if found:
-                f = facts(parent, t)
-                return checked_child(parent, t, f.body.with_instrs(rewrite(f, found[rng.randrange(len(found))])))
-        return None
+        return rewrite_one_site(parents[0], rng, "rotates", find_rotates,
+                                lambda f, r: f.body.with_instrs(rewrite(f, r)))

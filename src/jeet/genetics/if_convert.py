@@ -25,9 +25,9 @@ from jeet.wasm.opcodes import OPCODES
 from jeet.wasm.types import EMPTY_BLOCK, I32, ValType, valtype_of_blocktype
 
 from ._ops import BLOCK, BR, BR_IF, ELSE, IF, LOCAL_SET, LOCAL_TEE
-from ._rewrite import CONTROL, PURE, I, block_local, checked_child
+from ._rewrite import CONTROL, PURE, I, block_local, rewrite_one_site
 from .operator import Genome, Operator
-from .sites import Facts, add_locals, facts, pick_target
+from .sites import Facts, add_locals
 
 __all__ = ["IfConvert", "Diamond", "find_diamonds", "convert"]
 
@@ -155,13 +155,4 @@ class IfConvert(Operator):
     name = "if_convert"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("diamonds", t, lambda: find_diamonds(facts(parent, t)))
-            if found:
-                f = facts(parent, t)
-                return checked_child(parent, t, convert(f, found[rng.randrange(len(found))]))
-        return None
+        return rewrite_one_site(parents[0], rng, "diamonds", find_diamonds, convert)

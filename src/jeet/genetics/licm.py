@@ -28,11 +28,11 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.opcodes import OPCODES
 
 from ._ops import CALL, CALL_INDIRECT, CONST_TYPE, GLOBAL_GET, GLOBAL_SET, LOCAL_GET, LOOP
-from ._rewrite import CONTROL, PURE, I, checked_child, local_writes, signed
+from ._rewrite import CONTROL, PURE, I, local_writes, rewrite_one_site, signed
 from ._symbolic import State, leaves, step
 from .operator import Genome, Operator
 from .runs import expressions
-from .sites import Facts, add_locals, facts, pick_target
+from .sites import Facts, add_locals
 
 __all__ = ["Licm", "Hoist", "find_hoists", "hoist"]
 
@@ -150,12 +150,4 @@ class Licm(Operator):
     name = "licm"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("invariants", t, lambda: find_hoists(facts(parent, t)))
-            if found:
-                return checked_child(parent, t, hoist(facts(parent, t), found[rng.randrange(len(found))]))
-        return None
+        return rewrite_one_site(parents[0], rng, "invariants", find_hoists, hoist)

@@ -38,10 +38,11 @@ def next_at_level(instrs: Sequence[Instr], ends: dict[int, int], k: int) -> int:
     return ends[k] + 1 if instrs[k].op in BLOCK_STARTS else k + 1
 
 
-def labels_internal(instrs: Sequence[Instr], start: int, stop: int) -> bool:
+def labels_internal(instrs: Sequence[Instr], start: int, stop: int, *, returns: bool = False) -> bool:
     """True when every branch in instrs[start:stop] targets a block that starts inside the range.
 
-    `return` counts as external. The range must be a whole run (balanced blocks).
+    `return` counts as external unless `returns` (code repeated in place, as unrolling does, may return;
+    code moved elsewhere may not). The range must be a whole run (balanced blocks).
     """
     depth = 0
     for x in range(start, stop):
@@ -58,7 +59,7 @@ def labels_internal(instrs: Sequence[Instr], start: int, stop: int) -> bool:
             labels, default = ins.imm
             if default >= depth or any(label >= depth for label in labels):
                 return False
-        elif op == RETURN:
+        elif op == RETURN and not returns:
             return False
     return True
 

@@ -17,9 +17,9 @@ from jeet.wasm.opcodes import OPCODES
 from jeet.wasm.types import blocktype_of_valtype
 
 from ._ops import LOCAL_SET, LOCAL_TEE
-from ._rewrite import CONTROL, PURE, I, checked_child, expression_start
+from ._rewrite import CONTROL, PURE, I, expression_start, rewrite_one_site
 from .operator import Genome, Operator
-from .sites import Facts, facts, pick_target
+from .sites import Facts
 
 __all__ = ["SelectToIf", "Choice", "find_choices", "arm_cost", "to_branch"]
 
@@ -94,13 +94,5 @@ class SelectToIf(Operator):
     name = "select_to_if"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("costly_selects", t, lambda: find_choices(facts(parent, t)))
-            if found:
-                return checked_child(parent, t, to_branch(facts(parent, t), found[rng.randrange(len(found))]))
-        return None
+        return rewrite_one_site(parents[0], rng, "costly_selects", find_choices, to_branch)
 

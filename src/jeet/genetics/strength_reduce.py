@@ -24,10 +24,10 @@ from jeet.wasm.ir import Instr
 from jeet.wasm.opcodes import BY_NAME
 from jeet.wasm.types import I32, I64, ValType
 
-from ._rewrite import WIDTH, I, checked_child, const_of, signed, unsigned
+from ._rewrite import WIDTH, I, const_of, rewrite_one_site, signed, unsigned
 from .flow import simulate
 from .operator import Genome, Operator
-from .sites import Facts, add_locals, facts, pick_target
+from .sites import Facts, add_locals
 
 __all__ = ["StrengthReduce", "Site", "find_sites", "reductions", "magic_s32", "magic_u32"]
 
@@ -220,15 +220,5 @@ class StrengthReduce(Operator):
     name = "strength_reduce"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            sites = parent.memo_body("strength_sites", t, lambda: find_sites(facts(parent, t)))
-            if sites:
-                f = facts(parent, t)
-                site = sites[rng.randrange(len(sites))]
-                body = reduce_site(f, site, rng.randrange(4))
-                return checked_child(parent, t, body) if body is not None else None
-        return None
+        return rewrite_one_site(parents[0], rng, "strength_sites", find_sites,
+                                lambda f, site: reduce_site(f, site, rng.randrange(4)))

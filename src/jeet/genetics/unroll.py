@@ -38,12 +38,13 @@ from dataclasses import dataclass
 from jeet.wasm.ir import Instr
 from jeet.wasm.types import EMPTY_BLOCK, I32
 
-from ._ops import BLOCK, BLOCK_STARTS, BR, BR_IF, BR_TABLE, END, LOCAL_GET, LOCAL_SET, LOCAL_TEE, LOOP
-from ._rewrite import CONTROL, PURE, I, block_local, checked_child, const_of, local_writes, signed
+from ._ops import BLOCK, BR, BR_IF, LOCAL_GET, LOCAL_SET, LOCAL_TEE, LOOP
+from ._rewrite import CONTROL, PURE, I, block_local, const_of, local_writes, rewrite_one_site, signed
 from ._symbolic import commuted, constant, evaluate, truth
 from .flow import simulate
 from .operator import Genome, Operator
-from .sites import Facts, add_locals, facts, pick_target
+from .runs import labels_internal
+from .sites import Facts, add_locals
 
 __all__ = ["Unroll", "Loop", "Counter", "find_loops", "unrolled"]
 
@@ -79,25 +80,6 @@ class Loop:
     test: int = -1  # counted and tested first: the `br_if 1` that leaves (the loop sits in a block)
 
 
-def _self_contained(instrs: Sequence[Instr], start: int, stop: int) -> bool:
-    """Every branch in instrs[start:stop] targets a block that starts inside it (`return` is fine)."""
-    depth = 0
-    for k in range(start, stop):
-        ins = instrs[k]
-        op = ins.op
-        if op in BLOCK_STARTS:
-            depth += 1
-        elif op == END:
-            depth -= 1
-        elif op == BR or op == BR_IF:
-            if ins.imm[0] >= depth:
-                return False
-        elif op == BR_TABLE:
-            if max(ins.imm[1], *ins.imm[0]) >= depth:
-                return False
-    return True
-
-
 def find_loops(f: Facts) -> tuple[Loop, ...]:
     instrs, infos, ends = f.instrs, f.infos, f.ends
     out = []
@@ -113,7 +95,8 @@ def find_loops(f: Facts) -> tuple[Loop, ...]:
             counted = _top_counter(f, s, e) if s and instrs[s - 1] == Instr(BLOCK, (EMPTY_BLOCK,)) \
                 and ends[s - 1] == e + 1 else None
             out.append(counted or Loop(s, e, False))
-        elif back == Instr(BR_IF, (0,)) and infos[e - 1].height == 1 and _self_contained(instrs, s + 1, e - 1):
+        elif (back == Instr(BR_IF, (0,)) and infos[e - 1].height == 1
+              and labels_internal(instrs, s + 1, e - 1, returns=True)):
             flow = simulate(instrs, infos) if flow is None else flow
             out.append(Loop(s, e, True, _counter(f, flow, s, e)))
     return tuple(out)
@@ -172,7 +155,7 @@ def _top_counter(f: Facts, s: int, e: int) -> Loop | None:
     temporaries at most), S steps i by a constant once and branches only within itself."""
     instrs = f.instrs
     q = next((k for k in range(s + 1, e - 1) if instrs[k].op in CONTROL), -1)
-    if q < 0 or instrs[q] != Instr(BR_IF, (1,)) or not _self_contained(instrs, q + 1, e - 1):
+    if q < 0 or instrs[q] != Instr(BR_IF, (1,)) or not labels_internal(instrs, q + 1, e - 1, returns=True):
         return None
     temps = block_local(instrs, len(f.params))
     for k in range(s + 1, q):  # P is skipped on the fast path: it may only compute and set temporaries
@@ -303,13 +286,5 @@ class Unroll(Operator):
     name = "unroll"
 
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
-        parent = parents[0]
-        for _ in range(4):
-            t = pick_target(parent, rng)
-            if t is None:
-                return None
-            found = parent.memo_body("loops", t, lambda: find_loops(facts(parent, t)))
-            if found:
-                f = facts(parent, t)
-                return checked_child(parent, t, unrolled(f, found[rng.randrange(len(found))], rng.choice(FACTORS)))
-        return None
+        return rewrite_one_site(parents[0], rng, "loops", find_loops,
+                                lambda f, loop: unrolled(f, loop, rng.choice(FACTORS)))

@@ -49,6 +49,8 @@ class Adopted:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
+    """A specimen failed local verification or its fitness claim did not reproduce; its sender is penalized."""
+
     sha256: str
     reason: str
     sender: str
@@ -89,6 +91,9 @@ class PeerRestored:
 
 @dataclass(frozen=True, slots=True)
 class MemberDead:
+    """The peer left the membership (it said so, another member declared it dead, or it stayed suspect past its
+    deadline); the host may forget how to reach it."""
+
     peer: str
 
 

@@ -7,9 +7,10 @@ bytes, table elements, instances, tables, memories). A daemon thread advances th
 `tick_s` seconds while the sandbox is open, so a case that outlives its deadline traps
 with an interrupt even when its fuel budget is huge.
 
-Calls go through `jeet.sandbox._wasmtime` (wasmtime's C API, the only place that knows wasmtime-py's
-internals): arguments and results travel as raw bits, so float bit patterns (NaN payloads included)
-are exact and the per-case overhead stays around 25 microseconds.
+This module compiles (with the in-memory and on-disk caches) and decides when a session starts over;
+`jeet.sandbox.session` runs one case in a session. Calls go through `jeet.sandbox._wasmtime` (wasmtime's
+C API, the only place that knows wasmtime-py's internals): arguments and results travel as raw bits, so
+float bit patterns (NaN payloads included) are exact and the per-case overhead stays around 25 microseconds.
 
 Imports: a module that imports functions gets host stubs that trap when called
 ("import M.N not provided"); imported memories, tables and globals are created in the
@@ -20,16 +21,13 @@ cannot be provided: such a module yields TRAP results.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import math
 import os
 import platform
-import struct
 import threading
 import time
 import weakref
-from ctypes import byref
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -40,24 +38,16 @@ from ._wasmtime import POOL_MARKER as _POOL_MARKER, wasm20_features  # noqa: F40
 from ._wasmtime import one_line as _one_line
 from .cache import ModuleCache
 from ._scan import ScanError, may_use_sized_ops, may_write_memory, scan
-from .compiled import DRIVABLE, CompiledModule, Signature
+from .compiled import CompiledModule, Signature
 from ..address import content_address
 from ..errors import SandboxError
-from .effects import FOREIGN, UNCHANGED, MemoryEnv, memory_digest, start_image
-from .effects import _memcmp as memcmp
-from .limits import WASM_PAGE, Limits
+from .limits import Limits
 from .result import ExecutionResult, Outcome
+from .session import Session, plan_for
 
 COMPILERS = ("winch", "cranelift")
 OPT_LEVELS = ("none", "speed", "speed_and_size")
 _CACHE_FORMAT = "v1"  # bump when the engine configuration below changes
-
-_WIDTH = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
-
-_Val = wt.Val
-_set_fuel = wt.set_fuel
-_set_epoch_deadline = wt.set_epoch_deadline
-_memory_size = wt.memory_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +64,6 @@ class SandboxStats:
     case_s: float
 
 
-class _CasePlan:
-    """How to call one exported function: name, value kinds, union slots, array types."""
-
-    __slots__ = ("label", "name", "signature", "params", "shape", "arity")
-
-    def __init__(self, name: str, signature: Signature) -> None:
-        self.label = name
-        self.name = name.encode("utf-8")
-        self.signature = signature
-        self.params = signature.params
-        self.shape = wt.call_shape(signature.params, signature.results)
-        self.arity = len(signature.params)
-
-
 class _Call:
     """The minimal case shape `Sandbox.call` builds (duck-typed like `jeet.oracle.Case`)."""
 
@@ -99,25 +75,6 @@ class _Call:
         self.expect_memory = ()
         self.trap = False
 
-
-class _BadCase(Exception):
-    pass
-
-
-def _arg_bits(valtype: str, value: Any) -> int:
-    """A canonical value (or a Python float for f32/f64, or a signed int) as the raw bits to pass."""
-    if isinstance(value, bool):
-        raise _BadCase(f"a {valtype} argument must be an int, not bool")
-    if isinstance(value, int):
-        return value & ((1 << _WIDTH[valtype]) - 1)
-    if isinstance(value, float) and valtype == "f32":
-        try:
-            return struct.unpack("<I", struct.pack("<f", value))[0]
-        except OverflowError:
-            return 0x7F800000 if value > 0 else 0xFF800000
-    if isinstance(value, float) and valtype == "f64":
-        return struct.unpack("<Q", struct.pack("<d", value))[0]
-    raise _BadCase(f"cannot pass {value!r} as {valtype}")
 
 
 def _engine_config(compiler: str, opt_level: str, limits: Limits, pool_slots: int) -> wasmtime.Config:
@@ -135,24 +92,6 @@ def _restart_in_child(ref: "weakref.ref[Sandbox]") -> None:
         sandbox._start_ticker()
 
 
-def _stub(label: str) -> Callable:
-    message = f"import {label} not provided"
-
-    def trap(*_args: Any) -> Any:
-        raise wasmtime.Trap(message)
-
-    return trap
-
-
-def _global_zero(valtype: str) -> Any:
-    if valtype in ("i32", "i64"):
-        return 0
-    if valtype in ("f32", "f64"):
-        return 0.0
-    if valtype in ("funcref", "externref"):
-        return None
-    raise _BadCase(f"cannot provide a {valtype} global")
-
 
 def _compile_failure(message: str) -> ExecutionResult:
     """INVALID, unless the module is valid but its tables or memories exceed the pooled limits."""
@@ -162,37 +101,6 @@ def _compile_failure(message: str) -> ExecutionResult:
 
 def _default_pass(case: Any, result: ExecutionResult) -> bool:
     return result.outcome is (Outcome.TRAP if getattr(case, "trap", False) else Outcome.OK)
-
-
-class _Session:
-    """The store and instance (`jeet.sandbox._wasmtime.Instances`) that consecutive calls share, and what
-    the effects bookkeeping knows about its memory; `close` frees the store."""
-
-    __slots__ = ("inst", "ctx", "memory", "func", "closed", "writes", "globals", "initial_globals", "env", "seed",
-                 "dirty", "image_ok", "stale", "base", "size", "used")
-
-    def __init__(self, inst: wt.Instances) -> None:
-        self.inst = inst
-        self.ctx = inst.ctx
-        self.memory = self.func = None
-        self.closed = False
-        self.writes = True
-        self.globals = inst.globals  # exported mutable globals: (extern, width)
-        self.initial_globals: list = []  # their values at instantiation
-        # effects bookkeeping: the env and poison seed memory was last reset to, the regions that may
-        # differ from that start image since (None: any), whether instantiation gave the reference image
-        self.env: MemoryEnv | None = None
-        self.seed = 0
-        self.dirty: list | None = None
-        self.image_ok: bool | None = None
-        self.stale = False  # memory changed size: the next case needs a new instance
-        self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
-        self.used = False  # a call ran: memory may no longer be as instantiation left it
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.inst.close()
 
 
 class Sandbox:
@@ -412,17 +320,14 @@ class Sandbox:
         compiled = self.compile(wasm)
         if isinstance(compiled, ExecutionResult):
             raise SandboxError(f"cannot instantiate: {compiled.message}")
-        plan, problem = self._plan(compiled, function)
+        plan, problem = plan_for(compiled, function)
         if problem is not None:
             raise SandboxError(problem.message)
-        opened = self._open(compiled, plan, self.limits, max(1, math.ceil(self.limits.deadline_s / self.tick_s)) + 1)
+        opened = Session.open(compiled, plan, self.limits, max(1, math.ceil(self.limits.deadline_s / self.tick_s)) + 1)
         if isinstance(opened, ExecutionResult):
             raise SandboxError(f"cannot instantiate: {opened.message}")
         try:
-            if opened.memory is None:
-                return b""
-            base, size = wt.memory_span(opened.ctx, opened.memory)
-            return ctypes.string_at(base, size)
+            return opened.image()
         finally:
             opened.close()
 
@@ -454,13 +359,13 @@ class Sandbox:
         compiled = self.compile(wasm)
         if isinstance(compiled, ExecutionResult):
             return [compiled] * (min(1, len(cases)) if stop_at_first_failure else len(cases))
-        plan, problem = self._plan(compiled, function)
+        plan, problem = plan_for(compiled, function)
         if problem is not None:
             return [problem] * (min(1, len(cases)) if stop_at_first_failure else len(cases))
         ticks = max(1, math.ceil(limits.deadline_s / self.tick_s)) + 1
         out: list[ExecutionResult] = []
         t_all = time.perf_counter()
-        session: _Session | None = None
+        session: Session | None = None
         try:
             for case in cases:
                 try:
@@ -469,13 +374,13 @@ class Sandbox:
                         session.close()  # the first case with an env needs memory as instantiation left it
                         session = None
                     if session is None:
-                        opened = self._open(compiled, plan, limits, ticks)
+                        opened = Session.open(compiled, plan, limits, ticks)
                         if isinstance(opened, ExecutionResult):
                             result = opened
                         else:
                             session = opened
                     if session is not None:
-                        result = self._call(session, plan, case, limits, ticks)
+                        result = session.call(plan, case, limits, ticks)
                         session.used = True
                         if fresh_instance_per_case or result.outcome is not Outcome.OK or session.stale:
                             session.close()  # after a trap the instance's state is unknown: start over
@@ -512,211 +417,3 @@ class Sandbox:
                                        "its allocation pool is sized for them")
         return limits
 
-    @staticmethod
-    def _plan(compiled: CompiledModule, function: str) -> tuple[_CasePlan | None, ExecutionResult | None]:
-        plan = compiled.plans.get(function)
-        if plan is not None:
-            return plan, None
-        sig = compiled.functions.get(function)
-        if sig is None:
-            names = ", ".join(sorted(compiled.functions)) or "none"
-            return None, ExecutionResult(Outcome.INVALID,
-                                         message=f"no exported function {function!r} (exported functions: {names})")
-        if not all(t in DRIVABLE for t in sig.params + sig.results):
-            return None, ExecutionResult(Outcome.INVALID,
-                                         message=f"function {function!r} has signature {sig}: only i32, i64, "
-                                                 "f32 and f64 values can be passed and compared")
-        plan = _CasePlan(function, sig)
-        compiled.plans[function] = plan
-        return plan, None
-
-    def _open(self, compiled: CompiledModule, plan: _CasePlan, limits: Limits,
-              ticks: int) -> "_Session | ExecutionResult":
-        """A store with one instance of `compiled`, ready for calls of `plan`'s function."""
-        t0 = time.perf_counter()
-        # A module without imports needs no Python-side Store object (`Instances` keeps the raw one).
-        inst = wt.Instances.new(compiled.engine, limits, limits.fuel, ticks, bool(compiled.imports))
-        session = _Session(inst)
-        try:
-            objects: list = []
-            imported_memory = None
-            if compiled.imports:
-                try:
-                    objects, imported_memory = self._imports(inst.py_store, compiled)
-                except _BadCase as exc:
-                    session.close()
-                    return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=str(exc))
-                except wasmtime.WasmtimeError as exc:
-                    session.close()
-                    return failure_result(wt.from_error(str(exc)), 0, 0, 0, t0)
-
-            failure = inst.instantiate(compiled.module, objects)
-            if failure is not None:
-                session.close()
-                return failure_result(failure, limits.fuel, 0, 0, t0)
-
-            if compiled.memory_export is not None:
-                item = inst.export(compiled.memory_name, wt.EXTERN_MEMORY)
-                if item is not None:
-                    inst.add_memory(item)
-            elif imported_memory is not None:
-                inst.add_memory(imported_memory)
-
-            func = inst.export(plan.name, wt.EXTERN_FUNC)
-            if func is None:
-                session.close()
-                return ExecutionResult(Outcome.INVALID, message=f"export {plan.label!r} is not a function")
-            for name, valtype in compiled.mutable_globals:
-                item = inst.export(name.encode("utf-8"), wt.EXTERN_GLOBAL)
-                if item is not None:
-                    session.initial_globals.append(inst.add_global(item, valtype))
-            session.func = inst.entry(func, plan.shape)
-        except BaseException:
-            session.close()
-            raise
-        session.writes = compiled.writes_memory
-        session.memory = inst.memories[0] if inst.memories else None
-        return session
-
-    def _call(self, session: "_Session", plan: _CasePlan, case: Any, limits: Limits,
-              ticks: int) -> ExecutionResult:
-        """One call in an open session: fresh fuel and deadline, memory blocks written first."""
-        args = case.args
-        if len(args) != plan.arity:
-            return ExecutionResult(Outcome.INVALID, message=f"{plan.label} takes {plan.arity} arguments "
-                                                            f"{plan.signature}, the case gives {len(args)}")
-        try:
-            bits = [_arg_bits(t, a) for t, a in zip(plan.params, args)]
-        except _BadCase as exc:
-            return ExecutionResult(Outcome.INVALID, message=str(exc))
-        t0 = time.perf_counter()
-        ctx, memory = session.ctx, session.memory
-        _set_fuel(ctx, limits.fuel)
-        _set_epoch_deadline(ctx, ticks)
-        env = getattr(case, "env", None)
-        start = None
-        if env is not None:
-            start = self._reset(session, env, getattr(case, "poison", 0))
-            if case.memory and memory is not None:
-                base, size = session.base, session.size
-                for offset, data in case.memory:
-                    if offset < 0 or offset + len(data) > size:
-                        return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0,
-                                               message=f"memory block [{offset}, {offset + len(data)}) lies "
-                                                       f"outside the {size}-byte memory")
-                    ctypes.memmove(base + offset, data, len(data))
-            elif case.memory:
-                return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0,
-                                       message="the case writes memory but the module exports no memory")
-        else:
-            session.dirty = None  # memory is no longer known to match any start image
-            session.base = 0
-        if case.memory and env is None:
-            problem = session.inst.write(memory, case.memory) if memory is not None else \
-                "the case writes memory but the module exports no memory"
-            if problem:
-                return ExecutionResult(Outcome.TRAP, wall_s=time.perf_counter() - t0, message=problem)
-        values, failure = session.func.call(bits)
-        fuel = limits.fuel - session.inst.fuel_left()
-        pages = _memory_size(ctx, byref(memory)) if memory is not None else 0
-        if failure is not None:
-            return failure_result(failure, limits.fuel, fuel, pages, t0)
-        readback = getattr(case, "expect_memory", ())
-        read = ((session.inst.read(memory, readback) if memory is not None else tuple((o, b"") for o, _ in readback))
-                if readback else ())
-        digest = None
-        if env is not None:
-            digest = self._effects(session, env, start, case.memory, pages * WASM_PAGE)
-        globals_ = self._read_globals(session) if session.globals else ()
-        return ExecutionResult(Outcome.OK, values, fuel, pages, time.perf_counter() - t0, "", read,
-                               digest, globals_)
-
-    @staticmethod
-    def _reset(session: "_Session", env: MemoryEnv, seed: int) -> Any:
-        """Put memory (and exported mutable globals) in the state a case with `env` and `seed` starts from.
-
-        Only the regions that may have changed since the last reset to the same start image are copied
-        back; the first reset in a session also checks that instantiation gave the reference image.
-        """
-        start = start_image(env, seed)
-        ctx, memory = session.ctx, session.memory
-        for (item, _), value in zip(session.globals, session.initial_globals):
-            wt.global_restore(ctx, item, value)
-        if memory is None:
-            if session.image_ok is None:
-                session.image_ok = env.size == 0
-            return start
-        if not session.base:
-            session.base, session.size = wt.memory_span(ctx, memory)
-        base, size = session.base, session.size
-        if session.image_ok is None:
-            session.image_ok = size == env.size and memcmp(base, env.image, size) == 0
-            if session.image_ok:  # a fresh instance is the zeroed start image already
-                session.env, session.seed, session.dirty = env, 0, []
-        n = min(size, env.size)
-        if session.env == env and session.seed == seed and session.dirty is not None:
-            src = ctypes.addressof(start)
-            for lo, hi in session.dirty:
-                if lo < min(hi, n):
-                    ctypes.memmove(base + lo, src + lo, min(hi, n) - lo)
-        elif n:
-            ctypes.memmove(base, start, n)
-        session.env, session.seed = env, seed
-        return start
-
-    @staticmethod
-    def _effects(session: "_Session", env: MemoryEnv, start: Any, blocks: Sequence, size: int) -> bytes:
-        """The call's memory digest (see `jeet.sandbox.effects`); notes which regions now differ from the start."""
-        ctx, memory = session.ctx, session.memory
-        if memory is None:
-            session.dirty = []
-            return UNCHANGED if session.image_ok else FOREIGN
-        written = [(off, off + len(data)) for off, data in blocks if data]
-        if size != session.size:
-            session.stale = True
-        if not session.image_ok:
-            session.dirty = None
-            return FOREIGN
-        if not session.writes:  # nothing can have changed but the blocks the case wrote
-            session.dirty = written
-            return UNCHANGED
-        if not all(type(data) is bytes for _, data in blocks):
-            blocks = tuple((off, bytes(data)) for off, data in blocks)
-        base = session.base if not session.stale else wt.memory_span(ctx, memory)[0]
-        digest, changed = memory_digest(env, base, size, start, blocks)
-        session.dirty = None if changed is None else changed + written + ([env.scratch] if env.scratch else [])
-        return digest
-
-    @staticmethod
-    def _read_globals(session: "_Session") -> tuple[int, ...]:
-        cell = _Val()
-        return tuple(wt.global_bits(session.ctx, item, width, cell) for item, width in session.globals)
-
-    @staticmethod
-    def _imports(store: wasmtime.Store, compiled: CompiledModule) -> tuple[Any, Any]:
-        objects = []
-        memory = None
-        for spec in compiled.imports:
-            if spec.kind == "func":
-                obj = wasmtime.Func(store, spec.type, _stub(spec.label))
-            elif spec.kind == "memory":
-                obj = wasmtime.Memory(store, spec.type)
-                memory = memory or obj
-            elif spec.kind == "table":
-                obj = wasmtime.Table(store, spec.type, None)
-            elif spec.kind == "global":
-                obj = wasmtime.Global(store, spec.type, _global_zero(spec.valtype or "?"))
-            else:
-                raise _BadCase(f"cannot provide {spec.kind} import {spec.label}")
-            objects.append(obj)
-        return objects, memory
-
-
-def failure_result(failure: wt.Failure, budget: int, fuel: int, pages: int, t0: float) -> ExecutionResult:
-    """The result of a call (or instantiation) that failed: out of fuel burns the whole `budget`."""
-    wall = time.perf_counter() - t0
-    kind = failure.kind
-    if kind == "fuel":
-        return ExecutionResult(Outcome.OUT_OF_FUEL, (), budget, pages, wall, failure.message)
-    outcome = {"interrupt": Outcome.TIMEOUT, "resource": Outcome.OUT_OF_MEMORY}.get(kind, Outcome.TRAP)
-    return ExecutionResult(outcome, (), fuel, pages, wall, failure.message)

@@ -10,7 +10,9 @@ The store also forgets: given caps (`max_specimens`, `max_store_mb`, remembered 
 folder) it prunes the specimens that matter least whenever writes push it over them, never a
 live champion or its ancestry (see `jeet.store.forgetting`), and it compresses each function's
 specimens against a dictionary trained on its own population when that measurably helps
-(see `jeet.store.compression`).
+(see `jeet.store.compression`). The caps and that upkeep live in `jeet.store.upkeep`, how a
+specimen becomes a row in `jeet.store.specimens`, runs in `jeet.store.runlog`: each takes the
+one `Database`.
 """
 
 from __future__ import annotations
@@ -19,45 +21,28 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..address import content_address as sha256_hex
+from ..address import content_address as sha256_hex  # noqa: F401 (re-exported by jeet.store)
 from . import compression, forgetting
-from .codec import dumps_json, loads_json
 from .db import DB_NAME, Database, describe, guarded, open_database
 from ..errors import StoreError
 from .caps import Caps, ForgettingPolicy, GcReport
 from .relevance import decay
 from .runlog import RunLog
 from .schema import SCHEMA_VERSION
+from .specimens import INFO_COLUMNS, SpecimenRecord, as_record, check_sha, info, insert, prepare
+from .upkeep import Upkeep
+
 # Refreshing last_used on every read would turn reads into writes; once a minute is enough for LRU pruning.
 TOUCH_INTERVAL = 60.0
-# Without caps, the store still looks at its dictionaries after this many specimens written.
-MAINTAIN_EVERY = 256
-CAPS_REFRESH_S = 5.0  # how stale this process's view of the folder's remembered caps may get
 
 
 def default_data_dir() -> Path:
     """Where jeet keeps its data unless told otherwise: ``$JEET_DATA``, else ``~/.jeet``."""
     env = os.environ.get("JEET_DATA")
     return Path(env).expanduser() if env else Path.home() / ".jeet"
-
-
-@dataclass(frozen=True, slots=True)
-class SpecimenRecord:
-    """One specimen to store with `Store.put_many`; the fields mirror `Store.put_specimen`'s arguments."""
-
-    wasm: bytes
-    function: str
-    fuel: int | None = None
-    fitness: float | None = None
-    metrics: Mapping[str, Any] | None = None
-    parents: tuple[str, ...] = ()
-    operator: str | None = None
-    generation: int | None = None
-    run_id: int | None = None
 
 
 class Store:
@@ -85,7 +70,7 @@ class Store:
         Caps given here are remembered in the data folder (each one given replaces the remembered
         one); caps not given come from the folder. With `auto_gc`, writes that push the store over
         a cap trigger `gc` (checked cheaply on every write, collected down to the policy's low
-        water mark, so the work is amortised). With `auto_dictionaries`, every `MAINTAIN_EVERY`
+        water mark, so the work is amortised). With `auto_dictionaries`, every `upkeep.MAINTAIN_EVERY`
         specimens written the store trains and adopts compression dictionaries where they help.
         """
         self.root = Path(root).expanduser()
@@ -95,24 +80,15 @@ class Store:
             raise StoreError("keep_checkpoints must be at least 1")
         self.keep_checkpoints = keep_checkpoints
         given = Caps(max_specimens, max_store_mb)  # validates before anything is created
-        self.policy = policy or ForgettingPolicy()
-        self.auto_gc = auto_gc
-        self.auto_dictionaries = auto_dictionaries
-        self.gc_history: list[GcReport] = []  # reports of the collections this instance ran by itself
-        self.last_maintenance_error: str | None = None
         self._reads: dict[str, int] = {}
-        self._caps: Caps | None = None
-        self._caps_read = 0.0
-        self._approx_count: int | None = None
-        self._since_maintain = 0
-        self._functions_written: set[str] = set()
-        self._gc_floor: tuple[Caps, int, int] | None = None
         self.db: Database = open_database(self.root, timeout, decay)
-        self.runs = RunLog(self.db, keep_checkpoints, lambda: self._after_write([], []))
+        self.upkeep = Upkeep(self.db, policy or ForgettingPolicy(), auto_gc=auto_gc,
+                             auto_dictionaries=auto_dictionaries)
+        self.runs = RunLog(self.db, keep_checkpoints, lambda: self.upkeep.after_write([], []))
         try:
             if given.max_specimens is not None or given.max_store_mb is not None:
-                self._remember_caps(given)
-            self._size_wal(self.caps)
+                self.upkeep.remember(given)
+            self.upkeep.size_wal(self.upkeep.caps)
         except sqlite3.Error as e:
             self.db.close()
             raise StoreError(f"{self.path}: {describe(e)}") from e
@@ -153,6 +129,28 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
 
+    @property
+    def policy(self) -> ForgettingPolicy:
+        return self.upkeep.policy
+
+    @property
+    def auto_gc(self) -> bool:
+        return self.upkeep.auto_gc
+
+    @property
+    def auto_dictionaries(self) -> bool:
+        return self.upkeep.auto_dictionaries
+
+    @property
+    def gc_history(self) -> list[GcReport]:
+        """Reports of the collections this instance ran by itself."""
+        return self.upkeep.gc_history
+
+    @property
+    def last_maintenance_error(self) -> str | None:
+        """Why the last upkeep after a write failed (None: it did not); upkeep never fails the write."""
+        return self.upkeep.last_error
+
     # -- specimens ---------------------------------------------------------------------
 
     @guarded
@@ -176,10 +174,10 @@ class Store:
         given, and adds lineage edges not yet recorded.
         """
         record = SpecimenRecord(wasm, function, fuel, fitness, metrics, tuple(parents), operator, generation, run_id)
-        hashes, rows, edges = self._prepare([record], time.time())
+        hashes, rows, edges = prepare(self.db, [record], time.time())
         with self.db.write() as conn:
-            self._insert(conn, rows, edges)
-        self._after_write(hashes, rows)
+            insert(conn, rows, edges)
+        self.upkeep.after_write(hashes, rows)
         return hashes[0]
 
     @guarded
@@ -188,69 +186,14 @@ class Store:
 
         Each item is a `SpecimenRecord` or a mapping with the same keys.
         """
-        records = [_as_record(item) for item in items]
+        records = [as_record(item) for item in items]
         if not records:
             return []
-        hashes, rows, edges = self._prepare(records, time.time())
+        hashes, rows, edges = prepare(self.db, records, time.time())
         with self.db.write() as conn:
-            self._insert(conn, rows, edges)
-        self._after_write(hashes, rows)
+            insert(conn, rows, edges)
+        self.upkeep.after_write(hashes, rows)
         return hashes
-
-    def _prepare(
-        self, records: list[SpecimenRecord], now: float
-    ) -> tuple[list[str], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """Hash, compress and serialise outside the transaction, so the write lock is held only for the inserts.
-
-        Each module is compressed against its function's current dictionary, if it has one.
-        """
-        for r in records:
-            if not isinstance(r.wasm, (bytes, bytearray, memoryview)):
-                raise StoreError(f"specimen bytes must be bytes, not {type(r.wasm).__name__}")
-            if not r.function:
-                raise StoreError("a specimen needs the name of its evolved function")
-        dicts = self.db.current_dictionaries({r.function for r in records})
-        hashes: list[str] = []
-        rows: list[tuple[Any, ...]] = []
-        edges: list[tuple[Any, ...]] = []
-        for r in records:
-            data = bytes(r.wasm)
-            sha = sha256_hex(data)
-            hashes.append(sha)
-            dictionary = dicts.get(r.function)
-            rows.append((
-                sha, r.function, len(data), self.db.codec.compress(data, dictionary),
-                None if dictionary is None else dictionary.id,
-                None if r.fuel is None else int(r.fuel),
-                None if r.fitness is None else float(r.fitness),
-                None if r.metrics is None else dumps_json(r.metrics),
-                now, now,
-            ))
-            for parent in r.parents:
-                edges.append((sha, _check_sha(parent), r.operator, r.generation, r.run_id))
-        return hashes, rows, edges
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], edges: list[tuple[Any, ...]]) -> None:
-        # Storing bytes already present counts as a use of them: they came back into a population.
-        conn.executemany(
-            """
-            INSERT INTO specimens (sha256, function, size, data, dict_id, fuel, fitness, metrics, created, last_used)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (sha256) DO UPDATE SET
-                fuel = COALESCE(excluded.fuel, fuel),
-                fitness = COALESCE(excluded.fitness, fitness),
-                metrics = COALESCE(excluded.metrics, metrics),
-                usage = jeet_decay(usage, last_used, excluded.last_used) + 1,
-                last_used = excluded.last_used
-            """,
-            rows,
-        )
-        if edges:
-            conn.executemany(
-                "INSERT OR IGNORE INTO lineage (child, parent, operator, generation, run_id) VALUES (?, ?, ?, ?, ?)",
-                edges,
-            )
 
     @guarded
     def get_specimen(self, sha: str) -> bytes | None:
@@ -298,8 +241,8 @@ class Store:
     @guarded
     def specimen_info(self, sha: str) -> dict[str, Any] | None:
         """Everything known about a specimen except its bytes, or None."""
-        row = self.conn.execute(f"SELECT {_INFO_COLUMNS} FROM specimens WHERE sha256 = ?", (sha,)).fetchone()
-        return None if row is None else _info(row)
+        row = self.conn.execute(f"SELECT {INFO_COLUMNS} FROM specimens WHERE sha256 = ?", (sha,)).fetchone()
+        return None if row is None else info(row)
 
     @guarded
     def top_specimens(
@@ -315,11 +258,11 @@ class Store:
             where.append("sha256 NOT IN (SELECT sha256 FROM blacklist)")
         args.append(int(limit))
         rows = self.conn.execute(
-            f"SELECT {_INFO_COLUMNS} FROM specimens WHERE {' AND '.join(where)} "
+            f"SELECT {INFO_COLUMNS} FROM specimens WHERE {' AND '.join(where)} "
             "ORDER BY fitness DESC, created ASC, sha256 ASC LIMIT ?",
             args,
         ).fetchall()
-        return [_info(r) for r in rows]
+        return [info(r) for r in rows]
 
     @guarded
     def count_specimens(self, function: str | None = None) -> int:
@@ -367,9 +310,9 @@ class Store:
         with self.db.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO blacklist (sha256, reason, created) VALUES (?, ?, ?)",
-                (_check_sha(sha), str(reason), time.time()),
+                (check_sha(sha), str(reason), time.time()),
             )
-        self._after_write([], [])
+        self.upkeep.after_write([], [])
 
     @guarded
     def is_blacklisted(self, sha: str) -> bool:
@@ -438,7 +381,7 @@ class Store:
         with self.db.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO pins (sha256, reason, created) VALUES (?, ?, ?)",
-                (_check_sha(sha), str(reason), time.time()),
+                (check_sha(sha), str(reason), time.time()),
             )
 
     @guarded
@@ -464,48 +407,12 @@ class Store:
     @property
     def caps(self) -> Caps:
         """The caps remembered in this data folder (re-read at most every few seconds)."""
-        now = time.monotonic()
-        if self._caps is None or now - self._caps_read > CAPS_REFRESH_S:
-            self._caps = self._read_caps()
-            self._caps_read = now
-        return self._caps
+        return self.upkeep.caps
 
     @guarded
     def set_caps(self, max_specimens: int | None, max_store_mb: float | None) -> Caps:
         """Remember exactly these caps in the data folder (None removes a cap); returns them."""
-        caps = Caps(max_specimens, max_store_mb)
-        with self.db.write() as conn:
-            for key, value in (("max_specimens", caps.max_specimens), ("max_store_mb", caps.max_store_mb)):
-                if value is None:
-                    conn.execute("DELETE FROM settings WHERE key = ?", (key,))
-                else:
-                    conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, dumps_json(value)))
-        self._caps, self._caps_read = caps, time.monotonic()
-        self._size_wal(caps)
-        return caps
-
-    def _remember_caps(self, given: Caps) -> None:
-        current = self._read_caps()
-        self.set_caps(
-            given.max_specimens if given.max_specimens is not None else current.max_specimens,
-            given.max_store_mb if given.max_store_mb is not None else current.max_store_mb,
-        )
-
-    def _read_caps(self) -> Caps:
-        values = dict(self.conn.execute(
-            "SELECT key, value FROM settings WHERE key IN ('max_specimens', 'max_store_mb')").fetchall())
-        try:
-            return Caps(loads_json(values.get("max_specimens")), loads_json(values.get("max_store_mb")))
-        except (StoreError, ValueError) as e:
-            raise StoreError(f"{self.path}: the remembered caps are unreadable ({e})") from e
-
-    def _size_wal(self, caps: Caps) -> None:
-        """Keep the write-ahead log small next to a size cap: it is part of the store's size on disk."""
-        page = self.conn.execute("PRAGMA page_size").fetchone()[0]
-        cap = caps.max_store_bytes
-        pages = 1000 if cap is None else max(16, min(1000, cap // page // 16))
-        self.conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
-        self.conn.execute(f"PRAGMA journal_size_limit = {pages * page}")
+        return self.upkeep.set_caps(max_specimens, max_store_mb)
 
     def size_on_disk(self) -> int:
         """Bytes the store occupies in the file system: the database file and its write-ahead log."""
@@ -532,16 +439,8 @@ class Store:
         these are never removed; when they alone exceed a cap the report says so. With
         `recompress`, dictionaries are (re)trained and every blob recompressed first.
         """
-        current = self.caps
-        caps = Caps(
-            max_specimens if max_specimens is not None else current.max_specimens,
-            max_store_mb if max_store_mb is not None else current.max_store_mb,
-        )
-        report = forgetting.collect(self.db, caps, policy or self.policy, dry_run=dry_run, recompress=recompress,
-                         protect=frozenset(protect))
-        if not dry_run:
-            self._approx_count = report.specimens_after
-        return report
+        return self.upkeep.collect(max_specimens, max_store_mb, policy=policy, dry_run=dry_run, recompress=recompress,
+                                   protect=protect)
 
     @guarded
     def protected(self, protect: Iterable[str] = ()) -> dict[str, str]:
@@ -586,62 +485,6 @@ class Store:
         keys = ("id", "function", "version", "zstd_id", "bytes", "samples", "held_out_plain_bytes",
                 "held_out_dict_bytes", "created", "blobs")
         return [dict(zip(keys, r)) for r in rows]
-
-    def _after_write(self, hashes: list[str], rows: list[tuple[Any, ...]]) -> None:
-        """Amortised upkeep after a committed write (of specimens, or of anything else when both lists are
-        empty): a cheap cap check every time, a collection when over a cap, dictionary training every
-        `MAINTAIN_EVERY` specimens. Failures here never fail the write."""
-        if not (self.auto_gc or self.auto_dictionaries) or (not hashes and not self.auto_gc):
-            return
-        try:
-            self._functions_written.update(r[1] for r in rows)
-            self._since_maintain += len(hashes)
-            if self.auto_dictionaries and self._since_maintain >= MAINTAIN_EVERY:
-                functions, self._functions_written = self._functions_written, set()
-                self._since_maintain = 0
-                for adopted in self.train_dictionaries(functions):
-                    self.recompress([adopted["function"]])
-            if self.auto_gc and self._over_caps(len(hashes)):
-                report = self.gc(protect=hashes)
-                self.gc_history.append(report)
-                self._backoff(report)
-            self.last_maintenance_error = None
-        except (StoreError, sqlite3.Error) as e:
-            self.last_maintenance_error = str(e)
-
-    def _over_caps(self, written: int) -> bool:
-        caps = self.caps
-        limit_count, limit_bytes = caps.max_specimens, caps.max_store_bytes
-        if self._gc_floor is not None and self._gc_floor[0] == caps:
-            # the last collection could not get under a cap (protected specimens): wait for real growth
-            _, floor_count, floor_bytes = self._gc_floor
-            limit_count = None if limit_count is None else max(limit_count, floor_count)
-            limit_bytes = None if limit_bytes is None else max(limit_bytes, floor_bytes)
-        if limit_bytes is not None and self.size_on_disk() > limit_bytes:
-            return True
-        if limit_count is None:
-            return False
-        if self._approx_count is None:
-            self._approx_count = self.count_specimens()
-        else:
-            self._approx_count += written  # an upper bound: some writes were of bytes already stored
-        if self._approx_count <= limit_count:
-            return False
-        self._approx_count = self.count_specimens()
-        return self._approx_count > limit_count
-
-    def _backoff(self, report: GcReport) -> None:
-        """After a collection that left the store over a cap, the next one waits for real growth
-        (5 % of the cap, at least 16 specimens or 64 KiB), not for the next write."""
-        caps = self.caps
-        count_over = caps.max_specimens is not None and report.specimens_after > caps.max_specimens
-        bytes_over = caps.max_store_bytes is not None and report.bytes_after > caps.max_store_bytes
-        if not (count_over or bytes_over):
-            self._gc_floor = None
-            return
-        floor_count = report.specimens_after + max(16, (caps.max_specimens or 0) // 20) if count_over else 0
-        floor_bytes = report.bytes_after + max(64 * 1024, (caps.max_store_bytes or 0) // 20) if bytes_over else 0
-        self._gc_floor = (caps, floor_count, floor_bytes)
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -702,39 +545,6 @@ class Store:
         """SQLite's full integrity check; an empty list means the file is sound. Reads the whole file."""
         rows = [r[0] for r in self.conn.execute("PRAGMA integrity_check").fetchall()]
         return [] if rows == ["ok"] else rows
-
-
-_INFO_COLUMNS = "sha256, function, size, length(data), fuel, fitness, metrics, created, last_used"
-
-
-def _info(row: tuple[Any, ...]) -> dict[str, Any]:
-    sha, function, size, stored, fuel, fitness, metrics, created, last_used = row
-    return {
-        "sha256": sha, "function": function, "size": size, "stored_size": stored, "fuel": fuel,
-        "fitness": fitness, "metrics": loads_json(metrics), "created": created, "last_used": last_used,
-    }
-
-
-def _as_record(item: SpecimenRecord | Mapping[str, Any]) -> SpecimenRecord:
-    if isinstance(item, SpecimenRecord):
-        return item
-    if isinstance(item, Mapping):
-        try:
-            fields = dict(item)
-            fields["parents"] = tuple(fields.get("parents", ()))
-            return SpecimenRecord(**fields)
-        except TypeError as e:
-            raise StoreError(f"not a specimen record: {e}") from e
-    raise StoreError(f"put_many takes SpecimenRecord or mapping items, not {type(item).__name__}")
-
-
-_HEX = frozenset("0123456789abcdef")
-
-
-def _check_sha(sha: str) -> str:
-    if not isinstance(sha, str) or len(sha) != 64 or not _HEX.issuperset(sha):
-        raise StoreError(f"not a SHA-256 hex digest: {sha!r}")
-    return sha
 
 
 def _reopen(root: str, timeout: float, keep_checkpoints: int, policy: ForgettingPolicy | None = None,

@@ -32,7 +32,7 @@ from ..oracle.values import MASK, canonical
 from ..sandbox import ExecutionResult, Limits, Outcome, Signature
 from ..sandbox import _wasmtime as wt
 from ..sandbox.compiled import DRIVABLE
-from ..sandbox.engine import failure_result
+from ..sandbox.session import failure_result
 from ..errors import SymbiosisError
 from .interface import Interface, LinkPlan, check_link
 from .pair import Pair

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from ..errors import WasmError
 from .ir import Body, Instr
-from .module import (
+from .module import Module
+from .sections import (
     FUNC, GLOBAL, MEMORY, TABLE, SECTION_FIELD, SECTION_ORDER,
-    ConstExpr, Custom, Data, Element, Export, Global, Import, Module, _Origin,
+    ConstExpr, Custom, Data, Element, Export, Global, Import, Origin,
 )
 from .reader import Reader, read_s32, read_s33, read_s64, read_u32, read_uleb
 from .types import (
@@ -612,7 +613,7 @@ def decode(data: bytes | bytearray | memoryview) -> Module:
     values["customs"] = tuple(customs)
     module = Module(**values)  # type: ignore[arg-type]
     _check(module, ctx, ranges, n)
-    object.__setattr__(module, "_origin", _Origin(data, ranges, values))
+    object.__setattr__(module, "_origin", Origin(data, ranges, values))
     return module
 
 

@@ -1,4 +1,4 @@
-"""`Module` -> binary format.
+"""`Module` (anything with its sections, `ModuleSections`) -> binary format.
 
 Anything still carrying its original bytes (`raw` of instructions, bodies, constant
 expressions and custom sections; the byte ranges of unchanged sections) is re-emitted as
@@ -13,9 +13,9 @@ import struct
 
 from ..errors import WasmError
 from .ir import Body, Instr
-from .module import (
+from .sections import (
     FUNC, GLOBAL, MEMORY, SECTION_FIELD, SECTION_ORDER, TABLE, ConstExpr, Custom, Data, Element,
-    Import, Module,
+    Import, ModuleSections,
 )
 from .opcodes import OPCODES
 from .reader import write_sleb, write_u32
@@ -261,7 +261,7 @@ def _same(field: str, value: object, snap: object) -> bool:
     return value == snap
 
 
-def encode_module(m: Module, reuse_raw: bool = True) -> bytes:
+def encode_module(m: ModuleSections, reuse_raw: bool = True) -> bytes:
     """Encode a module; `reuse_raw=False` re-encodes every section (raw instructions,
     bodies and constant expressions are still reused)."""
     o = m._origin if reuse_raw else None
