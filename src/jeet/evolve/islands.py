@@ -229,8 +229,9 @@ class Archipelago:
         emigrate = c.topology != "unconnected" and c.islands > 1 and c.migration_rate > 0
         warm_start()
         try:
+            spawning = time.monotonic()
             for isl in self.islands:
-                self._within_budget("starting")
+                self._within_budget(isl.index, spawning)
                 setup = IslandSetup(isl.index, self.problem, self.island_config(isl.index), self.store, resuming,
                                     c.migration_interval, c.migration_rate, emigrate, c.emigrant_policy,
                                     c.replacement_policy, self.t0, self.deadline, cap)
@@ -259,18 +260,24 @@ class Archipelago:
     def _members(self) -> list[int]:
         return [isl.index for isl in self.islands if isl.status != "died"]
 
-    def _within_budget(self, doing: str) -> None:
+    def _within_budget(self, started: int | None = None, since: float = 0.0) -> None:
         """Past the deadline before the islands could even start, no answer is possible: say so in one line
-        (rather than starting a run whose every island overruns the budget)."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            raise JeetError(f"{doing} {len(self.islands)} island processes took the whole --budget "
-                            f"({self.config.budget_s:.1f} s left after the set-up); give a larger --budget or "
-                            f"fewer --islands")
+        (rather than starting a run whose every island overruns the budget). While they are being started
+        (`started` of them since `since`), say so as soon as the rest clearly cannot start in time."""
+        if self.deadline is None:
+            return
+        now, k = time.monotonic(), len(self.islands)
+        doomed = now >= self.deadline
+        if started is not None and started >= min(8, k):
+            doomed = doomed or now + (now - since) / started * (k - started) >= self.deadline
+        if doomed:
+            raise JeetError(f"starting {k} island processes takes more than the {self.config.budget_s:.1f} s left "
+                            f"of --budget after the set-up; give a larger --budget or fewer --islands")
 
     def _await_ready(self) -> None:
         pending = {isl.index for isl in self._running()}
         while pending:
-            self._within_budget("starting")
+            self._within_budget()
             for isl in self._wait(self._running(), until=self.deadline):
                 if isl.index not in pending:
                     continue
