@@ -7,10 +7,11 @@ on every cross-site request and every POST; the node serves no page of its own) 
 `Sec-Fetch-Site` is refused (403); on a loopback bind so is a `Host` that is not a loopback name (DNS
 rebinding); every mutating request needs the node's token (403 without it, whatever else it says); a module
 is `Content-Type: application/wasm` (415 otherwise), which no web page can send cross-origin without a CORS
-preflight the node never grants; a larger `Content-Length` than the limit is 413. The body is read whole, up to the
-specimen limit: a larger `Content-Length` is refused before any of it is read, a chunked body once it
-passes the limit, and the connection is then closed rather than drained (413). Headers must arrive within
-`header_s` and a body within `body_s` of its headers, so half-sent requests cannot pile up.
+preflight the node never grants. The body is read whole, up to the specimen limit: a larger
+`Content-Length` is refused before any of it is read, a chunked body once it passes the limit, and the
+connection is then closed rather than drained (413). Headers must arrive within `header_s` (they are
+awaited outside the server: `jeet.node.http_heads`) and a body within `body_s` of its headers, so
+half-sent requests cannot pile up.
 """
 
 from __future__ import annotations
