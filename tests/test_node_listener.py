@@ -42,8 +42,8 @@ def test_a_refused_connection_is_reset_and_an_admitted_one_handed_over():
         got: list[Recorder] = []
         handovers = HandOvers()
         admitted = iter([False, True])
-        listener = Listener(listening_socket("127.0.0.1", 0), lambda conn, peer: handovers.start(conn, lambda: Recorder(got)),
-                            admit=lambda peer: next(admitted))
+        take = lambda conn, peer: handovers.start(conn, lambda: Recorder(got))  # noqa: E731
+        listener = Listener(listening_socket("127.0.0.1", 0), take, admit=lambda peer: next(admitted))
         listener.start()
         try:
             try:
