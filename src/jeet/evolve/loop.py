@@ -34,7 +34,7 @@ from .proof_check import PROOF_LIMIT_FACTOR, ProofCheck
 from .population import Member, first_front, rank_weighted
 from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
-from .seeding import wasm_opt_variant
+from .seeding import wasm_opt_seeds
 from .state import RunState
 from .evaluation import Status
 from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
@@ -218,8 +218,7 @@ class Evolution:
     def _extra_seeds(self) -> list[bytes]:
         if not self.config.use_wasm_opt:
             return []
-        variant = wasm_opt_variant(self.problem.wasm)
-        return [variant] if variant is not None else []
+        return wasm_opt_seeds(self.problem.wasm, self.problem.function)
 
     def context(self) -> Context:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
