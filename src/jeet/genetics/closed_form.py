@@ -1,9 +1,9 @@
 """closed_form: a straight-line expression of one or two locals into a cheaper closed form that agrees.
 
 Bit tricks spell out in a dozen shifts and masks what one wasm instruction does: the parallel bit count
-is `i32.popcnt`, a parity is `popcnt & 1`, leading-zero comparisons compare `i32.clz`s, the high word of
-a product from 16-bit halves is one 64-bit multiply, a branch-free maximum is a `select`. Compilers know
-some of these (clang turns `x & (x - 1)) == 0 && x` into `popcnt(x) == 1`), not the rest.
+is `i32.popcnt`, a parity is `popcnt & 1`, leading-zero comparisons compare `i32.clz`s, an average
+without overflow is one 64-bit add, a branch-free maximum is a `select`. Compilers know some of these
+(clang turns `(x & (x - 1)) == 0 && x` into `popcnt(x) == 1`), not the rest.
 
 The operator takes an i32 expression inside a straight-line window (`superopt.find_windows`: a run that
 leaves one i32 and may pass values through locals, reads at most two i32 locals before writing them,
@@ -15,10 +15,13 @@ the expression's inputs a and b:
     u(a)   u(a) & 1   u(a) == 1                  u in popcnt, clz, ctz
     u(a) R u(b)                                  R in eq, ne, lt_u, gt_u, le_u, ge_u
     select(p, q, p R q)                          (p, q) in (a, b), (b, a); R in lt_s, gt_s, lt_u, gt_u
-    wrap((ext(a) W ext(b)) >>u k)                ext in extend_i32_u, extend_i32_s; W in add, mul; k in 1, 32
+    wrap((ext(a) + ext(b)) >>u k)                ext in extend_i32_u, extend_i32_s; k in 1, 32
 
 Agreement on samples is a filter, not a proof: as for stoke, the gate's held-out cases and the
-equivalence proof judge the child. Cheap after the first call on a body: the sites are memoised, each
+equivalence proof judge the child. No multiply: one 64-bit product in place of a product from 16-bit
+halves (the high word of a 32 x 32 multiply) is right, but the solver cannot settle it in the gate's
+time (Bitwuzla gives no answer within 30 s), and such a candidate, best by fuel and never adopted,
+keeps the gate from adopting anything else. Cheap after the first call on a body: the sites are memoised, each
 expression costs a few interpreter runs, and the forms' table is built once per process.
 """
 
@@ -79,11 +82,10 @@ def _grammar() -> tuple[Form, ...]:
             forms.append(Form(f"select({names[0]}, {names[1]}, {names[0]} {r} {names[1]})", 2,
                               (get[p], get[q], get[p], get[q], I(f"i32.{r}"), I("select"))))
     for ext in ("u", "s"):
-        for w in ("add", "mul"):
-            for k in (1, 32):
-                forms.append(Form(f"wrap((ext_{ext}(a) {w} ext_{ext}(b)) >>u {k})", 2,
-                                  (get[0], I(f"i64.extend_i32_{ext}"), get[1], I(f"i64.extend_i32_{ext}"),
-                                   I(f"i64.{w}"), I("i64.const", k), I("i64.shr_u"), I("i32.wrap_i64"))))
+        for k in (1, 32):
+            forms.append(Form(f"wrap((ext_{ext}(a) + ext_{ext}(b)) >>u {k})", 2,
+                              (get[0], I(f"i64.extend_i32_{ext}"), get[1], I(f"i64.extend_i32_{ext}"),
+                               I("i64.add"), I("i64.const", k), I("i64.shr_u"), I("i32.wrap_i64"))))
     return tuple(sorted(forms, key=Form.cost))
 
 
