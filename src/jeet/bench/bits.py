@@ -17,7 +17,7 @@ import shlex
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from rich.console import Console
 
@@ -55,7 +55,7 @@ class BitsRow:
     evaluations: int
     generations: int
     seconds: float
-    lineage: list[str] = field(default_factory=list)  # operators on the output's line of descent
+    operator: str = ""             # what made the output: its last operator ("wasm-opt" for a seed)
     ns_O0: float | None = None     # native ns per call, net of an empty function; None: not timed
     ns_O2opt: float | None = None
     ns_jeet: float | None = None
@@ -111,7 +111,7 @@ def measure_program(k: Kernel, opts: BenchOptions, sandbox: Sandbox, workers: in
     fuel["jeet"] = fuel_per_call(sandbox, output, k.function, finished)
     check = oracle.verify(sandbox, output, k.function, oracle.held_out, stop_at_first_failure=False)
     ns, note = _native(k, [o0, k.wasm(REFERENCE), output], pick_cases(finished, TIMING_CASES), opts)
-    lineage = list(dict.fromkeys(result.get("lineage") or []))
+    line = result.get("lineage") or []  # without a store, the run knows only the last step
     row = BitsRow(
         program=k.name, description=k.description,
         fuel_O0=round(fuel["O0"], 3), fuel_O2=round(fuel["O2"], 3), fuel_O2opt=round(fuel[REFERENCE], 3),
@@ -119,7 +119,7 @@ def measure_program(k: Kernel, opts: BenchOptions, sandbox: Sandbox, workers: in
         verdict=verdict(fuel["jeet"], fuel[REFERENCE]), verification=result["verification"]["status"],
         held_out_cases=len(oracle.held_out), held_out_failures=check.failed,
         evaluations=int(result["evaluations"]), generations=int(result["generations"]),
-        seconds=float(result["seconds"]), lineage=lineage,
+        seconds=float(result["seconds"]), operator=line[-1] if line else "",
         ns_O0=ns[0] if ns else None, ns_O2opt=ns[1] if ns else None, ns_jeet=ns[2] if ns else None,
         timing_note=note)
     return row, output
@@ -155,20 +155,19 @@ def markdown(doc: dict) -> str:
         "Fuel is wasmtime's instruction count per call, the mean over the run's held-out cases that the -O0 build "
         "finishes; -O2+opt is clang -O2 followed by `wasm-opt -O3`, the yardstick ('ratio' is jeet / -O2+opt). "
         "'proof' is the run's verification of jeet's output against the -O0 input; 'held-out' counts the cases "
-        "jeet's output passes. Native ns per call (interleaved, empty function subtracted) is indicative: it was "
+        "jeet's output passes; 'made by' is the operator that made it. Native ns per call (interleaved, empty function subtracted) is indicative: it was "
         "measured on a shared machine.", "",
         "| program | what | fuel -O0 | fuel -O2 | fuel -O2+opt | fuel jeet | ratio | vs -O2+opt | proof | held-out "
-        "| ns -O0 | ns -O2+opt | ns jeet | evals | operators on the line |",
+        "| ns -O0 | ns -O2+opt | ns jeet | evals | made by |",
         "|---|---|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in doc["programs"]:
         mark = {"less": "**less**", "equal": "equal", "more": "MORE"}[r["verdict"]]
-        ops = ", ".join(r["lineage"][:6]) + (" ..." if len(r["lineage"]) > 6 else "")
         lines.append(
             f"| {r['program']} | {r['description']} | {r['fuel_O0']:g} | {r['fuel_O2']:g} | {r['fuel_O2opt']:g} | "
             f"{r['fuel_jeet']:g} | {r['ratio']:.3f} | {mark} | {r['verification']} | "
             f"{r['held_out_cases'] - r['held_out_failures']}/{r['held_out_cases']} | {_ns(r['ns_O0'])} | "
-            f"{_ns(r['ns_O2opt'])} | {_ns(r['ns_jeet'])} | {r['evaluations']} | {ops} |")
+            f"{_ns(r['ns_O2opt'])} | {_ns(r['ns_jeet'])} | {r['evaluations']} | {r['operator'] or 'the input'} |")
     n = s["programs"]
     lines += [
         "",
