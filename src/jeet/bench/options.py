@@ -46,7 +46,17 @@ SUITES: dict[str, str] = {
     "tuner": "jeet.bench.tuner:run",
     "timing": "jeet.bench.timing:run",
     "prove": "jeet.bench.prove:run",
+    "bits": "jeet.bench.bits:run",
 }
+
+DEFAULT_BUDGET = 60.0
+# suites whose unit of work is small enough for a shorter default --budget (per program, in seconds)
+SUITE_BUDGETS: dict[str, float] = {"bits": 15.0}
+
+
+def default_budget(suite: str) -> float:
+    """`--budget` when none is given: the suite's own default, else DEFAULT_BUDGET."""
+    return SUITE_BUDGETS.get(suite, DEFAULT_BUDGET)
 
 
 def load_suite(name: str) -> Callable[[BenchOptions, Console], dict]:

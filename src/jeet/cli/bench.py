@@ -18,9 +18,10 @@ from .errors import user_errors
 @user_errors
 def bench(
     suite: str = typer.Option("kernels", "--suite", help="Which benchmark: kernels, runtime, islands, tuner, "
-                              "epigenetics, forgetting, compression, latency, timing, prove."),
+                              "epigenetics, forgetting, compression, latency, timing, prove, bits."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    budget: float = typer.Option(60.0, "--budget", help="Evolution budget per unit of work, in seconds."),
+    budget: Optional[float] = typer.Option(None, "--budget", help="Evolution budget per unit of work, in seconds "
+                                           "(default 60; bits: 15 per program)."),
     kernels: Optional[str] = typer.Option(None, "--kernels", help="Comma-separated kernel names (default: the suite's)."),
     runs: int = typer.Option(30, "--runs", help="Repetitions for wall-clock medians."),
     seed: int = typer.Option(0, "--seed"),
@@ -34,9 +35,10 @@ def bench(
                                    "kernels' O2opt build)."),
 ) -> None:
     """Measure jeet: the kernel suite against clang -O2 and wasm-opt -O3, or another suite."""
-    from ..bench.options import BenchOptions, load_suite, parse_starts
+    from ..bench.options import BenchOptions, default_budget, load_suite, parse_starts
 
     checks.seconds("--budget", budget)
+    budget = default_budget(suite) if budget is None else budget
     checks.count("--runs", runs, 1, 100_000)
     checks.count("--seed", seed, 0, checks.MAX_SEED)
     checks.workers("--workers", workers, force)

@@ -34,7 +34,7 @@ from .proof_check import PROOF_LIMIT_FACTOR, ProofCheck
 from .population import Member, first_front, rank_weighted
 from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
 from .problem import Problem
-from .seeding import wasm_opt_variant
+from .seeding import wasm_opt_seeds
 from .state import RunState
 from .evaluation import Status
 from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
@@ -44,7 +44,7 @@ __all__ = ["Evolution", "RunState", "Verification"]
 # How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
 # runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
 SEEN_CAP = 250_000
-WASM_OPT_TIMEOUT_S = 60.0  # the wasm-opt seed, at most (and never past the run's deadline)
+WASM_OPT_TIMEOUT_S = 60.0  # the wasm-opt seeds, at most (and never past the run's deadline)
 # At the end of a budgeted run the proof still running gets this share of the budget (at most the cap) to
 # answer; what is not proved by then is not adopted, so the solver keeps the run near its budget.
 PROOF_GRACE_SHARE = 0.1
@@ -196,9 +196,9 @@ class Evolution:
             raise JeetError("the original fails its own held-out cases (is it deterministic?)")
 
     def populate(self) -> None:
-        """The first population: the original, its wasm-opt build and mutants of it (a restored run has
+        """The first population: the original, its wasm-opt builds and mutants of it (a restored run has
         its own). It counts against the deadline like the search does: once that has passed, what is
-        left (the wasm-opt build, evaluations not begun) is skipped and the population is what was made
+        left (the wasm-opt builds, evaluations not begun) is skipped and the population is what was made
         by then, at the least the original, so the run stops at once with the input as its answer."""
         self.measure()
         if self._restored or self._populated:
@@ -244,8 +244,8 @@ class Evolution:
     def _extra_seeds(self) -> list[bytes]:
         if not self.config.use_wasm_opt:
             return []
-        variant = wasm_opt_variant(self.problem.wasm, timeout_s=min(WASM_OPT_TIMEOUT_S, self._time_left()))
-        return [variant] if variant is not None else []
+        return wasm_opt_seeds(self.problem.wasm, self.problem.function,
+                              timeout_s=min(WASM_OPT_TIMEOUT_S, self._time_left()))
 
     def _time_left(self) -> float:
         """Seconds until the deadline (infinite without one; 0 once it has passed)."""

@@ -1,8 +1,12 @@
 """Optional extra seeds for the first population.
 
 When Binaryen's `wasm-opt` is on PATH, its `-O3` output of the input joins the initial
-population. It is treated like any other candidate: it must pass the training cases to survive
-and the held-out cases to become champion. Without `wasm-opt` this contributes nothing.
+population, and so does its `-O3` output of the input with every stack-frame slot promoted to a
+local (`jeet.genetics.promote_slot.promote_all`): wasm-opt must keep clang -O0's frame traffic,
+since the memory is visible to it, while jeet knows the frame is scratch; promoted, the code is in
+register form and wasm-opt's local cleanups reach about what clang -O2 emits. Each seed is treated
+like any other candidate: it must pass the training cases to survive, and the held-out cases and
+the proof to become champion. Without `wasm-opt` this contributes nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +14,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+
+from ..errors import JeetError
+from ..genetics import Genome
+from ..genetics.promote_slot import promote_all
 
 # Features jeet's sandbox runs (WebAssembly 2.0); wasm-opt must not emit anything newer.
 WASM_OPT_FEATURES = (
@@ -38,3 +47,17 @@ def wasm_opt_variant(wasm: bytes, level: str = "-O3", timeout_s: float = 60.0) -
             return None
         out = dst.read_bytes() if dst.exists() else None
     return out if out and out != wasm else None
+
+
+def wasm_opt_seeds(wasm: bytes, function: str, timeout_s: float = 60.0) -> list[bytes]:
+    """The distinct `wasm-opt -O3` seeds of the input: as it is, and with its frame slots promoted; all of
+    it within `timeout_s` (what is not done by then is left out)."""
+    deadline = time.monotonic() + timeout_s
+    seeds = [wasm_opt_variant(wasm, timeout_s=timeout_s)]
+    try:
+        promoted = promote_all(Genome.from_bytes(wasm, function))
+    except JeetError:  # a module the IR cannot take (WasmError, GeneticsError): the plain seed only
+        promoted = None
+    if promoted is not None and time.monotonic() < deadline:
+        seeds.append(wasm_opt_variant(promoted.wasm, timeout_s=deadline - time.monotonic()))
+    return list(dict.fromkeys(s for s in seeds if s is not None and s != wasm))

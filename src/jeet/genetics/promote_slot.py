@@ -30,7 +30,7 @@ from .flow import Flow, simulate
 from .operator import Genome, Operator
 from .sites import Facts, add_locals, facts
 
-__all__ = ["PromoteSlot", "Slot", "find_slots", "promote"]
+__all__ = ["PromoteSlot", "Slot", "find_slots", "promote", "promote_all"]
 
 # Probability that one application promotes every promotable slot of every target.
 PROMOTE_ALL = 0.5
@@ -228,6 +228,23 @@ def _target_slots(genome: Genome) -> tuple[tuple[int, Slot], ...]:
                  for slot in genome.memo_body("frame_slots", t, lambda: find_slots(facts(genome, t))))
 
 
+def _promoted(parent: Genome, chosen: dict[int, list[Slot]]) -> Genome:
+    changes = {}
+    for t, slots in chosen.items():
+        f = facts(parent, t)
+        changes[t] = promote(f.body, len(f.local_types), slots)
+    return parent.with_bodies(changes)
+
+
+def promote_all(genome: Genome) -> Genome | None:
+    """`genome` with every promotable slot of every target a local (None when there is none): clang -O0
+    code in register form, which a local optimiser such as wasm-opt can then clean up."""
+    chosen: dict[int, list[Slot]] = {}
+    for t, slot in _target_slots(genome):
+        chosen.setdefault(t, []).append(slot)
+    return _promoted(genome, chosen) if chosen else None
+
+
 class PromoteSlot(Operator):
     name = "promote_slot"
 
@@ -237,14 +254,6 @@ class PromoteSlot(Operator):
         if not found:
             return None
         if rng.random() < PROMOTE_ALL:
-            chosen: dict[int, list[Slot]] = {}
-            for t, slot in found:
-                chosen.setdefault(t, []).append(slot)
-        else:
-            t, slot = found[rng.randrange(len(found))]
-            chosen = {t: [slot]}
-        changes = {}
-        for t, slots in chosen.items():
-            f = facts(parent, t)
-            changes[t] = promote(f.body, len(f.local_types), slots)
-        return parent.with_bodies(changes)
+            return promote_all(parent)
+        t, slot = found[rng.randrange(len(found))]
+        return _promoted(parent, {t: [slot]})

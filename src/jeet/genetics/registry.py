@@ -6,6 +6,7 @@ worker process sees exactly the same table as its parent.
 
 from __future__ import annotations
 
+from .closed_form import ClosedForm
 from .const_perturb import ConstPerturb
 from .copy_run import CopyRun
 from .crossover_function import CrossoverFunction
@@ -36,14 +37,15 @@ _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
     StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
-    VectorizeBytes, WordAtATime, Stoke,
+    VectorizeBytes, WordAtATime, ClosedForm, Stoke,
 )
 
 # Rewrites that change what the machine does rather than trimming instructions. Each applies only where
 # its pattern occurs ("not applicable" is their usual answer, and a draw that yields nothing costs the
 # loop an offspring), so they start with small weights; stoke's call runs a whole search.
 MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits,
-                                                     IdiomRotate, Unroll, VectorizeBytes, WordAtATime, Stoke))
+                                                     IdiomRotate, Unroll, VectorizeBytes, WordAtATime, ClosedForm,
+                                                     Stoke))
 
 # Structural, but a call costs a search (a tenth of a second or more, not microseconds): never in a
 # default set, only when asked for (`--operators structural,stoke` or `machine`).

@@ -5,6 +5,11 @@ evolve` (clang's unoptimised code leaves a lot to find); "O2" is clang -O2 alone
 followed by Binaryen's `wasm-opt -O3`, a production build as users ship it: the yardstick a result is
 compared against, and the harder starting point. Every kernel's files ship inside the package: c/NAME.c,
 wasm/NAME.{O0,O2,O2opt}.wasm and tests/NAME.jsonl.
+
+Two groups ship: `KERNELS`, the suite every benchmark and the tuner run by default, and `HACKER_KERNELS`
+(category "hacker"), the 25 loop-free bit tricks p01-p25 from Hacker's Delight that superoptimisers
+(STOKE, Brahma) are measured on, run by `jeet bench --suite bits`. They are a group of their own so
+that adding them did not double what the default benchmarks run; `get_kernel` finds both.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ __all__ = [
     "BUFFER_LIMIT",
     "CATEGORIES",
     "CLANG_LEVELS",
+    "ALL_KERNELS",
     "DEFAULT_KERNEL",
+    "HACKER_CATEGORY",
+    "HACKER_KERNELS",
     "KERNELS",
     "OPT_LEVELS",
     "Kernel",
@@ -30,7 +38,8 @@ __all__ = [
 
 _HERE = Path(__file__).resolve().parent
 
-CATEGORIES = ("bits", "arith", "branch", "buffer")
+CATEGORIES = ("bits", "arith", "branch", "buffer")  # of KERNELS
+HACKER_CATEGORY = "hacker"  # of HACKER_KERNELS
 OPT_LEVELS = ("O0", "O2", "O2opt")
 CLANG_LEVELS = ("O0", "O2")  # the levels clang builds directly; "O2opt" is wasm-opt -O3 of "O2"
 
@@ -121,12 +130,50 @@ KERNELS: tuple[Kernel, ...] = (
        ("i32", "i32", "i32")),
 )
 
+
+def _h(name: str, description: str, params: int = 1) -> Kernel:
+    return Kernel(name, name, HACKER_CATEGORY, description, ("i32",) * params, ("i32",))
+
+
+# Hacker's Delight p01-p25 as the program-synthesis literature states them (Gulwani et al.'s Brahma,
+# STOKE), straight-line C: clang -O0 leaves every intermediate in a stack slot; -O2 finds most, not all.
+HACKER_KERNELS: tuple[Kernel, ...] = (
+    _h("p01", "turn off the rightmost 1-bit: x & (x - 1)"),
+    _h("p02", "1 when unsigned x is 2^n - 1: x & (x + 1) == 0"),
+    _h("p03", "isolate the rightmost 1-bit: x & -x"),
+    _h("p04", "mask of the rightmost 1-bit and trailing 0s: x ^ (x - 1)"),
+    _h("p05", "right-propagate the rightmost 1-bit: x | (x - 1)"),
+    _h("p06", "turn on the rightmost 0-bit: x | (x + 1)"),
+    _h("p07", "isolate the rightmost 0-bit: ~x & (x + 1)"),
+    _h("p08", "mask of the trailing 0s: ~x & (x - 1)"),
+    _h("p09", "absolute value without a branch, wrapping at INT_MIN"),
+    _h("p10", "1 when nlz(x) == nlz(y)", 2),
+    _h("p11", "1 when nlz(x) < nlz(y)", 2),
+    _h("p12", "1 when nlz(x) <= nlz(y)", 2),
+    _h("p13", "sign function: -1, 0 or 1, without a branch"),
+    _h("p14", "floor of the unsigned average without overflow", 2),
+    _h("p15", "ceiling of the unsigned average without overflow", 2),
+    _h("p16", "larger of two signed numbers without a branch", 2),
+    _h("p17", "turn off the rightmost contiguous string of 1-bits"),
+    _h("p18", "1 when unsigned x is a power of 2"),
+    _h("p19", "exchange two bit fields of x (mask m, distance k)", 3),
+    _h("p20", "next higher unsigned number with the same number of 1-bits (traps at 0)"),
+    _h("p21", "cycle through three values a -> b -> c -> a", 4),
+    _h("p22", "parity of x by shifts, xors and a multiply"),
+    _h("p23", "number of 1-bits of x by adding bit fields in parallel"),
+    _h("p24", "round up to the next power of 2 by right-propagating bits"),
+    _h("p25", "high word of the unsigned 32 x 32 product from 16-bit halves", 2),
+)
+
+ALL_KERNELS: tuple[Kernel, ...] = KERNELS + HACKER_KERNELS
+
 DEFAULT_KERNEL = "popcount"
 
-_BY_NAME: dict[str, Kernel] = {k.name: k for k in KERNELS}
+_BY_NAME: dict[str, Kernel] = {k.name: k for k in ALL_KERNELS}
 
 
 def kernel_names() -> list[str]:
+    """The default suite's names (KERNELS); `get_kernel` also knows the HACKER_KERNELS."""
     return [k.name for k in KERNELS]
 
 
@@ -135,4 +182,5 @@ def get_kernel(name: str) -> Kernel:
     try:
         return _BY_NAME[name]
     except (KeyError, TypeError):
-        raise KernelError(f"unknown kernel {name!r}; available: {', '.join(kernel_names())}") from None
+        raise KernelError(f"unknown kernel {name!r}; available: {', '.join(kernel_names())}, "
+                          f"and the Hacker's Delight programs p01 to p25") from None

@@ -20,7 +20,8 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jeet.kernels import BUFFER_BASE, KERNELS, Kernel, get_kernel
+from jeet.kernels import ALL_KERNELS, BUFFER_BASE, HACKER_CATEGORY, Kernel, get_kernel
+from jeet.kernels.hacker_refs import HACKER_REFERENCES, hacker_edge_args, hacker_sample_args
 
 __all__ = [
     "BUFFER_REFERENCES",
@@ -199,6 +200,7 @@ REFERENCES: dict[str, Callable[..., tuple]] = {
     "max3": _max3,
     "alu": _alu,
     "days_in_month": _days_in_month,
+    **HACKER_REFERENCES,
 }
 
 
@@ -267,6 +269,8 @@ def _random_year(rng: random.Random) -> int:
 def sample_args(name: str, rng: random.Random) -> tuple:
     """One random argument tuple for scalar kernel `name`, biased towards the values its code branches on."""
     kernel = get_kernel(name)
+    if kernel.category == HACKER_CATEGORY:
+        return hacker_sample_args(name, len(kernel.params), rng)
     if name == "smoothstep":
         return (rng.choice((rng.uniform(-0.5, 1.5), rng.uniform(0.0, 1.0), rng.uniform(-1e6, 1e6))),)
     if name == "alu":
@@ -294,6 +298,8 @@ def edge_args(name: str, *, specials: bool = True) -> list[tuple]:
     With specials=False the f64 edges leave out inf and NaN, which JSON cannot carry.
     """
     kernel = get_kernel(name)
+    if kernel.category == HACKER_CATEGORY:
+        return hacker_edge_args(name, len(kernel.params))
     if kernel.params == ("f64",):
         return [(x,) for x in F64_EDGES + (F64_SPECIALS if specials else ())]
     if len(kernel.params) == 1:
@@ -393,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     stale = []
     opts.out.mkdir(parents=True, exist_ok=True)
-    for kernel in KERNELS:
+    for kernel in ALL_KERNELS:
         path = opts.out / f"{kernel.name}.jsonl"
         text = render(generate(kernel))
         if opts.check:
