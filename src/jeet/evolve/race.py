@@ -3,9 +3,9 @@
 Fuel steers the search (cheap and deterministic); native time, as wasmtime's Cranelift runs the
 code, decides what takes effect. `NativeTimeRace` is the gate's `Selector`: at a promotion the gate
 hands it the best distinct contenders that passed every check, and it times them interleaved with
-the incumbent on the held-out cases (`jeet.timing.measure`; successive halving when there are more
-than `RACE_WIDTH`); the fastest becomes champion only if `judge_report` finds it faster than the
-incumbent with confidence. It asks the gate to let the workers finish first (`quiet`), so timing
+the incumbent and an identical copy of it (the A/A control) on the held-out cases (`jeet.timing.measure`;
+successive halving when there are more than `RACE_WIDTH`); the fastest becomes champion only if
+`judge_report` finds it faster than the incumbent with confidence, by more than the copy's spread. It asks the gate to let the workers finish first (`quiet`), so timing
 never shares the cores with evaluation. Races are skipped while the time spent timing is above
 `share` of the run, so the overhead stays bounded; `seconds` records it.
 
@@ -72,16 +72,18 @@ class NativeTimeRace:
             field = [field[i] for i in ranked[: max(RACE_WIDTH, len(ranked) // 2)]]
             if not field:
                 return incumbent
-        report = self._measure([incumbent, *field], min_time_s=self.min_time_s)
-        ranked = [i for i in report.ranking() if i > 0]
-        if not report.variants[0].ok or not ranked or not report.agree:
+        # the incumbent twice: its identical copy is the A/A control, so timing noise alone never crowns
+        # a contender (a variant is never faster than itself)
+        report = self._measure([incumbent, incumbent, *field], min_time_s=self.min_time_s)
+        ranked = [i for i in report.ranking() if i > 1]
+        if not report.variants[0].ok or not report.variants[1].ok or not ranked or not report.agree:
             return incumbent  # incumbent untimeable here, nobody timeable, or results differ: change nothing
         best = ranked[0]
-        verdict = judge_report(report, 0, best, min_gain=RACE_MIN_GAIN)
+        verdict = judge_report(report, 0, best, control=1, min_gain=RACE_MIN_GAIN)
         self.last = verdict
         if verdict.improved:
-            self.last_winner = field[best - 1].key
-            return field[best - 1]
+            self.last_winner = field[best - 2].key
+            return field[best - 2]
         self._lost.update((incumbent.key, c.key) for c in field)
         return incumbent
 
