@@ -141,7 +141,7 @@ def test_a_bad_objective_is_one_line_and_status_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_popcount_from_o2opt_is_natively_faster_with_its_interval(tmp_path: Path) -> None:
     out = tmp_path / "popcount.wasm"
-    r = jeet("evolve", "--kernel", "popcount", "--level", "O2opt", "--budget", "10", "--json",
+    r = jeet("evolve", "--kernel", "popcount", "--level", "O2opt", "--budget", "20", "--json",
              "--data", str(tmp_path / "d"), "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
