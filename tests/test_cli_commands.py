@@ -22,7 +22,7 @@ def jeet(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedPro
 
 
 def test_evolve_default_kernel_json(tmp_path):
-    proc = jeet("evolve", "--json", "--budget", "4", "--data", str(tmp_path / "d"), cwd=tmp_path)
+    proc = jeet("evolve", "--json", "--budget", "8", "--data", str(tmp_path / "d"), cwd=tmp_path)  # start-up counts
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert REQUIRED <= set(doc)
