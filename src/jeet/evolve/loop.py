@@ -176,8 +176,6 @@ class Evolution:
         budget bounds this part itself (it cannot stop half-way and still answer)."""
         if self.champion is not None:
             return
-        if self.proof is not None:
-            self.proof.warm()  # the prover loads while the original is measured and the first population runs
         self._choose_objective()
         if self.store is not None:
             fp = self.fingerprint()

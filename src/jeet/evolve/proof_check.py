@@ -103,14 +103,6 @@ def _prover_init(parent: int) -> None:
     exit_with(parent)
 
 
-def _warm(solver: str) -> None:
-    """Runs first in a new prover child: the solver's library loaded before the first real question."""
-    if solver == "bitwuzla":
-        import bitwuzla  # noqa: F401
-    else:
-        import z3  # noqa: F401
-
-
 class ProverProcess:
     """`prove` in a child process of its own, one check at a time, with a hard wall-clock limit: a
     specimen whose translation or queries run long (a hostile one, say) costs `limit_s`, then the child
@@ -120,14 +112,6 @@ class ProverProcess:
         self.limit_s = limit_s
         self._pool: ProcessPoolExecutor | None = None
         self.pending: tuple[str, bytes, object, float] | None = None  # key, wasm, future, started
-
-    def warm(self, solver: str) -> None:
-        """Start the child now (with the solver loaded), so the first proof a run asks for does not also pay
-        for a process and its imports; a run calls this at its start, while its first population runs."""
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
-                                             initializer=_prover_init, initargs=(os.getpid(),))
-            self._pool.submit(_warm, solver)
 
     def start(self, key: str, wasm: bytes, *args, **kw) -> None:
         if self._pool is None:
@@ -250,11 +234,6 @@ class ProofCheck:
         self.deferred += 1
         v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof running")
         return v, Judgement(False, False, "not adopted", "proof running in the background: asked again later")
-
-    def warm(self) -> None:
-        """Start the background prover now, if this check proves in the background (see ProverProcess.warm)."""
-        if self.background and self._process is not None and not multiprocessing.current_process().daemon:
-            self._process.warm(self.solver)
 
     def next_round(self) -> None:
         """A new promotion round: proofs started before it are answered when next asked."""
