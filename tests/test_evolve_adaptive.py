@@ -101,7 +101,8 @@ def test_a_run_adapts_deterministically_and_starves_no_operator():
     mutators = {name: p for name, p in probs.items() if not name.startswith("crossover")}
     assert sum(mutators.values()) == pytest.approx(1.0, abs=1e-3)
     best = max(mutators, key=mutators.get)
-    assert mutators[best] > 1 / len(mutators) + 0.1 and ledger.get(best).improving > 0
+    # the adapted favourite stands clearly above an even share (17 mutators: 0.059), and it did improve
+    assert mutators[best] > 1 / len(mutators) + 0.05 and ledger.get(best).improving > 0
 
 
 def test_probabilities_are_logged_checkpointed_and_restored(tmp_path):
