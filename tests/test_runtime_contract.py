@@ -49,7 +49,10 @@ def test_clang_code_with_a_shadow_stack_frame_passes_the_static_check(tmp_path):
     with Runtime(tmp_path, hot=0) as rt:
         fn = rt.load(k.wasm("O0"), k.function)
         assert fn.stats()["state"] == "no observable state (static check)"
-        assert fn.offer(k.wasm("O2"))  # verified on the held-out cases, and cheaper
+        # verified on the held-out cases, cheaper, and natively faster (clang -O2's own loop is not faster
+        # than -O0's under Cranelift on every machine; `i32.popcnt` is, many times over)
+        assert fn.offer(wasmtime.wat2wasm('(module (memory (export "memory") 2 16) (func (export "popcount") '
+                                          '(param i32) (result i32) local.get 0 i32.popcnt))'))
 
 
 def test_no_test_hook_on_function_and_no_shipped_module_imports_the_testing_module():
