@@ -211,19 +211,16 @@ class ProofCheck:
         # in the background: with `reproducible`, a proof started in one round is answered in the next
         # (`next_round`; waiting for it if need be), the same way whatever the machine's speed, so a seed
         # makes the same run; without (a budgeted run), an answer is taken when it is in, never waited for
-        if self._started_round.get(key, self.round) < self.round:
-            if self.reproducible:
-                self._collect_pending()
-            else:
+        earlier = self._started_round.get(key, self.round) < self.round
+        if self.reproducible and earlier:
+            self._collect_pending()
+        elif not self.reproducible:
+            if earlier:
                 self._ready_inline()
-                if self._process is not None and self._process.pending is not None:
-                    self._collect(wait=False)
-            if key in self._cache:
-                return self._cache[key]
-        elif not self.reproducible and self._process is not None and self._process.pending is not None:
-            self._collect(wait=False)  # a finished proof frees the child for the next one
-            if key in self._cache:
-                return self._cache[key]
+            if self._process is not None and self._process.pending is not None:
+                self._collect(wait=False)  # an answer already in; a finished proof frees the child
+        if key in self._cache:
+            return self._cache[key]
         busy = bool(self._ready) or (self._process is not None and self._process.pending is not None)
         if key not in self._started_round and not busy:  # one proof at a time, in either mode
             self._started_round[key] = self.round
