@@ -12,6 +12,11 @@ have passed without improvement (`idle`); after `diversify_after` of them, half 
 bigger step (one more chained mutation per `diversify_after` idle generations, up to
 `MAX_CHAIN`), and after twice that a third of the mutants descend from the archive: correct members
 that fell out of the population, best first, which keeps other lines of descent alive as restarts.
+
+Every task also names `ALTERNATIVES` further operators (drawn like the first) that its worker tries,
+in order, when the drawn one does not apply to the parents: a crossover of single-function modules,
+an idiom the code does not contain. Without them most slots of a generation came back empty, and the
+generation's fixed costs (selection, held-out checks, the round trip to the workers) fell on a few children.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class Told:
 T = TypeVar("T")
 
 MAX_CHAIN = 3  # at most this many extra mutations on one child
+ALTERNATIVES = 3  # operators a task falls back to, in order, when its own does not apply
 ARCHIVE_SIZE = 256  # correct former members kept as restart parents
 
 
@@ -117,7 +123,21 @@ class GeneticAlgorithm:
 
     def mutation_task(self, pool: list[Member]) -> Task:
         parent = self.pick(pool)
-        return Task(self.choose_operator("mutation"), (parent.wasm,), self.rng.getrandbits(63), parent.home)
+        op = self.choose_operator("mutation")
+        return Task(op, (parent.wasm,), self.rng.getrandbits(63), parent.home,
+                    alternatives=self.alternatives(op, ["mutation"] * ALTERNATIVES))
+
+    def alternatives(self, first: str, pools: Sequence[str]) -> tuple[str, ...]:
+        """One operator drawn from each of `pools` in turn (as `choose_operator` draws), skipping `first`
+        and repeats (a few redraws, then the slot is left out)."""
+        chosen: list[str] = []
+        for pool in pools:
+            for _ in range(4):
+                op = self.choose_operator(pool)
+                if op != first and op not in chosen:
+                    chosen.append(op)
+                    break
+        return tuple(chosen)
 
     def crossover_task(self, pool: list[Member]) -> Task:
         a = self.pick(pool)
@@ -126,7 +146,10 @@ class GeneticAlgorithm:
             if b.sha256 != a.sha256:
                 break
             b = self.pick(pool)
-        return Task(self.choose_operator("crossover"), (a.wasm, b.wasm), self.rng.getrandbits(63), a.home)
+        op = self.choose_operator("crossover")
+        pools = ["crossover"] + ["mutation"] * (ALTERNATIVES - 1) if len(self.crossovers) > 1 else \
+            ["mutation"] * ALTERNATIVES
+        return Task(op, (a.wasm, b.wasm), self.rng.getrandbits(63), a.home, alternatives=self.alternatives(op, pools))
 
     @property
     def operator_probabilities(self) -> dict[str, float]:
@@ -146,6 +169,8 @@ class GeneticAlgorithm:
         for off in offspring:
             evaluated += off.evaluated
             ev = off.evaluation
+            for name in off.skipped:  # drawn first, not applicable: a draw without credit
+                credit.setdefault(name, [0, 0])[0] += 1
             if off.operator in variation:
                 # credit is per draw: an operator that was not applicable wasted its slot
                 tally = credit.setdefault(off.operator, [0, 0])

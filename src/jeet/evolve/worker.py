@@ -52,6 +52,7 @@ class Task:
     seed: int
     home: int | None = None  # the worker that already holds parents[0] decoded, if known
     chain: tuple[str, ...] = ()  # further mutations applied to the child in turn (a bigger step)
+    alternatives: tuple[str, ...] = ()  # operators tried in turn when `operator` does not apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class Offspring:
     # mutations that changed the child after `operator` did (a chain, or a novelty retry's bigger step)
     steps: tuple[str, ...] = ()
     late: bool = False  # not begun: it would have ended past the run's deadline (no offspring, no credit)
+    skipped: tuple[str, ...] = ()  # the task's operators tried before `operator` that did not apply
 
     @property
     def made_by(self) -> str | None:
@@ -167,6 +169,8 @@ class WorkerState:
         # A plain evaluation (operator None) has no parents: its bytes are the specimen itself.
         parent_shas = tuple(sha256(p) for p in task.parents) if task.operator is not None else ()
         steps: tuple[str, ...] = ()
+        skipped: tuple[str, ...] = ()
+        operator = task.operator
         if task.operator is None:
             child_bytes, child_genome = task.parents[0], None
             sha = sha256(child_bytes)
@@ -175,27 +179,34 @@ class WorkerState:
                 parents = [self.genome(p, s) for p, s in zip(task.parents, parent_shas)]
             except Exception:  # an undecodable parent: nothing to vary
                 return Offspring(task.operator, parent_shas, None, None, None, False)
-            made = self._vary(task, parents, 0)
+            made = None
+            for operator in (task.operator, *task.alternatives):
+                made = self._vary(task, operator, parents, 0)
+                if made is not None:
+                    break
+                skipped += (operator,)
             if made is None:
-                return Offspring(task.operator, parent_shas, None, None, None, False)
+                return Offspring(task.operator, parent_shas, None, None, None, False, skipped=skipped[1:])
+            arity = self.operators[operator].arity
+            parents, parent_shas = parents[:arity], parent_shas[:arity]
             child, steps = made
             sha = sha256(child.wasm)
             retries = self.setup.novelty_retries if ctx.retries is None else ctx.retries
             for attempt in range(1, retries + 1):
-                if seen_key(sha) not in self.seen and sha not in parent_shas:
+                if not self._known(sha, parent_shas):
                     break
-                again = self._vary(task, parents, attempt)
+                again = self._vary(task, operator, parents, attempt)
                 if again is None:
                     break
                 (child, steps), sha = again, sha256(again[0].wasm)
             child_bytes, child_genome = child.wasm, child
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
-            return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False, steps=steps)
+            return Offspring(operator, parent_shas, child_bytes, sha, ev, False, steps=steps, skipped=skipped)
         key = (sha, self._train_key)
         cached = self._evals.get(key)
         if cached is not None:
-            return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False, steps=steps)
+            return Offspring(operator, parent_shas, child_bytes, sha, cached, False, steps=steps, skipped=skipped)
         ev = self.evaluate(child_bytes, ctx, child_genome)
         if ev.status.blacklists:
             self.blacklist.add(sha)
@@ -204,17 +215,25 @@ class WorkerState:
         self._evals[key] = ev
         if len(self._evals) > self._cache_size:
             self._evals.popitem(last=False)
-        return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True, steps=steps)
+        return Offspring(operator, parent_shas, child_bytes, sha, ev, True, steps=steps, skipped=skipped)
 
-    def _vary(self, task: Task, parents: list[Genome], attempt: int) -> tuple[Genome, tuple[str, ...]] | None:
-        """The task's operator on `parents`, then its chain, and the names of the further steps that changed
-        the child. Retry `attempt` (> 0) draws from a derived seed and takes `attempt` further random
-        mutations: a neighbourhood that keeps giving repeats is left by bigger steps."""
+    def _known(self, sha: str, parent_shas: tuple[str, ...]) -> bool:
+        """Whether a child would teach the run nothing: a parent, a specimen the run has judged, a hash known
+        to be bad, or one this worker has judged on the current training set."""
+        return (seen_key(sha) in self.seen or sha in parent_shas or sha in self.blacklist
+                or (sha, self._train_key) in self._evals)
+
+    def _vary(self, task: Task, operator: str, parents: list[Genome],
+              attempt: int) -> tuple[Genome, tuple[str, ...]] | None:
+        """`operator` (the task's, or one of its alternatives) on `parents`, then the task's chain, and the
+        names of the further steps that changed the child. Retry `attempt` (> 0) draws from a derived seed
+        and takes `attempt` further random mutations: a neighbourhood that keeps giving repeats is left by
+        bigger steps."""
         rng = random.Random(task.seed if attempt == 0 else (task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
         extra = [rng.choice(self.mutators) for _ in range(attempt)] if self.mutators else []
         steps: list[str] = []
         try:
-            child = self.operators[task.operator].apply(rng, parents)
+            child = self.operators[operator].apply(rng, parents)
             if child is None:
                 return None
             for name in (*task.chain, *extra):
