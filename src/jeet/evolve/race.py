@@ -56,6 +56,10 @@ class NativeTimeRace:
         """Whether timing has so far taken at most `share` of the run."""
         return self.seconds <= self.share * (time.monotonic() - self.started)
 
+    def ready(self) -> bool:
+        """Whether a race would run now (the gate then checks every contender it wants, see `Selector`)."""
+        return self.within_budget()
+
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
         self.last_winner = None
         fresh = [c for c in accepted if c.key != incumbent.key and (incumbent.key, c.key) not in self._lost]
