@@ -5,9 +5,9 @@ does not depend on which worker runs it: a run is reproducible from the master s
 
 A converged population breeds mostly repeats: children identical to a specimen the run has already
 judged. Every worker holds the run's set of seen content hashes (sent by the main process with each
-chunk, the same set whichever worker runs the task), and when a child is a repeat it tries again, up
-to `novelty_retries` times, with seeds derived from the task's own, so the budget goes to new
-candidates instead.
+chunk, the same set whichever worker runs the task), and when a child is a repeat it takes one more
+random mutation, up to `novelty_retries` times, with seeds derived from the task's own, so the budget
+goes to new candidates instead.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ class WorkerState:
                 return Offspring(task.operator, parent_shas, None, None, None, False)
             made = None
             for operator in (task.operator, *task.alternatives):
-                made = self._vary(task, operator, parents, 0)
+                made = self._vary(task, operator, parents)
                 if made is not None:
                     break
                 skipped += (operator,)
@@ -195,10 +195,9 @@ class WorkerState:
             for attempt in range(1, retries + 1):
                 if not self._known(sha, parent_shas):
                     break
-                again = self._vary(task, operator, parents, attempt)
-                if again is None:
-                    break
-                (child, steps), sha = again, sha256(again[0].wasm)
+                further = self._further(task, child, attempt)
+                if further is not None:
+                    child, steps, sha = further[0], (*steps, further[1]), sha256(further[0].wasm)
             child_bytes, child_genome = child.wasm, child
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
@@ -223,20 +222,16 @@ class WorkerState:
         return (seen_key(sha) in self.seen or sha in parent_shas or sha in self.blacklist
                 or (sha, self._train_key) in self._evals)
 
-    def _vary(self, task: Task, operator: str, parents: list[Genome],
-              attempt: int) -> tuple[Genome, tuple[str, ...]] | None:
+    def _vary(self, task: Task, operator: str, parents: list[Genome]) -> tuple[Genome, tuple[str, ...]] | None:
         """`operator` (the task's, or one of its alternatives) on `parents`, then the task's chain, and the
-        names of the further steps that changed the child. Retry `attempt` (> 0) draws from a derived seed
-        and takes `attempt` further random mutations: a neighbourhood that keeps giving repeats is left by
-        bigger steps."""
-        rng = random.Random(task.seed if attempt == 0 else (task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
-        extra = [rng.choice(self.mutators) for _ in range(attempt)] if self.mutators else []
+        names of the further steps that changed the child."""
+        rng = random.Random(task.seed)
         steps: list[str] = []
         try:
             child = self.operators[operator].apply(rng, parents)
             if child is None:
                 return None
-            for name in (*task.chain, *extra):
+            for name in task.chain:
                 further = self.operators[name].apply(rng, [child])
                 if further is not None:
                     child = further
@@ -244,6 +239,21 @@ class WorkerState:
         except Exception:  # an operator bug must not kill the run; count it as not applicable
             return None
         return child, tuple(steps)
+
+    def _further(self, task: Task, child: Genome, attempt: int) -> tuple[Genome, str] | None:
+        """One more random mutation of a child that repeats a known specimen (retry `attempt`, drawn from a
+        seed derived from the task's), and its name; None when the drawn one does not apply. Each retry
+        moves one step further from the last, so a neighbourhood that keeps giving repeats is left by ever
+        bigger steps, at one operator application per retry."""
+        if not self.mutators:
+            return None
+        rng = random.Random((task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
+        name = rng.choice(self.mutators)
+        try:
+            further = self.operators[name].apply(rng, [child])
+        except Exception:  # as in _vary
+            return None
+        return (further, name) if further is not None else None
 
     def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
