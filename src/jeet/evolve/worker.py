@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..address import content_address
-from ..fitness import Measurement, energy_estimate
+from ..fitness import Measurement, energy_estimate, predicted_ns, static_mix
+from ..fitness.native import EMPTY_MIX
 from ..genetics import Genome, Operator, operator_set
 from ..oracle import Oracle
 from ..sandbox import ExecutionResult, Limits, Outcome, Sandbox
@@ -70,6 +71,9 @@ class Context:
     # the run's end, time.monotonic() (one clock for every process on the host): tasks not begun by then are
     # handed back unevaluated, so a generation of a huge module cannot carry the run past its budget
     deadline: float | None = None
+    # ns per execution of each instruction class (jeet.timing.costs): execution_speed from predicted native
+    # time; None: from fuel (objective fuel)
+    costs: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,7 @@ class WorkerState:
         if ctx.seen_epoch != self.seen_epoch:
             self.seen, self.seen_epoch = set(), ctx.seen_epoch
         self.seen.update(ctx.seen_delta)
-        self._train_key = hash(ctx.oracle.train)  # evaluations are cached per training set
+        self._train_key = hash((ctx.oracle.train, ctx.costs))  # evaluations are cached per training set
         out = []
         for t in tasks:
             t0 = time.monotonic()
@@ -257,7 +261,8 @@ class WorkerState:
 
     def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
-                                  genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None)
+                                  genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None,
+                                  costs=ctx.costs)
 
 
 def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> Evaluation | tuple[int, int]:
@@ -286,30 +291,55 @@ def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> 
 
 def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
                        baseline: Measurement | None, *, genome: Genome | None = None,
-                       calls: int | None = None) -> Evaluation:
+                       calls: int | None = None, costs: Sequence[tuple[str, float]] | None = None) -> Evaluation:
     """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`.
 
     `calls` is how often the specimen has been served (usage_frequency); None counts it as the baseline's,
-    so a specimen nobody has served yet scores neutral (0.5) on usage."""
+    so a specimen nobody has served yet scores neutral (0.5) on usage. With `costs` (ns per execution of
+    each instruction class) the evaluation carries its predicted native time (`jeet.fitness.native`),
+    which execution_speed then compares instead of fuel."""
     size = len(wasm)
     ran = run_training(sandbox, wasm, function, oracle, size)
     if isinstance(ran, Evaluation):
         return ran
     fuel, peak = ran
-    energy = _energy(genome, wasm, function, fuel)
+    g = _genome(genome, wasm, function)
+    energy = _energy(g, fuel)
+    ns = _native_ns(g, fuel / max(1, len(oracle.train)), costs) if costs is not None else None
     if calls is None:
         calls = baseline.calls if baseline is not None else 0
-    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, calls=calls, energy=energy)
+    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, calls=calls, energy=energy, ns=ns)
     if baseline is None:
-        return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy)
+        return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, ns=ns)
     fit, metrics = score(measurement, baseline)
-    return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, fitness=fit, metrics=metrics)
+    return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, fitness=fit, metrics=metrics,
+                      ns=ns)
 
 
-def _energy(genome: Genome | None, wasm: bytes, function: str, fuel: int) -> float:
+def _genome(genome: Genome | None, wasm: bytes, function: str) -> Genome | None:
+    if genome is not None and genome.module is not None:
+        return genome
     try:
-        g = genome if genome is not None and genome.module is not None else Genome.from_bytes(wasm, function)
-        bodies = [g.module.bodies[i] for i in g.targets]
-        return energy_estimate(bodies, fuel)
+        return Genome.from_bytes(wasm, function)
+    except Exception:  # an undecodable-but-valid module: costs fall back to plain fuel
+        return None
+
+
+def _energy(g: Genome | None, fuel: int) -> float:
+    if g is None:
+        return float(fuel)
+    try:
+        return energy_estimate([g.module.bodies[i] for i in g.targets], fuel)
     except Exception:  # an undecodable-but-valid module still has a cost: count plain fuel
         return float(fuel)
+
+
+def _native_ns(g: Genome | None, fuel_per_call: float, costs: Sequence[tuple[str, float]]) -> float:
+    """Predicted ns per call; without the IR (an undecodable module) fuel is priced as plain ALU work."""
+    table = dict(costs)
+    if g is None:
+        return table.get("entry", 0.0) + fuel_per_call * table.get("int_arith", 0.0)
+    mix = EMPTY_MIX
+    for i in g.targets:
+        mix = mix + g.memo_body("static_mix", i, lambda i=i: static_mix(g.module.bodies[i]))
+    return predicted_ns(mix, fuel_per_call, table)
