@@ -23,7 +23,8 @@ from ..fitness import Measurement, energy_estimate, predicted_ns, static_mix
 from ..fitness.native import EMPTY_MIX
 from ..genetics import Genome, Operator, operator_set
 from ..oracle import Oracle
-from ..sandbox import ExecutionResult, Limits, Outcome, Sandbox
+from ..sandbox import CompiledModule, ExecutionResult, Limits, Outcome, Sandbox
+from .batch import BATCH, BATCH_BYTES, merge, shape_key
 from .evaluation import Evaluation, Status, score
 
 _FAIL_STATUS = {
@@ -44,6 +45,7 @@ class WorkerSetup:
     operators: str
     blacklist: frozenset[str] = frozenset()
     novelty_retries: int = 0  # new tries when a child repeats a specimen the run has seen
+    batch: int = BATCH  # children judged with one compile (see jeet.evolve.batch); 1: each alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +132,11 @@ class WorkerState:
         self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
         self._cache_size = cache_size
         self._train_key = 0
-        # the last tasks' durations here: a task that would end past the deadline (judged by the quickest of
-        # them, so a slow first one, which imports and compiles, does not count) is not begun
+        # the time per task of the last chunks here (making and judging): a task that would end past the deadline
+        # (judged by the quickest of them, so a slow first chunk, which imports and compiles, does not count)
+        # is not begun
         self._took: deque[float] = deque(maxlen=5)
+        self._pending: dict[str, Genome | None] = {}  # children of the chunk being made, to judge
 
     def close(self) -> None:
         self.sandbox.close()
@@ -159,17 +163,46 @@ class WorkerState:
             self.seen, self.seen_epoch = set(), ctx.seen_epoch
         self.seen.update(ctx.seen_delta)
         self._train_key = hash((ctx.oracle.train, ctx.costs))  # evaluations are cached per training set
-        out = []
-        for t in tasks:
-            t0 = time.monotonic()
-            if ctx.deadline is not None and t0 + min(self._took, default=0.0) >= ctx.deadline:
-                out.append(Offspring(None, (), None, None, None, False, late=True))
-                continue
-            out.append(replace(self.run_task(t, ctx), worker=self.index))
-            self._took.append(time.monotonic() - t0)
-        return out
+        return [replace(off, worker=self.index) for off in self._run(tasks, ctx)]
 
     def run_task(self, task: Task, ctx: Context) -> Offspring:
+        return self._run([task], ctx)[0]
+
+    def _run(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
+        """Make every task's child first, then judge the new ones together (in batches, see `jeet.evolve.batch`).
+        A child that repeats another of the same chunk is judged once: the repeat gets its evaluation
+        (or BLACKLISTED, if the evaluation condemned it), unevaluated, as a later chunk would. A task is not
+        begun when, at the quickest recent time per task (making and judging), it would end past
+        `ctx.deadline`: it comes back `late`."""
+        self._pending = {}
+        t0 = time.monotonic()
+        per_task = min(self._took, default=0.0)
+        made: list[Offspring | _Child] = []
+        for t in tasks:
+            if ctx.deadline is not None and \
+                    max(time.monotonic(), t0 + len(made) * per_task) + per_task >= ctx.deadline:
+                made.append(Offspring(None, (), None, None, None, False, late=True))
+                continue
+            made.append(self._make(t, ctx))
+        evals = self._judge([m for m in made if isinstance(m, _Child) and m.first], ctx)
+        self._pending = {}
+        begun = sum(not (isinstance(m, Offspring) and m.late) for m in made)
+        if begun:
+            self._took.append((time.monotonic() - t0) / begun)
+        out = []
+        for m in made:
+            if isinstance(m, Offspring):
+                out.append(m)
+                continue
+            ev = evals[m.sha]
+            if not m.first and ev.status.blacklists:
+                ev = Evaluation(Status.BLACKLISTED, size=len(m.wasm))
+            out.append(Offspring(m.operator, m.parents, m.wasm, m.sha, ev, m.first, steps=m.steps, skipped=m.skipped))
+        return out
+
+    def _make(self, task: Task, ctx: Context) -> "Offspring | _Child":
+        """The task's child: an Offspring when nothing needs judging (not applicable, known bad, cached),
+        else the child to judge."""
         # A plain evaluation (operator None) has no parents: its bytes are the specimen itself.
         parent_shas = tuple(sha256(p) for p in task.parents) if task.operator is not None else ()
         steps: tuple[str, ...] = ()
@@ -206,25 +239,52 @@ class WorkerState:
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
             return Offspring(operator, parent_shas, child_bytes, sha, ev, False, steps=steps, skipped=skipped)
-        key = (sha, self._train_key)
-        cached = self._evals.get(key)
+        cached = self._evals.get((sha, self._train_key))
         if cached is not None:
             return Offspring(operator, parent_shas, child_bytes, sha, cached, False, steps=steps, skipped=skipped)
-        ev = self.evaluate(child_bytes, ctx, child_genome)
+        first = sha not in self._pending
+        self._pending.setdefault(sha, child_genome)
+        return _Child(operator, parent_shas, child_bytes, sha, child_genome, steps, skipped, first)
+
+    def _judge(self, children: list["_Child"], ctx: Context) -> dict[str, Evaluation]:
+        """Evaluate distinct children: those that can share a module in batches, the rest one by one."""
+        evals: dict[str, Evaluation] = {}
+        groups: dict[object, list[_Child]] = {}
+        alone: list[_Child] = []
+        for c in children:
+            key = shape_key(c.genome.module, self.setup.function) if self.setup.batch > 1 and len(c.wasm) <= \
+                BATCH_BYTES and c.genome is not None and c.genome.module is not None else None
+            (alone if key is None else groups.setdefault(key, [])).append(c)
+        for members in groups.values():
+            size = max(1, min(self.setup.batch, BATCH_BYTES // max(1, len(members[0].wasm))))
+            for i in range(0, len(members), size):
+                part = members[i:i + size]
+                merged = merge([c.genome.module for c in part], self.setup.function) if len(part) > 1 else None
+                compiled = self.sandbox.compile(merged.wasm) if merged is not None else None
+                if not isinstance(compiled, CompiledModule):
+                    alone.extend(part)  # one of them is invalid (or alone): each is judged on its own
+                    continue
+                for c, export in zip(part, merged.exports):
+                    evals[c.sha] = self._judged(c, self.evaluate(c.wasm, ctx, c.genome, (compiled, export)))
+        for c in alone:
+            evals[c.sha] = self._judged(c, self.evaluate(c.wasm, ctx, c.genome))
+        return evals
+
+    def _judged(self, c: "_Child", ev: Evaluation) -> Evaluation:
         if ev.status.blacklists:
-            self.blacklist.add(sha)
-        elif ev.correct and child_genome is not None:
-            self._remember(sha, child_genome)
-        self._evals[key] = ev
+            self.blacklist.add(c.sha)
+        elif ev.correct and c.genome is not None:
+            self._remember(c.sha, c.genome)
+        self._evals[(c.sha, self._train_key)] = ev
         if len(self._evals) > self._cache_size:
             self._evals.popitem(last=False)
-        return Offspring(operator, parent_shas, child_bytes, sha, ev, True, steps=steps, skipped=skipped)
+        return ev
 
     def _known(self, sha: str, parent_shas: tuple[str, ...]) -> bool:
         """Whether a child would teach the run nothing: a parent, a specimen the run has judged, a hash known
-        to be bad, or one this worker has judged on the current training set."""
+        to be bad, one this worker has judged on the current training set, or another child of this chunk."""
         return (seen_key(sha) in self.seen or sha in parent_shas or sha in self.blacklist
-                or (sha, self._train_key) in self._evals)
+                or (sha, self._train_key) in self._evals or sha in self._pending)
 
     def _vary(self, task: Task, operator: str, parents: list[Genome]) -> tuple[Genome, tuple[str, ...]] | None:
         """`operator` (the task's, or one of its alternatives) on `parents`, then the task's chain, and the
@@ -259,10 +319,25 @@ class WorkerState:
             return None
         return (further, name) if further is not None else None
 
-    def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
+    def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None,
+                 compiled: tuple[CompiledModule, str] | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
                                   genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None,
-                                  costs=ctx.costs)
+                                  costs=ctx.costs, compiled=compiled)
+
+
+@dataclass(frozen=True, slots=True)
+class _Child:
+    """A child made and not yet judged (`first`: the chunk's first child with these bytes)."""
+
+    operator: str | None
+    parents: tuple[str, ...]
+    wasm: bytes
+    sha: str
+    genome: Genome | None
+    steps: tuple[str, ...]
+    skipped: tuple[str, ...]
+    first: bool
 
 
 def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> Evaluation | tuple[int, int]:
@@ -291,15 +366,18 @@ def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> 
 
 def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
                        baseline: Measurement | None, *, genome: Genome | None = None,
-                       calls: int | None = None, costs: Sequence[tuple[str, float]] | None = None) -> Evaluation:
+                       calls: int | None = None, costs: Sequence[tuple[str, float]] | None = None,
+                       compiled: tuple[CompiledModule, str] | None = None) -> Evaluation:
     """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`.
 
     `calls` is how often the specimen has been served (usage_frequency); None counts it as the baseline's,
     so a specimen nobody has served yet scores neutral (0.5) on usage. With `costs` (ns per execution of
     each instruction class) the evaluation carries its predicted native time (`jeet.fitness.native`),
-    which execution_speed then compares instead of fuel."""
+    which execution_speed then compares instead of fuel. `compiled` (a module `wasm` was compiled into, and
+    the export that calls its `function`: see `jeet.evolve.batch`) saves compiling `wasm` itself."""
     size = len(wasm)
-    ran = run_training(sandbox, wasm, function, oracle, size)
+    subject, export = compiled if compiled is not None else (wasm, function)
+    ran = run_training(sandbox, subject, export, oracle, size)
     if isinstance(ran, Evaluation):
         return ran
     fuel, peak = ran
