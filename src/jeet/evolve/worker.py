@@ -8,6 +8,9 @@ judged. Every worker holds the run's set of seen content hashes (sent by the mai
 chunk, the same set whichever worker runs the task), and when a child is a repeat it takes one more
 random mutation, up to `novelty_retries` times, with seeds derived from the task's own, so the budget
 goes to new candidates instead.
+
+A chunk's children are all made before any is judged: those that differ only in their bodies then
+share one compile (`jeet.evolve.batch`), which was about half the cost of judging one alone.
 """
 
 from __future__ import annotations
