@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Sequence, TypeVar
 
 from ..errors import JeetError
@@ -73,6 +74,7 @@ class GeneticAlgorithm:
         if not self.mutators:
             raise JeetError(f"operator set {config.operators!r} has no mutation operator")
         self.weights = {**DEFAULT_WEIGHTS, **config.operator_weights}
+        self._cum_weights: dict[str, tuple[list[str], list[float]]] = {}
         adapt = dict(mode=config.adaptive_operators, rate=config.adaptation_rate,
                      floor=config.min_operator_probability)
         self.rates = {"mutation": OperatorRates.initial(self.mutators, self.weights, **adapt)}
@@ -117,9 +119,17 @@ class GeneticAlgorithm:
     def choose_operator(self, pool: str) -> str:
         if self.config.adaptive_operators != "off":
             return self.rates[pool].choose(self.rng)
-        names = self.mutators if pool == "mutation" else self.crossovers
-        w = [self.weights.get(n, 1.0) for n in names]
-        return self.rng.choices(names, weights=w)[0] if sum(w) > 0 else self.rng.choice(names)
+        names, cum = self._static_weights(pool)
+        # cumulative weights drawn as `choices(names, weights=...)` draws them: the same operator, every time
+        return self.rng.choices(names, cum_weights=cum)[0] if cum[-1] > 0 else self.rng.choice(names)
+
+    def _static_weights(self, pool: str) -> tuple[list[str], list[float]]:
+        """The pool's operators and their cumulative static weights (computed once: every task draws)."""
+        cached = self._cum_weights.get(pool)
+        if cached is None:
+            names = self.mutators if pool == "mutation" else self.crossovers
+            cached = self._cum_weights[pool] = (names, list(accumulate(self.weights.get(n, 1.0) for n in names)))
+        return cached
 
     def mutation_task(self, pool: list[Member]) -> Task:
         parent = self.pick(pool)
