@@ -113,16 +113,21 @@ class NativeTimeRace:
 
     def _observe(self, candidates: Sequence[Candidate], report: TimingReport) -> None:
         """Hand the cost store each newly timed module's class counts and ns per call (once per module)."""
-        fresh = [(i, c) for i, c in enumerate(candidates) if isinstance(c.subject, bytes)
-                 and c.key not in self._observed and report.variants[i].ok]
-        if self.costs is None or not fresh or not report.agree:
+        if self.costs is None or not report.agree:
+            return
+        fresh: dict[Hashable, int] = {}  # key -> its first place (the incumbent comes twice: the A/A control)
+        for i, c in enumerate(candidates):
+            if isinstance(c.subject, bytes) and c.key not in self._observed and report.variants[i].ok:
+                fresh.setdefault(c.key, i)
+        if not fresh:
             return
         cases = pick_cases(self.cases, report.cases)
         with Sandbox() as sandbox:
-            for i, c in fresh:
-                self._observed.add(c.key)
+            for key, i in fresh.items():
+                self._observed.add(key)
                 try:
-                    counts = count_classes(c.subject, self.function, cases, sandbox=sandbox)  # type: ignore[arg-type]
+                    counts = count_classes(candidates[i].subject, self.function, cases,  # type: ignore[arg-type]
+                                           sandbox=sandbox)
                     self.costs.observe(counts, report.ns_per_call(i), save=False)
                 except Exception:  # noqa: BLE001 - learning is best effort: a race never fails for it
                     continue  # a variant whose execution cannot be counted teaches nothing
