@@ -72,6 +72,34 @@ def test_a_child_with_further_steps_is_credited_to_all_of_them():
     assert {m.operator for m in alg.population} == {None, "const_perturb+replace_expr"}
 
 
+def test_a_task_whose_operator_does_not_apply_falls_back_to_its_alternatives():
+    """A crossover of two single-function modules has no function to swap: the slot is not wasted, the next
+    operator the task names makes the child, and the one that did not apply counts as a draw without credit."""
+    oracle = Oracle(("i32",), ("i32",), train=(Case((1,), (24,)),), held_out=(), source="tests")
+    ctx = Context(oracle, Measurement(fuel=10, peak_pages=0, code_size=len(ADD)))
+    state = WorkerState(WorkerSetup("f", Limits(), "all"))
+    lone = Task("crossover_function", (ADD, IDENTITY), seed=3)
+    assert state.run_task(lone, ctx).wasm is None  # no alternatives: not applicable, as before
+    task = Task("crossover_function", (ADD, IDENTITY), seed=3, alternatives=("idiom_rotate", "const_perturb"))
+    off = state.run_task(task, ctx)
+    assert off.wasm is not None and off.operator == "const_perturb"
+    assert off.skipped == ("crossover_function", "idiom_rotate")
+    assert off.parents == (sha256(ADD),)  # a mutation's one parent, not the crossover's two
+    alg = GeneticAlgorithm(cfg(operators="all", population=4, adaptive_operators="matching"))
+    alg.population = [Member(sha256(ADD), ADD, Evaluation(Status.OK, fitness=0.5), (), None, 0)]
+    credits: list[dict] = []
+
+    class Recorder:
+        update = staticmethod(credits.append)
+
+    alg.rates = {"mutation": Recorder(), "crossover": Recorder()}
+    alg.tell([off], 1)
+    assert credits[0]["crossover_function"] == [1, 0] and credits[0]["idiom_rotate"] == [1, 0]
+    assert credits[0]["const_perturb"][0] == 1
+    drawn = GeneticAlgorithm(cfg(operators="all", population=4)).mutation_task(alg.population)
+    assert drawn.operator not in drawn.alternatives and len(set(drawn.alternatives)) == len(drawn.alternatives)
+
+
 def test_distinct_candidates_and_repeats_are_counted_and_retries_cut_repeats():
     problem = load_problem(None, kernel="popcount", seed=1, train_size=8)
     figures = {}

@@ -101,6 +101,27 @@ def test_a_selector_chooses_among_accepted_candidates():
         assert [v.candidate.key for v in promotion.rejected] == [sha256(WRONG)]
 
 
+def test_a_selector_that_is_not_ready_keeps_the_incumbent_after_checking_only_the_best_contender():
+    """A race whose timing budget is spent could only keep the incumbent: the gate does not run the held-out
+    cases of every contender it would have raced, only until the best correct one (learning what fails)."""
+
+    class Spent(Second):
+        def ready(self) -> bool:
+            return False
+
+        def choose(self, incumbent, accepted):
+            raise AssertionError("choose is not asked while the selector is not ready")
+
+    other = wat("local.get 0 i32.const 1 i32.shl local.get 0 i32.add")
+    with Sandbox() as sb:
+        checks = Refuse(b"")
+        gate = Gate([HeldOutCheck(sb, ORACLE, "f"), checks], base_train=ORACLE.train, selector=Spent())
+        promotion = gate.promote(cand(REF, 0.5), [cand(WRONG, 0.9), cand(FAST, 0.8), cand(other, 0.7)])
+    assert promotion.champion is None
+    assert [v.candidate.key for v in promotion.rejected] == [sha256(WRONG)] and gate.learned
+    assert checks.seen == [sha256(FAST)]  # the third contender was not checked
+
+
 def test_the_final_check_falls_back_to_the_original(tmp_path):
     from jeet.store import Store
 

@@ -17,6 +17,9 @@ from jeet.evolve.gate import Candidate
 from jeet.evolve.race import NativeTimeRace, decide_output, final_judgement, probe
 from jeet.kernels import get_kernel
 from jeet.oracle import Case
+from jeet.timing import FEATURES
+
+FEATURES_INDEX = {name: i for i, name in enumerate(FEATURES)}
 
 POPCNT = bytes(wasmtime.wat2wasm('(module (func (export "f") (param i32) (result i32) (i32.popcnt (local.get 0))))'))
 # the same code with a name section: other bytes, another key, identical machine code
@@ -58,6 +61,25 @@ def test_the_race_crowns_a_natively_faster_contender() -> None:
     assert race.choose(incumbent, [Candidate("same", LOOP), fast]) is fast
     assert race.seconds > 0 and race.last_winner == "popcnt" and race.last.time_ratio < 1
     assert race.choose(fast, [Candidate("same", POPCNT_NAMED)]) is fast and race.last_winner is None
+
+
+def test_a_race_teaches_the_cost_store_what_it_timed(tmp_path: Path) -> None:
+    """Every module a race times is observed once (class counts, measured ns per call) and saved in the data
+    folder, where the next run's fitness finds this machine's costs."""
+    from jeet.timing import CostStore
+
+    store = CostStore(tmp_path, refit_every=2)
+    race = quick_race(costs=store)
+    incumbent, fast = Candidate("loop", LOOP), Candidate("popcnt", POPCNT)
+    race.choose(incumbent, [fast])
+    assert len(store.observations) == 2
+    counts, ns = store.observations[1] if store.observations[0][0][FEATURES_INDEX["bitcount"]] == 0 else \
+        store.observations[0]
+    assert counts[FEATURES_INDEX["bitcount"]] == 1.0 and ns > 0  # popcnt: one bitcount per call
+    race.choose(Candidate("popcnt", POPCNT), [Candidate("loop copy", LOOP_COPY)])
+    assert len(store.observations) == 3  # the incumbent was timed before: only the newcomer is added
+    assert CostStore(tmp_path).observations == store.observations  # saved
+    assert store.model.samples == 2  # refitted once two had arrived
 
 
 def test_a_race_over_its_timing_share_changes_nothing_and_times_nothing() -> None:

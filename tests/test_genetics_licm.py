@@ -99,3 +99,14 @@ def test_an_invariant_computed_through_temporaries_is_hoisted(sandbox):
     rng = random.Random(3)
     args = [(rng.randrange(-3, 40), b) for (_, b) in random_args(rng, (32, 32), 200)]
     assert_same_behaviour(sandbox, wat(O0_LOOP), child.wasm, args)
+
+
+def test_the_leaves_of_a_tree_that_shares_its_subtrees_are_found_node_by_node():
+    """A value kept in a local and used twice, sixty times over: 2**60 paths (a walk over paths never ends),
+    sixty-one nodes."""
+    from jeet.genetics._symbolic import leaves
+
+    tree = ("local", 0)
+    for _ in range(60):
+        tree = ("i32.add", tree, tree)
+    assert leaves(("i32.mul", tree, ("const", 0x7F, 3))) == {("local", 0), ("const", 0x7F, 3)}

@@ -113,6 +113,12 @@ def test_digest_depends_on_the_bytes_written_and_memory_size(sandbox):
     other = wasm('(module (memory (export "memory") 1) (data (i32.const 5) "x") (func (export "f") (param i32 i32)))')
     (foreign,) = sandbox.run(other, "f", [Case((0, 0), env=env)])
     assert foreign.digest == FOREIGN
+    # every instance of a module starts alike: the answer is the module's, for each of its instances
+    compiled = sandbox.compile(other)
+    assert compiled.images == {env: False}
+    assert [r.digest for r in sandbox.run(compiled, "f", [Case((0, 0), env=env), Case((9, 9)),
+                                                         Case((0, 0), env=env)])] == [FOREIGN, None, FOREIGN]
+    assert sandbox.compile(put).images == {env: True}
 
 
 def test_each_case_starts_from_its_own_memory_whatever_ran_before(sandbox):

@@ -53,7 +53,7 @@ def evolve(
     operators: Optional[str] = typer.Option(None, "--operators", help="'structural' (default), 'raw', 'machine' (the rewrites that change what the CPU does), 'all' or a comma-separated list."),
     objective: Optional[str] = typer.Option(None, "--objective", help="What decides the output: 'time' (default; native time under Cranelift, "
                                             "and only a variant measurably faster than the input is written) or 'fuel'."),
-    objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over fuel, memory, size)."),
+    objectives: Optional[str] = typer.Option(None, "--objectives", help="'weighted' (default) or 'pareto' (NSGA-II over native time (fuel under --objective fuel), memory, size)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", help="Built-in kernel to evolve when no INPUT is given."),
     level: Optional[str] = typer.Option(None, "--level", help="Which build of the kernel to start from: O0 "
                                         "(default; clang -O0), O2 (clang -O2) or O2opt (clang -O2 + wasm-opt -O3)."),

@@ -12,12 +12,18 @@ have passed without improvement (`idle`); after `diversify_after` of them, half 
 bigger step (one more chained mutation per `diversify_after` idle generations, up to
 `MAX_CHAIN`), and after twice that a third of the mutants descend from the archive: correct members
 that fell out of the population, best first, which keeps other lines of descent alive as restarts.
+
+Every task also names `ALTERNATIVES` further operators (drawn like the first) that its worker tries,
+in order, when the drawn one does not apply to the parents: a crossover of single-function modules,
+an idiom the code does not contain. Without them most slots of a generation came back empty, and the
+generation's fixed costs (selection, held-out checks, the round trip to the workers) fell on a few children.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Sequence, TypeVar
 
 from ..errors import JeetError
@@ -49,6 +55,7 @@ class Told:
 T = TypeVar("T")
 
 MAX_CHAIN = 3  # at most this many extra mutations on one child
+ALTERNATIVES = 3  # operators a task falls back to, in order, when its own does not apply
 ARCHIVE_SIZE = 256  # correct former members kept as restart parents
 
 
@@ -67,6 +74,7 @@ class GeneticAlgorithm:
         if not self.mutators:
             raise JeetError(f"operator set {config.operators!r} has no mutation operator")
         self.weights = {**DEFAULT_WEIGHTS, **config.operator_weights}
+        self._cum_weights: dict[str, tuple[list[str], list[float]]] = {}
         adapt = dict(mode=config.adaptive_operators, rate=config.adaptation_rate,
                      floor=config.min_operator_probability)
         self.rates = {"mutation": OperatorRates.initial(self.mutators, self.weights, **adapt)}
@@ -111,13 +119,35 @@ class GeneticAlgorithm:
     def choose_operator(self, pool: str) -> str:
         if self.config.adaptive_operators != "off":
             return self.rates[pool].choose(self.rng)
-        names = self.mutators if pool == "mutation" else self.crossovers
-        w = [self.weights.get(n, 1.0) for n in names]
-        return self.rng.choices(names, weights=w)[0] if sum(w) > 0 else self.rng.choice(names)
+        names, cum = self._static_weights(pool)
+        # cumulative weights drawn as `choices(names, weights=...)` draws them: the same operator, every time
+        return self.rng.choices(names, cum_weights=cum)[0] if cum[-1] > 0 else self.rng.choice(names)
+
+    def _static_weights(self, pool: str) -> tuple[list[str], list[float]]:
+        """The pool's operators and their cumulative static weights (computed once: every task draws)."""
+        cached = self._cum_weights.get(pool)
+        if cached is None:
+            names = self.mutators if pool == "mutation" else self.crossovers
+            cached = self._cum_weights[pool] = (names, list(accumulate(self.weights.get(n, 1.0) for n in names)))
+        return cached
 
     def mutation_task(self, pool: list[Member]) -> Task:
         parent = self.pick(pool)
-        return Task(self.choose_operator("mutation"), (parent.wasm,), self.rng.getrandbits(63), parent.home)
+        op = self.choose_operator("mutation")
+        return Task(op, (parent.wasm,), self.rng.getrandbits(63), parent.home,
+                    alternatives=self.alternatives(op, ["mutation"] * ALTERNATIVES))
+
+    def alternatives(self, first: str, pools: Sequence[str]) -> tuple[str, ...]:
+        """One operator drawn from each of `pools` in turn (as `choose_operator` draws), skipping `first`
+        and repeats (a few redraws, then the slot is left out)."""
+        chosen: list[str] = []
+        for pool in pools:
+            for _ in range(4):
+                op = self.choose_operator(pool)
+                if op != first and op not in chosen:
+                    chosen.append(op)
+                    break
+        return tuple(chosen)
 
     def crossover_task(self, pool: list[Member]) -> Task:
         a = self.pick(pool)
@@ -126,7 +156,10 @@ class GeneticAlgorithm:
             if b.sha256 != a.sha256:
                 break
             b = self.pick(pool)
-        return Task(self.choose_operator("crossover"), (a.wasm, b.wasm), self.rng.getrandbits(63), a.home)
+        op = self.choose_operator("crossover")
+        pools = ["crossover"] + ["mutation"] * (ALTERNATIVES - 1) if len(self.crossovers) > 1 else \
+            ["mutation"] * ALTERNATIVES
+        return Task(op, (a.wasm, b.wasm), self.rng.getrandbits(63), a.home, alternatives=self.alternatives(op, pools))
 
     @property
     def operator_probabilities(self) -> dict[str, float]:
@@ -146,6 +179,8 @@ class GeneticAlgorithm:
         for off in offspring:
             evaluated += off.evaluated
             ev = off.evaluation
+            for name in off.skipped:  # drawn first, not applicable: a draw without credit
+                credit.setdefault(name, [0, 0])[0] += 1
             if off.operator in variation:
                 # credit is per draw: an operator that was not applicable wasted its slot
                 tally = credit.setdefault(off.operator, [0, 0])

@@ -40,6 +40,7 @@ class Evaluation:
     metrics: FitnessMetrics | None = None
     failed_case: int | None = None
     message: str = ""
+    ns: float | None = None  # predicted native ns per call (objective time), see jeet.fitness.native
 
     @property
     def valid(self) -> bool:
@@ -50,11 +51,14 @@ class Evaluation:
         return self.status is Status.OK
 
     def measurement(self) -> Measurement:
-        return Measurement(fuel=self.fuel, peak_pages=self.peak_pages, code_size=self.size, energy=self.energy)
+        return Measurement(fuel=self.fuel, peak_pages=self.peak_pages, code_size=self.size, energy=self.energy,
+                           ns=self.ns)
 
     def objectives(self) -> tuple[float, float, float]:
-        """Pareto objectives, all minimized: (fuel, peak memory pages, code size)."""
-        return (float(self.fuel), float(self.peak_pages), float(self.size))
+        """Pareto objectives, all minimized: (native ns per call, predicted; fuel when there is none, as under
+        objective fuel), peak memory pages, code size."""
+        speed = float(self.ns) if self.ns is not None else float(self.fuel)
+        return (speed, float(self.peak_pages), float(self.size))
 
 
 def score(candidate: Measurement, baseline: Measurement) -> tuple[float, FitnessMetrics]:

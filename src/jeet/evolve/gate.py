@@ -67,7 +67,9 @@ class Selector(Protocol):
     The gate collects up to `wants` accepted contenders, best training fitness first, then asks
     `choose`; returning the incumbent means "no change". With `quiet`, the gate first calls its
     `settle` hook, which lets the loop finish the generation its workers are evaluating (the results
-    are kept), so a timing race does not share the cores with them."""
+    are kept), so a timing race does not share the cores with them. A selector may also have
+    `ready()`: while it says False (a race whose timing budget is spent) `choose` could only keep the
+    incumbent, so the gate checks just the best contender (to learn its counterexample, if any)."""
 
     wants: int
     quiet: bool
@@ -259,12 +261,14 @@ class Gate:
         recompute them lazily after a rejection) until the selector has what it wants; then let it choose."""
         accepted: list[Verdict] = []
         rejected: list[Verdict] = []
+        ready = getattr(self.selector, "ready", None)
+        ready = ready() if ready is not None else True
         for cand in contenders:
             v = self.admit(cand)
             (accepted if v.accepted else rejected).append(v)
-            if len(accepted) >= self.selector.wants:
+            if len(accepted) >= (self.selector.wants if ready else 1):
                 break
-        if not accepted:
+        if not accepted or not ready:
             return Promotion(None, None, tuple(rejected))
         if getattr(self.selector, "quiet", False) and self.settle is not None:
             self.settle()

@@ -22,7 +22,7 @@ from ..genetics import OperatorLedger
 from ..oracle import Case, Oracle
 from ..sandbox import Sandbox
 from ..store import Store
-from ..timing import Judgement, UntimeableError
+from ..timing import CostStore, Judgement, UntimeableError
 from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
@@ -32,7 +32,7 @@ from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .proof_check import PROOF_LIMIT_FACTOR, ProofCheck
 from .population import Member, first_front, rank_weighted
-from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, probe
+from .race import FINAL_MIN_TIME_S, NativeTimeRace, final_judgement, native_costs, probe
 from .problem import Problem
 from .seeding import wasm_opt_seeds
 from .state import RunState
@@ -106,6 +106,9 @@ class Evolution:
         self.judgement: Judgement | None = None
         self.improved: bool | None = None
         self.notices: list[str] = []
+        # objective "time": ns per execution of each instruction class, so execution_speed compares predicted
+        # native time (jeet.fitness.native); None while fuel decides
+        self.costs: tuple[tuple[str, float], ...] | None = None
 
     # --- the parts, under the names callers know --------------------------------------------
 
@@ -226,19 +229,22 @@ class Evolution:
         if why is not None:
             self.notices.append(f"{self.problem.function} cannot be timed natively ({why}); using the fuel objective")
             return
+        costs = CostStore(self.store.root) if self.store is not None else None
         self.race = NativeTimeRace(self.problem.function, self.problem.oracle.held_out, seed=self.config.seed,
-                                   share=self.config.timing_share, started=self.started)
+                                   share=self.config.timing_share, started=self.started, costs=costs)
+        self.costs = native_costs(costs)
         self.race.seconds += time.monotonic() - t0
         if isinstance(self.gate.selector, FirstAccepted):  # a selector the caller chose stays
             self.gate.selector = self.race
 
     def measure_original(self) -> Member:
         """The original on the current training set: the baseline every fitness is relative to."""
-        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), None)
+        p = self.problem
+        ev = evaluate_candidate(self.sandbox, p.function, p.wasm, self.training_oracle(), None, costs=self.costs)
         if not ev.correct:
             raise JeetError(f"the original does not pass its own training cases ({ev.status.value}: {ev.message})")
-        self.baseline = replace(ev.measurement(), calls=self.usage.get(sha256(self.problem.wasm), 0))
-        ev = evaluate_candidate(self.sandbox, self.problem.function, self.problem.wasm, self.training_oracle(), self.baseline)
+        self.baseline = replace(ev.measurement(), calls=self.usage.get(sha256(p.wasm), 0))
+        ev = evaluate_candidate(self.sandbox, p.function, p.wasm, self.training_oracle(), self.baseline, costs=self.costs)
         return Member(sha256(self.problem.wasm), self.problem.wasm, ev, (), None, 0)
 
     def _extra_seeds(self) -> list[bytes]:
@@ -255,7 +261,8 @@ class Evolution:
         # every hash blacklisted during this run; the evaluator sends each worker only what it lacks
         return Context(oracle=self.training_oracle(), baseline=self.baseline,
                        blacklist_delta=self.gate.blacklist.delta, seen_delta=self._seen_keys,
-                       seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage, deadline=self.deadline)
+                       seen_epoch=self._seen_epoch, retries=self._retries, usage=self.usage, deadline=self.deadline,
+                       costs=self.costs)
 
     def _proof_check(self) -> ProofCheck:
         """The gate's proof; a counterexample is learned only if it reproduces on a fresh original."""
@@ -377,7 +384,7 @@ class Evolution:
         def evaluate(wasm: bytes):
             self.state.evaluations += 1
             return evaluate_candidate(self.sandbox, self.problem.function, wasm, oracle, self.baseline,
-                                      calls=self.usage.get(sha256(wasm)))
+                                      calls=self.usage.get(sha256(wasm)), costs=self.costs)
 
         passed = self.gate.screen(specimens, sha256, evaluate, skip=resident.__contains__)
         arrivals = [Member(sha256(w), w, ev, (), source, self.state.generation) for w, ev in passed]
@@ -523,8 +530,8 @@ class Evolution:
         hv, front = 0.0, []
         if self.config.objectives == "pareto":
             front = first_front(population)
-            pts = [(m.evaluation.fuel / max(1, base.fuel), m.evaluation.peak_pages / max(1, base.peak_pages),
-                    m.evaluation.size / max(1, base.code_size)) for m in front]
+            scale = [max(x, 1e-9 if base.ns is not None and i == 0 else 1.0) for i, x in enumerate(base.objectives())]
+            pts = [tuple(x / s for x, s in zip(m.evaluation.objectives(), scale)) for m in front]
             hv = hypervolume(pts, (2.0, 2.0, 2.0))
         row = GenerationRow(
             generation=self.state.generation,

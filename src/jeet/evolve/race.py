@@ -13,6 +13,11 @@ never shares the cores with evaluation. Races are skipped while the time spent t
 control (`jeet.timing.judge`: 95 % confidence, at least 3 % faster). `probe` tells at the start
 whether the input can be timed natively at all; when it cannot, the run keeps the fuel objective.
 
+Every race also teaches the fitness's predictor (`jeet.fitness.native`): with a `CostStore`, each
+timed variant's per-class execution counts (`jeet.timing.count_classes`) and measured ns per call
+are observed, and the store refits this machine's costs as they accumulate; the next run prices
+instruction classes by them.
+
 Nothing here needs checkpointing: a race's outcome is the champion (which the checkpoint holds), and
 the losers it remembers only save repeating a race after a resume.
 """
@@ -25,7 +30,9 @@ from typing import Hashable, Sequence
 
 from ..errors import TimingError
 from ..oracle import Case
-from ..timing import Judgement, judge, judge_report, measure
+from ..sandbox import Sandbox
+from ..timing import (FEATURES, CostModel, CostStore, Judgement, TimingReport, count_classes, judge, judge_report,
+                      measure, pick_cases)
 from .gate import Candidate
 
 RACE_WIDTH = 4          # contenders timed in one measurement; more go through successive halving
@@ -41,8 +48,11 @@ class NativeTimeRace:
     quiet = True
 
     def __init__(self, function: str, cases: Sequence[Case], *, seed: int = 0, share: float = 0.15,
-                 started: float | None = None, min_time_s: float = RACE_MIN_TIME_S) -> None:
+                 started: float | None = None, min_time_s: float = RACE_MIN_TIME_S,
+                 costs: CostStore | None = None) -> None:
         self.function, self.cases, self.seed = function, tuple(cases), seed
+        self.costs = costs  # where measured variants are observed (None: they are not)
+        self._observed: set[Hashable] = set()
         self.share, self.min_time_s = share, min_time_s
         self.started = time.monotonic() if started is None else started
         self.seconds = 0.0   # time spent timing (races and the final judgement)
@@ -55,6 +65,10 @@ class NativeTimeRace:
     def within_budget(self) -> bool:
         """Whether timing has so far taken at most `share` of the run."""
         return self.seconds <= self.share * (time.monotonic() - self.started)
+
+    def ready(self) -> bool:
+        """Whether a race would run now (the gate then checks every contender it wants, see `Selector`)."""
+        return self.within_budget()
 
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
         self.last_winner = None
@@ -90,10 +104,37 @@ class NativeTimeRace:
     def _measure(self, candidates: Sequence[Candidate], *, min_time_s: float):
         t0 = time.monotonic()
         try:
-            return measure([c.subject for c in candidates], self.function, self.cases,  # type: ignore[misc]
-                           seed=self.seed + self.races, min_time_s=min_time_s)
+            report = measure([c.subject for c in candidates], self.function, self.cases,  # type: ignore[misc]
+                             seed=self.seed + self.races, min_time_s=min_time_s)
+            self._observe(candidates, report)
+            return report
         finally:
             self.seconds += time.monotonic() - t0
+
+    def _observe(self, candidates: Sequence[Candidate], report: TimingReport) -> None:
+        """Hand the cost store each newly timed module's class counts and ns per call (once per module)."""
+        if self.costs is None or not report.agree:
+            return
+        fresh: dict[Hashable, int] = {}  # key -> its first place (the incumbent comes twice: the A/A control)
+        for i, c in enumerate(candidates):
+            if isinstance(c.subject, bytes) and c.key not in self._observed and report.variants[i].ok:
+                fresh.setdefault(c.key, i)
+        if not fresh:
+            return
+        cases = pick_cases(self.cases, report.cases)
+        with Sandbox() as sandbox:
+            for key, i in fresh.items():
+                self._observed.add(key)
+                try:
+                    counts = count_classes(candidates[i].subject, self.function, cases,  # type: ignore[arg-type]
+                                           sandbox=sandbox)
+                    self.costs.observe(counts, report.ns_per_call(i), save=False)
+                except Exception:  # noqa: BLE001 - learning is best effort: a race never fails for it
+                    continue  # a variant whose execution cannot be counted teaches nothing
+        try:
+            self.costs.save()
+        except OSError:
+            pass  # the data folder is not writable: the costs stay this run's
 
 
 def probe(wasm: bytes, function: str, cases: Sequence[Case]) -> str | None:
@@ -154,3 +195,11 @@ def decide_output(original: Candidate, verified: Sequence[Candidate], function: 
     finally:
         race.seconds += time.monotonic() - t0
     return NativeOutcome(best if verdict is not None and verdict.improved else original, verdict, race)
+
+
+def native_costs(store: CostStore | None) -> tuple[tuple[str, float], ...]:
+    """ns per execution of each instruction class, for the fitness's predicted native time: this machine's
+    costs fitted to native times jeet measured (`store`, kept in the data folder), or the prior without
+    one (a run then scores the same wherever it runs)."""
+    model = store.model if store is not None else CostModel.prior()
+    return tuple(zip(FEATURES, (float(c) for c in model.costs)))

@@ -5,9 +5,12 @@ does not depend on which worker runs it: a run is reproducible from the master s
 
 A converged population breeds mostly repeats: children identical to a specimen the run has already
 judged. Every worker holds the run's set of seen content hashes (sent by the main process with each
-chunk, the same set whichever worker runs the task), and when a child is a repeat it tries again, up
-to `novelty_retries` times, with seeds derived from the task's own, so the budget goes to new
-candidates instead.
+chunk, the same set whichever worker runs the task), and when a child is a repeat it takes one more
+random mutation, up to `novelty_retries` times, with seeds derived from the task's own, so the budget
+goes to new candidates instead.
+
+A chunk's children are all made before any is judged: those that differ only in their bodies then
+share one compile (`jeet.evolve.batch`), which was about half the cost of judging one alone.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..address import content_address
-from ..fitness import Measurement, energy_estimate
+from ..fitness import Measurement, energy_estimate, predicted_ns, static_mix
+from ..fitness.native import EMPTY_MIX
 from ..genetics import Genome, Operator, operator_set
 from ..oracle import Oracle
-from ..sandbox import ExecutionResult, Limits, Outcome, Sandbox
+from ..sandbox import CompiledModule, ExecutionResult, Limits, Outcome, Sandbox
+from .batch import BATCH, BATCH_BYTES, merge, shape_key
 from .evaluation import Evaluation, Status, score
 
 _FAIL_STATUS = {
@@ -43,6 +48,7 @@ class WorkerSetup:
     operators: str
     blacklist: frozenset[str] = frozenset()
     novelty_retries: int = 0  # new tries when a child repeats a specimen the run has seen
+    batch: int = BATCH  # children judged with one compile (see jeet.evolve.batch); 1: each alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,7 @@ class Task:
     seed: int
     home: int | None = None  # the worker that already holds parents[0] decoded, if known
     chain: tuple[str, ...] = ()  # further mutations applied to the child in turn (a bigger step)
+    alternatives: tuple[str, ...] = ()  # operators tried in turn when `operator` does not apply
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,9 @@ class Context:
     # the run's end, time.monotonic() (one clock for every process on the host): tasks not begun by then are
     # handed back unevaluated, so a generation of a huge module cannot carry the run past its budget
     deadline: float | None = None
+    # ns per execution of each instruction class (jeet.timing.costs): execution_speed from predicted native
+    # time; None: from fuel (objective fuel)
+    costs: tuple[tuple[str, float], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +93,7 @@ class Offspring:
     # mutations that changed the child after `operator` did (a chain, or a novelty retry's bigger step)
     steps: tuple[str, ...] = ()
     late: bool = False  # not begun: it would have ended past the run's deadline (no offspring, no credit)
+    skipped: tuple[str, ...] = ()  # the task's operators tried before `operator` that did not apply
 
     @property
     def made_by(self) -> str | None:
@@ -124,9 +135,11 @@ class WorkerState:
         self._evals: OrderedDict[tuple[str, int], Evaluation] = OrderedDict()
         self._cache_size = cache_size
         self._train_key = 0
-        # the last tasks' durations here: a task that would end past the deadline (judged by the quickest of
-        # them, so a slow first one, which imports and compiles, does not count) is not begun
+        # the time per task of the last chunks here (making and judging): a task that would end past the deadline
+        # (judged by the quickest of them, so a slow first chunk, which imports and compiles, does not count)
+        # is not begun
         self._took: deque[float] = deque(maxlen=5)
+        self._pending: dict[str, Genome | None] = {}  # children of the chunk being made, to judge
 
     def close(self) -> None:
         self.sandbox.close()
@@ -152,21 +165,52 @@ class WorkerState:
         if ctx.seen_epoch != self.seen_epoch:
             self.seen, self.seen_epoch = set(), ctx.seen_epoch
         self.seen.update(ctx.seen_delta)
-        self._train_key = hash(ctx.oracle.train)  # evaluations are cached per training set
-        out = []
-        for t in tasks:
-            t0 = time.monotonic()
-            if ctx.deadline is not None and t0 + min(self._took, default=0.0) >= ctx.deadline:
-                out.append(Offspring(None, (), None, None, None, False, late=True))
-                continue
-            out.append(replace(self.run_task(t, ctx), worker=self.index))
-            self._took.append(time.monotonic() - t0)
-        return out
+        self._train_key = hash((ctx.oracle.train, ctx.costs))  # evaluations are cached per training set
+        return [replace(off, worker=self.index) for off in self._run(tasks, ctx)]
 
     def run_task(self, task: Task, ctx: Context) -> Offspring:
+        return self._run([task], ctx)[0]
+
+    def _run(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
+        """Make every task's child first, then judge the new ones together (in batches, see `jeet.evolve.batch`).
+        A child that repeats another of the same chunk is judged once: the repeat gets its evaluation
+        (or BLACKLISTED, if the evaluation condemned it), unevaluated, as a later chunk would. A task is not
+        begun when, at the quickest recent time per task (making and judging), it would end past
+        `ctx.deadline`: it comes back `late`."""
+        self._pending = {}
+        t0 = time.monotonic()
+        per_task = min(self._took, default=0.0)
+        made: list[Offspring | _Child] = []
+        for t in tasks:
+            if ctx.deadline is not None and \
+                    max(time.monotonic(), t0 + len(made) * per_task) + per_task >= ctx.deadline:
+                made.append(Offspring(None, (), None, None, None, False, late=True))
+                continue
+            made.append(self._make(t, ctx))
+        evals = self._judge([m for m in made if isinstance(m, _Child) and m.first], ctx)
+        self._pending = {}
+        begun = sum(not (isinstance(m, Offspring) and m.late) for m in made)
+        if begun:
+            self._took.append((time.monotonic() - t0) / begun)
+        out = []
+        for m in made:
+            if isinstance(m, Offspring):
+                out.append(m)
+                continue
+            ev = evals[m.sha]
+            if not m.first and ev.status.blacklists:
+                ev = Evaluation(Status.BLACKLISTED, size=len(m.wasm))
+            out.append(Offspring(m.operator, m.parents, m.wasm, m.sha, ev, m.first, steps=m.steps, skipped=m.skipped))
+        return out
+
+    def _make(self, task: Task, ctx: Context) -> "Offspring | _Child":
+        """The task's child: an Offspring when nothing needs judging (not applicable, known bad, cached),
+        else the child to judge."""
         # A plain evaluation (operator None) has no parents: its bytes are the specimen itself.
         parent_shas = tuple(sha256(p) for p in task.parents) if task.operator is not None else ()
         steps: tuple[str, ...] = ()
+        skipped: tuple[str, ...] = ()
+        operator = task.operator
         if task.operator is None:
             child_bytes, child_genome = task.parents[0], None
             sha = sha256(child_bytes)
@@ -175,49 +219,86 @@ class WorkerState:
                 parents = [self.genome(p, s) for p, s in zip(task.parents, parent_shas)]
             except Exception:  # an undecodable parent: nothing to vary
                 return Offspring(task.operator, parent_shas, None, None, None, False)
-            made = self._vary(task, parents, 0)
+            made = None
+            for operator in (task.operator, *task.alternatives):
+                made = self._vary(task, operator, parents)
+                if made is not None:
+                    break
+                skipped += (operator,)
             if made is None:
-                return Offspring(task.operator, parent_shas, None, None, None, False)
+                return Offspring(task.operator, parent_shas, None, None, None, False, skipped=skipped[1:])
+            arity = self.operators[operator].arity
+            parents, parent_shas = parents[:arity], parent_shas[:arity]
             child, steps = made
             sha = sha256(child.wasm)
             retries = self.setup.novelty_retries if ctx.retries is None else ctx.retries
             for attempt in range(1, retries + 1):
-                if seen_key(sha) not in self.seen and sha not in parent_shas:
+                if not self._known(sha, parent_shas):
                     break
-                again = self._vary(task, parents, attempt)
-                if again is None:
-                    break
-                (child, steps), sha = again, sha256(again[0].wasm)
+                further = self._further(task, child, attempt)
+                if further is not None:
+                    child, steps, sha = further[0], (*steps, further[1]), sha256(further[0].wasm)
             child_bytes, child_genome = child.wasm, child
         if sha in self.blacklist:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
-            return Offspring(task.operator, parent_shas, child_bytes, sha, ev, False, steps=steps)
-        key = (sha, self._train_key)
-        cached = self._evals.get(key)
+            return Offspring(operator, parent_shas, child_bytes, sha, ev, False, steps=steps, skipped=skipped)
+        cached = self._evals.get((sha, self._train_key))
         if cached is not None:
-            return Offspring(task.operator, parent_shas, child_bytes, sha, cached, False, steps=steps)
-        ev = self.evaluate(child_bytes, ctx, child_genome)
+            return Offspring(operator, parent_shas, child_bytes, sha, cached, False, steps=steps, skipped=skipped)
+        first = sha not in self._pending
+        self._pending.setdefault(sha, child_genome)
+        return _Child(operator, parent_shas, child_bytes, sha, child_genome, steps, skipped, first)
+
+    def _judge(self, children: list["_Child"], ctx: Context) -> dict[str, Evaluation]:
+        """Evaluate distinct children: those that can share a module in batches, the rest one by one."""
+        evals: dict[str, Evaluation] = {}
+        groups: dict[object, list[_Child]] = {}
+        alone: list[_Child] = []
+        for c in children:
+            key = shape_key(c.genome.module, self.setup.function) if self.setup.batch > 1 and len(c.wasm) <= \
+                BATCH_BYTES and c.genome is not None and c.genome.module is not None else None
+            (alone if key is None else groups.setdefault(key, [])).append(c)
+        for members in groups.values():
+            size = max(1, min(self.setup.batch, BATCH_BYTES // max(1, len(members[0].wasm))))
+            for i in range(0, len(members), size):
+                part = members[i:i + size]
+                merged = merge([c.genome.module for c in part], self.setup.function) if len(part) > 1 else None
+                compiled = self.sandbox.compile(merged.wasm) if merged is not None else None
+                if not isinstance(compiled, CompiledModule):
+                    alone.extend(part)  # one of them is invalid (or alone): each is judged on its own
+                    continue
+                for c, export in zip(part, merged.exports):
+                    evals[c.sha] = self._judged(c, self.evaluate(c.wasm, ctx, c.genome, (compiled, export)))
+        for c in alone:
+            evals[c.sha] = self._judged(c, self.evaluate(c.wasm, ctx, c.genome))
+        return evals
+
+    def _judged(self, c: "_Child", ev: Evaluation) -> Evaluation:
         if ev.status.blacklists:
-            self.blacklist.add(sha)
-        elif ev.correct and child_genome is not None:
-            self._remember(sha, child_genome)
-        self._evals[key] = ev
+            self.blacklist.add(c.sha)
+        elif ev.correct and c.genome is not None:
+            self._remember(c.sha, c.genome)
+        self._evals[(c.sha, self._train_key)] = ev
         if len(self._evals) > self._cache_size:
             self._evals.popitem(last=False)
-        return Offspring(task.operator, parent_shas, child_bytes, sha, ev, True, steps=steps)
+        return ev
 
-    def _vary(self, task: Task, parents: list[Genome], attempt: int) -> tuple[Genome, tuple[str, ...]] | None:
-        """The task's operator on `parents`, then its chain, and the names of the further steps that changed
-        the child. Retry `attempt` (> 0) draws from a derived seed and takes `attempt` further random
-        mutations: a neighbourhood that keeps giving repeats is left by bigger steps."""
-        rng = random.Random(task.seed if attempt == 0 else (task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
-        extra = [rng.choice(self.mutators) for _ in range(attempt)] if self.mutators else []
+    def _known(self, sha: str, parent_shas: tuple[str, ...]) -> bool:
+        """Whether a child would teach the run nothing: a parent, a specimen the run has judged, a hash known
+        to be bad, one this worker has judged on the current training set, or another child of this chunk."""
+        return (seen_key(sha) in self.seen or sha in parent_shas or sha in self.blacklist
+                or (sha, self._train_key) in self._evals or sha in self._pending)
+
+    def _vary(self, task: Task, operator: str, parents: list[Genome]) -> tuple[Genome, tuple[str, ...]] | None:
+        """`operator` (the task's, or one of its alternatives) on `parents`, then the task's chain, and the
+        names of the further steps that changed the child."""
+        rng = random.Random(task.seed)
         steps: list[str] = []
         try:
-            child = self.operators[task.operator].apply(rng, parents)
+            child = self.operators[operator].apply(rng, parents)
             if child is None:
                 return None
-            for name in (*task.chain, *extra):
+            for name in task.chain:
                 further = self.operators[name].apply(rng, [child])
                 if further is not None:
                     child = further
@@ -226,9 +307,40 @@ class WorkerState:
             return None
         return child, tuple(steps)
 
-    def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None) -> Evaluation:
+    def _further(self, task: Task, child: Genome, attempt: int) -> tuple[Genome, str] | None:
+        """One more random mutation of a child that repeats a known specimen (retry `attempt`, drawn from a
+        seed derived from the task's), and its name; None when the drawn one does not apply. Each retry
+        moves one step further from the last, so a neighbourhood that keeps giving repeats is left by ever
+        bigger steps, at one operator application per retry."""
+        if not self.mutators:
+            return None
+        rng = random.Random((task.seed + attempt * _RETRY_STRIDE) & (2**64 - 1))
+        name = rng.choice(self.mutators)
+        try:
+            further = self.operators[name].apply(rng, [child])
+        except Exception:  # as in _vary
+            return None
+        return (further, name) if further is not None else None
+
+    def evaluate(self, wasm: bytes, ctx: Context, genome: Genome | None = None,
+                 compiled: tuple[CompiledModule, str] | None = None) -> Evaluation:
         return evaluate_candidate(self.sandbox, self.setup.function, wasm, ctx.oracle, ctx.baseline,
-                                  genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None)
+                                  genome=genome, calls=ctx.usage.get(sha256(wasm)) if ctx.usage else None,
+                                  costs=ctx.costs, compiled=compiled)
+
+
+@dataclass(frozen=True, slots=True)
+class _Child:
+    """A child made and not yet judged (`first`: the chunk's first child with these bytes)."""
+
+    operator: str | None
+    parents: tuple[str, ...]
+    wasm: bytes
+    sha: str
+    genome: Genome | None
+    steps: tuple[str, ...]
+    skipped: tuple[str, ...]
+    first: bool
 
 
 def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> Evaluation | tuple[int, int]:
@@ -257,30 +369,58 @@ def run_training(sandbox, subject, function: str, oracle: Oracle, size: int) -> 
 
 def evaluate_candidate(sandbox: Sandbox, function: str, wasm: bytes, oracle: Oracle,
                        baseline: Measurement | None, *, genome: Genome | None = None,
-                       calls: int | None = None) -> Evaluation:
+                       calls: int | None = None, costs: Sequence[tuple[str, float]] | None = None,
+                       compiled: tuple[CompiledModule, str] | None = None) -> Evaluation:
     """Run `wasm` on the oracle's training cases (stopping at the first failure); score it against `baseline`.
 
     `calls` is how often the specimen has been served (usage_frequency); None counts it as the baseline's,
-    so a specimen nobody has served yet scores neutral (0.5) on usage."""
+    so a specimen nobody has served yet scores neutral (0.5) on usage. With `costs` (ns per execution of
+    each instruction class) the evaluation carries its predicted native time (`jeet.fitness.native`),
+    which execution_speed then compares instead of fuel. `compiled` (a module `wasm` was compiled into, and
+    the export that calls its `function`: see `jeet.evolve.batch`) saves compiling `wasm` itself."""
     size = len(wasm)
-    ran = run_training(sandbox, wasm, function, oracle, size)
+    subject, export = compiled if compiled is not None else (wasm, function)
+    ran = run_training(sandbox, subject, export, oracle, size)
     if isinstance(ran, Evaluation):
         return ran
     fuel, peak = ran
-    energy = _energy(genome, wasm, function, fuel)
+    g = _genome(genome, wasm, function)
+    energy = _energy(g, fuel)
+    ns = _native_ns(g, fuel / max(1, len(oracle.train)), costs) if costs is not None else None
     if calls is None:
         calls = baseline.calls if baseline is not None else 0
-    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, calls=calls, energy=energy)
+    measurement = Measurement(fuel=fuel, peak_pages=peak, code_size=size, calls=calls, energy=energy, ns=ns)
     if baseline is None:
-        return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy)
+        return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, ns=ns)
     fit, metrics = score(measurement, baseline)
-    return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, fitness=fit, metrics=metrics)
+    return Evaluation(Status.OK, fuel=fuel, peak_pages=peak, size=size, energy=energy, fitness=fit, metrics=metrics,
+                      ns=ns)
 
 
-def _energy(genome: Genome | None, wasm: bytes, function: str, fuel: int) -> float:
+def _genome(genome: Genome | None, wasm: bytes, function: str) -> Genome | None:
+    if genome is not None and genome.module is not None:
+        return genome
     try:
-        g = genome if genome is not None and genome.module is not None else Genome.from_bytes(wasm, function)
-        bodies = [g.module.bodies[i] for i in g.targets]
-        return energy_estimate(bodies, fuel)
+        return Genome.from_bytes(wasm, function)
+    except Exception:  # an undecodable-but-valid module: costs fall back to plain fuel
+        return None
+
+
+def _energy(g: Genome | None, fuel: int) -> float:
+    if g is None:
+        return float(fuel)
+    try:
+        return energy_estimate([g.module.bodies[i] for i in g.targets], fuel)
     except Exception:  # an undecodable-but-valid module still has a cost: count plain fuel
         return float(fuel)
+
+
+def _native_ns(g: Genome | None, fuel_per_call: float, costs: Sequence[tuple[str, float]]) -> float:
+    """Predicted ns per call; without the IR (an undecodable module) fuel is priced as plain ALU work."""
+    table = dict(costs)
+    if g is None:
+        return table.get("entry", 0.0) + fuel_per_call * table.get("int_arith", 0.0)
+    mix = EMPTY_MIX
+    for i in g.targets:
+        mix = mix + g.memo_body("static_mix", i, lambda i=i: static_mix(g.module.bodies[i]))
+    return predicted_ns(mix, fuel_per_call, table)

@@ -26,24 +26,30 @@ PAGES_SHARE = 0.5
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """Raw figures of one specimen: fuel summed over the training cases, peak linear-memory pages
-    (64 KiB each), module size in bytes, how often it was called, and its modelled energy
-    (`jeet.fitness.energy.energy_estimate`)."""
+    (64 KiB each), module size in bytes, how often it was called, its modelled energy
+    (`jeet.fitness.energy.energy_estimate`) and its native time in ns per call, predicted
+    (`jeet.fitness.native`) or measured; None when the run's objective is fuel."""
 
     fuel: int
     peak_pages: int
     code_size: int
     calls: int = 0
     energy: float = 0.0
+    ns: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("fuel", "peak_pages", "code_size", "calls", "energy"):
+        for name in ("fuel", "peak_pages", "code_size", "calls", "energy", "ns"):
             value = getattr(self, name)
+            if value is None and name == "ns":
+                continue
             if not (value >= 0 and math.isfinite(value)):
                 raise FitnessError(f"Measurement.{name} must be finite and >= 0, got {value!r}")
 
     def objectives(self) -> tuple[float, float, float]:
-        """The minimized objectives for Pareto ranking: (fuel, peak pages, code size)."""
-        return (float(self.fuel), float(self.peak_pages), float(self.code_size))
+        """The minimized objectives for Pareto ranking: (native ns per call, or fuel when there is no native
+        time, peak pages, code size)."""
+        speed = float(self.ns) if self.ns is not None else float(self.fuel)
+        return (speed, float(self.peak_pages), float(self.code_size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +74,16 @@ def share(x: float, y: float) -> float:
 def measure_metrics(candidate: Measurement, baseline: Measurement) -> FitnessMetrics:
     """Normalize a candidate's raw figures against the baseline's (b = baseline, c = candidate).
 
-    - execution_speed    = b.fuel / (b.fuel + c.fuel); fuel is wasmtime's deterministic instruction count
+    - execution_speed    = b.ns / (b.ns + c.ns), native time per call, when both have one (objective time);
+                           else b.fuel / (b.fuel + c.fuel), fuel being wasmtime's deterministic instruction count
     - memory_efficiency  = PAGES_SHARE * b.pages / (b.pages + c.pages)
                            + (1 - PAGES_SHARE) * b.code_size / (b.code_size + c.code_size)
     - usage_frequency    = c.calls / (c.calls + b.calls); being called more is better
     - energy_consumption = c.energy / (c.energy + b.energy); a cost, lower is better
     """
+    timed = baseline.ns is not None and candidate.ns is not None
     return FitnessMetrics(
-        execution_speed=share(baseline.fuel, candidate.fuel),
+        execution_speed=share(baseline.ns, candidate.ns) if timed else share(baseline.fuel, candidate.fuel),
         memory_efficiency=PAGES_SHARE * share(baseline.peak_pages, candidate.peak_pages)
         + (1.0 - PAGES_SHARE) * share(baseline.code_size, candidate.code_size),
         usage_frequency=share(candidate.calls, baseline.calls),

@@ -123,13 +123,27 @@ def evaluate(instrs: Sequence[Instr], start: int, stop: int, env: dict | None = 
     return state
 
 
+_LEAF_KINDS = frozenset(("local", "outer", "opaque", "const", "fconst"))
+
+
 def leaves(tree: Tree) -> set[Tree]:
-    """The `local`, `outer`, `opaque` and constant leaves of a tree."""
-    if tree[0] in ("local", "outer", "opaque", "const", "fconst"):
-        return {tree}
+    """The `local`, `outer`, `opaque` and constant leaves of a tree.
+
+    Trees share subtrees (a value kept in a local is used again), so a walk that visits every path
+    is exponential in the depth of that sharing (seconds for one loop of fib -O2); each shared node is
+    visited once."""
     out: set[Tree] = set()
-    for child in tree[1:]:
-        out |= leaves(child)
+    seen: set[int] = set()
+    todo = [tree]
+    while todo:
+        t = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t[0] in _LEAF_KINDS:
+            out.add(t)
+        else:
+            todo.extend(t[1:])
     return out
 
 

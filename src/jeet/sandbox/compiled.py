@@ -62,7 +62,7 @@ class CompiledModule:
     """
 
     __slots__ = ("sha256", "module", "engine", "functions", "memory_export", "imports",
-                 "compiler", "compile_s", "owner", "plans", "memory_name", "mutable_globals", "writes_memory",
+                 "compiler", "compile_s", "owner", "plans", "images", "memory_name", "mutable_globals", "writes_memory",
                  "__weakref__")
 
     def __init__(self, sha256: str, module: wasmtime.Module, engine: wasmtime.Engine, scanned: ScannedModule,
@@ -74,6 +74,9 @@ class CompiledModule:
         self.compile_s = compile_s
         self.owner = owner
         self.plans: dict[str, Any] = {}  # per-function call plans, filled by the sandbox
+        # per MemoryEnv: whether a fresh instance's memory is that env's reference image (instantiation is
+        # deterministic, so one look per module answers for every instance of it)
+        self.images: dict[Any, bool] = {}
         self.functions = {name: Signature(params, results) for name, (params, results) in scanned.functions.items()}
         self.memory_export = scanned.memory_export
         self.memory_name = scanned.memory_export.encode("utf-8") if scanned.memory_export is not None else b""

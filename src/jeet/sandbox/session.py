@@ -138,7 +138,7 @@ class Session:
     the effects bookkeeping knows about its memory; `close` frees the store."""
 
     __slots__ = ("inst", "ctx", "memory", "func", "closed", "writes", "globals", "initial_globals", "env", "seed",
-                 "dirty", "image_ok", "stale", "base", "size", "used")
+                 "dirty", "image_ok", "images", "stale", "base", "size", "used")
 
     def __init__(self, inst: wt.Instances) -> None:
         self.inst = inst
@@ -154,6 +154,7 @@ class Session:
         self.seed = 0
         self.dirty: list | None = None
         self.image_ok: bool | None = None
+        self.images: dict = {}  # the module's answers to "does a fresh instance start from env's image?"
         self.stale = False  # memory changed size: the next case needs a new instance
         self.base = self.size = 0  # memory's address and size while cases with an env run (base 0: unknown)
         self.used = False  # a call ran: memory may no longer be as instantiation left it
@@ -208,6 +209,7 @@ class Session:
             session.close()
             raise
         session.writes = compiled.writes_memory
+        session.images = compiled.images
         session.memory = inst.memories[0] if inst.memories else None
         return session
 
@@ -288,7 +290,12 @@ class Session:
             self.base, self.size = wt.memory_span(ctx, memory)
         base, size = self.base, self.size
         if self.image_ok is None:
-            self.image_ok = size == env.size and memcmp(base, env.image, size) == 0
+            known = self.images.get(env) if not self.used else None
+            if known is None:
+                known = size == env.size and memcmp(base, env.image, size) == 0
+                if not self.used:
+                    self.images[env] = known
+            self.image_ok = known
             if self.image_ok:  # a fresh instance is the zeroed start image already
                 self.env, self.seed, self.dirty = env, 0, []
         n = min(size, env.size)
