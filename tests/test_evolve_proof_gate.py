@@ -107,7 +107,10 @@ def test_policy_for_unknown_answers():
 
 def test_planted_bug_never_becomes_champion_and_its_counterexample_is_learned():
     p = problem(SLOW_POPCNT)
-    cfg = EvolveConfig(population=8, generations=1, workers=1, use_wasm_opt=False, budget_s=None, prove_timeout_s=5.0)
+    # timing_share=0.99: the race is always ready, so the gate checks every contender it wants (a race over its
+    # share checks only the best one, which need not be the bug)
+    cfg = EvolveConfig(population=8, generations=1, workers=1, use_wasm_opt=False, budget_s=None, prove_timeout_s=5.0,
+                       timing_share=0.99)
     with Evolution(p, cfg) as evo:
         evo.start()
         assert evo.immigrate([wasm(BUG)], policy="worst")

@@ -38,6 +38,7 @@ ROWS = [
     ("strength_reduce", "digit_sum", "O2", False, 200_000),
     ("strength_reduce", "collatz", "O2", False, 20_000),
     ("strength_reduce", "adler32", "O2", True, 2_000),
+    ("range_reduce", "adler32", "O2", True, 2_000),
     ("unroll", "popcount", "O2", False, 100_000),
     ("unroll", "sum_bytes", "O2", True, 2_000),
     ("unroll", "fnv1a32", "O2", True, 2_000),

@@ -64,7 +64,7 @@ def _answers(sandbox, wasm: bytes, function: str, cases: list) -> list:
 
 # the exact rewrites checked here on every kernel; the byte-loop rewrites have their own suites, and stoke
 # (a search kept only when it passes the cases it was given) is judged by the gate, not trusted
-EXACT = ("strength_reduce", "if_convert", "select_to_if", "licm", "idiom_bits", "idiom_rotate", "unroll")
+EXACT = ("strength_reduce", "range_reduce", "if_convert", "select_to_if", "licm", "idiom_bits", "idiom_rotate", "unroll")
 
 
 @pytest.mark.parametrize("name", EXACT)
@@ -93,7 +93,7 @@ def test_offspring_on_the_kernel_suite_validate_and_pass_the_kernels_cases(sandb
                 validate(decode(grandchild.wasm))
                 assert _answers(sandbox, grandchild.wasm, function, cases) == expected, (name, label, "twice")
     record_property("applies_to", sorted(applied))
-    floor = {"strength_reduce": 6, "if_convert": 6, "select_to_if": 0, "licm": 3, "idiom_bits": 5,
+    floor = {"strength_reduce": 6, "range_reduce": 1, "if_convert": 6, "select_to_if": 0, "licm": 3, "idiom_bits": 5,
              "idiom_rotate": 0, "unroll": 35}[name]
     assert len(applied) >= floor, sorted(applied)
 

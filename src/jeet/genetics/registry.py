@@ -21,6 +21,7 @@ from .opcode_swap import OpcodeSwap
 from .operator import Operator
 from .promote_slot import PromoteSlot
 from .raw_splice import RawSplice
+from .range_reduce import RangeReduce
 from .raw_xor import RawXor
 from .stoke import Stoke
 from .replace_expr import ReplaceExpr
@@ -36,15 +37,15 @@ __all__ = ["DEFAULT_WEIGHTS", "EXPENSIVE", "MACHINE", "OPERATORS", "SETS", "oper
 _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
-    StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
+    StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
     VectorizeBytes, WordAtATime, ClosedForm, Stoke,
 )
 
 # Rewrites that change what the machine does rather than trimming instructions. Each applies only where
 # its pattern occurs ("not applicable" is their usual answer, and a draw that yields nothing costs the
 # loop an offspring), so they start with small weights; stoke's call runs a whole search.
-MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, IfConvert, SelectToIf, Licm, IdiomBits,
-                                                     IdiomRotate, Unroll, VectorizeBytes, WordAtATime, ClosedForm,
+MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm,
+                                                     IdiomBits, IdiomRotate, Unroll, VectorizeBytes, WordAtATime, ClosedForm,
                                                      Stoke))
 
 # Structural, but a call costs a search (a tenth of a second or more, not microseconds): never in a
