@@ -61,7 +61,7 @@ def test_three_nodes_converge_and_the_island_shares_what_it_finds(nodes, tmp_pat
     sha = verdict["sha256"]
     # adopted by both (their top lists may already be full of fitter evolved specimens, popcnt among them)
     wait_for(lambda: all(holds(n, sha) or sha in {d["sha256"] for d in n.status()["adoptions"]} for n in (a, b)),
-             30, "the -O2 specimen at a and b")
+             60, "the -O2 specimen at a and b")  # each re-verifies it (held-out cases and a proof): slow when loaded
     # ... and reaches a's island (migration), where it joins the population unless the residents are better
     island = wait_for(lambda: (i := a.status()["island"])["immigrants_received"] >= 1 and i, 30,
                       "an immigrant at a's island")

@@ -35,6 +35,7 @@ from ..evolve import EvolveConfig, Evolution, load_problem
 from ..evolve.islands import Archipelago, ChampionChange, warm_start
 from ..evolve.pool import default_workers
 from ..sandbox import Sandbox
+from .results import json_safe
 
 DEFAULT_KERNELS = ("popcount", "isqrt", "fnv1a32", "collatz")
 ISLANDS = 2
@@ -244,17 +245,14 @@ def run(opts, console) -> dict:
                               f"{t.one_core_time_s:.2f} s (wall {t.one_core_wall_s:.1f} s); islands there at "
                               f"{_f(t.islands_time_s)} s, wall ratio {_f(t.wall_ratio)}, time ratio "
                               f"{_f(t.time_ratio)}; islands' final {t.islands_fuel}")
-    by_layout = {layout: _json_safe(summary([t for t in trials if t.layout == layout])) for layout in LAYOUTS}
+    by_layout = {layout: json_safe(summary([t for t in trials if t.layout == layout])) for layout in LAYOUTS}
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "jeet bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     (out / "islands.md").write_text(markdown(trials, by_layout, command.strip(), cores, fork_server_s))
     report = {"summary": by_layout[LAYOUTS[0]], "by_layout": by_layout, "fork_server_start_s": round(fork_server_s, 3),
-              "trials": [_json_safe(asdict(t)) for t in trials]}
+              "trials": [json_safe(asdict(t)) for t in trials]}
     (out / "islands.json").write_text(json.dumps(report, indent=1))
     return report
 
 
-def _json_safe(d: dict) -> dict:
-    """JSON has no infinity: a ratio never reached is written as null."""
-    return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in d.items()}

@@ -147,15 +147,15 @@ class BenchReport:
         d = asdict(self)
         d["operators"] = self.operators()
         d["summary"] = self.summary()
-        return _json_safe(d)
+        return json_safe(d)
 
 
-def _json_safe(value):
+def json_safe(value):
     """NaN and infinity become None, so the file is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

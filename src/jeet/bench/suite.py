@@ -13,6 +13,7 @@ import random
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -25,7 +26,7 @@ from ..sandbox import Sandbox
 from .native import Sample, predictor_figures, time_kernel
 from .plots import fitness_plot, native_time_plot
 from .report import machine, markdown, wasm_opt_available
-from .results import STARTS, BenchReport, OperatorValidity, StartRow
+from .results import STARTS, BenchReport, OperatorValidity, StartRow, json_safe
 from .runs import evolve_from
 
 
@@ -87,9 +88,15 @@ def run_bench(kernel_names: list[str] | None, budget_s: float, seed: int = 0, wo
 
 def run_kernels(opts, console) -> dict:
     """`jeet bench --suite kernels`: the suite above, written as bench.md, bench.json, native_time.png and
-    fitness.png under opts.out."""
+    fitness.png under opts.out (and rows.jsonl, a row per kernel and start as each is measured)."""
+
+    opts.out.mkdir(parents=True, exist_ok=True)
+    partial = opts.out / "rows.jsonl"
+    partial.write_text("")
 
     def on_row(r: StartRow) -> None:
+        with partial.open("a") as fh:  # each row as it is measured: a bench cut short keeps what it finished
+            fh.write(json.dumps(json_safe(asdict(r))) + "\n")
         ratio = "not timed" if r.ratio is None else f"x{r.ratio:.3f} [{r.ratio_ci[0]:.3f}, {r.ratio_ci[1]:.3f}]"
         console.print(f"{r.kernel:>16} from {r.start}: native {ratio}"
                       f"{' (faster)' if r.improved else ''}{' SLOWER' if r.slower else ''}, "
@@ -101,7 +108,6 @@ def run_kernels(opts, console) -> dict:
     report = run_bench(list(opts.kernels) if opts.kernels else None, opts.budget, seed=opts.seed,
                        workers=opts.workers, runs=opts.runs, starts=opts.starts, on_row=on_row,
                        save_dir=opts.out / "evolved", command=command)
-    opts.out.mkdir(parents=True, exist_ok=True)
     doc = report.to_dict()
     (opts.out / "bench.md").write_text(markdown(report))
     (opts.out / "bench.json").write_text(json.dumps(doc, indent=1))
