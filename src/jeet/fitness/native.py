@@ -20,27 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from jeet.wasm.ir import Body
-from jeet.wasm.opcodes import OPCODES
 
+from ..timing.counts import op_class
 from .energy import FUEL_FREE, LOOP_WEIGHT, MAX_LOOP_DEPTH
 
 _BLOCK, _LOOP, _IF, _END = 0x02, 0x03, 0x04, 0x0B
-_FREE = frozenset({0x01, _BLOCK, _END})  # nop, block, end: no machine code, no class
-_BRANCHES = frozenset({0x00, _IF, 0x05, 0x0C, 0x0D, 0x0E, 0x0F})  # unreachable if else br br_if br_table return
-
-
-def op_class(op: int) -> str | None:
-    """The class an execution of `op` counts in (as `jeet.timing.counts` counts it); None for free ops."""
-    if op in _FREE:
-        return None
-    if op == _LOOP:
-        return "loop"
-    if op in _BRANCHES:
-        return "branch"
-    info = OPCODES.get(op)
-    if info is None:
-        return "int_arith"
-    return "branch" if info.cls == "control" else info.cls
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,15 +59,18 @@ class ClassCounts:
         return np.asarray(self.per_call, dtype=float)
 
 
-def _class_of(op: int) -> str | None:
+def op_class(op: int) -> str | None:
+    """The class an execution of `op` counts in; None for what makes no machine code (nop, block, end)."""
     if op in _FREE:
         return None
     if op == _LOOP:
         return "loop"
     if op in _BRANCHES:
         return "branch"
-    cls = OPCODES[op].cls
-    return "branch" if cls == "control" else cls
+    info = OPCODES.get(op)
+    if info is None:
+        return "int_arith"
+    return "branch" if info.cls == "control" else info.cls
 
 
 def _instrument_body(body: w.Body, globals_of: dict[str, int]) -> w.Body:
@@ -79,7 +82,7 @@ def _instrument_body(body: w.Body, globals_of: dict[str, int]) -> w.Body:
         stop = leaders[n + 1] if n + 1 < len(leaders) else len(instrs)
         hist: dict[str, int] = {}
         for ins in instrs[start:stop]:
-            cls = _class_of(ins.op)
+            cls = op_class(ins.op)
             if cls is not None and cls != "loop":
                 hist[cls] = hist.get(cls, 0) + 1
         if start > 0 and instrs[start - 1].op == _LOOP:
