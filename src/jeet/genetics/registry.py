@@ -6,6 +6,7 @@ worker process sees exactly the same table as its parent.
 
 from __future__ import annotations
 
+from .bit_permute import BitPermute
 from .closed_form import ClosedForm
 from .const_perturb import ConstPerturb
 from .copy_run import CopyRun
@@ -38,7 +39,7 @@ _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
     StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
-    VectorizeBytes, WordAtATime, ClosedForm, Stoke,
+    VectorizeBytes, WordAtATime, ClosedForm, BitPermute, Stoke,
 )
 
 # Rewrites that change what the machine does rather than trimming instructions. Each applies only where
@@ -46,7 +47,7 @@ _ALL: tuple[type[Operator], ...] = (
 # loop an offspring), so they start with small weights; stoke's call runs a whole search.
 MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm,
                                                      IdiomBits, IdiomRotate, Unroll, VectorizeBytes, WordAtATime, ClosedForm,
-                                                     Stoke))
+                                                     BitPermute, Stoke))
 
 # Structural, but a call costs a search (a tenth of a second or more, not microseconds): never in a
 # default set, only when asked for (`--operators structural,stoke` or `machine`).
