@@ -12,22 +12,19 @@ bit π(i), no two alike; and f(x) = π(x) ^ c on random x too. Then the body bec
     otherwise             the OR over each distinct distance d = π(i) - i of (x << d, or x >>u -d) & mask,
                           when there are at most MAX_GROUPS distances
 followed by `^ c` when c is not 0. Probes are a filter, not a proof: the gate's held-out cases and the
-equivalence proof judge the child, as for closed_form and stoke. The function is run in jeet's sandbox
-(fuel-limited), once per body: the probe is memoised with it.
+equivalence proof judge the child, as for closed_form and stoke. The function runs in jeet's sandbox
+(`_probe`), once per body: the answer is memoised with it.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from functools import lru_cache
 
-from jeet.sandbox import CompiledModule, Limits, Outcome
 from jeet.wasm.ir import Instr
-from jeet.wasm.module import FUNC, Export
 from jeet.wasm.types import I32, I64
 
-from ._ops import LOCAL_GET, LOCAL_SET, LOCAL_TEE
+from ._probe import pure_function
 from ._rewrite import I, checked_child, signed
 from .operator import Genome, Operator
 from .sites import Facts, facts, pick_target
@@ -36,10 +33,6 @@ __all__ = ["BitPermute", "Permutation", "permutation_of", "network"]
 
 MAX_GROUPS = 8          # distances the general form may OR together before it costs more than it saves
 RANDOM_PROBES = 24      # random inputs the permutation must also explain
-PROBE_FUEL = 2_000_000  # per call: a function that runs longer is not worth probing
-_EXPORT = "__jeet_probe"
-# what a body may hold to be a pure function of its arguments: control, locals, constants, numbers, select
-_PURE = frozenset((*range(0x00, 0x10), 0x1A, 0x1B, 0x1C, LOCAL_GET, LOCAL_SET, LOCAL_TEE, *range(0x41, 0xC5)))
 
 Permutation = tuple[tuple[int, ...], int]  # π as the output bit of each input bit (-1: dropped), and c
 
@@ -132,41 +125,16 @@ def _block_mask(s: int, width: int) -> int:
     return sum(1 << i for i in range(width) if not i & s)
 
 
-@lru_cache(maxsize=1)
-def _box():
-    from jeet.sandbox import Sandbox  # the one wasmtime boundary, made once per process
-
-    return Sandbox(), Limits(fuel=PROBE_FUEL)
-
-
-def _probe(genome: Genome, index: int, width: int) -> Permutation | None:
-    """Run defined function `index` (exported for the probe under a name of its own) on the probes."""
-    module = genome.decoded()
-    target = module.num_imported_funcs + index
-    exports = tuple(e for e in module.exports if e.name != _EXPORT) + (Export(_EXPORT, FUNC, target),)
-    probe = module.replace(exports=exports, start=None)
-    box, limits = _box()
-    compiled = box.compile(probe.encode())
-    if not isinstance(compiled, CompiledModule):
-        return None  # wasmtime refused it (the probe module is the parent's, plus an export)
-    mask = (1 << width) - 1
-
-    def f(x: int) -> int | None:
-        r = box.call(compiled, _EXPORT, (x,), limits=limits)
-        return (r.results[0] & mask) if r.outcome is Outcome.OK and len(r.results) == 1 else None
-
-    return permutation_of(f, width, random.Random(f"jeet.genetics.bit_permute/{width}"))
-
-
 def find_permutation(genome: Genome, index: int) -> tuple[Permutation, int] | None:
     """(π and c, width) when defined function `index` is a pure function of one integer that permutes its bits."""
     f: Facts = facts(genome, index)
-    if len(f.params) != 1 or f.params != f.results or f.params[0] not in (I32, I64):
+    if len(f.params) != 1 or f.params != f.results:
         return None
-    if any(ins.op not in _PURE for ins in f.instrs):
+    call = pure_function(genome, index)
+    if call is None:
         return None
     width = 32 if f.params[0] == I32 else 64
-    perm = _probe(genome, index, width)
+    perm = permutation_of(call, width, random.Random(f"jeet.genetics.bit_permute/{width}"))
     return (perm, width) if perm is not None else None
 
 

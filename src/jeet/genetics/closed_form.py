@@ -17,6 +17,10 @@ the expression's inputs a and b:
     select(p, q, p R q)                          (p, q) in (a, b), (b, a); R in lt_s, gt_s, lt_u, gt_u
     wrap((ext(a) + ext(b)) >>u k)                ext in extend_i32_u, extend_i32_s; k in 1, 32
 
+A whole function of one or two i32s that only computes (no memory, globals or calls: `_probe`) and has
+branches or a loop is looked up the same way, run in the sandbox instead of the interpreter: a bit loop
+of whatever shape evolution left it in (idiom_bits knows the shapes compilers emit) becomes its form.
+
 Agreement on samples is a filter, not a proof: as for stoke, the gate's held-out cases and the
 equivalence proof judge the child. No multiply: one 64-bit product in place of a product from 16-bit
 halves (the high word of a 32 x 32 multiply) is right, but the solver cannot settle it in the gate's
@@ -27,21 +31,23 @@ expression costs a few interpreter runs, and the forms' table is built once per 
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from jeet.wasm.ir import Instr
 from jeet.wasm.types import I32, ValType
 
-from ._ops import LOCAL_GET, LOCAL_SET, LOCAL_TEE
-from ._rewrite import I
+from ._ops import LOCAL_GET, LOCAL_SET, LOCAL_TEE, LOOP
+from ._probe import pure_function
+from ._rewrite import CONTROL, I
 from .operator import Genome, Operator
 from .sites import Facts, facts, live_after, pick_target
 from .superopt import find_windows, interpret, predicted_cost
 
-__all__ = ["ClosedForm", "FORMS", "Form", "Site", "find_sites", "match"]
+__all__ = ["ClosedForm", "FORMS", "Form", "Site", "find_sites", "match", "match_values", "whole_function"]
 
 M32 = (1 << 32) - 1
 SPECIALS = (0, 1, 2, 3, 0xFF, 0x10000, 0x55555555, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF)
@@ -175,20 +181,43 @@ def match(code: Sequence[Instr], inputs: Sequence[int], local_types: Sequence[Va
     """The cheapest form cheaper than `code` that computes what it does from `inputs` on the probes,
     every pair of special values and CHECKS random inputs; None when there is none."""
     n = len(inputs)
-    key = (n, tuple(_value(code, inputs, pair[:n], local_types) for pair in PROBE_INPUTS))
+    return match_values(lambda pair: _value(code, inputs, pair[:n], local_types), n, predicted_cost(code), rng)
+
+
+def match_values(value: Callable[[tuple[int, int]], int | None], n: int, cost: float,
+                 rng: random.Random) -> Form | None:
+    """The cheapest form of `n` inputs, cheaper than `cost`, that agrees with `value` (of a pair of inputs,
+    the first `n` used) on the probes, every pair of special values and CHECKS random pairs."""
+    key = (n, tuple(value(pair) for pair in PROBE_INPUTS))
     if None in key[1]:
         return None
-    candidates = [form for form in _table().get(key, ()) if form.cost() < predicted_cost(code)]
+    candidates = [form for form in _table().get(key, ()) if form.cost() < cost]
     if not candidates:
         return None
     checks = [(a, b) for a in SPECIALS for b in (SPECIALS if n == 2 else (0,))]
     checks += [(rng.getrandbits(32) >> rng.randrange(32), rng.getrandbits(32) >> rng.randrange(32))
                for _ in range(CHECKS)]
-    want = [_value(code, inputs, pair[:n], local_types) for pair in checks]
+    want = [value(pair) for pair in checks]
     for form in candidates:
         if all(_run(form.code, list(pair), _AB) == w for pair, w in zip(checks, want)):
             return form
     return None
+
+
+def whole_function(genome: Genome, index: int) -> Form | None:
+    """A form for all of defined function `index`, when it is a pure function of one or two i32s with
+    branches or a loop (straight-line code is matched window by window), probed in the sandbox."""
+    f = facts(genome, index)
+    if not 1 <= len(f.params) <= 2 or set(f.params) != {I32} or f.results != (I32,):
+        return None
+    branchy = any(ins.op in CONTROL for ins in f.instrs[:-1])
+    call = pure_function(genome, index) if branchy else None
+    if call is None:
+        return None
+    n = len(f.params)
+    loops = any(ins.op == LOOP for ins in f.instrs)
+    return match_values(lambda pair: call(*pair[:n]), n, math.inf if loops else predicted_cost(f.instrs),
+                        random.Random("jeet.genetics.closed_form/whole"))
 
 
 class ClosedForm(Operator):
@@ -202,6 +231,9 @@ class ClosedForm(Operator):
         if t is None:
             return None
         f = facts(parent, t)
+        whole = parent.memo_body("closed_form_whole", t, lambda: whole_function(parent, t))
+        if whole is not None:
+            return parent.with_bodies({t: f.body.with_instrs(whole.instantiate(range(len(f.params))) + (I("end"),))})
         sites = parent.memo_body("closed_form_sites", t, lambda: find_sites(f))
         if not sites:
             return None
