@@ -13,6 +13,7 @@ from jeet.genetics import Genome
 from jeet.genetics.closed_form import FORMS, ClosedForm, find_sites
 from jeet.genetics.sites import facts
 from jeet.kernels import get_kernel
+from jeet.sandbox import Sandbox
 
 OP = ClosedForm()
 
@@ -135,3 +136,30 @@ def test_a_loop_function_that_touches_memory_is_not_probed():
     with_store = EVOLVED_PARITY.replace("(module (func", "(module (memory 1) (func").replace(
         "local.get 1))", "i32.const 0 local.get 1 i32.store local.get 1))")
     assert_becomes(ClosedForm(), 0, with_store, None)
+
+
+def test_a_next_power_of_two_loop_becomes_one_clz_and_a_shift():
+    # p = 1; while (p < x) { p <<= 1; if (p == 0) return 0; } return p;
+    assert_becomes(ClosedForm(), 0, """(module (func (export "f") (param i32) (result i32) (local i32)
+      i32.const 1 local.set 1
+      block loop
+        local.get 1 local.get 0 i32.ge_u br_if 1
+        local.get 1 i32.const 1 i32.shl local.tee 1 i32.eqz
+        if i32.const 0 return end
+        br 0
+      end end
+      local.get 1))""", """(module (func (export "f") (param i32) (result i32) (local i32)
+      i64.const 1 i64.const 64 local.get 0 i64.extend_i32_u i64.const 1 i64.sub i64.clz i64.sub i64.shl
+      i32.wrap_i64))""")
+
+
+def test_the_production_next_pow2_compare_chain_agrees_with_its_closed_form():
+    k = get_kernel("next_pow2")
+    child = ClosedForm().apply(random.Random(0), [Genome.from_bytes(k.wasm("O2opt"), k.function)])
+    assert child is not None and len(child.wasm) < len(k.wasm("O2opt")) // 2
+    rng = random.Random(3)
+    xs = [0, 1, 2, 3, 0x7FFFFFFF, 0x80000000, 0x80000001, 0xFFFFFFFF] + [rng.getrandbits(32) >> rng.randrange(32)
+                                                                         for _ in range(300)]
+    with Sandbox() as box:
+        for x in xs:
+            assert box.call(k.wasm("O2opt"), k.function, (x,)).results == box.call(child.wasm, k.function, (x,)).results

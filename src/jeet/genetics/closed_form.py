@@ -13,6 +13,7 @@ cheaper and agrees there, and then on fresh random and special inputs, replaces 
 the expression's inputs a and b:
 
     u(a)   u(a) & 1   u(a) == 1                  u in popcnt, clz, ctz
+    clp2(a)  flp2(a)  32 - clz(a)  31 - clz(a)   power-of-two boundaries, bit length, floor log2
     u(a) R u(b)                                  R in eq, ne, lt_u, gt_u, le_u, ge_u
     select(p, q, p R q)                          (p, q) in (a, b), (b, a); R in lt_s, gt_s, lt_u, gt_u
     wrap((ext(a) + ext(b)) >>u k)                ext in extend_i32_u, extend_i32_s; k in 1, 32
@@ -87,6 +88,17 @@ def _grammar() -> tuple[Form, ...]:
             names = "ab"[p], "ab"[q]
             forms.append(Form(f"select({names[0]}, {names[1]}, {names[0]} {r} {names[1]})", 2,
                               (get[p], get[q], get[p], get[q], I(f"i32.{r}"), I("select"))))
+    # power-of-two boundaries and logarithms (Hacker's Delight 3-2, 5-3), as a C loop computes them:
+    # the smallest power of two >= a (1 for 0, 0 when it does not fit), the largest <= a (0 for 0), and
+    # the bit length 32 - clz(a), whose shift amount 64 - clz64(a - 1) wraps to 0 for a = 0 as it should
+    forms += [
+        Form("clp2(a)", 1, (I("i64.const", 1), I("i64.const", 64), get[0], I("i64.extend_i32_u"), I("i64.const", 1),
+                            I("i64.sub"), I("i64.clz"), I("i64.sub"), I("i64.shl"), I("i32.wrap_i64"))),
+        Form("flp2(a)", 1, (I("i64.const", 0x80000000), get[0], I("i32.clz"), I("i64.extend_i32_u"), I("i64.shr_u"),
+                            I("i32.wrap_i64"))),
+        Form("32 - clz(a)", 1, (I("i32.const", 32), get[0], I("i32.clz"), I("i32.sub"))),
+        Form("31 - clz(a)", 1, (I("i32.const", 31), get[0], I("i32.clz"), I("i32.sub"))),
+    ]
     for ext in ("u", "s"):
         for k in (1, 32):
             forms.append(Form(f"wrap((ext_{ext}(a) + ext_{ext}(b)) >>u {k})", 2,
