@@ -4,7 +4,9 @@ When Binaryen's `wasm-opt` is on PATH, its `-O3` output of the input joins the i
 population, and so does its `-O3` output of the input with every stack-frame slot promoted to a
 local (`jeet.genetics.promote_slot.promote_all`): wasm-opt must keep clang -O0's frame traffic,
 since the memory is visible to it, while jeet knows the frame is scratch; promoted, the code is in
-register form and wasm-opt's local cleanups reach about what clang -O2 emits. Each seed is treated
+register form and wasm-opt's local cleanups reach about what clang -O2 emits. A seed whose loops
+wasm-opt wrote as a loop around an `if` comes also with them in clang's block-and-`br_if` shape
+(`jeet.genetics.while_loop`), which the loop rewrites know. Each seed is treated
 like any other candidate: it must pass the training cases to survive, and the held-out cases and
 the proof to become champion. Without `wasm-opt` this contributes nothing.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from ..errors import JeetError
 from ..genetics import Genome
 from ..genetics.promote_slot import promote_all
+from ..genetics.while_loop import all_to_block_loops
 
 # Features jeet's sandbox runs (WebAssembly 2.0); wasm-opt must not emit anything newer.
 WASM_OPT_FEATURES = (
@@ -60,4 +63,13 @@ def wasm_opt_seeds(wasm: bytes, function: str, timeout_s: float = 60.0) -> list[
         promoted = None
     if promoted is not None and time.monotonic() < deadline:
         seeds.append(wasm_opt_variant(promoted.wasm, timeout_s=deadline - time.monotonic()))
+    seeds += [_clang_loops(s, function) for s in seeds if s is not None]
     return list(dict.fromkeys(s for s in seeds if s is not None and s != wasm))
+
+
+def _clang_loops(wasm: bytes, function: str) -> bytes | None:
+    try:
+        g = all_to_block_loops(Genome.from_bytes(wasm, function))
+    except JeetError:
+        return None
+    return g.wasm if g is not None else None

@@ -31,6 +31,7 @@ from .strength_reduce import StrengthReduce
 from .swap_runs import SwapRuns
 from .unroll import Unroll
 from .vectorize_bytes import VectorizeBytes
+from .while_loop import WhileLoop
 from .word_at_a_time import WordAtATime
 
 __all__ = ["DEFAULT_WEIGHTS", "EXPENSIVE", "MACHINE", "OPERATORS", "SETS", "operator_set"]
@@ -38,16 +39,16 @@ __all__ = ["DEFAULT_WEIGHTS", "EXPENSIVE", "MACHINE", "OPERATORS", "SETS", "oper
 _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
-    StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
+    StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll, WhileLoop,
     VectorizeBytes, WordAtATime, ClosedForm, BitPermute, Stoke,
 )
 
 # Rewrites that change what the machine does rather than trimming instructions. Each applies only where
 # its pattern occurs ("not applicable" is their usual answer, and a draw that yields nothing costs the
 # loop an offspring), so they start with small weights; stoke's call runs a whole search.
-MACHINE: tuple[str, ...] = tuple(cls.name for cls in (StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm,
-                                                     IdiomBits, IdiomRotate, Unroll, VectorizeBytes, WordAtATime, ClosedForm,
-                                                     BitPermute, Stoke))
+MACHINE: tuple[str, ...] = tuple(cls.name for cls in (
+    StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll, WhileLoop, VectorizeBytes,
+    WordAtATime, ClosedForm, BitPermute, Stoke))
 
 # Structural, but a call costs a search (a tenth of a second or more, not microseconds): never in a
 # default set, only when asked for (`--operators structural,stoke` or `machine`).
