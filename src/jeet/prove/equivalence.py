@@ -11,6 +11,9 @@ The stack pointer (see `jeet.wasm.abi`) is held at its declared initial value wh
 restores it: every call a host makes then starts there. The scratch region is fixed with it:
 `[sp0 - frame, sp0)`, the original call tree's frame. When the original does not visibly restore
 the pointer, it is an ordinary symbolic global and no byte is scratch. Everything else is symbolic.
+A model whose input bytes lie in the scratch region refutes nothing (`OutsideContract`): no caller keeps
+data in the free shadow stack, as the held-out cases never do (`jeet.oracle.environment`); the answer is
+then `unknown`, with that reason.
 """
 
 from __future__ import annotations
@@ -262,7 +265,11 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     found = _candidate_difference(b, inputs, oa, ob, parts, within, at_init, witness)
     if found is not None:
         model, globals_at_init = found
-        cex = _counterexample(b, model, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        try:
+            cex = _counterexample(b, model, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init,
+                                  sandbox)
+        except OutsideContract:
+            cex = None  # the solver below looks again, and says what it finds
         if cex is not None:
             return Verification("smt:" + solver + "+candidates", "refuted", None, 0.0, cex, "")
     status, open_reason = "unsat", ""
@@ -288,7 +295,10 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     if status != "sat" and open_reason:
         return Verification(method, "unknown", None, s.seconds, None, open_reason)
     if status == "sat":
-        cex = _counterexample(b, s, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        try:
+            cex = _counterexample(b, s, ma, mb, fa, fb, inputs, oa, ob, region, witness, globals_at_init, sandbox)
+        except OutsideContract as exc:
+            return Verification(method, "unknown", None, s.seconds, None, str(exc))
         if cex is None:
             return Verification(method, "unknown", None, s.seconds, None, "counterexample did not replay")
         return Verification(method, "refuted", None, s.seconds, cex, "")
@@ -315,11 +325,18 @@ def _decide(b: Builder, ma: Module, mb: Module, fa: int, fb: int, inputs: Inputs
     return Verification(method, result, k, solver_s, None, reason)
 
 
+class OutsideContract(Exception):
+    """A difference the solver found needs input bytes in the original's scratch region: memory below the
+    stack pointer is the callee's by the ABI (clang's, rustc's), so no caller keeps data there, and the
+    held-out cases never put any there either. Such a model refutes nothing."""
+
+
 def _counterexample(b: Builder, s: Solver | Portfolio | ConcreteModel, ma: Module, mb: Module, fa: int, fb: int,
                     inputs: Inputs,
                     oa: Outcome, ob: Outcome, region: tuple[int, int] | None, witness: Term,
                     globals_at_init: bool, sandbox: Sandbox | None) -> Counterexample | None:
-    """Read the inputs out of the model and replay them on both modules; None if no difference shows."""
+    """Read the inputs out of the model and replay them on both modules; None if no difference shows.
+    Raises OutsideContract when the model's input bytes reach into the scratch region."""
     scalars = {v.p[0]: s.value(v) for v in inputs.args}
     scalars.update({v.p[0]: s.value(v) for v in inputs.globals.values()})
     mem0 = inputs.memory
@@ -351,6 +368,9 @@ def _counterexample(b: Builder, s: Solver | Portfolio | ConcreteModel, ma: Modul
         for a in sorted(watch - reads.keys()):
             reads[a] = readers["mem0"](a)
     initial = {a: v for a, v in ev.initial_reads.get("mem0", {}).items() if a < size}
+    if region is not None and any(region[0] <= a < region[1] for a in initial):
+        raise OutsideContract(f"the only difference found needs the caller's data at [{region[0]}, {region[1]}), "
+                              "the free shadow stack the ABI gives the callee's frame; no input outside it was found")
     memory = blocks(initial)
     globals_ = tuple(sorted((i, scalars[v.p[0]]) for i, v in inputs.globals.items()))
     ft = ma.func_type(fa)
