@@ -91,14 +91,14 @@ def test_a_run_adapts_deterministically_and_starves_no_operator():
             ledger = evo.ledger
     assert seen[0] == seen[1]
     probs = seen[0][0]
-    floor = 0.05
-    assert all(p >= floor - 1e-4 for p in probs.values())
+    floor = 0.05  # the configured floor; among the many mutators it is half their uniform share
+    mutators = {name: p for name, p in probs.items() if not name.startswith("crossover")}
+    assert all(p >= min(floor, 0.5 / len(mutators)) - 1e-4 for p in probs.values())
     # sign is one function: crossover by whole function never applies, so it earns nothing; once splicing
     # has produced an improvement, the whole-function crossover is down at the floor
     assert ledger.get("crossover_function").made == 0 and ledger.get("crossover_splice").improving > 0
     assert probs["crossover_function"] == pytest.approx(floor, abs=1e-4)
     assert probs["crossover_splice"] == pytest.approx(1 - floor, abs=1e-4)
-    mutators = {name: p for name, p in probs.items() if not name.startswith("crossover")}
     assert sum(mutators.values()) == pytest.approx(1.0, abs=1e-3)
     best = max(mutators, key=mutators.get)
     # the adapted favourite stands clearly above an even share (20 mutators: 0.05), and it did improve

@@ -78,7 +78,7 @@ def markdown(report: BenchReport) -> str:
         "Jeet's outputs are in `evolved/`.", "",
         "| kernel | from | fuel input | fuel O2opt | fuel jeet | ns input | ns O2opt | ns jeet | jeet / input [95 % CI] "
         "| O2opt / input | faster (margin) | slower | predicted ns jeet | held-out | distinct evals/s/core "
-        "| timing share | peak RSS MB |",
+        "| timing share | peak memory MB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|:-:|---:|---:|---:|---:|---:|",
     ]
     lines += [_row(r) for r in report.rows]
@@ -112,7 +112,8 @@ def markdown(report: BenchReport) -> str:
         f"- predictor Spearman against measured native time over {p.get('variants', 0)} distinct variants of "
         f"{p.get('kernels', 0)} kernels, cross-validated by kernel: **{_f(p.get('spearman_predictor'))}** "
         f"(target 0.8); fuel alone: {_f(p.get('spearman_fuel'))}",
-        f"- largest resident memory of an evolve run (jeet + workers): {_f(s['max_peak_rss_mb'])} MB (target < 500)",
+        f"- largest memory of an evolve run (jeet + workers, proportional set sizes summed): "
+        f"{_f(s['max_peak_rss_mb'])} MB (target < 500)",
         "- valid offspring rate by operator set (direct application to each -O0 kernel): "
         + ", ".join(f"{v.operator_set} {v.rate:.1%} ({v.valid}/{v.made})" for v in report.validity),
         *(f"- {n}" for n in notes),

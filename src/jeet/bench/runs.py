@@ -23,20 +23,29 @@ from .results import STARTS
 
 
 class RssProbe:
-    """Largest resident set of this process plus its worker processes seen so far."""
+    """Largest memory of this process plus its worker processes seen so far: the sum of their proportional
+    set sizes (a page shared by n processes counts 1/n in each, so forked workers' shared pages count once),
+    or of their resident sets where the system gives no PSS."""
 
     def __init__(self) -> None:
         self.peak = 0
 
     def sample(self) -> None:
         me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+        total = 0
+        for p in (me, *me.children(recursive=True)):
             try:
-                total += child.memory_info().rss
+                total += _resident(p)
             except psutil.Error:
                 pass
         self.peak = max(self.peak, total)
+
+
+def _resident(p: psutil.Process) -> int:
+    try:
+        return p.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return p.memory_info().rss
 
 
 class DistinctCounter:

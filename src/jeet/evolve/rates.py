@@ -45,8 +45,10 @@ class OperatorRates:
 
     @property
     def p_min(self) -> float:
-        """The floor actually applied: the configured one, or the uniform share if that is smaller."""
-        return min(self.floor, 1.0 / len(self.names))
+        """The floor actually applied: the configured one, or half the uniform share if that is smaller, so that
+        with many operators (twenty mutators at a floor of 0.05 would pin every one) half of the probability
+        still follows their success."""
+        return min(self.floor, 0.5 / len(self.names))
 
     def choose(self, rng: random.Random) -> str:
         return rng.choices(self.names, weights=self.probabilities)[0]
