@@ -101,3 +101,26 @@ def test_seeds_from_an_O0_build_come_also_in_clang_loop_shape():
     shaped = [s for s in seeds if all_to_block_loops(Genome.from_bytes(s, k.function)) is None]
     assert any(OPERATORS["vectorize_bytes"]().apply(random.Random(0), [Genome.from_bytes(s, k.function)])
                for s in shaped)
+
+
+def test_a_branch_table_in_the_arm_is_relabelled_too():
+    before = """(module (func (export "f") (param i32) (result i32) (local i32)
+      loop
+        local.get 0
+        if
+          block
+            local.get 0 i32.const 3 i32.and
+            br_table 0 1 2 0
+          end
+          local.get 1 i32.const 1 i32.add local.set 1
+          local.get 0 i32.const 1 i32.sub local.set 0
+          br 1
+        end
+      end
+      local.get 1))"""
+    child = WL.apply(random.Random(0), [Genome.from_bytes(wat(before), "f")])
+    assert child is not None
+    with Sandbox() as box:
+        for x in range(40):
+            a, b = box.call(wat(before), "f", (x,)), box.call(child.wasm, "f", (x,))
+            assert (a.outcome, a.results) == (b.outcome, b.results), x
