@@ -1,18 +1,19 @@
 """A pure function of integers, run as a black box: what the probing operators (bit_permute, closed_form) ask.
 
-`pure_function(genome, index)` answers a Python callable that runs defined function `index` on
-unsigned integer arguments in jeet's sandbox (fuel-limited; a trap or an exhausted budget gives None),
-when the function can only compute: integer parameters and one integer result, and a body of control,
-locals, constants, numeric instructions and select (no memory, globals, tables or calls). The module is
-the parent's plus an export of its own for the function, compiled once per call of `pure_function`.
+`with pure_function(genome, index) as call:` gives a Python callable that runs defined function `index`
+on unsigned integer arguments in a sandbox of its own (fuel-limited; a trap or an exhausted budget gives
+None), or None when the function could do more than compute: it must take integers and return one, and
+its body hold only control, locals, constants, numeric instructions and select (no memory, globals, tables
+or calls). The module is the parent's plus an export of its own for the function. The sandbox is closed
+when the block ends: no wasmtime object outlives the probe (operators run in many processes and threads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from jeet.sandbox import CompiledModule, Limits, Outcome
+from jeet.sandbox import CompiledModule, Limits, Outcome, Sandbox
 from jeet.wasm.module import FUNC, Export
 from jeet.wasm.types import I32, I64
 
@@ -36,29 +37,26 @@ def is_pure(genome: Genome, index: int) -> bool:
             and all(ins.op in _PURE for ins in f.instrs))
 
 
-@lru_cache(maxsize=1)
-def _box():
-    from jeet.sandbox import Sandbox  # the one wasmtime boundary, made once per process
-
-    return Sandbox(), Limits(fuel=PROBE_FUEL)
-
-
-def pure_function(genome: Genome, index: int) -> Callable[..., int | None] | None:
+@contextmanager
+def pure_function(genome: Genome, index: int) -> Iterator[Callable[..., int | None] | None]:
     """Defined function `index` as a callable on unsigned ints (its result masked to its width), or None
     when it is not pure (`is_pure`) or wasmtime refuses the module."""
     if not is_pure(genome, index):
-        return None
+        yield None
+        return
     module = genome.decoded()
     exports = tuple(e for e in module.exports if e.name != _EXPORT) + (
         Export(_EXPORT, FUNC, module.num_imported_funcs + index),)
-    box, limits = _box()
-    compiled = box.compile(module.replace(exports=exports, start=None).encode())
-    if not isinstance(compiled, CompiledModule):
-        return None
+    limits = Limits(fuel=PROBE_FUEL)
     mask = (1 << _WIDTH[facts(genome, index).results[0]]) - 1
+    with Sandbox() as box:
+        compiled = box.compile(module.replace(exports=exports, start=None).encode())
+        if not isinstance(compiled, CompiledModule):
+            yield None
+            return
 
-    def call(*args: int) -> int | None:
-        r = box.call(compiled, _EXPORT, args, limits=limits)
-        return (r.results[0] & mask) if r.outcome is Outcome.OK and len(r.results) == 1 else None
+        def call(*args: int) -> int | None:
+            r = box.call(compiled, _EXPORT, args, limits=limits)
+            return (r.results[0] & mask) if r.outcome is Outcome.OK and len(r.results) == 1 else None
 
-    return call
+        yield call

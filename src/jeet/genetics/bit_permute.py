@@ -130,11 +130,9 @@ def find_permutation(genome: Genome, index: int) -> tuple[Permutation, int] | No
     f: Facts = facts(genome, index)
     if len(f.params) != 1 or f.params != f.results:
         return None
-    call = pure_function(genome, index)
-    if call is None:
-        return None
     width = 32 if f.params[0] == I32 else 64
-    perm = permutation_of(call, width, random.Random(f"jeet.genetics.bit_permute/{width}"))
+    with pure_function(genome, index) as call:
+        perm = permutation_of(call, width, random.Random(f"jeet.genetics.bit_permute/{width}")) if call else None
     return (perm, width) if perm is not None else None
 
 

@@ -222,14 +222,14 @@ def whole_function(genome: Genome, index: int) -> Form | None:
     f = facts(genome, index)
     if not 1 <= len(f.params) <= 2 or set(f.params) != {I32} or f.results != (I32,):
         return None
-    branchy = any(ins.op in CONTROL for ins in f.instrs[:-1])
-    call = pure_function(genome, index) if branchy else None
-    if call is None:
-        return None
+    if not any(ins.op in CONTROL for ins in f.instrs[:-1]):
+        return None  # straight-line: the windows cover it
     n = len(f.params)
-    loops = any(ins.op == LOOP for ins in f.instrs)
-    return match_values(lambda pair: call(*pair[:n]), n, math.inf if loops else predicted_cost(f.instrs),
-                        random.Random("jeet.genetics.closed_form/whole"))
+    cost = math.inf if any(ins.op == LOOP for ins in f.instrs) else predicted_cost(f.instrs)
+    with pure_function(genome, index) as call:
+        if call is None:
+            return None
+        return match_values(lambda pair: call(*pair[:n]), n, cost, random.Random("jeet.genetics.closed_form/whole"))
 
 
 class ClosedForm(Operator):
