@@ -307,6 +307,8 @@ class Evolution:
     def done(self) -> str | None:
         """Why the run should stop now, or None."""
         reason = stop_reason(self.config, self.state, self.started)
+        if reason == "patience" and self.proof is not None and self.proof.busy:
+            reason = None  # a contender is waiting for its proof: something may yet improve (the budget still ends it)
         if reason is None and self.deadline is not None and (self._late or time.monotonic() >= self.deadline):
             return "budget"  # the deadline came, or a worker had no time left for a task
         return reason

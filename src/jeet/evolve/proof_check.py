@@ -221,8 +221,7 @@ class ProofCheck:
                 self._collect(wait=False)  # an answer already in; a finished proof frees the child
         if key in self._cache:
             return self._cache[key]
-        busy = bool(self._ready) or (self._process is not None and self._process.pending is not None)
-        if key not in self._started_round and not busy:  # one proof at a time, in either mode
+        if key not in self._started_round and not self.busy:  # one proof at a time, in either mode
             self._started_round[key] = self.round
             if inline:
                 self._ready[key] = wasm
@@ -231,6 +230,11 @@ class ProofCheck:
         self.deferred += 1
         v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof running")
         return v, Judgement(False, False, "not adopted", "proof running in the background: asked again later")
+
+    @property
+    def busy(self) -> bool:
+        """Whether a proof is under way (a contender is waiting for its answer)."""
+        return bool(self._ready) or (self._process is not None and self._process.pending is not None)
 
     def next_round(self) -> None:
         """A new promotion round: proofs started before it are answered when next asked."""
