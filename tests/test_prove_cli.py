@@ -22,6 +22,7 @@ LOOP = '''(module (func (export "f") (param i32) (result i32) (local i32)
     (local.set 1 (i32.add (local.get 1) (local.get 0)))
     (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br $next)))
   (local.get 1)))'''
+LOOP_BLOCK = LOOP.replace("(local.get 1)))", "(block (result i32) (local.get 1))))")  # another skeleton
 FLOATS = '(module (func (export "f") (param i32) (result i32) local.get 0 f32.convert_i32_s i32.trunc_f32_s))'
 WIDE = '(module (func (export "f") (param i64) (result i32) i32.const 0))'
 
@@ -29,7 +30,7 @@ WIDE = '(module (func (export "f") (param i64) (result i32) i32.const 0))'
 @pytest.fixture
 def mods(tmp_path: Path) -> dict[str, Path]:
     out = {}
-    for name, text in {"a": POPCNT, "planted": PLANTED, "loop": LOOP, "floats": FLOATS, "wide": WIDE}.items():
+    for name, text in {"a": POPCNT, "planted": PLANTED, "loop": LOOP, "loop_block": LOOP_BLOCK, "floats": FLOATS, "wide": WIDE}.items():
         out[name] = tmp_path / f"{name}.wat"
         out[name].write_text(text)
     (tmp_path / "junk.wasm").write_bytes(b"\0asm\1\0\0\0\x05")
@@ -60,7 +61,7 @@ def test_exit_1_with_a_tests_line_that_the_variant_fails(mods):
 
 
 def test_exit_3_for_bounded_and_unknown_with_json(mods):
-    proc = prove(mods["loop"], mods["loop"], "--function", "f", "--bound", "4", "--json")
+    proc = prove(mods["loop"], mods["loop_block"], "--function", "f", "--bound", "4", "--json")
     assert proc.returncode == 3, proc.stderr
     doc = json.loads(proc.stdout)
     assert (doc["result"], doc["bound"], doc["method"]) == ("bounded", 4, "smt:bitwuzla")

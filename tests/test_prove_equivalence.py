@@ -205,7 +205,75 @@ def test_a_loop_that_always_ends_within_the_bound_is_proved():
     masked = SUM_UP.replace("(local.get 1)))", "(i32.and (local.get 1) (i32.const 3))))")
     v = check(wat(masked, "(param i32 i32)"), wat(masked, "(param i32 i32)"), bound=5)
     assert v.result == "proved"
-    assert check(a, a, bound=5).result == "bounded"
+    assert check(a, wat(SUM_DOWN, "(param i32 i32)"), bound=5).result == "bounded"
+
+
+# -- loops whose variant keeps the skeleton: proved run by run (jeet.prove.lockstep) ------------------------
+
+# a running checksum kept below its modulus: `a = (a + byte) %u 65521`
+CHECKSUM = '''(local i32 i32 i32)
+  (local.set 2 (i32.const 1))
+  (block $done (loop $next
+    (br_if $done (i32.ge_u (local.get 3) (local.get 1)))
+    (local.set 2 (i32.rem_u (i32.add (local.get 2) (i32.load8_u (i32.add (local.get 0) (local.get 3))))
+                            (i32.const 65521)))
+    (local.set 3 (i32.add (local.get 3) (i32.const 1)))
+    (br $next)))
+  (local.get 2)'''
+# the remainder as one conditional subtract: exact because a <= 65520 and a byte adds at most 255
+SUBTRACT = '''(local.set 2 (select (i32.sub (local.tee 4 (i32.add (local.get 2)
+                                    (i32.load8_u (i32.add (local.get 0) (local.get 3))))) (i32.const 65521))
+                                  (local.get 4) (i32.ge_u (local.get 4) (i32.const 65521))))'''
+REMAINDER = '''(local.set 2 (i32.rem_u (i32.add (local.get 2) (i32.load8_u (i32.add (local.get 0) (local.get 3))))
+                            (i32.const 65521)))'''
+
+
+def checksum(step: str) -> bytes:
+    body = CHECKSUM.replace(REMAINDER, step).replace("(local i32 i32 i32)", "(local i32 i32 i32 i32)")
+    return wat(body, "(param i32 i32)")
+
+
+def test_a_remainder_in_a_loop_becomes_a_conditional_subtract_for_every_length():
+    assert " ".join(REMAINDER.split()) in " ".join(CHECKSUM.split())
+    v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(SUBTRACT))
+    assert (v.result, v.bound) == ("proved", None) and "lockstep" in v.method, v
+    assert "loop invariants" in v.reason
+
+
+def test_a_compare_wrong_only_when_the_sum_meets_its_modulus_is_not_adopted():
+    """`>u 65522` for `>=u 65521`: the sum must reach 65521 exactly, after 257 iterations at least, beyond
+    any unrolling a solver can take (bounded(16) would say "equal") and most random tests."""
+    from jeet.evolve.proof_check import judge
+    from jeet.prove import DOUBT
+    wrong = SUBTRACT.replace("(i32.ge_u (local.get 4) (i32.const 65521))", "(i32.gt_u (local.get 4) (i32.const 65522))")
+    v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(wrong))
+    assert v.result == "unknown" and DOUBT in v.reason, v
+    j = judge(v, 16, loops=True)
+    assert not j.accepted and not j.blacklist
+
+
+def test_lockstep_keeps_only_the_invariants_the_solver_shows_inductive(monkeypatch):
+    """The range analysis only proposes: a bound that a write can break is dropped, and the rewrite it
+    would have justified is then not proved."""
+    from jeet.prove import lockstep
+    from jeet.wasm import decode
+    real = lockstep._Side.candidates
+    monkeypatch.setattr(lockstep._Side, "candidates", lambda self: {**real(self), 3: 100})  # the index: false
+    a, b = wat(CHECKSUM, "(param i32 i32)"), checksum(SUBTRACT)
+    ma, mb = decode(a), decode(b)
+    side = lockstep._Side(ma, 0, a)
+    kept, _ = lockstep._houdini(side, "bitwuzla", 5.0, float("inf"))
+    assert 3 not in kept and kept.get(2) == 65520
+    monkeypatch.setattr(lockstep._Side, "candidates", lambda self: {})  # no invariant: the subtract is unproved
+    p = lockstep.lockstep(ma, mb, 0, 0, a, b, timeout_s=5.0)
+    assert p is not None and p.result == "differs"
+
+
+def test_lockstep_does_not_apply_to_a_changed_skeleton():
+    from jeet.prove.lockstep import lockstep
+    from jeet.wasm import decode
+    a, b = wat(SUM_UP, "(param i32 i32)"), wat(SUM_DOWN, "(param i32 i32)")
+    assert lockstep(decode(a), decode(b), 0, 0, a, b) is None
 
 
 # -- what the semantics does not cover is unknown, never proved ------------------------------------------
@@ -288,7 +356,9 @@ def test_recursion_is_bounded_like_a_loop_and_a_shallow_bug_is_refuted():
     a = wat("local.get 0 call $sum", extra=MEM + RECURSIVE)
     b = wat("local.get 0 call $sum local.get 0 i32.const 2 i32.eq i32.add", extra=MEM + RECURSIVE)
     assert not loop_free(a, "f")
-    assert check(a, a).result == "bounded"
+    assert check(a, a).result == "proved"  # the same code, however deep: nothing changed
+    wrapped = wat("(block (result i32) local.get 0 call $sum)", extra=MEM + RECURSIVE)
+    assert check(a, wrapped).result == "bounded"
     v = check(a, b)
     assert v.result == "refuted" and v.counterexample.args == (2,)
 

@@ -13,6 +13,8 @@ What each answer does (`judge`, shared with the swarm node and the runtime):
   joins the training set.
 * `unknown` because the semantics does not cover something (floats, SIMD, memory.grow, imports...):
   accepted as "tested only", with that reason — held-out testing is then all the evidence there is.
+* `unknown` because a loop's changed straight-line run may end differently (`jeet.prove.lockstep`):
+  rejected without blacklisting, whatever the tests say (such a difference hides from them).
 * `unknown` because the solver gave no answer (timeout, solver failure) on loop-free code: rejected
   without blacklisting (not adopted this time; a proof was possible and did not finish). On code
   with loops the same is "tested only" at that bound, with the reason.
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from ..errors import JeetError
 from ..lifeline import exit_with
 from ..oracle import Case
-from ..prove import ProveError, Verification, loop_free, prove
+from ..prove import DOUBT, ProveError, Verification, loop_free, prove
 from ..wasm import WasmError, decode
 from .gate import Candidate, GateResult
 
@@ -69,6 +71,8 @@ def judge(v: Verification, bound: int, loops: bool) -> Judgement:
         return Judgement(True, False, "bounded", f"equal on every input whose loops run at most {v.bound} iterations")
     if v.result == "refuted":
         return Judgement(False, True, "refuted", "refuted by the solver: differs from the original on a counterexample")
+    if v.result == "unknown" and DOUBT in v.reason:
+        return Judgement(False, False, "not adopted", f"no proof: {v.reason} (held-out tests cannot settle that)")
     if v.result == "bounded":  # a smaller bound than the gate asks for
         return Judgement(False, False, "not adopted", f"only bounded({v.bound}), the gate asks for {bound}")
     if solver_gave_up(v) and not loops:

@@ -13,7 +13,10 @@ What the answers mean, per kind of function:
   content (memory of its declared initial size). The stack pointer is held at its initial value
   when the original restores it, as every host call then sees it. When both trap, nothing else
   is compared (jeet's sandbox discards an instance after a trap).
-* Code with loops or recursion: `bounded(k)` means the same on every input whose loops run at
+* Code with loops whose variant keeps the original's control skeleton: `proved` when every changed
+  straight-line run ends in the same state from every state within solver-checked loop invariants
+  (`jeet.prove.lockstep`); when one may not, `unknown` with `DOUBT` in the reason, and gates do not adopt.
+* Other code with loops or recursion: `bounded(k)` means the same on every input whose loops run at
   most k iterations per loop entry (and whose calls nest at most `max_depth` deep); `proved`
   when no input runs longer.
 * Floats: values only moved (loads, stores, locals, select, reinterpret) are bit patterns and
@@ -29,9 +32,10 @@ solver timeout or failure is an `unknown` answer, never an exception.
 from .counterexample import Counterexample, Side
 from .coverage import loop_free, uncovered
 from .equivalence import load_pair, prove
+from .lockstep import DOUBT
 from ..errors import ProveError
 from .solver import SOLVERS
 from .verification import Verification
 
 __all__ = ["prove", "loop_free", "uncovered", "load_pair", "Verification", "Counterexample", "Side",
-           "ProveError", "SOLVERS"]
+           "ProveError", "SOLVERS", "DOUBT"]

@@ -31,6 +31,7 @@ from .coverage import loop_free, recursive, uncovered
 from .candidates import ConcreteModel, search
 from ..errors import ProveError, Unprovable
 from .evaluate import Evaluator
+from .lockstep import lockstep
 from .replay import differs, run_side
 from .semantics import Inputs, Outcome, make_inputs, translate
 from .solver import SOLVERS, Portfolio, Solver, open_solver
@@ -142,12 +143,24 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         return _unknown(method, "one module has a memory and the other has none")
     loops = not (loop_free(ma, fa) and loop_free(mb, fb))
     spent = 0.0
+    steps = None
+    if loops and _context_difference(ma, mb) is None:  # unrolling is bounded; lockstep runs are not
+        steps = lockstep(ma, mb, fa, fb, original, variant, solver=solver, timeout_s=timeout_s)
+        if steps is not None:
+            spent = steps.solver_s
+            if steps.result == "proved":
+                return Verification(f"{method}+lockstep", "proved", None, spent, None, steps.reason)
     # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
     for k in ([k for k in (2, 4) if k < bound] if loops else []):
         quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
         spent += quick.solver_s
         if quick.result == "refuted":
             return dataclasses.replace(quick, solver_s=spent)
+    if steps is not None:
+        # a changed run that may end differently outweighs short loops and tests: the difference may need
+        # a long run (a sum meeting its modulus), beyond any unrolling and most random cases; the quick
+        # attempts above found no short counterexample, and a long unrolling would not settle it either
+        return Verification(method, "unknown", None, spent, None, steps.reason)
     final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
     return dataclasses.replace(final, solver_s=final.solver_s + spent)
 
