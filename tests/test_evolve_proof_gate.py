@@ -185,3 +185,16 @@ def test_a_background_proof_does_not_hold_up_the_search_and_is_collected_later()
         assert proof.runs == 1
     finally:
         proof.close()
+
+
+def test_the_gate_compares_a_tweak_with_the_variants_it_adopted_before():
+    """A restructured loop is adopted as bounded; a later contender with the same new skeleton and a
+    compare wrong only after hundreds of iterations is not, though bounded unrolling alone would pass it."""
+    from checksum_wat import CHECKSUM, SUBTRACT, WRONG_COMPARE, module, restructured
+    from jeet.prove import DOUBT
+
+    check = ProofCheck(module(CHECKSUM), "f", bound=8, timeout_s=5.0)
+    _, adopted = check.verify(restructured(SUBTRACT))
+    assert adopted.accepted and adopted.status == "bounded"
+    v, j = check.verify(restructured(WRONG_COMPARE))
+    assert not j.accepted and not j.blacklist and DOUBT in v.reason, (v, j)

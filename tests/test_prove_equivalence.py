@@ -12,6 +12,7 @@ import wasmtime
 
 from jeet.oracle import Case
 from jeet.prove import ProveError, Verification, loop_free, prove
+from checksum_wat import CHECKSUM, REMAINDER, SUBTRACT, WRONG_COMPARE, checksum, restructured
 
 MEM = '(memory (export "memory") 1)'
 
@@ -210,29 +211,6 @@ def test_a_loop_that_always_ends_within_the_bound_is_proved():
 
 # -- loops whose variant keeps the skeleton: proved run by run (jeet.prove.lockstep) ------------------------
 
-# a running checksum kept below its modulus: `a = (a + byte) %u 65521`
-CHECKSUM = '''(local i32 i32 i32)
-  (local.set 2 (i32.const 1))
-  (block $done (loop $next
-    (br_if $done (i32.ge_u (local.get 3) (local.get 1)))
-    (local.set 2 (i32.rem_u (i32.add (local.get 2) (i32.load8_u (i32.add (local.get 0) (local.get 3))))
-                            (i32.const 65521)))
-    (local.set 3 (i32.add (local.get 3) (i32.const 1)))
-    (br $next)))
-  (local.get 2)'''
-# the remainder as one conditional subtract: exact because a <= 65520 and a byte adds at most 255
-SUBTRACT = '''(local.set 2 (select (i32.sub (local.tee 4 (i32.add (local.get 2)
-                                    (i32.load8_u (i32.add (local.get 0) (local.get 3))))) (i32.const 65521))
-                                  (local.get 4) (i32.ge_u (local.get 4) (i32.const 65521))))'''
-REMAINDER = '''(local.set 2 (i32.rem_u (i32.add (local.get 2) (i32.load8_u (i32.add (local.get 0) (local.get 3))))
-                            (i32.const 65521)))'''
-
-
-def checksum(step: str) -> bytes:
-    body = CHECKSUM.replace(REMAINDER, step).replace("(local i32 i32 i32)", "(local i32 i32 i32 i32)")
-    return wat(body, "(param i32 i32)")
-
-
 def test_a_remainder_in_a_loop_becomes_a_conditional_subtract_for_every_length():
     assert " ".join(REMAINDER.split()) in " ".join(CHECKSUM.split())
     v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(SUBTRACT))
@@ -245,11 +223,28 @@ def test_a_compare_wrong_only_when_the_sum_meets_its_modulus_is_not_adopted():
     any unrolling a solver can take (bounded(16) would say "equal") and most random tests."""
     from jeet.evolve.proof_check import judge
     from jeet.prove import DOUBT
-    wrong = SUBTRACT.replace("(i32.ge_u (local.get 4) (i32.const 65521))", "(i32.gt_u (local.get 4) (i32.const 65522))")
-    v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(wrong))
+    v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(WRONG_COMPARE))
     assert v.result == "unknown" and DOUBT in v.reason, v
     j = judge(v, 16, loops=True)
     assert not j.accepted and not j.blacklist
+
+
+def test_a_tweak_on_top_of_a_restructured_loop_is_compared_with_the_adopted_variant():
+    """Another skeleton than the original's: only bounded unrolling applies, and the wrong compare hides
+    beyond it. Compared in lockstep with an adopted variant of the same skeleton, it is caught."""
+    original = wat(CHECKSUM, "(param i32 i32)")
+    adopted = restructured(SUBTRACT)
+    wrong = restructured(WRONG_COMPARE)
+    first = check(original, adopted, bound=8)
+    assert (first.result, first.bound) == ("bounded", 8)
+    assert check(original, wrong, bound=8).result == "bounded"  # alone, the hole
+    from jeet.prove import DOUBT
+    v = check(original, wrong, bound=8, via=[(adopted, first)])
+    assert v.result == "unknown" and DOUBT in v.reason, v
+    same = check(original, restructured(SUBTRACT.replace("(local.get 4) (i32.ge_u", "(local.get 4) (i32.gt_u")
+                                        .replace("(i32.const 65521))))", "(i32.const 65520))))")),
+                 bound=8, via=[(adopted, first)])
+    assert (same.result, same.bound) == ("bounded", 8) and "adopted variant" in same.reason, same
 
 
 def test_lockstep_keeps_only_the_invariants_the_solver_shows_inductive(monkeypatch):

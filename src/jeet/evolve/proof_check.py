@@ -41,6 +41,7 @@ from .gate import Candidate, GateResult
 
 # a check's wall-clock limit, in per-query timeouts
 PROOF_LIMIT_FACTOR = 3.0
+VIA = 4  # accepted variants kept as lockstep references
 PROVER_NICE = 5  # CFS weight 335 against the workers' 1024: about a quarter of a core while both are busy
 
 # reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
@@ -186,6 +187,9 @@ class ProofCheck:
         self._started_round: dict[str, int] = {}
         self._ready: dict[str, bytes] = {}  # started in a process that cannot have children: proved inline
         self._known_only = False
+        # the latest accepted variants of loop code: a contender that shares one's skeleton is compared with
+        # it in lockstep (`jeet.prove.prove`'s `via`), so a tweak on top of a restructured loop is caught too
+        self._via: list[tuple[bytes, Verification]] = []
 
     def verify(self, wasm: bytes, key: str | None = None, wait: bool = True) -> tuple[Verification, Judgement]:
         """The verification of `wasm` and the gate's judgement of it (cached by content hash).
@@ -250,7 +254,7 @@ class ProofCheck:
             self._collect(wait=True)
 
     def _kw(self) -> dict:
-        return dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver)
+        return dict(bound=self.bound, timeout_s=self.timeout_s, solver=self.solver, via=tuple(self._via))
 
     def _collect(self, wait: bool) -> None:
         done = self._process.collect(wait)
@@ -273,7 +277,10 @@ class ProofCheck:
             self.wall_s += time.monotonic() - t0
         self.runs += 1
         self.solver_s += v.solver_s
-        out = (v, judge(v, self.bound, has_loops(self.original, wasm, self.function)))
+        loops = has_loops(self.original, wasm, self.function)
+        out = (v, judge(v, self.bound, loops))
+        if out[1].accepted and loops and key != self.original_sha:
+            self._via = [(bytes(wasm), v)] + self._via[:VIA - 1]
         if v.refuted:
             self.refuted += 1
         self._cache[key] = out

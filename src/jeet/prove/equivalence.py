@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Sequence
 
 from ..oracle.values import valtype_names
 from ..sandbox import Sandbox
@@ -31,7 +32,7 @@ from .coverage import loop_free, recursive, uncovered
 from .candidates import ConcreteModel, search
 from ..errors import ProveError, Unprovable
 from .evaluate import Evaluator
-from .lockstep import lockstep
+from .lockstep import LockstepProof, lockstep
 from .replay import differs, run_side
 from .semantics import Inputs, Outcome, make_inputs, translate
 from .solver import SOLVERS, Portfolio, Solver, open_solver
@@ -122,8 +123,14 @@ def _unknown(method: str, reason: str) -> Verification:
 
 
 def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, timeout_s: float = 10.0,
-          solver: str = "bitwuzla", max_depth: int = 8, sandbox: Sandbox | None = None) -> Verification:
+          solver: str = "bitwuzla", max_depth: int = 8, sandbox: Sandbox | None = None,
+          via: Sequence[tuple[bytes, Verification]] = ()) -> Verification:
     """Check that `variant`'s `function` behaves as `original`'s on every input.
+
+    `via`: variants already checked against `original` (a gate's adopted ones, with their answers). A
+    variant of loop code whose skeleton differs from the original's but matches one of them is compared
+    with that one in lockstep: equal run by run, it inherits that answer; a changed run that may end
+    differently withholds adoption as against the original (a tweak on top of an unrolled loop, say).
 
     Raises ProveError only for bad input (invalid module, no such function, different
     signatures, unknown solver), before any solver time; every other problem (timeout,
@@ -150,6 +157,11 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
             spent = steps.solver_s
             if steps.result == "proved":
                 return Verification(f"{method}+lockstep", "proved", None, spent, None, steps.reason)
+        else:
+            steps, inherited = _via(mb, fb, variant, via, solver, timeout_s)
+            if inherited is not None:
+                return inherited
+            spent = steps.solver_s if steps is not None else 0.0
     # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
     for k in ([k for k in (2, 4) if k < bound] if loops else []):
         quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
@@ -163,6 +175,26 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         return Verification(method, "unknown", None, spent, None, steps.reason)
     final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
     return dataclasses.replace(final, solver_s=final.solver_s + spent)
+
+
+def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verification]], solver: str,
+         timeout_s: float) -> tuple[LockstepProof | None, Verification | None]:
+    """The first of `via` that shares the variant's skeleton, compared in lockstep: (its lockstep answer,
+    the inherited verification when equal)."""
+    for wasm, answer in via:
+        try:
+            mr = decode(bytes(wasm))
+        except WasmError:
+            continue
+        steps = lockstep(mr, mb, fb, fb, bytes(wasm), variant, solver=solver, timeout_s=timeout_s)
+        if steps is None:
+            continue
+        if steps.result != "proved":
+            return steps, None
+        reason = f"equal run by run to an adopted variant that is {answer.result}: {answer.reason}"
+        return steps, dataclasses.replace(answer, method=f"{answer.method}+lockstep", reason=reason,
+                                          solver_s=steps.solver_s, counterexample=None)
+    return None, None
 
 
 def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, timeout_s: float, solver: str,

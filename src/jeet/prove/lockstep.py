@@ -201,10 +201,11 @@ def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant:
              solver: str = "bitwuzla", timeout_s: float = 10.0) -> LockstepProof | None:
     """Equivalence of `fa` in `ma` and `fb` in `mb` run by run, or None when the two do not share a
     skeleton (different control structure, other functions changed, locals retyped): then only the
-    unrolling proof applies. The caller has checked that the modules' declarations agree."""
+    unrolling proof applies."""
     if (fa != fb or fa < ma.num_imported_funcs or len(ma.bodies) != len(mb.bodies)
             or ma.funcs != mb.funcs or ma.types != mb.types or ma.imports != mb.imports
-            or ma.tables != mb.tables or ma.elements != mb.elements):
+            or ma.tables != mb.tables or ma.elements != mb.elements or ma.globals != mb.globals
+            or ma.memories != mb.memories or ma.data != mb.data):
         return None
     d = fa - ma.num_imported_funcs
     for i, (x, y) in enumerate(zip(ma.bodies, mb.bodies)):
