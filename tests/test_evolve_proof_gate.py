@@ -8,7 +8,7 @@ import hashlib
 import wasmtime
 
 from jeet.evolve import EvolveConfig, Evolution
-from jeet.evolve.gate import Blacklist, Candidate, Gate, HeldOutCheck
+from jeet.evolve.gate import Candidate, Gate, HeldOutCheck
 from jeet.evolve.problem import Problem
 from jeet.evolve.proof_check import ProofCheck, judge
 from jeet.node.workload import Workload
@@ -97,12 +97,11 @@ def test_loop_variant_is_bounded_with_k():
 def test_policy_for_unknown_answers():
     uncovered = Verification("smt:bitwuzla", "unknown", None, 0.0, None, "variant: f32.add is not covered")
     timeout = Verification("smt:bitwuzla", "unknown", None, 5.0, None, "bitwuzla: no answer within 5 s")
-    j = judge(uncovered, 16, loops=False)
+    j = judge(uncovered, 16)
     assert j.accepted and j.status == "tested only" and "f32.add" in j.reason
-    j = judge(timeout, 16, loops=False)
-    assert not j.accepted and not j.blacklist  # not adopted this time, not condemned
-    assert judge(timeout, 16, loops=True).status == "tested only"
-    assert not judge(Verification("smt", "bounded", 8, 0.0), 16, loops=True).accepted
+    j = judge(timeout, 16)
+    assert not j.accepted and not j.blacklist  # not adopted this time, not condemned (loops or not)
+    assert not judge(Verification("smt", "bounded", 8, 0.0), 16).accepted
 
 
 def test_planted_bug_never_becomes_champion_and_its_counterexample_is_learned():

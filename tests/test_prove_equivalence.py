@@ -225,7 +225,7 @@ def test_a_compare_wrong_only_when_the_sum_meets_its_modulus_is_not_adopted():
     from jeet.prove import DOUBT
     v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(WRONG_COMPARE))
     assert v.result == "unknown" and DOUBT in v.reason, v
-    j = judge(v, 16, loops=True)
+    j = judge(v, 16)
     assert not j.accepted and not j.blacklist
 
 
