@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from jeet.wasm.ir import Body
 
-from ..timing.counts import op_class
+from ..wasm.classes import op_class
 from .energy import FUEL_FREE, LOOP_WEIGHT, MAX_LOOP_DEPTH
 
 _BLOCK, _LOOP, _IF, _END = 0x02, 0x03, 0x04, 0x0B

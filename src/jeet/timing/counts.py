@@ -21,7 +21,7 @@ import numpy as np
 from .. import wasm as w
 from ..oracle import Case
 from ..sandbox import Limits, Sandbox
-from ..wasm.opcodes import OPCODES
+from ..wasm.classes import op_class
 from ..errors import TimingError
 from .harness import decode_module, timing_cases
 
@@ -34,9 +34,7 @@ COUNTED = ("loop", "branch", "const", "local", "global", "load", "store", "memor
            "parametric", "simd")
 FEATURES = ("entry",) + COUNTED
 
-_FREE = frozenset({0x01, 0x02, 0x0B})  # nop, block, end
 _LOOP = 0x03
-_BRANCHES = frozenset({0x04, 0x05, 0x0C, 0x0D, 0x0E, 0x0F, 0x00})  # if else br br_if br_table return unreachable
 _BLOCK_ENDERS = frozenset({0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x00})
 
 
@@ -57,20 +55,6 @@ class ClassCounts:
     @property
     def vector(self) -> np.ndarray:
         return np.asarray(self.per_call, dtype=float)
-
-
-def op_class(op: int) -> str | None:
-    """The class an execution of `op` counts in; None for what makes no machine code (nop, block, end)."""
-    if op in _FREE:
-        return None
-    if op == _LOOP:
-        return "loop"
-    if op in _BRANCHES:
-        return "branch"
-    info = OPCODES.get(op)
-    if info is None:
-        return "int_arith"
-    return "branch" if info.cls == "control" else info.cls
 
 
 def _instrument_body(body: w.Body, globals_of: dict[str, int]) -> w.Body:
