@@ -32,10 +32,10 @@ solver timeout or failure is an `unknown` answer, never an exception.
 from .counterexample import Counterexample, Side
 from .coverage import loop_free, uncovered
 from .equivalence import load_pair, prove
-from .lockstep import DOUBT
+from .lockstep import DIFFERS, DOUBT
 from ..errors import ProveError
 from .solver import SOLVERS
 from .verification import Verification
 
 __all__ = ["prove", "loop_free", "uncovered", "load_pair", "Verification", "Counterexample", "Side",
-           "ProveError", "SOLVERS", "DOUBT"]
+           "ProveError", "SOLVERS", "DOUBT", "DIFFERS"]

@@ -1,22 +1,29 @@
-"""Loop code proved in lockstep: equal straight-line runs under checked invariants make equal functions.
+"""Loop code proved in lockstep, for every number of iterations: equal states at every loop header.
 
-A variant that keeps the original's control skeleton (the same blocks, loops, branches and calls, in
-the same places) and changes only the straight-line code between them behaves as the original on every
-input, however long its loops run, when each changed run, started from any state the original can
-reach, ends in the same state: by induction over the execution, both then pass every control
-instruction with equal states. Unbounded unrolling is not needed, and each query is one loop-free run.
+Bounded unrolling says nothing past k iterations, and random tests rarely reach the states a long loop
+makes; a checksum compare wrong only when a running sum meets its modulus exactly passed 830 held-out
+cases. Lockstep proofs cover every iteration count. Both functions are translated once with every loop
+cut at its header (`semantics.Cuts`): the header state is fresh variables, shared by the two versions
+for what both may read later (`_Side.carried`), and each body runs once from there. They are equal when
+the solver finds no input and header state on which they enter a loop in different states, leave an
+iteration along different back edges or in different states, or end the call differently. By induction
+over the iterations, every execution then stays in step. Code between and inside loops may be
+restructured freely; the loops themselves must pair up (same count, same order); unrolled or
+re-rotated loops do not, and only bounded unrolling applies to them.
 
-"Any state the original can reach" is approximated from above by invariants: unsigned upper bounds of
-locals, proposed by the operators' range analysis (`Bounds`) and kept only when the solver shows them
-inductive (Houdini: every write of a bounded local, from any state within the bounds, stays within
-them; a failing candidate is dropped and the rest are checked again). The analysis proposes and the
-solver decides, so a wrong bound costs a proof, never soundness.
+When both versions also share their whole control skeleton (blocks, branches, calls in the same
+places), the changed straight-line runs are checked first, each on its own (smaller queries), and the
+whole-function check runs only when one is not shown equal.
 
-This is how a checksum loop whose `%u 65521` became a conditional subtract is proved for every buffer
-length, and how a later tweak of that compare (`>=u 65521` into `>u 65522`: wrong only when a running
-sum meets the modulus exactly, once in thousands of random calls) is caught before any test meets it:
-the changed run differs on a state the invariants allow. Such an answer is not a refutation (the state
-may be unreachable) but it withholds adoption: see `DOUBT`.
+"Any header state" is narrowed by invariants: unsigned upper bounds of locals, proposed by the
+operators' range analysis (`Bounds`) and kept only when the solver shows them inductive (Houdini: every
+write of a bounded local, from any state within the bounds, stays within them; a failing candidate is
+dropped and the rest are checked again). The analysis proposes and the solver decides, so a wrong bound
+costs a proof, never soundness. That is how `%u 65521` turned into a conditional subtract is proved for
+every buffer length (the sum is below 65521 at the header, so one subtract is enough).
+
+A difference found this way is not a refutation (the header state may be unreachable) but it withholds
+adoption: see `DOUBT` and `DIFFERS`.
 """
 
 from __future__ import annotations
@@ -28,12 +35,14 @@ from ..errors import Unprovable, WasmError
 from ..wasm import Module
 from ..wasm.analysis import analyze
 from ..wasm.types import WIDTH
-from .semantics import Translator, _State, make_inputs
+from .semantics import Cuts, Translator, _State, make_inputs
 from .solver import Portfolio
 from .terms import Builder, Term
 
-# a reason containing this tells the gate the variant is not adoptable on held-out testing alone
+# a reason containing DOUBT tells the gate the variant is not adoptable on held-out testing alone; with
+# DIFFERS, the solver found a state within the invariants on which a changed run ends differently
 DOUBT = "changed run not shown equal"
+DIFFERS = "ends differently on a state the checked loop invariants allow"
 
 # control instructions: the skeleton both versions must share (everything else is straight-line code)
 _CONTROL = frozenset((0x00, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13,
@@ -199,9 +208,10 @@ def _houdini(side: _Side, solver: str, timeout_s: float, deadline: float) -> tup
 
 def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant: bytes, *,
              solver: str = "bitwuzla", timeout_s: float = 10.0) -> LockstepProof | None:
-    """Equivalence of `fa` in `ma` and `fb` in `mb` run by run, or None when the two do not share a
-    skeleton (different control structure, other functions changed, locals retyped): then only the
-    unrolling proof applies."""
+    """Equivalence of `fa` in `ma` and `fb` in `mb` in lockstep, or None when that does not apply (loops
+    that do not pair up, other functions changed, locals retyped, recursion): then only the unrolling
+    proof applies. Changed straight-line runs of a shared skeleton are tried first (small queries),
+    then the whole function with every loop cut at its header."""
     if (fa != fb or fa < ma.num_imported_funcs or len(ma.bodies) != len(mb.bodies)
             or ma.funcs != mb.funcs or ma.types != mb.types or ma.imports != mb.imports
             or ma.tables != mb.tables or ma.elements != mb.elements or ma.globals != mb.globals
@@ -215,31 +225,130 @@ def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant:
         a, v = _Side(ma, fa, original), _Side(mb, fb, variant)
     except (Unprovable, WasmError):
         return None
-    n = len(a.local_types)
-    if a.skeleton != v.skeleton or v.local_types[:n] != a.local_types:
+    if v.local_types[:len(a.local_types)] != a.local_types:
         return None
+    if a.instrs == v.instrs:
+        return LockstepProof("proved", 0, 0, 0.0, "the same code (locals aside)")
+    cut = _Cut.translate(a, v)
+    if cut is None:
+        return None
+    deadline = time.monotonic() + 4 * timeout_s
+    bounds_a, spent = _houdini(a, solver, timeout_s, deadline)
+    bounds_v, more = _houdini(v, solver, timeout_s, deadline)
+    spent += more
+    invariants = len(bounds_a) + len(bounds_v)
+    if a.skeleton == v.skeleton:
+        runs = _by_runs(a, v, bounds_a, bounds_v, solver, timeout_s)
+        spent += runs[1]
+        if runs[0] is not None:
+            return LockstepProof("proved", runs[0], invariants, spent,
+                                 f"equal run by run: {runs[0]} changed straight-line runs, each equal on every "
+                                 f"state within {invariants} solver-checked loop invariants")
+    return cut.decide(bounds_a, bounds_v, invariants, spent, solver, timeout_s)
+
+
+def _by_runs(a: _Side, v: _Side, bounds_a: dict[int, int], bounds_v: dict[int, int], solver: str,
+             timeout_s: float) -> tuple[int | None, float]:
+    """The number of changed runs when each is shown equal (else None), and the solver time."""
     changed = [(ra, rv) for ra, rv in zip(a.runs, v.runs)
                if a.instrs[ra[0]:ra[1]] != v.instrs[rv[0]:rv[1]] and (a.live(ra) or v.live(rv))]
-    if not changed:
-        return LockstepProof("proved", 0, 0, 0.0, "same code (locals aside)")
-    deadline = time.monotonic() + 4 * timeout_s
-    bounds_a, spent_a = _houdini(a, solver, timeout_s, deadline)
-    bounds_v, spent_v = _houdini(v, solver, timeout_s, deadline)
-    spent = spent_a + spent_v
-    invariants = len(bounds_a) + len(bounds_v)
+    spent = 0.0
     for ra, rv in changed:
-        status, s_spent = _same_run(a, v, ra, rv, bounds_a, bounds_v, solver, timeout_s)
-        spent += s_spent
-        where = f"the run at instruction {ra[0]} of the original"
-        if status == "sat":
-            return LockstepProof("differs", len(changed), invariants, spent,
-                                 f"{DOUBT}: {where} ends differently on a state the checked loop invariants allow")
+        status, seconds = _same_run(a, v, ra, rv, bounds_a, bounds_v, solver, min(timeout_s, 2.0))
+        spent += seconds
         if status != "unsat":
-            return LockstepProof("unknown", len(changed), invariants, spent,
-                                 f"{DOUBT}: the solver gave no answer on {where} ({status})")
-    return LockstepProof("proved", len(changed), invariants, spent,
-                         f"equal run by run: {len(changed)} changed straight-line runs, each equal on every state "
-                         f"within {invariants} solver-checked loop invariants")
+            return None, spent
+    return len(changed), spent
+
+
+class _Cut:
+    """Both functions translated once with every loop cut at its header (`Cuts`), and the conditions under
+    which they differ: on entering a loop, on its back edges, in the call's outcome."""
+
+    def __init__(self, b: Builder, fa: int, carried: set[int], ca: Cuts, cv: Cuts, oa, ob) -> None:
+        self.b, self.fa, self.carried, self.ca, self.cv, self.oa, self.ob = b, fa, carried, ca, cv, oa, ob
+
+    @classmethod
+    def translate(cls, a: _Side, v: _Side) -> "_Cut | None":
+        n = len(a.local_types)
+        carried = {j for j in a.carried | v.carried if j < n}
+        def shared(func: int, j: int) -> bool:
+            return j in carried if func == a.func else True  # a callee's loops: the same code in both
+        b = Builder()
+        inputs = make_inputs(b, a.m, a.func)
+        ca, cv = Cuts("original", shared), Cuts("variant", shared)
+        try:
+            oa = Translator(b, a.m, inputs, cuts=ca).run(a.func)
+            ob = Translator(b, v.m, inputs, cuts=cv).run(v.func)
+        except (Unprovable, RecursionError):
+            return None
+        if (oa.exceeded is not b.false or ob.exceeded is not b.false or len(ca.points) != len(cv.points)
+                or not ca.points or any(p.func != q.func or len(p.entry[4]) != len(q.entry[4])
+                                       for p, q in zip(ca.points, cv.points))):
+            return None
+        return cls(b, a.func, carried, ca, cv, oa, ob)
+
+    def decide(self, bounds_a: dict[int, int], bounds_v: dict[int, int], invariants: int, spent: float,
+               solver: str, timeout_s: float) -> LockstepProof:
+        b, fa, carried = self.b, self.fa, self.carried
+        s = Portfolio(solver, timeout_s)
+        for cuts, bounds in ((self.ca, bounds_a), (self.cv, bounds_v)):
+            for p in cuts.points:
+                if p.func == fa:
+                    for j, c in bounds.items():
+                        s.add(b.cmp("ule", p.header[j], b.const(c, p.header[j].w)))
+        pairs = list(zip(self.ca.points, self.cv.points))
+        checks = [(f"loop {k}'s entry", _differ(b, p.entry, q.entry, carried if p.func == fa else None, f"e{k}"))
+                  for k, (p, q) in enumerate(pairs)]
+        checks += [(f"loop {k}'s back edge", _differ(b, p.back, q.back, carried if p.func == fa else None, f"b{k}"))
+                   for k, (p, q) in enumerate(pairs)]
+        checks.append(("the outcome", _outcomes_differ(b, self.oa, self.ob)))
+        loops = len(pairs)
+        for what, parts in checks:
+            for part in parts:
+                if part is b.false:
+                    continue
+                status = s.check([part])
+                if status == "sat":
+                    return LockstepProof("differs", loops, invariants, spent + s.seconds,
+                                         f"{DOUBT}: at {what}, with every loop cut at its header, {DIFFERS}")
+                if status != "unsat":
+                    return LockstepProof("unknown", loops, invariants, spent + s.seconds,
+                                         f"{DOUBT}: the solver gave no answer at {what} ({s.last_reason or status})")
+        return LockstepProof("proved", loops, invariants, spent + s.seconds,
+                             f"equal in lockstep: {loops} loops cut at their headers, equal states there on entry "
+                             f"and on every back edge, from every state within {invariants} solver-checked invariants")
+
+
+def _differ(b: Builder, x: tuple, y: tuple, locals_: set[int] | None, tag: str) -> list[Term]:
+    """Ways two (live, locals, globals, memory, stack) states at one cut point can differ: reached under
+    different conditions, or, reached by both, a shared local (`locals_`; None: all), a global, a byte
+    of memory or a loop parameter that differs."""
+    (la, xa, ga, ma, pa), (lb, xb, gb, mb, pb) = x, y
+    both = b.and_(la, lb)
+    if both is b.false:
+        return [b.ne(la, lb)]
+    idx = range(min(len(xa), len(xb))) if locals_ is None else sorted(locals_)
+    parts = [b.ne(la, lb),
+             b.and_(both, b.or_(*(b.ne(xa[j], xb[j]) for j in idx))),
+             b.and_(both, b.or_(*(b.ne(g, h) for g, h in zip(ga, gb)))),
+             b.and_(both, b.or_(*(b.ne(g, h) for g, h in zip(pa, pb))))]
+    if ma is not None and ma is not mb:
+        w = b.var(f"witness.{tag}", 32)
+        parts.append(b.and_(both, b.ne(b.select(ma, w), b.select(mb, w))))
+    return parts
+
+
+def _outcomes_differ(b: Builder, oa, ob) -> list[Term]:
+    """The call's outcome: the same traps and, when neither traps, the same results, globals and memory."""
+    ok = b.and_(b.not_(oa.trapped), b.not_(ob.trapped))
+    parts = [b.ne(oa.trapped, ob.trapped),
+             b.and_(ok, b.or_(*(b.ne(x, y) for x, y in zip(oa.results, ob.results)))),
+             b.and_(ok, b.or_(*(b.ne(x, y) for x, y in zip(oa.globals, ob.globals))))]
+    if oa.memory is not None and oa.memory is not ob.memory:
+        w = b.var("witness.out", 32)
+        parts.append(b.and_(ok, b.ne(b.select(oa.memory, w), b.select(ob.memory, w))))
+    return parts
 
 
 def _same_run(a: _Side, v: _Side, ra: tuple[int, int], rv: tuple[int, int], bounds_a: dict[int, int],

@@ -17,6 +17,7 @@ compares. Initial values (arguments, mutable and imported globals, memory) are s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..wasm import Module
 from ..wasm.analysis import block_ends, else_of
@@ -93,15 +94,41 @@ class _Frame:
         self.incoming: list[tuple[_State, list]] = []
 
 
+@dataclass
+class CutPoint:
+    """A loop translated as a cut point (`Cuts`): the state arriving from outside, the state its body's
+    back edges carry, each as (live, locals, globals, memory, loop parameters)."""
+
+    loop: int
+    func: int
+    header: list      # the locals at the header: the fresh variables
+    entry: tuple
+    back: tuple
+
+
+@dataclass
+class Cuts:
+    """Loops as cut points instead of unrolled: each loop's header state is fresh variables (named by
+    the loop's order of translation, so two translations over one builder share them) and its body is
+    translated once, from there. `shared(func, local)` says which locals two versions hold equal at a
+    header (the others get variables of this `side` alone: their values there are never read)."""
+
+    side: str
+    shared: Callable[[int, int], bool]
+    points: list[CutPoint] = field(default_factory=list)
+
+
 class Translator:
     """Builds the `Outcome` of one function of one module."""
 
-    def __init__(self, b: Builder, m: Module, inputs: Inputs, *, bound: int = 16, max_depth: int = 8) -> None:
+    def __init__(self, b: Builder, m: Module, inputs: Inputs, *, bound: int = 16, max_depth: int = 8,
+                 cuts: Cuts | None = None) -> None:
         self.b = b
         self.m = m
         self.inputs = inputs
         self.bound = bound
         self.max_depth = max_depth
+        self.cuts = cuts
         self.trap = b.false
         self.exceeded = b.false
         self.accesses: list[tuple[Term, int]] = []
@@ -269,6 +296,8 @@ class Translator:
 
     def _loop(self, func: int, instrs: tuple, i: int, e: int, st: _State, params: list, n_out: int,
               frames: list, depth: int) -> tuple[_State, list]:
+        if self.cuts is not None:
+            return self._cut(func, instrs, i, e, st, params, n_out, frames, depth)
         b = self.b
         exits = _Frame(n_out)
         cur = _State(st.live, list(st.locals), list(st.globals), st.mem, list(params))
@@ -284,6 +313,29 @@ class Translator:
                 self.exceeded = b.or_(self.exceeded, again.live)
                 break
             cur = _State(again.live, again.locals, again.globals, again.mem, values)
+        return self._join(exits, None)
+
+    def _cut(self, func: int, instrs: tuple, i: int, e: int, st: _State, params: list, n_out: int,
+             frames: list, depth: int) -> tuple[_State, list]:
+        """The loop as a cut point: its body once, from a header state of fresh variables."""
+        b, cuts = self.b, self.cuts
+        lid = len(cuts.points)
+        def name(what: str, shared: bool) -> str:
+            return f"cut{lid}.{what}" if shared else f"cut{lid}.{cuts.side}.{what}"
+        locals_ = [b.var(name(f"local{j}", cuts.shared(func, j)), x.w) for j, x in enumerate(st.locals)]
+        globals_ = [g if g.is_const else b.var(name(f"global{k}", True), g.w) for k, g in enumerate(st.globals)]
+        mem = b.array(name("memory", True)) if st.mem is not None else None
+        head = [b.var(name(f"param{j}", True), x.w) for j, x in enumerate(params)]
+        point = CutPoint(lid, func, list(locals_), (st.live, list(st.locals), list(st.globals), st.mem, list(params)), ())
+        cuts.points.append(point)
+        exits = _Frame(n_out)
+        cur = _State(st.live, locals_, globals_, mem, list(head))
+        back = _Frame(len(params))
+        self._seq(func, instrs, i + 1, e, cur, frames + [back], depth)
+        if cur.live is not b.false:
+            exits.incoming.append((cur, cur.stack[len(cur.stack) - n_out:] if n_out else []))
+        again, values = self._join(back, None)
+        point.back = (again.live, again.locals, again.globals, again.mem, values)
         return self._join(exits, None)
 
     # -- straight-line instructions -------------------------------------------------------------
