@@ -41,6 +41,8 @@ from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, s
 
 __all__ = ["Evolution", "RunState", "Verification"]
 
+CONTENDERS = 4  # members offered to the gate per promotion round, best first
+OFFERED_CAP = 64  # members offered lately, remembered until their proof is in
 # How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
 # runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
 SEEN_CAP = 250_000
@@ -83,6 +85,8 @@ class Evolution:
         checks = [HeldOutCheck(self.sandbox, problem.oracle, problem.function)] + ([self.proof] if self.proof else [])
         self.gate = Gate(checks, base_train=problem.oracle.train, blacklist=Blacklist(store, known_bad))
         self.past_champions: list[Member] = []  # earlier champions, the final check's fallbacks (newest last)
+        # members offered to the gate lately: one whose proof comes in after selection dropped it still races
+        self._offered: dict[str, Member] = {}
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
@@ -398,6 +402,25 @@ class Evolution:
         """Run every held-out case; stop at the first failure (no side effects)."""
         return self.gate.judge(Candidate(sha256(wasm), wasm)).verification
 
+    def _contenders(self) -> list[Member]:
+        """The members offered to the gate this round, best first. With a proof, members it already
+        declined (a timeout, a loop it cannot show equal) are left out, since the answer stands for the run,
+        and members it already accepted come first: proofs run one at a time, and in a population full of
+        near-equal newcomers a proved member would otherwise never reach the race."""
+        ranked = rank_weighted(self.population)
+        if self.proof is None:
+            return ranked[:CONTENDERS]
+        present = {m.sha256 for m in ranked}
+        dropped = [m for k, m in self._offered.items() if k not in present and k not in self.gate.blacklist]
+        proved = sorted((m for m in ranked + dropped if self.proof.accepted(m.sha256)),
+                        key=lambda m: -m.fitness)[:CONTENDERS - 1]
+        waiting = [m for m in ranked if self.proof.answer(m.sha256) is None][:CONTENDERS - len(proved)]
+        for m in waiting:
+            self._offered[m.sha256] = m
+        while len(self._offered) > OFFERED_CAP:
+            self._offered.pop(next(iter(self._offered)))
+        return sorted(proved + waiting, key=lambda m: -m.fitness)
+
     def promote(self, force: bool = False) -> None:
         """Make the best training-correct specimen champion if it passes the gate.
 
@@ -412,7 +435,7 @@ class Evolution:
         if self.proof is not None:
             self.proof.next_round()
         contenders = takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
-                               rank_weighted(self.population)[:4])
+                               self._contenders())
         promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
         for v in promotion.rejected:  # condemned: never adopt it (the gate blacklisted it)
             if v.rejection.blacklist:
@@ -420,6 +443,8 @@ class Evolution:
         if promotion.champion is not None:
             self.past_champions.append(self.champion)
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
+            if all(m.sha256 != self.champion.sha256 for m in self.population):  # raced after selection dropped it
+                self.population = self.algorithm.rank(self.population + [self.champion])
             self._credit_native_win(self.champion)
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
             self._retrain()  # the gate taught the search the case it got wrong
@@ -435,7 +460,8 @@ class Evolution:
         """The training set grew: re-measure the original and re-score the population on it."""
         self._drain()
         original = self.measure_original()
-        others = [m for m in self.population if m.sha256 != original.sha256]
+        members = self.population + [m for m in (self.champion,) if all(p.sha256 != m.sha256 for p in self.population)]
+        others = [m for m in members if m.sha256 != original.sha256]
         results = self.evaluator.run([Task(None, (m.wasm,), 0, m.home) for m in others], self.context())
         self.state.evaluations += sum(r.evaluated for r in results)
         keep = [original] + [replace(m, evaluation=r.evaluation, home=r.worker) for r, m in zip(results, others)

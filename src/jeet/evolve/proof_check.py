@@ -244,6 +244,15 @@ class ProofCheck:
         v = Verification(f"smt:{self.solver}", "unknown", None, 0.0, None, "proof running")
         return v, Judgement(False, False, "not adopted", "proof running in the background: asked again later")
 
+    def answer(self, key: str) -> Judgement | None:
+        """The judgement of `key` when its answer is in (answers are kept for the run), else None."""
+        hit = self._cache.get(key)
+        return None if hit is None else hit[1]
+
+    def accepted(self, key: str) -> bool:
+        j = self.answer(key)
+        return j is not None and j.accepted
+
     @property
     def busy(self) -> bool:
         """Whether a proof is under way (a contender is waiting for its answer)."""
