@@ -69,16 +69,22 @@ def _evolve(k: Kernel, build: str, seed: int, budget_s: float, prove: bool, work
     return evo
 
 
-def random_calls(params: tuple[str, ...], pages: int, n: int, rng: random.Random) -> list[Case]:
-    """Calls with the buffer anywhere (aligned or not), of any length up to 600 bytes, inside a block of
-    random bytes; the third argument (a byte, a polynomial) mostly a byte, sometimes any value."""
+def random_calls(params: tuple[str, ...], pages: int, n: int, rng: random.Random,
+                 scratch: tuple[int, int] = (0, 0)) -> list[Case]:
+    """Calls with the buffer anywhere (aligned or not) but in the `scratch` region (the free shadow stack,
+    where no caller keeps data: the function's own frame would overwrite it), of any length up to 600
+    bytes, inside a block of random bytes; the third argument (a byte, a polynomial) mostly a byte,
+    sometimes any value."""
     size = pages * 65536
+    lo, hi = scratch
     cases = []
-    for _ in range(n):
+    while len(cases) < n:
         length = rng.choice([0, 1, 2, 3, rng.randrange(4, 33), rng.randrange(33, 601)])
         pad = rng.randrange(0, 64)
         block = 2 * pad + length + 1
         start = rng.randrange(0, max(1, size - block))
+        if start < hi and lo < start + block:
+            continue
         ptr = start + pad
         args = [ptr, length] + [rng.randrange(256) if rng.random() < 0.8 else rng.getrandbits(32)
                                 for _ in params[2:]]
@@ -95,12 +101,12 @@ def disagreements(sandbox: Sandbox, original: bytes, variant: bytes, function: s
     pages = m.memory_types[0].limits.min if m.memory_types else 1
     params = tuple("i64" if t == 0x7E else "i32" for t in m.func_type(f).params)
     results = tuple("i64" if t == 0x7E else "i32" for t in m.func_type(f).results)
-    cases = random_calls(params, pages, n, rng)
+    frame = abi.scratch(m, f)
+    lo, hi = frame.region if frame is not None else (0, 0)
+    cases = random_calls(params, pages, n, rng, (lo, hi))
     limits = Limits(fuel=2_000_000)
     ra = sandbox.run(original, function, cases, limits=limits, fresh_instance_per_case=True)
     rb = sandbox.run(variant, function, cases, limits=limits, fresh_instance_per_case=True)
-    frame = abi.scratch(m, f)
-    lo, hi = frame.region if frame is not None else (0, 0)
 
     def outside(blocks: tuple) -> list[tuple[int, int]]:
         return [(off + i, v) for off, data in blocks for i, v in enumerate(data) if not lo <= off + i < hi]

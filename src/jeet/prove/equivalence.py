@@ -128,9 +128,10 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
     """Check that `variant`'s `function` behaves as `original`'s on every input.
 
     `via`: variants already checked against `original` (a gate's adopted ones, with their answers). A
-    variant of loop code whose skeleton differs from the original's but matches one of them is compared
-    with that one in lockstep: equal run by run, it inherits that answer; a changed run that may end
-    differently withholds adoption as against the original (a tweak on top of an unrolled loop, say).
+    variant of loop code not shown equal to the original in lockstep (its loops do not pair up, or a
+    difference the lockstep check cannot see past) is compared with them the same way: equal to one,
+    it inherits that one's answer; a difference withholds adoption as against the original (a tweak on
+    top of an unrolled loop, say).
 
     Raises ProveError only for bad input (invalid module, no such function, different
     signatures, unknown solver), before any solver time; every other problem (timeout,
@@ -153,15 +154,15 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
     steps = None
     if loops and _context_difference(ma, mb) is None:  # unrolling is bounded; lockstep runs are not
         steps = lockstep(ma, mb, fa, fb, original, variant, solver=solver, timeout_s=timeout_s)
-        if steps is not None:
-            spent = steps.solver_s
-            if steps.result == "proved":
-                return Verification(f"{method}+lockstep", "proved", None, spent, None, steps.reason)
-        else:
-            steps, inherited = _via(mb, fb, variant, via, solver, timeout_s)
-            if inherited is not None:
-                return inherited
-            spent = steps.solver_s if steps is not None else 0.0
+        spent = steps.solver_s if steps is not None else 0.0
+        if steps is not None and steps.result == "proved":
+            return Verification(f"{method}+lockstep", "proved", None, spent, None, steps.reason)
+        found, inherited = _via(mb, fb, variant, via, solver, timeout_s)
+        if inherited is not None:
+            return inherited
+        if found is not None:
+            spent += found.solver_s
+            steps = steps or found
     # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
     for k in ([k for k in (2, 4) if k < bound] if loops else []):
         quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
@@ -179,8 +180,9 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
 
 def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verification]], solver: str,
          timeout_s: float) -> tuple[LockstepProof | None, Verification | None]:
-    """The first of `via` that shares the variant's skeleton, compared in lockstep: (its lockstep answer,
-    the inherited verification when equal)."""
+    """`via` compared with the variant in lockstep, newest first: (the first lockstep answer, the
+    inherited verification of the first one shown equal, if any)."""
+    first = None
     for wasm, answer in via:
         try:
             mr = decode(bytes(wasm))
@@ -189,12 +191,12 @@ def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verific
         steps = lockstep(mr, mb, fb, fb, bytes(wasm), variant, solver=solver, timeout_s=timeout_s)
         if steps is None:
             continue
-        if steps.result != "proved":
-            return steps, None
-        reason = f"equal run by run to an adopted variant that is {answer.result}: {answer.reason}"
-        return steps, dataclasses.replace(answer, method=f"{answer.method}+lockstep", reason=reason,
-                                          solver_s=steps.solver_s, counterexample=None)
-    return None, None
+        if steps.result == "proved":
+            reason = f"equal in lockstep to an adopted variant that is {answer.result}: {answer.reason}"
+            return steps, dataclasses.replace(answer, method=f"{answer.method}+lockstep", reason=reason,
+                                              solver_s=steps.solver_s, counterexample=None)
+        first = first or steps
+    return first, None
 
 
 def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, timeout_s: float, solver: str,
