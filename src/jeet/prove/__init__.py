@@ -13,9 +13,10 @@ What the answers mean, per kind of function:
   content (memory of its declared initial size). The stack pointer is held at its initial value
   when the original restores it, as every host call then sees it. When both trap, nothing else
   is compared (jeet's sandbox discards an instance after a trap).
-* Code with loops whose variant keeps the original's control skeleton: `proved` when every changed
-  straight-line run ends in the same state from every state within solver-checked loop invariants
-  (`jeet.prove.lockstep`); when one may not, `unknown` with `DOUBT` in the reason, and gates do not adopt.
+* Code with loops whose loops pair up with the original's: `proved` when, with every loop cut at its
+  header, the two enter each loop, go round it and end the call in the same states from every header
+  state within solver-checked invariants (`jeet.prove.lockstep`); when the solver finds a difference
+  there, `unknown` with `DOUBT` and `DIFFERS` in the reason, and gates do not adopt.
 * Other code with loops or recursion: `bounded(k)` means the same on every input whose loops run at
   most k iterations per loop entry (and whose calls nest at most `max_depth` deep); `proved`
   when no input runs longer.
