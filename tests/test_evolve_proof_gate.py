@@ -123,6 +123,29 @@ def test_planted_bug_never_becomes_champion_and_its_counterexample_is_learned():
         assert evo.proof.counterexamples_learned == 1
 
 
+def test_a_member_proved_after_selection_dropped_it_still_becomes_champion():
+    """Proofs run one at a time; by the time one is in, selection may have replaced its member with
+    near-equal newcomers. The proved one is still offered (and kept through retraining)."""
+    p = problem(SLOW_POPCNT)
+    cfg = EvolveConfig(population=4, generations=1, workers=1, use_wasm_opt=False, budget_s=None, prove_timeout_s=5.0,
+                       objective="fuel")
+    odd = '(module (func (export "f") (param i32) (result i32) local.get 0 i32.popcnt local.get 0 local.get 0 i32.xor i32.or))'
+    fast = cand(wasm(odd)).key  # shorter than the original, and not what a one-generation search makes
+    with Evolution(p, cfg) as evo:
+        evo.start()
+        assert evo.immigrate([wasm(odd)], policy="worst")
+        assert fast in [m.sha256 for m in evo._contenders()]  # offered while its proof runs
+        assert evo.proof.verify(wasm(odd), fast)[1].accepted  # the answer comes in...
+        evo.algorithm.drop(fast)  # ...after selection replaced it
+        assert fast in [m.sha256 for m in evo._contenders()]
+        evo.promote(force=True)
+        champion = evo.champion.sha256
+        assert champion != cand(p.wasm).key and evo.proof.accepted(champion)
+        assert any(m.sha256 == champion for m in evo.population)
+        evo._retrain()
+        assert evo.champion.sha256 == champion
+
+
 def test_node_does_not_adopt_a_planted_bug():
     w = Workload(problem(SLOW_POPCNT, seed=3))
     try:
