@@ -80,7 +80,7 @@ def test_the_verdict_sees_a_much_faster_output_and_flags_a_slower_one():
     faster, slower = rows
     assert faster.improved and not faster.slower and faster.ratio_ci[1] < 0.5
     assert faster.fuel_jeet < faster.fuel_O2opt < faster.fuel_input
-    assert not slower.improved and slower.ratio_ci[0] > 1.0
+    assert not slower.improved and slower.ratio > 1.0  # its interval may reach below 1 on a loaded machine
     # flagged slower when the whole interval clears the identical copy's spread; on a loaded machine that
     # spread can itself be wide, and then the flag stays down (the verdict never calls noise a change)
     assert slower.slower or slower.ratio_ci[0] <= 1.0 + slower.judge_margin
