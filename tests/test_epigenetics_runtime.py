@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 
 from jeet.epigenetics import Environment, ExpressConfig, build_expression, resolve_target
 from jeet.kernels import BUFFER_BASE, get_kernel
