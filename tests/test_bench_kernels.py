@@ -151,3 +151,17 @@ def test_the_suite_on_two_kernels_writes_its_table_json_and_plots(tmp_path):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in (out / "evolved").iterdir()) == [
         "popcount.from-O0.wasm", "popcount.from-O2.wasm", "sign.from-O0.wasm", "sign.from-O2.wasm"]
+
+
+def test_operator_speedups_average_over_the_runs_they_won_in():
+    """Two kernels each made 2x faster by one operator: 2x per run, not 4x over the suite."""
+    from types import SimpleNamespace
+    from jeet.bench.results import BenchReport
+
+    def row(kernel, wins, speedup):
+        return SimpleNamespace(kernel=kernel, operators=[{"operator": "licm", "made": 5, "correct": 4, "improving": 1,
+                                                          "native_wins": wins, "native_speedup": speedup}])
+    report = BenchReport(1.0, 1, ["O2"], [row("a", 1, 2.0), row("b", 2, 2.0), row("c", 0, 1.0)], [], False, 0.0, {})
+    (licm,) = report.operators()
+    assert licm["native_speedup"] == 2.0 and licm["native_wins"] == 3 and licm["kernels_won"] == 2
+    assert licm["made"] == 15

@@ -119,8 +119,9 @@ def markdown(report: BenchReport) -> str:
         *(f"- {n}" for n in notes),
         "", "## Operators in native time", "",
         "Offspring each operator made over the suite, how many were correct and improving on fuel, and the "
-        "native-time races its offspring won against the champion: wins, kernels, and the product of the "
-        "measured speedups (1 = it never won a race; a fuel gain that Cranelift erases wins nothing).", "",
+        "native-time races its offspring won against the champion: wins, kernels, and the speedup its wins "
+        "brought a run (geometric mean over the runs it won in; 1 = it never won a race; a fuel gain that "
+        "Cranelift erases wins nothing).", "",
         "| operator | made | correct | improving (fuel) | native wins | kernels | native speedup |",
         "|---|---:|---:|---:|---:|---:|---:|",
         *(f"| {o['operator']} | {o['made']} | {o['correct']} | {o['improving']} | {o['native_wins']} | "

@@ -124,22 +124,25 @@ class BenchReport:
 
     def operators(self) -> list[dict]:
         """Per operator over every run: offspring made, correct and improving (fuel, training cases), and what
-        its offspring won in native-time races against the champion (wins, and the product of the measured
-        speedups): where the native-time gains came from."""
+        its offspring won in native-time races against the champion (wins, the kernels, and the geometric
+        mean over the runs it won in of the speedup its wins brought that run): where the native-time gains
+        came from. (A product over runs would multiply unrelated kernels' gains.)"""
         total: dict[str, dict] = {}
         for r in self.rows:
             for o in r.operators:
                 t = total.setdefault(o["operator"], {"operator": o["operator"], "made": 0, "correct": 0,
-                                                     "improving": 0, "native_wins": 0, "native_log_gain": 0.0,
+                                                     "improving": 0, "native_wins": 0, "log_gains": [],
                                                      "kernels_won": set()})
                 for k in ("made", "correct", "improving", "native_wins"):
                     t[k] += int(o.get(k, 0))
                 speedup = float(o.get("native_speedup", 1.0) or 1.0)
-                t["native_log_gain"] += math.log(speedup) if speedup > 0 else 0.0
-                if o.get("native_wins"):
+                if o.get("native_wins") and speedup > 0:
+                    t["log_gains"].append(math.log(speedup))
                     t["kernels_won"].add(r.kernel)
-        rows = [{**{k: v for k, v in t.items() if k not in ("native_log_gain", "kernels_won")},
-                 "native_speedup": round(math.exp(t["native_log_gain"]), 4), "kernels_won": len(t["kernels_won"])}
+        rows = [{**{k: v for k, v in t.items() if k not in ("log_gains", "kernels_won")},
+                 "native_speedup": round(math.exp(sum(t["log_gains"]) / len(t["log_gains"])) if t["log_gains"]
+                                         else 1.0, 4),
+                 "kernels_won": len(t["kernels_won"])}
                 for t in total.values()]
         return sorted(rows, key=lambda t: (-t["native_speedup"], -t["improving"], t["operator"]))
 

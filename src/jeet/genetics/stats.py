@@ -45,7 +45,8 @@ class OperatorStats:
 
     @property
     def native_speedup(self) -> float:
-        """The product of the speedups its race wins brought (1.0 without a win)."""
+        """The product of the speedups its race wins brought within one run (1.0 without a win): what it did
+        to that run's champion. Across runs, `jeet.bench.results` averages per run instead."""
         return math.exp(self.native_log_gain)
 
     @property
