@@ -151,8 +151,8 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         return _unknown(method, "one module has a memory and the other has none")
     loops = not (loop_free(ma, fa) and loop_free(mb, fb))
     spent = 0.0
-    steps = None
-    if loops and _context_difference(ma, mb) is None:  # unrolling is bounded; lockstep runs are not
+    doubt = None  # a lockstep check that found a difference (an answer it could not give decides nothing)
+    if loops and _context_difference(ma, mb) is None:  # unrolling is bounded; lockstep proofs are not
         steps = lockstep(ma, mb, fa, fb, original, variant, solver=solver, timeout_s=timeout_s)
         spent = steps.solver_s if steps is not None else 0.0
         if steps is not None and steps.result == "proved":
@@ -160,28 +160,27 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         found, inherited = _via(mb, fb, variant, via, solver, timeout_s)
         if inherited is not None:
             return inherited
-        if found is not None:
-            spent += found.solver_s
-            steps = steps or found
+        spent += found.solver_s if found is not None else 0.0
+        doubt = next((x for x in (steps, found) if x is not None and x.result == "differs"), None)
     # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
     for k in ([k for k in (2, 4) if k < bound] if loops else []):
         quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
         spent += quick.solver_s
         if quick.result == "refuted":
             return dataclasses.replace(quick, solver_s=spent)
-    if steps is not None:
-        # a changed run that may end differently outweighs short loops and tests: the difference may need
-        # a long run (a sum meeting its modulus), beyond any unrolling and most random cases; the quick
-        # attempts above found no short counterexample, and a long unrolling would not settle it either
-        return Verification(method, "unknown", None, spent, None, steps.reason)
+    if doubt is not None:
+        # a difference at a loop header outweighs short loops and tests: it may need a long run (a sum
+        # meeting its modulus), beyond any unrolling and most random cases; the quick attempts above found
+        # no short counterexample, and a long unrolling would not settle it either
+        return Verification(method, "unknown", None, spent, None, doubt.reason)
     final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
     return dataclasses.replace(final, solver_s=final.solver_s + spent)
 
 
 def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verification]], solver: str,
          timeout_s: float) -> tuple[LockstepProof | None, Verification | None]:
-    """`via` compared with the variant in lockstep, newest first: (the first lockstep answer, the
-    inherited verification of the first one shown equal, if any)."""
+    """`via` compared with the variant in lockstep, newest first: (a lockstep answer, "differs" if any
+    was; the inherited verification of the first one shown equal, if any)."""
     first = None
     for wasm, answer in via:
         try:
@@ -195,7 +194,7 @@ def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verific
             reason = f"equal in lockstep to an adopted variant that is {answer.result}: {answer.reason}"
             return steps, dataclasses.replace(answer, method=f"{answer.method}+lockstep", reason=reason,
                                               solver_s=steps.solver_s, counterexample=None)
-        first = first or steps
+        first = steps if first is None or steps.result == "differs" else first
     return first, None
 
 
