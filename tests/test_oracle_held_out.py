@@ -89,6 +89,21 @@ def test_miscounting_a_length_the_tests_never_use_fails(sandbox, count_oracle, t
     passes_tests_but_not_held_out(sandbox, count_oracle, tests_at_2048, variant)
 
 
+def test_a_loop_rotated_to_test_the_length_after_its_body_fails(sandbox, count_oracle, tests_at_2048):
+    """At length 0 the rotated loop still reads the byte at the pointer: outside the block, where the
+    tests leave zeros (never a searched-for byte) and the held-out halos put the searched-for byte."""
+    rotated = wasm('''(module (memory (export "memory") 1)
+      (func (export "count") (param $p i32) (param $n i32) (param $b i32) (result i32) (local $i i32) (local $c i32)
+        (loop
+          local.get $p local.get $i i32.add i32.load8_u
+          local.get $b i32.const 255 i32.and i32.eq
+          local.get $c i32.add local.set $c
+          local.get $i i32.const 1 i32.add local.tee $i
+          local.get $n i32.lt_s br_if 0)
+        local.get $c))''')
+    passes_tests_but_not_held_out(sandbox, count_oracle, tests_at_2048, rotated)
+
+
 def test_held_out_cases_vary_the_byte_and_read_poisoned_memory(count_oracle):
     cases = count_oracle.held_out[40:]
     assert len({c.args[2] for c in cases}) > 100

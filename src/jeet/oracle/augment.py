@@ -11,6 +11,9 @@ at their edges, so the original (the reference) and a variant must agree on all 
   pointer), and that argument sometimes runs a few bytes beyond the block;
 - a block's bytes are redrawn: random, edited, resampled from its bytes, shuffled, or drawn from a
   small alphabet that contains the scalar arguments' low bytes (so a searched-for byte occurs);
+- half the time a moved block has a halo: bytes just before and after it, drawn from that alphabet,
+  so a variant that reads outside the block (a loop rotated to run once at length 0, a vector loop
+  reading past the end) meets bytes it would react to;
 - every other argument is redrawn from the values the tests use at that position, their neighbours
   and their range's edges, the type's edge values, a byte or word read from a block, or at random.
 
@@ -29,6 +32,7 @@ from .values import MASK, to_signed
 
 Region = tuple[int, int]
 _ALIGNMENTS = (1, 1, 2, 4, 8, 16, 64, 4096)
+HALO = 16  # bytes on each side of a moved block that some cases set (see `Augmenter._halo`)
 
 
 @dataclass(frozen=True)
@@ -128,15 +132,19 @@ class Augmenter:
             n = self._length(len(data), rng) if j in moving else len(data)
             new_data.append(self._refill(data, n, alphabet, rng))
 
-        # new places
-        extents = [(off, len(d)) for (off, _), d in zip(blocks, new_data)]
+        # new places, a moved block sometimes with a halo on each side (see `_halo`)
+        halo = HALO if moving and rng.random() < 0.5 else 0
+        extents = [(off, len(d) + (2 * halo if j in moving else 0)) for j, ((off, _), d) in
+                   enumerate(zip(blocks, new_data))]
         grow = max((len(d) - len(data) for (_, data), d in zip(blocks, new_data)), default=0)
         out_extents = [(off, n + max(0, grow)) for off, n in outputs]
         offsets = self._place(extents, moving, out_extents, set(out_pointer.values()), rng)
         if offsets is None:  # nothing fits: the tests' own layout with the new bytes, old lengths
             new_data = [self._refill(data, len(data), alphabet, rng) for _, data in blocks]
             offsets = ([off for off, _ in blocks], [off for off, _ in outputs])
+            halo = 0
         block_offsets, output_offsets = offsets
+        block_offsets = [off + (halo if j in moving else 0) for j, off in enumerate(block_offsets)]
 
         for i, j in pointer.items():
             args[i] = block_offsets[j]
@@ -156,11 +164,30 @@ class Augmenter:
         share = 0.35
         if free and rng.random() < 0.75:
             args = list(self.vary_scalars(tuple(args), fixed, new_data, rng, share))
+        args = [a & MASK[t] for a, t in zip(args, self.params)]
         memory = tuple((off, data) for off, data in zip(block_offsets, new_data))
-        return Case(tuple(a & MASK[t] for a, t in zip(args, self.params)), None, memory)
+        if halo:
+            memory += tuple(side for j, (off, data) in enumerate(zip(block_offsets, new_data)) if j in moving
+                            for side in self._halo(off, len(data), halo, args, rng))
+        return Case(tuple(args), None, memory)
+
+    @staticmethod
+    def _halo(off: int, n: int, width: int, args: Sequence[int], rng: random.Random
+              ) -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        """Bytes just before and past a block, which a correct variant never reads (the original decides
+        whether they count), set to what a wrong one would react to: the arguments' low bytes (a
+        searched-for byte), 0 and 0xFF. A loop rotated to run its body once before testing the length then
+        counts a match at length 0, and a vector loop that reads past the end sees one."""
+        scalars = sorted({a & 0xFF for a in args})
+        alphabet = sorted(set(scalars) | {0, 0xFF})
+        def draw() -> bytes:
+            return bytes(rng.choice(scalars if rng.random() < 0.5 else alphabet) for _ in range(width))
+        return (off - width, draw()), (off + n, draw())
 
     def _length(self, n: int, rng: random.Random) -> int:
         r = rng.random()
+        if r < 0.05:
+            return 0  # the edge a rotated loop gets wrong
         if r < 0.2:
             return n
         if r < 0.4:
