@@ -13,9 +13,9 @@ What each answer does (`judge`, shared with the swarm node and the runtime):
   joins the training set.
 * `unknown` because the semantics does not cover something (floats, SIMD, memory.grow, imports...):
   accepted as "tested only", with that reason — held-out testing is then all the evidence there is.
-* `unknown` because a loop's changed straight-line run may end differently (`jeet.prove.lockstep`):
-  rejected whatever the tests say (such a difference hides from them), and blacklisted when the solver
-  found a state on which it does (the verdict would not change; not when it only ran out of time).
+* `unknown` because the lockstep check (`jeet.prove.lockstep`) found a loop header state on which
+  the versions part: rejected whatever the tests say (such a difference hides from them), and blacklisted (the verdict
+  would not change).
 * `unknown` because the solver gave no answer (timeout, solver failure): rejected without
   blacklisting (not adopted this time; a proof was possible and did not finish). On code with loops
   too: tests drawn at random miss what shows only after hundreds of iterations (a running sum that
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from ..errors import JeetError
 from ..lifeline import exit_with
 from ..oracle import Case
-from ..prove import DIFFERS, DOUBT, ProveError, Verification, loop_free, prove
+from ..prove import DIFFERS, ProveError, Verification, loop_free, prove
 from ..wasm import WasmError, decode
 from .gate import Candidate, GateResult
 
@@ -74,11 +74,10 @@ def judge(v: Verification, bound: int) -> Judgement:
         return Judgement(True, False, "bounded", f"equal on every input whose loops run at most {v.bound} iterations")
     if v.result == "refuted":
         return Judgement(False, True, "refuted", "refuted by the solver: differs from the original on a counterexample")
-    if v.result == "unknown" and DOUBT in v.reason:
-        # a state on which a changed run ends differently will be found again: blacklisted, so the search
-        # does not keep offering it (it ranks well on tests that never reach that state)
-        return Judgement(False, DIFFERS in v.reason, "not adopted",
-                         f"no proof: {v.reason} (held-out tests cannot settle that)")
+    if v.result == "unknown" and DIFFERS in v.reason:
+        # the difference would be found again: blacklisted, so the search does not keep offering it (it
+        # ranks well on tests that never reach that state)
+        return Judgement(False, True, "not adopted", f"no proof: {v.reason} (held-out tests cannot settle that)")
     if v.result == "bounded":  # a smaller bound than the gate asks for
         return Judgement(False, False, "not adopted", f"only bounded({v.bound}), the gate asks for {bound}")
     if solver_gave_up(v):

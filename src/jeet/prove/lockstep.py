@@ -39,10 +39,10 @@ from .semantics import Cuts, Translator, _State, make_inputs
 from .solver import Portfolio
 from .terms import Builder, Term
 
-# a reason containing DOUBT tells the gate the variant is not adoptable on held-out testing alone; with
-# DIFFERS, the solver found a state within the invariants on which a changed run ends differently
-DOUBT = "changed run not shown equal"
-DIFFERS = "ends differently on a state the checked loop invariants allow"
+# how a lockstep answer other than "proved" starts its reason; DIFFERS marks the one gates act on: the
+# solver found a header state within the invariants on which the two versions part
+DOUBT = "not shown equal in lockstep"
+DIFFERS = "they differ on a state the checked loop invariants allow"
 
 # control instructions: the skeleton both versions must share (everything else is straight-line code)
 _CONTROL = frozenset((0x00, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13,
@@ -53,9 +53,9 @@ HOUDINI_ROUNDS = 8
 
 @dataclass(frozen=True, slots=True)
 class LockstepProof:
-    """`result`: "proved" (every changed run equal under the invariants), "differs" (a changed run ends
-    differently on some state the invariants allow: maybe unreachable, so not a refutation) or "unknown"
-    (the solver gave no answer on a run)."""
+    """`result`: "proved" (equal under the invariants), "differs" (the versions part on some state the
+    invariants allow: maybe unreachable, so not a refutation) or "unknown" (the solver gave no answer).
+    `changed`: the changed runs checked, or the loops cut."""
 
     result: str
     changed: int
