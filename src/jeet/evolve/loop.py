@@ -402,6 +402,9 @@ class Evolution:
         """Run every held-out case; stop at the first failure (no side effects)."""
         return self.gate.judge(Candidate(sha256(wasm), wasm)).verification
 
+    def _in_population(self, member: Member) -> bool:
+        return any(m.sha256 == member.sha256 for m in self.population)
+
     def _contenders(self) -> list[Member]:
         """The members offered to the gate this round, best first. With a proof, members it already
         declined (a timeout, a loop it cannot show equal) are left out, since the answer stands for the run,
@@ -443,7 +446,7 @@ class Evolution:
         if promotion.champion is not None:
             self.past_champions.append(self.champion)
             self.champion, self.champion_evidence = promotion.champion.item, promotion.verdict.verification
-            if all(m.sha256 != self.champion.sha256 for m in self.population):  # raced after selection dropped it
+            if not self._in_population(self.champion):  # raced after selection dropped it
                 self.population = self.algorithm.rank(self.population + [self.champion])
             self._credit_native_win(self.champion)
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
@@ -460,7 +463,7 @@ class Evolution:
         """The training set grew: re-measure the original and re-score the population on it."""
         self._drain()
         original = self.measure_original()
-        members = self.population + [m for m in (self.champion,) if all(p.sha256 != m.sha256 for p in self.population)]
+        members = self.population + ([] if self._in_population(self.champion) else [self.champion])
         others = [m for m in members if m.sha256 != original.sha256]
         results = self.evaluator.run([Task(None, (m.wasm,), 0, m.home) for m in others], self.context())
         self.state.evaluations += sum(r.evaluated for r in results)
