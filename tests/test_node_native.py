@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from jeet.kernels import get_kernel
+import wasmtime
+
 from jeet.node.workload import Workload
+
+# clang -O2's own popcount loop is not faster than -O0's under Cranelift on every machine (on the bench
+# machine it measured 1.03x -O0's time); `i32.popcnt` is, many times over
+POPCNT = wasmtime.wat2wasm('(module (memory (export "memory") 2 16) (func (export "popcount") '
+                           '(param i32) (result i32) local.get 0 i32.popcnt))')
 
 
 def test_a_verified_module_carries_its_native_time_ratio_measured_here() -> None:
@@ -11,7 +17,7 @@ def test_a_verified_module_carries_its_native_time_ratio_measured_here() -> None
     try:
         original = w.check(w.problem.wasm)
         assert original.ok and original.native_ratio == 1.0  # the original is not timed against itself
-        fast = w.check(get_kernel("popcount").wasm("O2opt"))  # the node serves the -O0 build
+        fast = w.check(POPCNT)  # the node serves the -O0 build
         assert fast.ok and fast.native_ratio is not None and 0 < fast.native_ratio < 1
     finally:
         w.close()
