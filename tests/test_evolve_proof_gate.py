@@ -197,6 +197,19 @@ def test_a_check_that_overruns_its_wall_clock_limit_costs_that_check_only():
         proof.close()
 
 
+def test_a_check_that_grows_past_its_memory_cap_costs_that_check_only():
+    proof = ProofCheck(wasm(SLOW_POPCNT), "f", timeout_s=5.0, limit_s=30.0)
+    try:
+        proof._process.memory_cap = 1  # below any process: the watchdog stops the child at once
+        r = proof.check(cand(wasm(POPCNT)))
+        assert not r.accepted and not r.blacklist and "limit of 0 MB" in r.reason
+        proof._process.memory_cap = 1 << 40
+        proof._cache.clear()
+        assert proof.check(cand(wasm(POPCNT))).accepted  # a fresh child process answers
+    finally:
+        proof.close()
+
+
 def test_a_background_proof_does_not_hold_up_the_search_and_is_collected_later():
     proof = ProofCheck(wasm(SLOW_POPCNT), "f", timeout_s=2.0, limit_s=30.0, background=True)
     try:

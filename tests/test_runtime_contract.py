@@ -11,10 +11,13 @@ import wasmtime
 from jeet.kernels import get_kernel
 from jeet.runtime import Function, Runtime
 
-# popcount that also writes memory when x == 777: no generated or held-out case is likely to hit it,
-# and a later call would see the write (it reads address 0 back into its answer)
-WRITES_AT_777 = """(module (memory 1) (func (export "pc") (param i32) (result i32)
-  local.get 0 i32.const 777 i32.eq (if (then i32.const 0 local.get 0 i32.store))
+# popcount that also writes memory when x == TRIGGER: no generated or held-out case hits it (the module
+# names it only through x * 12345 == C, so no constant of the module leads a generator to it, and it is
+# no small number or address), and a later call would see the write (it reads address 0 into its answer)
+TRIGGER = 0x1E3779B9
+WRITES_AT_TRIGGER = f"""(module (memory 1) (func (export "pc") (param i32) (result i32)
+  local.get 0 i32.const 12345 i32.mul i32.const {TRIGGER * 12345 % 2**32} i32.eq
+  (if (then i32.const 0 local.get 0 i32.store))
   local.get 0 i32.popcnt i32.const 0 i32.load i32.add))"""
 POPCNT_READS_0 = """(module (memory 1) (func (export "pc") (param i32) (result i32)
   local.get 0 i32.popcnt i32.const 0 i32.load i32.add))"""
@@ -23,24 +26,24 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "jeet"
 
 def test_a_function_that_writes_memory_on_one_input_is_pinned_by_the_static_check(tmp_path):
     with Runtime(tmp_path, hot=1) as rt:
-        fn = rt.load(WRITES_AT_777, "pc")
+        fn = rt.load(WRITES_AT_TRIGGER, "pc")
         assert fn(3) == 2
         assert fn.wait(30) == "pinned"
         stats = fn.stats()
         assert stats["pinned"].startswith("stateful") and "store" in stats["pinned"]
         assert stats["state"].startswith("stateful") and stats["instances"] == "per thread"
         assert not fn.offer(wasmtime.wat2wasm(POPCNT_READS_0), require_better=False)  # never evolved
-        assert fn(777) == 4 + 777 and fn(3) == 2 + 777  # the original's own behaviour, state and all
+        assert fn(TRIGGER) == 19 + TRIGGER and fn(3) == 2 + TRIGGER  # the original's own behaviour, state and all
 
 
 def test_a_function_declared_pure_may_evolve_though_the_static_check_cannot_show_it(tmp_path):
     with Runtime(tmp_path / "tested", hot=0, prove=False) as rt:
-        fn = rt.load(WRITES_AT_777, "pc", pure=True)
+        fn = rt.load(WRITES_AT_TRIGGER, "pc", pure=True)
         assert fn.stats()["state"] == "declared pure"
         assert fn.offer(wasmtime.wat2wasm(POPCNT_READS_0), require_better=False)
-    # the runtime's own proof still sees that the answer for 777 differs: not served
+    # the runtime's own proof still sees that the answer for TRIGGER differs: not served
     with Runtime(tmp_path / "proved", hot=0) as rt:
-        fn = rt.load(WRITES_AT_777, "pc", pure=True)
+        fn = rt.load(WRITES_AT_TRIGGER, "pc", pure=True)
         assert not fn.offer(wasmtime.wat2wasm(POPCNT_READS_0), require_better=False)
 
 
@@ -77,8 +80,8 @@ def test_function_and_supervisor_do_not_import_each_other_or_the_runtime():
 def test_a_variant_the_supervisor_did_not_verify_cannot_be_installed(tmp_path):
     from jeet.runtime.variant import Variant
 
-    with Runtime(tmp_path, hot=0, prove=False) as rt:  # the variant differs at 777: only tests would let it in
-        fn = rt.load(WRITES_AT_777, "pc", pure=True)
+    with Runtime(tmp_path, hot=0, prove=False) as rt:  # the variant differs at TRIGGER: only tests would let it in
+        fn = rt.load(WRITES_AT_TRIGGER, "pc", pure=True)
         unverified = Variant(fn.original.serving, wasmtime.wat2wasm(POPCNT_READS_0), "pc", fn.signature)
         assert not fn.install(unverified) and fn.champion is fn.original
         assert fn.offer(unverified.wasm, require_better=False)  # the verified way in

@@ -43,6 +43,7 @@ __all__ = ["Evolution", "RunState", "Verification"]
 
 CONTENDERS = 4  # members offered to the gate per promotion round, best first
 OFFERED_CAP = 64  # members offered lately, remembered until their proof is in
+MAIN_MODULE_CACHE = 128  # compiled contenders and champions in this process (re-checked across rounds)
 # How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
 # runtime) then starts its seen set afresh, so memory stays bounded and only old repeats slip through.
 SEEN_CAP = 250_000
@@ -79,7 +80,8 @@ class Evolution:
         self.evaluator = evaluator or Evaluator(setup, config.workers)
         self.pipeline = Pipeline(self.evaluator)
         # champions and resumed populations compile once and then come from the store's module cache
-        self.sandbox = Sandbox(self.limits, cache_dir=store.root / "compiled" if store is not None else None)
+        self.sandbox = Sandbox(self.limits, cache_dir=store.root / "compiled" if store is not None else None,
+                               cache_size=MAIN_MODULE_CACHE)
         self.state = RunState()
         self.proof = self._proof_check() if config.prove else None
         checks = [HeldOutCheck(self.sandbox, problem.oracle, problem.function)] + ([self.proof] if self.proof else [])

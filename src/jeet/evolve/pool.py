@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 from ..errors import JeetError
+from ..memory import give_back
 from .evaluation import Evaluation, Status
 from .worker import Context, Offspring, Task, WorkerSetup, WorkerState, sha256
 
@@ -39,6 +40,7 @@ def _serve(conn: Connection, setup: WorkerSetup, index: int) -> None:
                 break
             tasks, ctx = msg
             conn.send(state.run_chunk(tasks, ctx))
+            give_back()  # a chunk's children and modules are gone: their pages go back while the loop selects
     except (EOFError, KeyboardInterrupt):
         pass
     finally:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,8 +35,11 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psutil
+
 from ..errors import JeetError
 from ..lifeline import exit_with
+from ..memory import give_back
 from ..oracle import Case
 from ..prove import DIFFERS, ProveError, Verification, loop_free, prove
 from ..wasm import WasmError, decode
@@ -45,6 +49,10 @@ from .gate import Candidate, GateResult
 PROOF_LIMIT_FACTOR = 3.0
 VIA = 4  # accepted variants kept as lockstep references
 PROVER_NICE = 5  # CFS weight 335 against the workers' 1024: about a quarter of a core while both are busy
+# the prover child is stopped when it holds more than this during a check (its resident set; a fresh one
+# holds about 120 MB, most of it shared with the other processes), checked every WATCH_S
+PROVER_MEMORY_CAP = 240 * 2**20
+WATCH_S = 0.05
 
 # reasons of an `unknown` that mean "the solver did not answer", not "the semantics cannot say"
 _SOLVER_MARKS = ("no answer within", "(limit ", "timeout", "failed:", "internal error", "did not replay",
@@ -113,36 +121,71 @@ def _prover_init(parent: int) -> None:
 
 
 class ProverProcess:
-    """`prove` in a child process of its own, one check at a time, with a hard wall-clock limit: a
-    specimen whose translation or queries run long (a hostile one, say) costs `limit_s`, then the child
-    is replaced. `start` does not wait, so the search goes on while the child proves."""
+    """`prove` in a child process of its own, one check at a time, with hard limits: a specimen whose
+    translation or queries run long (a hostile one, say) costs `limit_s`, one whose queries grow past
+    `memory_cap` bytes (a bit-blasted chain of 64-bit remainders takes gigabytes) is stopped there; either
+    way the child is replaced. `start` does not wait, so the search goes on while the child proves."""
 
-    def __init__(self, limit_s: float) -> None:
+    def __init__(self, limit_s: float, memory_cap: int = PROVER_MEMORY_CAP) -> None:
         self.limit_s = limit_s
+        self.memory_cap = memory_cap
         self._pool: ProcessPoolExecutor | None = None
         self.pending: tuple[str, bytes, object, float] | None = None  # key, wasm, future, started
+        self.over_memory = False  # the last check was stopped for its memory
+        self._watchdog: threading.Thread | None = None
 
     def start(self, key: str, wasm: bytes, *args, **kw) -> None:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"),
                                              initializer=_prover_init, initargs=(os.getpid(),))
-        self.pending = (key, wasm, self._pool.submit(prove, *args, **kw), time.monotonic())
+        self.over_memory = False
+        self.pending = (key, wasm, self._pool.submit(_prove_and_give_back, *args, **kw), time.monotonic())
+        if self._watchdog is None or not self._watchdog.is_alive():
+            self._watchdog = threading.Thread(target=self._watch, name="jeet-prover-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        """While a check runs, stop the child once it holds more than `memory_cap` (the solver libraries'
+        own memory limits do not cover bit-blasting, and their calls hold the child's interpreter, so
+        the watch is from here)."""
+        while (pending := self.pending) is not None:
+            if self._resident() > self.memory_cap and pending is self.pending:
+                self.over_memory = True
+                self._kill()
+                return
+            time.sleep(WATCH_S)
 
     def collect(self, wait: bool) -> tuple[str, bytes, Verification | None] | None:
         """The pending check's (key, wasm, answer) once it is done (waiting for it with `wait`); answer
-        None when it overran its limit or the child died. None while it still runs."""
+        None when it overran its limits (`over_memory` says which) or the child died. None while it
+        still runs."""
         if self.pending is None:
             return None
         key, wasm, fut, t0 = self.pending
         left = self.limit_s - (time.monotonic() - t0)
         if not wait and not fut.done() and left > 0:
             return None
-        self.pending = None
         try:
-            return key, wasm, fut.result(timeout=max(0.0, left))
+            answer = fut.result(timeout=max(0.0, left))
         except (FutureTimeout, BrokenProcessPool):
             self.close(kill=True)
             return key, wasm, None
+        self.pending = None
+        return key, wasm, answer
+
+    def _resident(self) -> int:
+        """The child's resident memory (0 when there is none or it cannot be read)."""
+        total = 0
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+            try:
+                total += psutil.Process(proc.pid).memory_info().rss
+            except (psutil.Error, ValueError):
+                pass
+        return total
+
+    def _kill(self) -> None:
+        for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+            proc.kill()
 
     def close(self, kill: bool = False) -> None:
         pool, self._pool, self.pending = self._pool, None, None
@@ -151,6 +194,15 @@ class ProverProcess:
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.kill()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _prove_and_give_back(*args, **kw) -> Verification:
+    """`prove` in the child, which then returns the solver's freed memory to the system (else the child
+    keeps the most any check took)."""
+    try:
+        return prove(*args, **kw)
+    finally:
+        give_back()
 
 
 class ProofCheck:
@@ -274,9 +326,11 @@ class ProofCheck:
         if done is None:
             return
         key, wasm, v = done
+        limit = (f"{self._process.memory_cap >> 20} MB" if self._process.over_memory else
+                 f"{self.limit_s:g} s")
         self._record(key, wasm, lambda: v if v is not None else Verification(
             f"smt:{self.solver}", "unknown", None, self.limit_s, None,
-            f"no answer within the check's limit of {self.limit_s:g} s (timeout)"))
+            f"no answer within the check's limit of {limit} (timeout)"))
 
     def _record(self, key: str, wasm: bytes, answer) -> tuple[Verification, Judgement]:
         t0 = time.monotonic()

@@ -114,6 +114,10 @@ def seen_key(sha: str) -> int:
 
 
 _RETRY_STRIDE = 0x9E3779B97F4A7C15  # seeds of successive retries, spread over the 64-bit range
+# a worker's caches: children are nearly all new, so compiled modules are rarely asked for again (a few
+# percent of compiles hit); genomes come back as parents of the next generations, a population's worth
+MODULE_CACHE = 32
+GENOME_CACHE = 256
 
 
 class WorkerState:
@@ -122,7 +126,7 @@ class WorkerState:
     def __init__(self, setup: WorkerSetup, index: int = 0, cache_size: int = 4096) -> None:
         self.setup = setup
         self.index = index
-        self.sandbox = Sandbox(setup.limits)
+        self.sandbox = Sandbox(setup.limits, cache_size=MODULE_CACHE)
         self.operators: dict[str, Operator] = {op.name: op for op in operator_set("all")}
         try:  # the run's own mutations, for the extra steps of a retry
             self.mutators = [op.name for op in operator_set(setup.operators) if op.arity == 1]
@@ -157,7 +161,7 @@ class WorkerState:
     def _remember(self, sha: str, g: Genome) -> None:
         """Keep a genome (with its cached analyses) for when it comes back as a parent."""
         self._genomes[sha] = g
-        if len(self._genomes) > 1024:
+        if len(self._genomes) > GENOME_CACHE:
             self._genomes.popitem(last=False)
 
     def run_chunk(self, tasks: list[Task], ctx: Context) -> list[Offspring]:
