@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import wasmtime
 
-from jeet.evolve.gate import Blacklist, Candidate, Gate, GateResult, HeldOutCheck
+from jeet.evolve.gate import Blacklist, Candidate, Gate, GateResult, HeldOutCheck, KnownBad
 from jeet.evolve.worker import sha256
 from jeet.oracle import Case, Oracle
 from jeet.sandbox import Sandbox
@@ -175,3 +175,17 @@ def test_a_quiet_selector_chooses_with_idle_workers_and_the_run_is_unchanged():
             runs.append((evo.champion.sha256, [r.best_fuel for r in evo.logbook.rows], evo.state.evaluations))
     assert selector.busy_at_choice and not any(selector.busy_at_choice)
     assert runs[0] == runs[1]
+
+
+def test_a_stores_blacklist_is_known_to_a_run_as_64_bit_prefixes(tmp_path):
+    from jeet.store import Store
+
+    with Store(tmp_path) as store:
+        store.blacklist(sha256(WRONG), "wrong")
+        known = KnownBad.of(store)
+    assert sha256(WRONG) in known and sha256(REF) not in known and len(known) == 1
+    assert "bad" not in known and None not in known  # not a module hash: never known bad
+    blacklist = Blacklist(None, known)
+    assert sha256(WRONG) in blacklist and len(blacklist) == 0  # known before the run, not added by it
+    blacklist.add(sha256(WRONG), "again")
+    assert blacklist.delta == []  # workers already hold it

@@ -13,6 +13,8 @@ same mistake. Both genetic algorithms (`jeet.evolve.Evolution` for one module,
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from typing import Callable, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
@@ -159,29 +161,54 @@ class FirstAccepted:
         return accepted[0]
 
 
-class Blacklist:
-    """Keys never to adopt or evaluate again; module hashes also go to the store's persistent blacklist.
+class KnownBad:
+    """The hashes a store had blacklisted when a run began, compactly: the first 64 bits of each, sorted
+    (8 bytes an entry, where a set of hex strings takes about 150; every worker holds a copy). Two hashes
+    agreeing on 64 bits are, for a blacklist, the same."""
 
-    `delta` lists what was added during this run, in order, so evaluation workers can be told only
-    what they have not heard yet."""
+    def __init__(self, prefixes: Iterable[int] = ()) -> None:
+        self._keys = array("Q", sorted(set(prefixes)))
 
-    def __init__(self, store=None, known: Iterable[Hashable] = ()) -> None:
-        self.store = store
-        self._keys: set[Hashable] = set(known)
-        self.delta: list[Hashable] = []
+    @classmethod
+    def of(cls, store) -> "KnownBad":
+        return cls(store.blacklisted_prefixes() if store is not None else ())
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
+    def __contains__(self, sha: object) -> bool:
+        if not isinstance(sha, str) or len(sha) < 16:
+            return False
+        try:
+            key = int(sha[:16], 16)
+        except ValueError:
+            return False
+        i = bisect_left(self._keys, key)
+        return i < len(self._keys) and self._keys[i] == key
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def __iter__(self):
-        return iter(self._keys)
+
+class Blacklist:
+    """Keys never to adopt or evaluate again; module hashes also go to the store's persistent blacklist.
+
+    `known` holds what was bad before the run (a `KnownBad`, or any keys); `delta` lists what was added
+    during this run, in order, so evaluation workers can be told only what they have not heard yet."""
+
+    def __init__(self, store=None, known: KnownBad | Iterable[Hashable] = ()) -> None:
+        self.store = store
+        self._known = known if isinstance(known, KnownBad) else frozenset(known)
+        self._keys: set[Hashable] = set()
+        self.delta: list[Hashable] = []
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys or key in self._known
+
+    def __len__(self) -> int:
+        """How many keys this run added."""
+        return len(self._keys)
 
     def add(self, key: Hashable, reason: str) -> None:
         """Record `key`, once (a module hash also in the store, with `reason`)."""
-        if key in self._keys:
+        if key in self:
             return
         self._keys.add(key)
         self.delta.append(key)

@@ -27,7 +27,7 @@ from . import checkpoint
 from .algorithm import GeneticAlgorithm
 from .config import EvolveConfig
 from .driver import Pipeline, drive, stop_reason
-from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, Verification
+from .gate import Blacklist, Candidate, FirstAccepted, Gate, HeldOutCheck, KnownBad, Verification
 from .logbook import GenerationRow, Logbook
 from .pool import Evaluator
 from .proof_check import PROOF_LIMIT_FACTOR, ProofCheck
@@ -73,9 +73,9 @@ class Evolution:
         self.rng = self.algorithm.rng
         self.limits = problem.limits
         self.usage = dict(usage or {})
-        known_bad = frozenset(store.blacklisted_hashes()) if store else frozenset()
+        known_bad = KnownBad.of(store)
         setup = WorkerSetup(function=problem.function, limits=self.limits, operators=config.operators,
-                            blacklist=known_bad, novelty_retries=config.novelty_retries)
+                            known_bad=known_bad, novelty_retries=config.novelty_retries)
         self._own_evaluator = evaluator is None
         self.evaluator = evaluator or Evaluator(setup, config.workers)
         self.pipeline = Pipeline(self.evaluator)

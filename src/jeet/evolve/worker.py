@@ -29,6 +29,7 @@ from ..oracle import Oracle
 from ..sandbox import CompiledModule, ExecutionResult, Limits, Outcome, Sandbox
 from .batch import BATCH, BATCH_BYTES, merge, shape_key
 from .evaluation import Evaluation, Status, score
+from .gate import KnownBad
 
 _FAIL_STATUS = {
     Outcome.TRAP: Status.TRAP,
@@ -46,7 +47,7 @@ class WorkerSetup:
     function: str
     limits: Limits
     operators: str
-    blacklist: frozenset[str] = frozenset()
+    known_bad: KnownBad | frozenset[str] = frozenset()  # the store's blacklist as the run began
     novelty_retries: int = 0  # new tries when a child repeats a specimen the run has seen
     batch: int = BATCH  # children judged with one compile (see jeet.evolve.batch); 1: each alone
 
@@ -132,7 +133,8 @@ class WorkerState:
             self.mutators = [op.name for op in operator_set(setup.operators) if op.arity == 1]
         except ValueError:
             self.mutators = []
-        self.blacklist: set[str] = set(setup.blacklist)
+        self.known_bad = setup.known_bad
+        self.blacklist: set[str] = set()  # what this run condemned
         self.seen: set[int] = set()
         self.seen_epoch = 0
         self._genomes: OrderedDict[str, Genome] = OrderedDict()
@@ -243,7 +245,7 @@ class WorkerState:
                 if further is not None:
                     child, steps, sha = further[0], (*steps, further[1]), sha256(further[0].wasm)
             child_bytes, child_genome = child.wasm, child
-        if sha in self.blacklist:
+        if sha in self.blacklist or sha in self.known_bad:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
             return Offspring(operator, parent_shas, child_bytes, sha, ev, False, steps=steps, skipped=skipped)
         cached = self._evals.get((sha, self._train_key))
@@ -290,7 +292,7 @@ class WorkerState:
     def _known(self, sha: str, parent_shas: tuple[str, ...]) -> bool:
         """Whether a child would teach the run nothing: a parent, a specimen the run has judged, a hash known
         to be bad, one this worker has judged on the current training set, or another child of this chunk."""
-        return (seen_key(sha) in self.seen or sha in parent_shas or sha in self.blacklist
+        return (seen_key(sha) in self.seen or sha in parent_shas or sha in self.blacklist or sha in self.known_bad
                 or (sha, self._train_key) in self._evals or sha in self._pending)
 
     def _vary(self, task: Task, operator: str, parents: list[Genome]) -> tuple[Genome, tuple[str, ...]] | None:

@@ -327,6 +327,12 @@ class Store:
     def blacklisted_hashes(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT sha256 FROM blacklist")}
 
+    @guarded
+    def blacklisted_prefixes(self) -> list[int]:
+        """The first 64 bits of every blacklisted hash: the compact form a run keeps in each process (a
+        data folder gathers hundreds of thousands of them over its runs)."""
+        return [int(r[0][:16], 16) for r in self.conn.execute("SELECT sha256 FROM blacklist")]
+
     # -- runs, checkpoints and logbook: the run log's, on the same database -------------
 
     def start_run(self, fingerprint: str, config: Mapping[str, Any]) -> int:
