@@ -15,9 +15,6 @@ from ..errors import ProveError
 from .terms import ARRAY, BOOL, Term, postorder
 
 SOLVERS = ("bitwuzla", "z3")
-# a query's memory, at most: past it the answer is "unknown" (a bit-blasted 64-bit multiply or remainder chain
-# can take gigabytes, and an evolve run must stay well under half a gigabyte)
-MEMORY_LIMIT_MB = 192
 
 
 class Solver:
@@ -76,7 +73,6 @@ class BitwuzlaSolver(Solver):
         opts = bw.Options()
         opts.set(bw.Option.PRODUCE_MODELS, True)
         opts.set(bw.Option.TIME_LIMIT_PER, max(1, int(timeout_s * 1000)))
-        opts.set(bw.Option.MEMORY_LIMIT, MEMORY_LIMIT_MB)
         if local_search:  # propagation-based local search: finds models fast, never proves unsat
             opts.set(bw.Option.BV_SOLVER, "preprop")
         self.s = bw.Bitwuzla(self.tm, opts)
@@ -124,7 +120,7 @@ class BitwuzlaSolver(Solver):
             return "sat"
         if r == self.bw.Result.UNSAT:
             return "unsat"
-        self.last_reason = f"bitwuzla: no answer within {self.timeout_s:g} s or {MEMORY_LIMIT_MB} MB"
+        self.last_reason = f"bitwuzla: no answer within {self.timeout_s:g} s"
         return "unknown"
 
     def _value(self, t: Any, w: int) -> int:
@@ -143,7 +139,6 @@ class Z3Solver(Solver):
         self.ctx = z3.Context()
         self.s = z3.SolverFor("QF_ABV", ctx=self.ctx)
         self.s.set("timeout", max(1, int(timeout_s * 1000)))
-        self.s.set("max_memory", MEMORY_LIMIT_MB)
         self._model = None
 
     def _node(self, t: Term, args: list) -> Any:
