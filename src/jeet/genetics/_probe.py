@@ -4,12 +4,14 @@
 on unsigned integer arguments in a sandbox of its own (fuel-limited; a trap or an exhausted budget gives
 None), or None when the function could do more than compute: it must take integers and return one, and
 its body hold only control, locals, constants, numeric instructions and select (no memory, globals, tables
-or calls). The module is the parent's plus an export of its own for the function. The sandbox is closed
-when the block ends: no wasmtime object outlives the probe (operators run in many processes and threads).
+or calls). The module is the parent's plus an export of its own for the function. Each thread probes in
+a sandbox of its own, made on first use and kept (an engine costs milliseconds, a probe less); the
+compiled module is dropped when the block ends (the sandbox caches none).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -28,6 +30,15 @@ _EXPORT = "__jeet_probe"
 # control, locals, constants, numeric instructions, drop and select
 _PURE = frozenset((*range(0x00, 0x10), 0x1A, 0x1B, 0x1C, LOCAL_GET, LOCAL_SET, LOCAL_TEE, *range(0x41, 0xC5)))
 _WIDTH = {I32: 32, I64: 64}
+_local = threading.local()
+
+
+def _sandbox() -> Sandbox:
+    """This thread's probing sandbox."""
+    box = getattr(_local, "box", None)
+    if box is None or box.closed:
+        box = _local.box = Sandbox(cache_size=0, pool_slots=0)
+    return box
 
 
 def is_pure(genome: Genome, index: int) -> bool:
@@ -49,14 +60,14 @@ def pure_function(genome: Genome, index: int) -> Iterator[Callable[..., int | No
         Export(_EXPORT, FUNC, module.num_imported_funcs + index),)
     limits = Limits(fuel=PROBE_FUEL)
     mask = (1 << _WIDTH[facts(genome, index).results[0]]) - 1
-    with Sandbox() as box:
-        compiled = box.compile(module.replace(exports=exports, start=None).encode())
-        if not isinstance(compiled, CompiledModule):
-            yield None
-            return
+    box = _sandbox()
+    compiled = box.compile(module.replace(exports=exports, start=None).encode())
+    if not isinstance(compiled, CompiledModule):
+        yield None
+        return
 
-        def call(*args: int) -> int | None:
-            r = box.call(compiled, _EXPORT, args, limits=limits)
-            return (r.results[0] & mask) if r.outcome is Outcome.OK and len(r.results) == 1 else None
+    def call(*args: int) -> int | None:
+        r = box.call(compiled, _EXPORT, args, limits=limits)
+        return (r.results[0] & mask) if r.outcome is Outcome.OK and len(r.results) == 1 else None
 
-        yield call
+    yield call
