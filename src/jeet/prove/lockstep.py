@@ -22,6 +22,12 @@ dropped and the rest are checked again). The analysis proposes and the solver de
 costs a proof, never soundness. That is how `%u 65521` turned into a conditional subtract is proved for
 every buffer length (the sum is below 65521 at the header, so one subtract is enough).
 
+When the versions part at a header only in bits nobody reads (a byte kept in an i32 and masked once at
+the end instead of after every step), equal header states are too strong an induction hypothesis. The
+check then runs again with each carried integer local free in both versions and related only by its
+low bits being equal: all of them, 32, 16, 8; the solver weakens each relation until every loop entry and
+back edge keeps it (Houdini again), and the call's outcome must still be equal from there.
+
 A difference found this way is not a refutation (the header state may be unreachable) but it withholds
 adoption: see `DOUBT` and `DIFFERS`.
 """
@@ -49,6 +55,7 @@ _CONTROL = frozenset((0x00, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F
                       0x06, 0x07, 0x08, 0x09, 0x18, 0x19))
 _GET, _SET, _TEE = 0x20, 0x21, 0x22
 HOUDINI_ROUNDS = 8
+LOW_BITS = (32, 16, 8)  # the relations a carried local may fall back to: its low bits equal, these many
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +251,19 @@ def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant:
             return LockstepProof("proved", runs[0], invariants, spent,
                                  f"equal run by run: {runs[0]} changed straight-line runs, each equal on every "
                                  f"state within {invariants} solver-checked loop invariants")
-    return cut.decide(bounds_a, bounds_v, invariants, spent, solver, timeout_s)
+    proof = cut.decide(bounds_a, bounds_v, invariants, spent, solver, timeout_s)
+    if proof.result != "differs":
+        return proof
+    related = _Cut.translate(a, v, related=True)
+    if related is None or not related.related:
+        return proof
+    low = related.decide(bounds_a, bounds_v, invariants, proof.solver_s, solver, timeout_s, deadline=deadline)
+    return low if low.result == "proved" else proof
+
+
+def _relax(mask: int, w: int) -> int:
+    """The next weaker relation of a local of width `w`: fewer low bits equal (0: none)."""
+    return next(((1 << k) - 1 for k in LOW_BITS if (1 << k) - 1 < mask and k < w), 0)
 
 
 def _by_runs(a: _Side, v: _Side, bounds_a: dict[int, int], bounds_v: dict[int, int], solver: str,
@@ -265,15 +284,22 @@ class _Cut:
     """Both functions translated once with every loop cut at its header (`Cuts`), and the conditions under
     which they differ: on entering a loop, on its back edges, in the call's outcome."""
 
-    def __init__(self, b: Builder, fa: int, carried: set[int], ca: Cuts, cv: Cuts, oa, ob) -> None:
+    def __init__(self, b: Builder, fa: int, carried: set[int], ca: Cuts, cv: Cuts, oa, ob,
+                 related: dict[int, int]) -> None:
         self.b, self.fa, self.carried, self.ca, self.cv, self.oa, self.ob = b, fa, carried, ca, cv, oa, ob
+        self.related = related  # local -> width: the locals with header variables of each version's own
 
     @classmethod
-    def translate(cls, a: _Side, v: _Side) -> "_Cut | None":
+    def translate(cls, a: _Side, v: _Side, related: bool = False) -> "_Cut | None":
+        """With `related`, the carried integer locals get header variables of each version's own, to be
+        related by their low bits (`decide`), not shared."""
         n = len(a.local_types)
         carried = {j for j in a.carried | v.carried if j < n}
+        own = {j: WIDTH[a.local_types[j]] for j in carried
+               if WIDTH.get(a.local_types[j]) in (32, 64)} if related else {}
+
         def shared(func: int, j: int) -> bool:
-            return j in carried if func == a.func else True  # a callee's loops: the same code in both
+            return (j in carried and j not in own) if func == a.func else True  # a callee's loops: the same code
         b = Builder()
         inputs = make_inputs(b, a.m, a.func)
         ca, cv = Cuts("original", shared), Cuts("variant", shared)
@@ -286,21 +312,76 @@ class _Cut:
                 or not ca.points or any(p.func != q.func or len(p.entry[4]) != len(q.entry[4])
                                        for p, q in zip(ca.points, cv.points))):
             return None
-        return cls(b, a.func, carried, ca, cv, oa, ob)
+        return cls(b, a.func, carried, ca, cv, oa, ob, own)
 
-    def decide(self, bounds_a: dict[int, int], bounds_v: dict[int, int], invariants: int, spent: float,
-               solver: str, timeout_s: float) -> LockstepProof:
-        b, fa, carried = self.b, self.fa, self.carried
+    def _solver(self, bounds_a: dict[int, int], bounds_v: dict[int, int], masks: dict[int, int], solver: str,
+                timeout_s: float) -> Portfolio:
+        """A solver that assumes the checked bounds at every header, and the related locals' relations."""
+        b, fa = self.b, self.fa
         s = Portfolio(solver, timeout_s)
         for cuts, bounds in ((self.ca, bounds_a), (self.cv, bounds_v)):
             for p in cuts.points:
                 if p.func == fa:
                     for j, c in bounds.items():
                         s.add(b.cmp("ule", p.header[j], b.const(c, p.header[j].w)))
+        for p, q in zip(self.ca.points, self.cv.points):
+            if p.func == fa:
+                for j, m in masks.items():
+                    if m:
+                        s.add(b.eq(_low(b, p.header[j], q.header[j], m), b.const(0, p.header[j].w)))
+        return s
+
+    def _relations(self, bounds_a: dict[int, int], bounds_v: dict[int, int], solver: str, timeout_s: float,
+                   deadline: float) -> tuple[dict[int, int] | None, float]:
+        """The strongest low-bit relations of the related locals that every loop entry and back edge keeps
+        (None when they did not settle in time), and the solver time."""
+        b, fa = self.b, self.fa
+        masks = {j: (1 << w) - 1 for j, w in self.related.items()}  # all bits: equal
+        spent = 0.0
+        for _ in range(HOUDINI_ROUNDS * len(LOW_BITS)):
+            if time.monotonic() > deadline:
+                return None, spent
+            s = self._solver(bounds_a, bounds_v, masks, solver, timeout_s)
+            weakened = False
+            for p, q in zip(self.ca.points, self.cv.points):
+                if p.func != fa:
+                    continue
+                for x, y in ((p.entry, q.entry), (p.back, q.back)):
+                    both = b.and_(x[0], y[0])
+                    for j, m in masks.items():
+                        if not m or both is b.false:
+                            continue
+                        w = x[1][j].w
+                        status = s.check([b.and_(both, b.ne(_low(b, x[1][j], y[1][j], m), b.const(0, w)))])
+                        if status == "sat":
+                            masks[j] = _relax(m, w)
+                            weakened = True
+                        elif status != "unsat":
+                            spent += s.seconds
+                            return None, spent
+            spent += s.seconds
+            if not weakened:
+                return masks, spent
+        return None, spent
+
+    def decide(self, bounds_a: dict[int, int], bounds_v: dict[int, int], invariants: int, spent: float,
+               solver: str, timeout_s: float, deadline: float | None = None) -> LockstepProof:
+        b, fa, carried = self.b, self.fa, self.carried
+        masks: dict[int, int] = {}
+        if self.related:
+            found, more = self._relations(bounds_a, bounds_v, solver, timeout_s,
+                                          deadline if deadline is not None else time.monotonic() + 4 * timeout_s)
+            spent += more
+            if found is None:
+                return LockstepProof("unknown", len(self.ca.points), invariants, spent,
+                                     f"{DOUBT}: the low-bit relations of the loop state did not settle")
+            masks = found
+        s = self._solver(bounds_a, bounds_v, masks, solver, timeout_s)
+        equal = carried - self.related.keys()
         pairs = list(zip(self.ca.points, self.cv.points))
-        checks = [(f"loop {k}'s entry", _differ(b, p.entry, q.entry, carried if p.func == fa else None, f"e{k}"))
+        checks = [(f"loop {k}'s entry", _differ(b, p.entry, q.entry, equal if p.func == fa else None, f"e{k}"))
                   for k, (p, q) in enumerate(pairs)]
-        checks += [(f"loop {k}'s back edge", _differ(b, p.back, q.back, carried if p.func == fa else None, f"b{k}"))
+        checks += [(f"loop {k}'s back edge", _differ(b, p.back, q.back, equal if p.func == fa else None, f"b{k}"))
                    for k, (p, q) in enumerate(pairs)]
         checks.append(("the outcome", _outcomes_differ(b, self.oa, self.ob)))
         loops = len(pairs)
@@ -315,9 +396,25 @@ class _Cut:
                 if status != "unsat":
                     return LockstepProof("unknown", loops, invariants, spent + s.seconds,
                                          f"{DOUBT}: the solver gave no answer at {what} ({s.last_reason or status})")
+        low = {j: m for j, m in masks.items() if m != (1 << self.related[j]) - 1}
+        if low:
+            kept = ", ".join(f"local {j}: {_bits(m)}" for j, m in sorted(low.items()))
+            return LockstepProof("proved", loops, invariants, spent + s.seconds,
+                                 f"equal in lockstep: {loops} loops cut at their headers, the loop state related "
+                                 f"there on entry and on every back edge ({kept} equal, the rest equal), from every "
+                                 f"state within {invariants} solver-checked invariants")
         return LockstepProof("proved", loops, invariants, spent + s.seconds,
                              f"equal in lockstep: {loops} loops cut at their headers, equal states there on entry "
                              f"and on every back edge, from every state within {invariants} solver-checked invariants")
+
+
+def _low(b: Builder, x: Term, y: Term, mask: int) -> Term:
+    """The bits of `mask` in which x and y differ."""
+    return b.bin("and", b.bin("xor", x, y), b.const(mask, x.w))
+
+
+def _bits(mask: int) -> str:
+    return "no bits" if not mask else f"low {mask.bit_length()} bits"
 
 
 def _differ(b: Builder, x: tuple, y: tuple, locals_: set[int] | None, tag: str) -> list[Term]:
