@@ -206,6 +206,10 @@ class Blacklist:
         """How many keys this run added."""
         return len(self._keys)
 
+    def __iter__(self):
+        """The keys this run added (those known before it are kept only in a form to look up)."""
+        return iter(self._keys)
+
     def add(self, key: Hashable, reason: str) -> None:
         """Record `key`, once (a module hash also in the store, with `reason`)."""
         if key in self:
