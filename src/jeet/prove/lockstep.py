@@ -4,8 +4,8 @@ Bounded unrolling says nothing past k iterations, and random tests rarely reach 
 makes; a checksum compare wrong only when a running sum meets its modulus exactly passed 830 held-out
 cases. Lockstep proofs cover every iteration count. Both functions are translated once with every loop
 cut at its header (`semantics.Cuts`): the header state is fresh variables, shared by the two versions
-for what both may read later (`_Side.carried`), and each body runs once from there. They are equal when
-the solver finds no input and header state on which they enter a loop in different states, leave an
+for what either may read from there on (`_Side.carried_from`: another loop's temporaries are free), and
+each body runs once from there. They are equal when the solver finds no input and header state on which they enter a loop in different states, leave an
 iteration along different back edges or in different states, or end the call differently. By induction
 over the iterations, every execution then stays in step. Code between and inside loops may be
 restructured freely; the loops themselves must pair up (same count, same order); unrolled or
@@ -54,6 +54,7 @@ DIFFERS = "they differ on a state the checked loop invariants allow"
 _CONTROL = frozenset((0x00, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x12, 0x13,
                       0x06, 0x07, 0x08, 0x09, 0x18, 0x19))
 _GET, _SET, _TEE = 0x20, 0x21, 0x22
+_LOOP, _END, _STARTS = 0x03, 0x0B, frozenset((0x02, 0x03, 0x04))
 HOUDINI_ROUNDS = 8
 LOW_BITS = (32, 16, 8)  # the relations a carried local may fall back to: its low bits equal, these many
 
@@ -104,16 +105,35 @@ class _Side:
     def _carried(self) -> frozenset[int]:
         """Locals whose value can cross a run boundary: read in some run before that run writes them.
         The others are temporaries of one run, so the two versions may leave them different."""
-        out = set()
-        for run in self.runs:
-            written = set()
-            for k in range(*run):
-                ins = self.instrs[k]
-                if ins.op == _GET and ins.imm[0] not in written:
-                    out.add(ins.imm[0])
-                elif ins.op in (_SET, _TEE):
-                    written.add(ins.imm[0])
-        return frozenset(out)
+        return frozenset(j for run in self.runs for j in self._read_first(run))
+
+    def loops(self) -> list[int]:
+        """The positions of the loop instructions, in order."""
+        return [k for k, ins in enumerate(self.instrs) if ins.op == _LOOP]
+
+    def carried_from(self, at: int) -> frozenset[int]:
+        """The locals whose value at instruction `at` may be read: read before written in a run that can
+        follow it (one after it, or one of the outermost loop around it, which may come round)."""
+        start, open_ = at, []
+        for k, ins in enumerate(self.instrs[:at]):
+            if ins.op in _STARTS:
+                open_.append(k)
+            elif ins.op == _END and open_:
+                open_.pop()
+        loops = [k for k in open_ if self.instrs[k].op == _LOOP]
+        if loops:
+            start = loops[0]
+        return frozenset(j for run in self.runs if run[0] >= start for j in self._read_first(run))
+
+    def _read_first(self, run: tuple[int, int]) -> set[int]:
+        out, written = set(), set()
+        for k in range(*run):
+            ins = self.instrs[k]
+            if ins.op == _GET and ins.imm[0] not in written:
+                out.add(ins.imm[0])
+            elif ins.op in (_SET, _TEE):
+                written.add(ins.imm[0])
+        return out
 
     def live(self, run: tuple[int, int]) -> bool:
         return self.infos[run[0]].reachable if run[0] < len(self.instrs) else False
@@ -284,9 +304,10 @@ class _Cut:
     """Both functions translated once with every loop cut at its header (`Cuts`), and the conditions under
     which they differ: on entering a loop, on its back edges, in the call's outcome."""
 
-    def __init__(self, b: Builder, fa: int, carried: set[int], ca: Cuts, cv: Cuts, oa, ob,
+    def __init__(self, b: Builder, fa: int, carried: list[set[int]], ca: Cuts, cv: Cuts, oa, ob,
                  related: dict[int, int]) -> None:
-        self.b, self.fa, self.carried, self.ca, self.cv, self.oa, self.ob = b, fa, carried, ca, cv, oa, ob
+        self.b, self.fa, self.ca, self.cv, self.oa, self.ob = b, fa, ca, cv, oa, ob
+        self.carried = carried  # for each pair of cut points: the locals whose header values may be read
         self.related = related  # local -> width: the locals with header variables of each version's own
 
     @classmethod
@@ -294,15 +315,26 @@ class _Cut:
         """With `related`, the carried integer locals get header variables of each version's own, to be
         related by their low bits (`decide`), not shared."""
         n = len(a.local_types)
-        carried = {j for j in a.carried | v.carried if j < n}
-        own = {j: WIDTH[a.local_types[j]] for j in carried
+        loops_a, loops_v = a.loops(), v.loops()
+        if len(loops_a) != len(loops_v):
+            return None
+        # what may be read at each loop's header, in either version (the n-th loops pair up)
+        live = [{j for j in a.carried_from(x) | v.carried_from(y) if j < n} for x, y in zip(loops_a, loops_v)]
+        every = set().union(*live)
+        own = {j: WIDTH[a.local_types[j]] for j in every
                if WIDTH.get(a.local_types[j]) in (32, 64)} if related else {}
 
-        def shared(func: int, j: int) -> bool:
-            return (j in carried and j not in own) if func == a.func else True  # a callee's loops: the same code
+        def sharing(loops: list[int]):
+            nth = {at: k for k, at in enumerate(loops)}
+
+            def shared(func: int, at: int, j: int) -> bool:
+                if func != a.func:
+                    return True  # a callee's loops: the same code in both
+                return j in live[nth[at]] and j not in own
+            return shared
         b = Builder()
         inputs = make_inputs(b, a.m, a.func)
-        ca, cv = Cuts("original", shared), Cuts("variant", shared)
+        ca, cv = Cuts("original", sharing(loops_a)), Cuts("variant", sharing(loops_v))
         try:
             oa = Translator(b, a.m, inputs, cuts=ca).run(a.func)
             ob = Translator(b, v.m, inputs, cuts=cv).run(v.func)
@@ -312,6 +344,8 @@ class _Cut:
                 or not ca.points or any(p.func != q.func or len(p.entry[4]) != len(q.entry[4])
                                        for p, q in zip(ca.points, cv.points))):
             return None
+        nth = {at: k for k, at in enumerate(loops_a)}
+        carried = [live[nth[p.at]] if p.func == a.func else set() for p in ca.points]
         return cls(b, a.func, carried, ca, cv, oa, ob, own)
 
     def _solver(self, bounds_a: dict[int, int], bounds_v: dict[int, int], masks: dict[int, int], solver: str,
@@ -324,10 +358,10 @@ class _Cut:
                 if p.func == fa:
                     for j, c in bounds.items():
                         s.add(b.cmp("ule", p.header[j], b.const(c, p.header[j].w)))
-        for p, q in zip(self.ca.points, self.cv.points):
+        for k, (p, q) in enumerate(zip(self.ca.points, self.cv.points)):
             if p.func == fa:
                 for j, m in masks.items():
-                    if m:
+                    if m and j in self.carried[k]:
                         s.add(b.eq(_low(b, p.header[j], q.header[j], m), b.const(0, p.header[j].w)))
         return s
 
@@ -343,13 +377,13 @@ class _Cut:
                 return None, spent
             s = self._solver(bounds_a, bounds_v, masks, solver, timeout_s)
             weakened = False
-            for p, q in zip(self.ca.points, self.cv.points):
+            for k, (p, q) in enumerate(zip(self.ca.points, self.cv.points)):
                 if p.func != fa:
                     continue
                 for x, y in ((p.entry, q.entry), (p.back, q.back)):
                     both = b.and_(x[0], y[0])
                     for j, m in masks.items():
-                        if not m or both is b.false:
+                        if not m or both is b.false or j not in self.carried[k]:
                             continue
                         w = x[1][j].w
                         status = s.check([b.and_(both, b.ne(_low(b, x[1][j], y[1][j], m), b.const(0, w)))])
@@ -366,7 +400,7 @@ class _Cut:
 
     def decide(self, bounds_a: dict[int, int], bounds_v: dict[int, int], invariants: int, spent: float,
                solver: str, timeout_s: float, deadline: float | None = None) -> LockstepProof:
-        b, fa, carried = self.b, self.fa, self.carried
+        b, fa = self.b, self.fa
         masks: dict[int, int] = {}
         if self.related:
             found, more = self._relations(bounds_a, bounds_v, solver, timeout_s,
@@ -377,11 +411,11 @@ class _Cut:
                                      f"{DOUBT}: the low-bit relations of the loop state did not settle")
             masks = found
         s = self._solver(bounds_a, bounds_v, masks, solver, timeout_s)
-        equal = carried - self.related.keys()
+        equal = [c - self.related.keys() for c in self.carried]
         pairs = list(zip(self.ca.points, self.cv.points))
-        checks = [(f"loop {k}'s entry", _differ(b, p.entry, q.entry, equal if p.func == fa else None, f"e{k}"))
+        checks = [(f"loop {k}'s entry", _differ(b, p.entry, q.entry, equal[k] if p.func == fa else None, f"e{k}"))
                   for k, (p, q) in enumerate(pairs)]
-        checks += [(f"loop {k}'s back edge", _differ(b, p.back, q.back, equal if p.func == fa else None, f"b{k}"))
+        checks += [(f"loop {k}'s back edge", _differ(b, p.back, q.back, equal[k] if p.func == fa else None, f"b{k}"))
                    for k, (p, q) in enumerate(pairs)]
         checks.append(("the outcome", _outcomes_differ(b, self.oa, self.ob)))
         loops = len(pairs)

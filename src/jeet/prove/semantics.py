@@ -104,17 +104,19 @@ class CutPoint:
     header: list      # the locals at the header: the fresh variables
     entry: tuple
     back: tuple
+    at: int = -1      # the loop instruction's index in its function's body
 
 
 @dataclass
 class Cuts:
     """Loops as cut points instead of unrolled: each loop's header state is fresh variables (named by
     the loop's order of translation, so two translations over one builder share them) and its body is
-    translated once, from there. `shared(func, local)` says which locals two versions hold equal at a
-    header (the others get variables of this `side` alone: their values there are never read)."""
+    translated once, from there. `shared(func, at, local)` says which locals two versions hold equal at
+    the header of the loop at instruction `at` of `func` (the others get variables of this `side` alone:
+    their values there are never read)."""
 
     side: str
-    shared: Callable[[int, int], bool]
+    shared: Callable[[int, int, int], bool]
     points: list[CutPoint] = field(default_factory=list)
 
 
@@ -322,11 +324,12 @@ class Translator:
         lid = len(cuts.points)
         def name(what: str, shared: bool) -> str:
             return f"cut{lid}.{what}" if shared else f"cut{lid}.{cuts.side}.{what}"
-        locals_ = [b.var(name(f"local{j}", cuts.shared(func, j)), x.w) for j, x in enumerate(st.locals)]
+        locals_ = [b.var(name(f"local{j}", cuts.shared(func, i, j)), x.w) for j, x in enumerate(st.locals)]
         globals_ = [g if g.is_const else b.var(name(f"global{k}", True), g.w) for k, g in enumerate(st.globals)]
         mem = b.array(name("memory", True)) if st.mem is not None else None
         head = [b.var(name(f"param{j}", True), x.w) for j, x in enumerate(params)]
-        point = CutPoint(lid, func, list(locals_), (st.live, list(st.locals), list(st.globals), st.mem, list(params)), ())
+        point = CutPoint(lid, func, list(locals_), (st.live, list(st.locals), list(st.globals), st.mem, list(params)), (),
+                         i)
         cuts.points.append(point)
         exits = _Frame(n_out)
         cur = _State(st.live, locals_, globals_, mem, list(head))
