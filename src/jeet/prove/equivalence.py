@@ -168,12 +168,15 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         spent += quick.solver_s
         if quick.result == "refuted":
             return dataclasses.replace(quick, solver_s=spent)
-    if doubt is not None:
-        # a difference at a loop header outweighs short loops and tests: it may need a long run (a sum
-        # meeting its modulus), beyond any unrolling and most random cases; the quick attempts above found
-        # no short counterexample, and a long unrolling would not settle it either
-        return Verification(method, "unknown", None, spent, None, doubt.reason)
     final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
+    if doubt is not None and final.result == "bounded":  # equal that far: loops that end soon after end there
+        spent += final.solver_s
+        final = _attempt(ma, mb, fa, fb, method, 2 * bound, timeout_s, solver, max_depth, sandbox, quick=False)
+    if doubt is not None and final.result not in ("proved", "refuted"):
+        # a difference at a loop header outweighs short loops and tests: it may need a long run (a sum
+        # meeting its modulus), beyond any unrolling and most random cases. Only an unrolling that covers
+        # every input (no loop can run past twice the bound: a proof) or a counterexample settles it.
+        return Verification(method, "unknown", None, spent + final.solver_s, None, doubt.reason)
     return dataclasses.replace(final, solver_s=final.solver_s + spent)
 
 

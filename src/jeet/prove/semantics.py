@@ -319,12 +319,16 @@ class Translator:
 
     def _cut(self, func: int, instrs: tuple, i: int, e: int, st: _State, params: list, n_out: int,
              frames: list, depth: int) -> tuple[_State, list]:
-        """The loop as a cut point: its body once, from a header state of fresh variables."""
+        """The loop as a cut point: its body once, from a header state of fresh variables (for the locals
+        it writes; the others keep the values they came in with)."""
         b, cuts = self.b, self.cuts
         lid = len(cuts.points)
         def name(what: str, shared: bool) -> str:
             return f"cut{lid}.{what}" if shared else f"cut{lid}.{cuts.side}.{what}"
-        locals_ = [b.var(name(f"local{j}", cuts.shared(func, i, j)), x.w) for j, x in enumerate(st.locals)]
+        # a local the loop never writes holds its entry value at the header, whatever the iteration
+        written = {ins.imm[0] for ins in instrs[i + 1:e] if ins.op in (0x21, 0x22)}
+        locals_ = [b.var(name(f"local{j}", cuts.shared(func, i, j)), x.w) if j in written else x
+                   for j, x in enumerate(st.locals)]
         globals_ = [g if g.is_const else b.var(name(f"global{k}", True), g.w) for k, g in enumerate(st.globals)]
         mem = b.array(name("memory", True)) if st.mem is not None else None
         head = [b.var(name(f"param{j}", True), x.w) for j, x in enumerate(params)]
