@@ -321,6 +321,36 @@ def test_a_temporary_left_over_from_one_loop_is_not_compared_at_the_next():
     assert check(a, wat(TWO_LOOPS.replace("STEP", wrong), "(param i32 i32)")).result == "refuted"
 
 
+# integer square root as clang -O2 and wasm-opt leave it: find the top bit pair, then one result bit a turn
+ISQRT = '''(local i32 i32 i32 i32)
+  (local.set 1 (i32.const 1073741824))
+  (loop $top
+    (local.set 1 (i32.shr_u (local.tee 2 (local.get 1)) (i32.const 2)))
+    (br_if $top (i32.lt_u (local.get 0) (local.get 2))))
+  (if (i32.eqz (local.get 2)) (then (return (i32.const 0))))
+  (local.set 1 (i32.const 0))
+  (loop $bit
+    (local.set 1 (i32.add (i32.shr_u (local.get 1) (i32.const 1))
+                          (select (i32.const 0) (local.get 2)
+                                  (local.tee 3 (i32.lt_u (local.get 0) (local.tee 4 (i32.add (local.get 1) (local.get 2))))))))
+    (local.set 0 (i32.sub (local.get 0) (select (i32.const 0) (local.get 4) (local.get 3))))
+    (br_if $bit (i32.gt_u (local.get 2) (i32.const 3)) (local.set 2 (i32.shr_u (local.get 2) (i32.const 2)))))
+  (local.get 1)'''
+
+
+def test_a_difference_in_lockstep_is_settled_by_an_unrolling_that_covers_every_input():
+    """Without the early return for x = 0 the second loop runs once more from 0, so the two part at its
+    entry (lockstep cannot pair those runs); neither loop can run more than 16 times, so an unrolling
+    that covers every input proves them equal. A real difference there is still caught."""
+    a = wat(ISQRT)
+    no_return = ISQRT.replace("(if (i32.eqz (local.get 2)) (then (return (i32.const 0))))", "")
+    assert no_return != ISQRT
+    v = check(a, wat(no_return))
+    assert (v.result, v.bound) == ("proved", None), v
+    wrong = no_return.replace("(i32.const 1073741824)", "(i32.const 268435456)")  # starts too low for big x
+    assert check(a, wat(wrong)).result == "refuted"
+
+
 def test_lockstep_does_not_apply_when_the_loops_do_not_pair_up():
     from jeet.prove.lockstep import lockstep
     from jeet.wasm import decode
