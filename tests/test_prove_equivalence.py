@@ -351,6 +351,22 @@ def test_a_difference_in_lockstep_is_settled_by_an_unrolling_that_covers_every_i
     assert check(a, wat(wrong)).result == "refuted"
 
 
+def test_a_local_no_loop_writes_is_checked_where_it_enters_the_loop():
+    """Both loops only read local 3, set before them: x in the original, x | 256 in the variant. Related
+    by its low 8 bits it would look equal, and assumed equal at the header (its entry value) it would
+    assume away the very difference the entry check is for."""
+    body = '''(local i32 i32) (local.set 3 INIT)
+      (block $done (loop $next
+        (br_if $done (i32.eqz (local.get 1)))
+        (local.set 2 (i32.add (local.get 2) (local.get 3)))
+        (local.set 1 (i32.sub (local.get 1) (i32.const 1)))
+        (br $next)))
+      (local.get 2)'''
+    a = wat(body.replace("INIT", "(local.get 0)"), "(param i32 i32)")
+    v = check(a, wat(body.replace("INIT", "(i32.or (local.get 0) (i32.const 256))"), "(param i32 i32)"))
+    assert v.result == "refuted", v
+
+
 def test_lockstep_does_not_apply_when_the_loops_do_not_pair_up():
     from jeet.prove.lockstep import lockstep
     from jeet.wasm import decode

@@ -4,9 +4,10 @@ Bounded unrolling says nothing past k iterations, and random tests rarely reach 
 makes; a checksum compare wrong only when a running sum meets its modulus exactly passed 830 held-out
 cases. Lockstep proofs cover every iteration count. Both functions are translated once with every loop
 cut at its header (`semantics.Cuts`): the header state is fresh variables, shared by the two versions
-for what either may read from there on (`_Side.carried_from`: another loop's temporaries are free), and
-each body runs once from there. They are equal when the solver finds no input and header state on which they enter a loop in different states, leave an
-iteration along different back edges or in different states, or end the call differently. By induction
+for what either may read from there on (`_Side.carried_from`: another loop's temporaries are free; a
+local the loop never writes keeps its entry value), and each body runs once from there. They are equal
+when the solver finds no input and header state on which they enter a loop in different states, leave
+an iteration along different back edges or in different states, or end the call differently. By induction
 over the iterations, every execution then stays in step. Code between and inside loops may be
 restructured freely; the loops themselves must pair up (same count, same order); unrolled or
 re-rotated loops do not, and only bounded unrolling applies to them.
@@ -361,7 +362,10 @@ class _Cut:
         for k, (p, q) in enumerate(zip(self.ca.points, self.cv.points)):
             if p.func == fa:
                 for j, m in masks.items():
-                    if m and j in self.carried[k]:
+                    # a local neither loop writes is its entry value at the header: assuming the relation
+                    # there would assume what the entry check must show
+                    fresh = p.header[j] is not p.entry[1][j] or q.header[j] is not q.entry[1][j]
+                    if m and j in self.carried[k] and fresh:
                         s.add(b.eq(_low(b, p.header[j], q.header[j], m), b.const(0, p.header[j].w)))
         return s
 
