@@ -146,6 +146,26 @@ def test_a_member_proved_after_selection_dropped_it_still_becomes_champion():
         assert evo.champion.sha256 == champion
 
 
+def test_the_prover_turns_first_to_members_of_operators_whose_proofs_accept():
+    """One proof runs at a time. Once an operator's proofs keep being declined this run (constant tweaks
+    of a loop, say), a slightly less fit member from an operator with no such record is proved first."""
+    import dataclasses
+    p = problem(SLOW_POPCNT)
+    cfg = EvolveConfig(population=4, generations=1, workers=1, use_wasm_opt=False, budget_s=None, prove_timeout_s=5.0,
+                       objective="fuel")
+    plus = '(module (func (export "f") (param i32) (result i32) local.get 0 i32.popcnt i32.const 0 i32.add))'
+    best, good = cand(wasm(POPCNT)).key, cand(wasm(plus)).key
+    with Evolution(p, cfg) as evo:
+        evo.start()
+        assert evo.immigrate([wasm(POPCNT), wasm(plus)], policy="worst")
+        label = {best: "const_perturb", good: "range_reduce"}
+        evo.population = [dataclasses.replace(m, operator=label.get(m.sha256, m.operator)) for m in evo.population]
+        order = [m.sha256 for m in evo._contenders()]
+        assert order.index(best) < order.index(good)  # no record yet: the fitter first
+        evo._proof_tally["const_perturb"] = (0, 12)
+        order = [m.sha256 for m in evo._contenders()]
+        assert order.index(good) < order.index(best)
+
 def test_node_does_not_adopt_a_planted_bug():
     w = Workload(problem(SLOW_POPCNT, seed=3))
     try:

@@ -229,6 +229,17 @@ def test_a_compare_wrong_only_when_the_sum_meets_its_modulus_is_not_adopted():
     assert not j.accepted and j.blacklist
 
 
+def test_a_lockstep_difference_on_a_buffer_loop_asks_no_unrolling_that_cannot_settle_it(monkeypatch):
+    """The buffer's length is the loop's count: an unrolling at any bound leaves inputs uncovered, so
+    after the lockstep difference only the short counterexample searches (2 and 4 turns) are asked."""
+    from jeet.prove import DOUBT, equivalence
+    asked: list[int] = []
+    real = equivalence._decide
+    monkeypatch.setattr(equivalence, "_decide", lambda *a, **kw: asked.append(a[10]) or real(*a, **kw))
+    v = check(wat(CHECKSUM, "(param i32 i32)"), checksum(WRONG_COMPARE))
+    assert v.result == "unknown" and DOUBT in v.reason, v
+    assert asked == [2, 4]
+
 def test_a_tweak_on_top_of_a_restructured_loop_is_compared_with_the_adopted_variant():
     """Another skeleton than the original's: only bounded unrolling applies, and the wrong compare hides
     beyond it. Compared in lockstep with an adopted variant of the same skeleton, it is caught."""

@@ -89,6 +89,8 @@ class Evolution:
         self.past_champions: list[Member] = []  # earlier champions, the final check's fallbacks (newest last)
         # members offered to the gate lately: one whose proof comes in after selection dropped it still races
         self._offered: dict[str, Member] = {}
+        self._tallied: set[str] = set()  # offered members whose proof answer is counted in _proof_tally
+        self._proof_tally: dict[str, tuple[int, int]] = {}  # operator -> (accepted, answered)
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
@@ -411,20 +413,40 @@ class Evolution:
         """The members offered to the gate this round, best first. With a proof, members it already
         declined (a timeout, a loop it cannot show equal) are left out, since the answer stands for the run,
         and members it already accepted come first: proofs run one at a time, and in a population full of
-        near-equal newcomers a proved member would otherwise never reach the race."""
+        near-equal newcomers a proved member would otherwise never reach the race. Those still waiting
+        for a proof follow, most promising first: fitness gained times the odds that a proof accepts it."""
         ranked = rank_weighted(self.population)
         if self.proof is None:
             return ranked[:CONTENDERS]
+        self._tally_proofs()
         present = {m.sha256 for m in ranked}
         dropped = [m for k, m in self._offered.items() if k not in present and k not in self.gate.blacklist]
-        proved = sorted((m for m in ranked + dropped if self.proof.accepted(m.sha256)),
+        champ = self.champion.fitness if self.champion is not None else 0.0
+        proved = sorted((m for m in ranked + dropped if self.proof.accepted(m.sha256) and m.fitness > champ),
                         key=lambda m: -m.fitness)[:CONTENDERS - 1]
-        waiting = [m for m in ranked if self.proof.answer(m.sha256) is None][:CONTENDERS - len(proved)]
+        waiting = sorted((m for m in ranked if self.proof.answer(m.sha256) is None),
+                         key=lambda m: -(m.fitness - champ) * self._proof_odds(m))[:CONTENDERS - len(proved)]
         for m in waiting:
             self._offered[m.sha256] = m
         while len(self._offered) > OFFERED_CAP:
             self._offered.pop(next(iter(self._offered)))
-        return sorted(proved + waiting, key=lambda m: -m.fitness)
+        return sorted(proved, key=lambda m: -m.fitness) + waiting
+
+    def _tally_proofs(self) -> None:
+        """Count, per operator, the offered members whose proof is in and how many of them it accepted."""
+        for key, m in self._offered.items():
+            j = self.proof.answer(key)
+            if j is not None and key not in self._tallied:
+                self._tallied.add(key)
+                accepted, answered = self._proof_tally.get(m.operator or "?", (0, 0))
+                self._proof_tally[m.operator or "?"] = (accepted + j.accepted, answered + 1)
+
+    def _proof_odds(self, m: Member) -> float:
+        """How likely a proof is to accept `m`, from its operator's record this run (Laplace's rule). One
+        proof runs at a time, so a lineage whose proofs keep failing (constant tweaks of a loop) should not
+        keep the prover from an operator whose rewrites prove (a remainder turned into a compare)."""
+        accepted, answered = self._proof_tally.get(m.operator or "?", (0, 0))
+        return (accepted + 1) / (answered + 2)
 
     def promote(self, force: bool = False) -> None:
         """Make the best training-correct specimen champion if it passes the gate.

@@ -168,10 +168,11 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         spent += quick.solver_s
         if quick.result == "refuted":
             return dataclasses.replace(quick, solver_s=spent)
-    final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, quick=False)
-    if doubt is not None and final.result == "bounded":  # equal that far: loops that end soon after end there
+    settle = doubt is not None
+    final = _attempt(ma, mb, fa, fb, method, bound, timeout_s, solver, max_depth, sandbox, settle=settle)
+    if settle and final.result == "bounded":  # equal that far: loops that end soon after end there
         spent += final.solver_s
-        final = _attempt(ma, mb, fa, fb, method, 2 * bound, timeout_s, solver, max_depth, sandbox, quick=False)
+        final = _attempt(ma, mb, fa, fb, method, 2 * bound, timeout_s, solver, max_depth, sandbox, settle=True)
     if doubt is not None and final.result not in ("proved", "refuted"):
         # a difference at a loop header outweighs short loops and tests: it may need a long run (a sum
         # meeting its modulus), beyond any unrolling and most random cases. Only an unrolling that covers
@@ -202,8 +203,10 @@ def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verific
 
 
 def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, timeout_s: float, solver: str,
-             max_depth: int, sandbox: Sandbox | None, quick: bool) -> Verification:
-    """One translation at one unrolling bound and its queries; `quick` only looks for a counterexample."""
+             max_depth: int, sandbox: Sandbox | None, quick: bool = False, settle: bool = False) -> Verification:
+    """One translation at one unrolling bound and its queries; `quick` only looks for a counterexample;
+    `settle` asks nothing when some input plainly runs a loop past the bound (such an unrolling cannot
+    settle a lockstep difference, and on a buffer loop it would spend the whole check's time)."""
     try:
         b, inputs, oa, region = _translate_original(ma, fa, bound, max_depth)
         ob = translate(b, mb, fb, inputs, bound=bound, max_depth=max_depth)
@@ -212,6 +215,8 @@ def _attempt(ma: Module, mb: Module, fa: int, fb: int, method: str, bound: int, 
     except (RecursionError, MemoryError) as exc:
         return _unknown(method, f"the formula is too large ({type(exc).__name__})")
     try:
+        if settle and _exceeds_somewhere(b, ma, inputs, b.or_(oa.exceeded, ob.exceeded)):
+            return _unknown(method, f"some input runs a loop past {bound} iterations")
         v = _decide(b, ma, mb, fa, fb, inputs, oa, ob, region, method, bound, timeout_s, solver, sandbox, quick)
     except Exception as exc:  # a solver binding failure must cost one check, not the caller's run
         return _unknown(method, f"internal error: {type(exc).__name__}: {exc}")
