@@ -189,3 +189,30 @@ def test_a_stores_blacklist_is_known_to_a_run_as_64_bit_prefixes(tmp_path):
     assert sha256(WRONG) in blacklist and len(blacklist) == 0  # known before the run, not added by it
     blacklist.add(sha256(WRONG), "again")
     assert blacklist.delta == []  # workers already hold it
+
+
+def test_a_contender_waiting_for_a_busy_check_runs_no_check_and_is_not_condemned():
+    """While the one prover works on another candidate, a contender's full held-out run would be for
+    nothing (it is asked again later): the gate runs no check for it, and does not blacklist it."""
+    ran: list[object] = []
+
+    class HeldOut:
+        name = "held_out"
+
+        def check(self, c: Candidate) -> GateResult:
+            ran.append(c.key)
+            return GateResult(True, self.name)
+
+    class Prover:
+        name = "proof"
+
+        def would_wait(self, c: Candidate) -> bool:
+            return c.key != "being proved"
+
+        def check(self, c: Candidate) -> GateResult:
+            return GateResult(True, self.name)
+
+    gate = Gate([HeldOut(), Prover()])
+    waiting = gate.admit(Candidate("next in line", b""))
+    assert not waiting.accepted and ran == [] and "next in line" not in gate.blacklist
+    assert gate.admit(Candidate("being proved", b"")).accepted and ran == ["being proved"]

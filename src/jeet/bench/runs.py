@@ -8,6 +8,7 @@ candidates by content hash at the evaluator, and the peak resident memory of jee
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import psutil
 from ..evolve import EvolveConfig, Evolution, Problem, load_problem
 from ..evolve.result import summarize
 from ..kernels import Kernel
+from ..memory import give_back
 from ..sandbox import Limits
 from .results import STARTS
 
@@ -117,6 +119,8 @@ def evolve_from(k: Kernel, start: str, budget_s: float, seed: int, workers: int)
     """Evolve kernel `k` from `start` for `budget_s` seconds on `workers` processes."""
     cfg = EvolveConfig(budget_s=budget_s, generations=None, stagnation=None, seed=seed, workers=workers)
     problem = load_start(k, start, seed, Limits(), cfg)
+    gc.collect()  # what earlier runs left in this process is not this run's memory (`jeet evolve` starts fresh)
+    give_back()
     rss = RssProbe()
     t0 = time.monotonic()
     with Evolution(problem, cfg) as evo:

@@ -62,6 +62,13 @@ class Check(Protocol):
         """Judge `candidate`; must not change any state the search depends on."""
         ...
 
+    # Optional: `would_wait(candidate) -> bool`, True while checking `candidate` now could only answer
+    # "asked again later" (the one prover busy with another candidate). The gate then runs no check for
+    # it: the checks before (a full held-out run) would run for nothing, since it is asked again later.
+
+
+WAITING = "waiting for a check busy with another candidate: asked again later"
+
 
 class Selector(Protocol):
     """Chooses the champion among candidates that passed every check (a native-time race plugs in here).
@@ -259,6 +266,9 @@ class Gate:
         """Run the checks without side effects (no blacklist, no learning)."""
         if self._memo is not None and candidate.key in self._memo:
             return replace(self._memo[candidate.key], candidate=candidate)
+        for c in self.checks:
+            if getattr(c, "would_wait", None) is not None and c.would_wait(candidate):
+                return Verdict(candidate, (GateResult(False, c.name, WAITING, blacklist=False),))
         results: list[GateResult] = []
         for c in self.checks:
             r = c.check(candidate)

@@ -430,7 +430,10 @@ class Evolution:
             self._offered[m.sha256] = m
         while len(self._offered) > OFFERED_CAP:
             self._offered.pop(next(iter(self._offered)))
-        return sorted(proved, key=lambda m: -m.fitness) + waiting
+        # best first, except that the places of those waiting for a proof go to the most promising of them
+        order = sorted(proved + waiting, key=lambda m: -m.fitness)
+        queue = iter(waiting)
+        return [m if self.proof.accepted(m.sha256) else next(queue) for m in order]
 
     def _tally_proofs(self) -> None:
         """Count, per operator, the offered members whose proof is in and how many of them it accepted."""
