@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import wasmtime
 
-from jeet.evolve.gate import Blacklist, Candidate, Gate, GateResult, HeldOutCheck, KnownBad
+from jeet.evolve.gate import WAITING, Blacklist, Candidate, Gate, GateResult, HeldOutCheck, KnownBad
 from jeet.evolve.worker import sha256
 from jeet.oracle import Case, Oracle
 from jeet.sandbox import Sandbox
@@ -191,9 +191,10 @@ def test_a_stores_blacklist_is_known_to_a_run_as_64_bit_prefixes(tmp_path):
     assert blacklist.delta == []  # workers already hold it
 
 
-def test_a_contender_waiting_for_a_busy_check_runs_no_check_and_is_not_condemned():
+def test_past_the_first_contender_left_waiting_the_others_run_no_check_and_are_not_condemned():
     """While the one prover works on another candidate, a contender's full held-out run would be for
-    nothing (it is asked again later): the gate runs no check for it, and does not blacklist it."""
+    nothing (it is asked again later). The best waiting contender still meets the held-out cases (its
+    counterexample, if any, is learned now); the others run no check, and none is blacklisted."""
     ran: list[object] = []
 
     class HeldOut:
@@ -203,16 +204,18 @@ def test_a_contender_waiting_for_a_busy_check_runs_no_check_and_is_not_condemned
             ran.append(c.key)
             return GateResult(True, self.name)
 
-    class Prover:
+    class BusyProver:
         name = "proof"
 
         def would_wait(self, c: Candidate) -> bool:
-            return c.key != "being proved"
+            return True
 
         def check(self, c: Candidate) -> GateResult:
-            return GateResult(True, self.name)
+            return GateResult(False, self.name, "proof running", blacklist=False)
 
-    gate = Gate([HeldOut(), Prover()])
-    waiting = gate.admit(Candidate("next in line", b""))
-    assert not waiting.accepted and ran == [] and "next in line" not in gate.blacklist
-    assert gate.admit(Candidate("being proved", b"")).accepted and ran == ["being proved"]
+    gate = Gate([HeldOut(), BusyProver()])
+    p = gate.promote(Candidate("incumbent", b""), [Candidate("first", b""), Candidate("second", b""),
+                                                    Candidate("third", b"")])
+    assert p.champion is None and ran == ["first"]
+    assert not any(k in gate.blacklist for k in ("first", "second", "third"))
+    assert [v.rejection.reason for v in p.rejected][1:] == [WAITING, WAITING]
