@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import wasmtime
 
-from jeet.evolve.gate import WAITING, Blacklist, Candidate, Gate, GateResult, HeldOutCheck, KnownBad
+from jeet.evolve.gate import Blacklist, Candidate, Gate, GateResult, HeldOutCheck, KnownBad
 from jeet.evolve.worker import sha256
 from jeet.oracle import Case, Oracle
 from jeet.sandbox import Sandbox
@@ -189,33 +189,3 @@ def test_a_stores_blacklist_is_known_to_a_run_as_64_bit_prefixes(tmp_path):
     assert sha256(WRONG) in blacklist and len(blacklist) == 0  # known before the run, not added by it
     blacklist.add(sha256(WRONG), "again")
     assert blacklist.delta == []  # workers already hold it
-
-
-def test_past_the_first_contender_left_waiting_the_others_run_no_check_and_are_not_condemned():
-    """While the one prover works on another candidate, a contender's full held-out run would be for
-    nothing (it is asked again later). The best waiting contender still meets the held-out cases (its
-    counterexample, if any, is learned now); the others run no check, and none is blacklisted."""
-    ran: list[object] = []
-
-    class HeldOut:
-        name = "held_out"
-
-        def check(self, c: Candidate) -> GateResult:
-            ran.append(c.key)
-            return GateResult(True, self.name)
-
-    class BusyProver:
-        name = "proof"
-
-        def would_wait(self, c: Candidate) -> bool:
-            return True
-
-        def check(self, c: Candidate) -> GateResult:
-            return GateResult(False, self.name, "proof running", blacklist=False)
-
-    gate = Gate([HeldOut(), BusyProver()])
-    p = gate.promote(Candidate("incumbent", b""), [Candidate("first", b""), Candidate("second", b""),
-                                                    Candidate("third", b"")])
-    assert p.champion is None and ran == ["first"]
-    assert not any(k in gate.blacklist for k in ("first", "second", "third"))
-    assert [v.rejection.reason for v in p.rejected][1:] == [WAITING, WAITING]

@@ -62,14 +62,6 @@ class Check(Protocol):
         """Judge `candidate`; must not change any state the search depends on."""
         ...
 
-    # Optional: `would_wait(candidate) -> bool`, True while checking `candidate` now could only answer
-    # "asked again later" (the one prover busy with another candidate). Past the first such contender of
-    # a round the gate then runs no check for it: the checks before (a full held-out run) would run for
-    # nothing, since it is asked again later.
-
-
-WAITING = "waiting for a check busy with another candidate: asked again later"
-
 
 class Selector(Protocol):
     """Chooses the champion among candidates that passed every check (a native-time race plugs in here).
@@ -263,14 +255,10 @@ class Gate:
 
     # --- judging -------------------------------------------------------------------------------
 
-    def judge(self, candidate: Candidate, defer: bool = False) -> Verdict:
-        """Run the checks without side effects (no blacklist, no learning). With `defer`, none runs when a
-        check would only say "asked again later" (see `Check.would_wait`)."""
+    def judge(self, candidate: Candidate) -> Verdict:
+        """Run the checks without side effects (no blacklist, no learning)."""
         if self._memo is not None and candidate.key in self._memo:
             return replace(self._memo[candidate.key], candidate=candidate)
-        for c in self.checks if defer else ():
-            if getattr(c, "would_wait", None) is not None and c.would_wait(candidate):
-                return Verdict(candidate, (GateResult(False, c.name, WAITING, blacklist=False),))
         results: list[GateResult] = []
         for c in self.checks:
             r = c.check(candidate)
@@ -286,9 +274,9 @@ class Gate:
         """Whether `key` already passed every check (with `memo`)."""
         return self._memo is not None and key in self._memo
 
-    def admit(self, candidate: Candidate, defer: bool = False) -> Verdict:
+    def admit(self, candidate: Candidate) -> Verdict:
         """Judge `candidate`; a rejected one is blacklisted, its counterexample learned, `on_reject` told."""
-        verdict = self.judge(candidate, defer)
+        verdict = self.judge(candidate)
         bad = verdict.rejection
         if bad is not None:
             if bad.blacklist:
@@ -301,20 +289,13 @@ class Gate:
 
     def promote(self, incumbent: Candidate, contenders: Iterable[Candidate]) -> Promotion:
         """Admit `contenders` (best first; the caller yields only those better than the incumbent, and may
-        recompute them lazily after a rejection) until the selector has what it wants; then let it choose.
-
-        Once one contender is left waiting (its proof running or queued behind another), the others that
-        would only wait too run no check this round: the best of them keeps learning counterexamples from
-        the held-out cases, the rest do not cost a full held-out run each for nothing."""
+        recompute them lazily after a rejection) until the selector has what it wants; then let it choose."""
         accepted: list[Verdict] = []
         rejected: list[Verdict] = []
         ready = getattr(self.selector, "ready", None)
         ready = ready() if ready is not None else True
-        defer = False
         for cand in contenders:
-            v = self.admit(cand, defer)
-            bad = v.rejection
-            defer = defer or (bad is not None and not bad.blacklist and bad.counterexample is None)
+            v = self.admit(cand)
             (accepted if v.accepted else rejected).append(v)
             if len(accepted) >= (self.selector.wants if ready else 1):
                 break

@@ -304,20 +304,6 @@ class ProofCheck:
         j = self.answer(key)
         return j is not None and j.accepted
 
-    def would_wait(self, candidate: Candidate) -> bool:
-        """Whether checking `candidate` now could only say "asked again later": no answer for it and the
-        one prover busy with another (see `Check.would_wait`). A finished proof is collected first
-        (without `reproducible`: there answers come in when their own key is asked, in the next round)."""
-        key = candidate.key
-        if self.answer(key) is not None or key in self._started_round:  # type: ignore[arg-type]
-            return False  # answered, or its own proof: the usual path collects it
-        if not self.reproducible and self._process is not None and self._process.pending is not None:
-            self._collect(wait=False)
-        if self.busy:
-            self.deferred += 1
-            return True
-        return False
-
     @property
     def busy(self) -> bool:
         """Whether a proof is under way (a contender is waiting for its answer)."""
