@@ -412,9 +412,10 @@ class Evolution:
     def _contenders(self) -> list[Member]:
         """The members offered to the gate this round, best first. With a proof, members it already
         declined (a timeout, a loop it cannot show equal) are left out, since the answer stands for the run,
-        and members it already accepted come first: proofs run one at a time, and in a population full of
-        near-equal newcomers a proved member would otherwise never reach the race. Those still waiting
-        for a proof follow, most promising first: fitness gained times the odds that a proof accepts it."""
+        and members it already accepted are always among them: proofs run one at a time, and in a population
+        full of near-equal newcomers a proved member would otherwise never reach the race. The places that
+        best-first order gives to members still waiting for a proof go to the most promising of them first:
+        fitness gained times the odds that a proof accepts it."""
         ranked = rank_weighted(self.population)
         if self.proof is None:
             return ranked[:CONTENDERS]
