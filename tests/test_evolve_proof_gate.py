@@ -166,6 +166,7 @@ def test_the_prover_turns_first_to_members_of_operators_whose_proofs_accept():
         order = [m.sha256 for m in evo._contenders()]
         assert order.index(good) < order.index(best)
 
+
 def test_node_does_not_adopt_a_planted_bug():
     w = Workload(problem(SLOW_POPCNT, seed=3))
     try:

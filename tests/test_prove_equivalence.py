@@ -240,6 +240,7 @@ def test_a_lockstep_difference_on_a_buffer_loop_asks_no_unrolling_that_cannot_se
     assert v.result == "unknown" and DOUBT in v.reason, v
     assert asked == [2, 4]
 
+
 def test_a_tweak_on_top_of_a_restructured_loop_is_compared_with_the_adopted_variant():
     """Another skeleton than the original's: only bounded unrolling applies, and the wrong compare hides
     beyond it. Compared in lockstep with an adopted variant of the same skeleton, it is caught."""
