@@ -7,8 +7,8 @@ at their edges, so the original (the reference) and a variant must agree on all 
 - a block of memory moves, with every argument equal to its offset, to other aligned and unaligned
   places, up to the very end of memory (a read past the end then traps), never onto data segments or
   the stack frame and never onto another block;
-- a block's length changes, with the argument equal to its length (the first one that is not a
-  pointer), and that argument sometimes runs a few bytes beyond the block;
+- a block's length changes, up to four times the tests' longest, with the argument equal to its length
+  (the first one that is not a pointer), and that argument sometimes runs a few bytes beyond the block;
 - a block's bytes are redrawn: random, edited, resampled from its bytes, shuffled, or drawn from a
   small alphabet that contains the scalar arguments' low bytes (so a searched-for byte occurs);
 - half the time a moved block has a halo: bytes just before and after it, drawn from that alphabet,
@@ -196,8 +196,8 @@ class Augmenter:
             return max(0, n + rng.choice((-3, -2, -1, 1, 2, 3)))
         if r < 0.7:
             return max(0, rng.choice(self.lengths) + rng.randint(-2, 2))
-        if r < 0.85:
-            top = max(1, (2 * self.max_length + 16).bit_length())
+        if r < 0.85:  # powers of two up to four times the tests' longest: caps and unrolled limits show there
+            top = max(1, (4 * self.max_length + 16).bit_length())
             return max(0, (1 << rng.randrange(top)) + rng.choice((-1, 0, 1)))
         return rng.randint(0, 2 * self.max_length + 16)
 
