@@ -89,6 +89,14 @@ def test_miscounting_a_length_the_tests_never_use_fails(sandbox, count_oracle, t
     passes_tests_but_not_held_out(sandbox, count_oracle, tests_at_2048, variant)
 
 
+@pytest.mark.parametrize("stop", ["i32.eq", "i32.ge_u"])
+def test_a_length_read_as_unsigned_or_counted_to_equality_fails(sandbox, count_oracle, tests_at_2048, stop):
+    """Equal to the original on every length a block can have; a negative length (C's `int n`) makes the
+    original count nothing and these read on to the end of memory."""
+    message = passes_tests_but_not_held_out(sandbox, count_oracle, tests_at_2048, count_module(stop=stop))
+    assert "trap" in message, message
+
+
 def test_a_loop_rotated_to_test_the_length_after_its_body_fails(sandbox, count_oracle, tests_at_2048):
     """At length 0 the rotated loop still reads the byte at the pointer: outside the block, where the
     tests leave zeros (never a searched-for byte) and the held-out halos put the searched-for byte."""

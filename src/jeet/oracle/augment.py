@@ -8,7 +8,8 @@ at their edges, so the original (the reference) and a variant must agree on all 
   places, up to the very end of memory (a read past the end then traps), never onto data segments or
   the stack frame and never onto another block;
 - a block's length changes, up to four times the tests' longest, with the argument equal to its length
-  (the first one that is not a pointer), and that argument sometimes runs a few bytes beyond the block;
+  (the first one that is not a pointer), and that argument sometimes runs a few bytes beyond the block
+  or is negative (a signed length: the variant must do what the original does with it);
 - a block's bytes are redrawn: random, edited, resampled from its bytes, shuffled, or drawn from a
   small alphabet that contains the scalar arguments' low bytes (so a searched-for byte occurs);
 - half the time a moved block has a halo: bytes just before and after it, drawn from that alphabet,
@@ -153,12 +154,14 @@ class Augmenter:
         for i, j in length.items():
             n = len(new_data[j])
             r = rng.random()
-            if r < 0.75:
+            if r < 0.72:
                 args[i] = n
-            elif r < 0.9:
+            elif r < 0.87:
                 args[i] = n + rng.randint(1, 8)  # beyond the block: the original decides what that means
-            else:
+            elif r < 0.97:
                 args[i] = max(0, n - rng.randint(1, 4))
+            else:  # negative, as C's `int n` may be: the original decides (most do nothing); masked below
+                args[i] = rng.choice((-1, -n - 1, -(1 << 31), -rng.randint(2, 16)))
         fixed = set(pointer) | set(out_pointer) | set(length)
         free = [i for i in range(len(args)) if i not in fixed]
         share = 0.35
