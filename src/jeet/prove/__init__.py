@@ -22,7 +22,8 @@ What the answers mean, per kind of function:
   when no input runs longer.
 * Floats: values only moved (loads, stores, locals, select, reinterpret) are bit patterns and
   are proved like integers, any NaN matching any NaN in results; float arithmetic is
-  "unknown (floats: tested only)". So are memory.grow, bulk memory, call_indirect, SIMD,
+  "unknown (floats: tested only)". Integer SIMD is modelled lane by lane (`jeet.prove.vector`); float
+  lanes and lane loads and stores are not, nor are memory.grow, bulk memory, call_indirect,
   called host imports, modules whose data segments, globals or memories differ, and modules
   that can grow memory elsewhere.
 

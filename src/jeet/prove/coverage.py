@@ -1,7 +1,8 @@
 """What the semantics covers: a scan of a function's call tree before any solver time.
 
 `uncovered(module, func)` names the first thing the symbolic semantics cannot state exactly
-(float arithmetic, memory.grow, call_indirect, a called host import, SIMD, ...); recursion is
+(float arithmetic, float or lane-wise SIMD memory access, memory.grow, call_indirect, a called host
+import, ...); integer SIMD is covered (`jeet.prove.vector`); recursion is
 bounded like a loop (calls nest at most `max_depth` deep);
 `loop_free(module, func)` says whether the call tree has loops (then a proof covers every
 input; otherwise it is bounded by the unrolling depth).
@@ -10,9 +11,10 @@ input; otherwise it is bounded by the unrolling depth).
 from __future__ import annotations
 
 from ..wasm import Module, decode
-from ..wasm.types import F32, F64, I32, I64
+from ..wasm.types import F32, F64, I32, I64, V128
 from .memory import LOADS, STORES
 from .numeric import NUMERIC
+from .vector import VECTOR, VECTOR_LOADS
 
 # Float values can be moved and stored exactly as bit patterns; arithmetic on them cannot
 # be compared exactly (NaN results are nondeterministic), so it is tested, not proved.
@@ -25,8 +27,8 @@ CONTROL = {
     "call", "drop", "select", "select_t", "local.get", "local.set", "local.tee", "global.get",
     "global.set", "i32.const", "i64.const", "memory.size",
 }
-COVERED = CONTROL | FLOAT_MOVES | set(NUMERIC) | set(LOADS) | set(STORES)
-VALUE_TYPES = (I32, I64, F32, F64)
+COVERED = CONTROL | FLOAT_MOVES | set(NUMERIC) | set(LOADS) | set(STORES) | set(VECTOR) | set(VECTOR_LOADS)
+VALUE_TYPES = (I32, I64, F32, F64, V128)
 
 
 def call_tree(m: Module, func: int) -> list[int]:
@@ -71,11 +73,13 @@ def uncovered(m: Module, func: int) -> str | None:
             return f"calls host import {imp.module}.{imp.name}"
         body = m.bodies[f - m.num_imported_funcs]
         if body.instrs is None:
-            return f"function {f} uses instructions jeet's IR does not model (SIMD?)"
+            return f"function {f} uses instructions jeet's IR does not model"
         ft = m.func_type(f)
+        if f == func and V128 in ft.params + ft.results:
+            return "the function takes or returns a vector (its counterexamples would not replay)"
         for t in ft.params + ft.results + body.local_types():
             if t not in VALUE_TYPES:
-                return f"function {f} has a reference or vector value"
+                return f"function {f} has a reference value"
         for ins in body.instrs:
             name = ins.name
             if name in COVERED:
@@ -101,3 +105,13 @@ def loop_free(module_bytes: bytes | Module, function: str | int) -> bool:
             if body.instrs is None or any(ins.op == 0x03 for ins in body.instrs):
                 return False
     return True
+
+
+def uses_vectors(m: Module, func: int) -> bool:
+    """Whether the call tree of `func` runs a SIMD instruction."""
+    for f in call_tree(m, func):
+        if f >= m.num_imported_funcs:
+            body = m.bodies[f - m.num_imported_funcs]
+            if body.instrs is not None and any(ins.op >> 8 == 0xFD for ins in body.instrs):
+                return True
+    return False

@@ -41,8 +41,7 @@ from dataclasses import dataclass
 from ..errors import Unprovable, WasmError
 from ..wasm import Module
 from ..wasm.analysis import analyze
-from ..wasm.types import WIDTH
-from .semantics import Cuts, Translator, _State, make_inputs
+from .semantics import WIDTH, Cuts, Translator, _State, make_inputs
 from .solver import Portfolio
 from .terms import Builder, Term
 

@@ -34,6 +34,7 @@ LOADS = {f"{t}.load{s}": _access(f"{t}.load{s}") for t, s in (
     ("i64", "8_s"), ("i64", "8_u"), ("i64", "16_s"), ("i64", "16_u"), ("i64", "32_s"), ("i64", "32_u"))}
 STORES = {f"{t}.store{s}": _access(f"{t}.store{s}") for t, s in (
     ("i32", ""), ("i64", ""), ("i32", "8"), ("i32", "16"), ("i64", "8"), ("i64", "16"), ("i64", "32"))}
+LOADS["v128.load"] = STORES["v128.store"] = Access(16, 128)  # a vector is its 16 bytes (`jeet.prove.vector`)
 
 
 def effective(b: Builder, base: Term, offset: int, nbytes: int, size: int) -> tuple[Term, Term]:

@@ -21,12 +21,15 @@ from typing import Callable
 
 from ..wasm import Module
 from ..wasm.analysis import block_ends, else_of
-from ..wasm.types import EMPTY_BLOCK, WIDTH
+from ..wasm.types import EMPTY_BLOCK, V128
+from ..wasm.types import WIDTH as SCALAR_WIDTH
 from ..errors import Unprovable
 from .memory import LOADS, STORES, Access, effective, load, store
 from .numeric import NUMERIC
 from .terms import Builder, Term
+from .vector import VECTOR, VECTOR_LOADS
 
+WIDTH = {**SCALAR_WIDTH, V128: 128}  # the bit-vector width of each value type the semantics holds
 _FLOAT_LOADS = {"f32.load": Access(4, 32), "f64.load": Access(8, 64)}
 _FLOAT_STORES = {"f32.store": Access(4, 32), "f64.store": Access(8, 64)}
 _IDENTITY = {"i32.reinterpret_f32", "i64.reinterpret_f64", "f32.reinterpret_i32", "f64.reinterpret_i64"}
@@ -379,6 +382,17 @@ class Translator:
             self._trap(st, oob)
             self.accesses.append((addr, acc.nbytes))
             stack.append(load(b, st.mem, addr, acc))
+        elif name in VECTOR:
+            n = len(_POPS[name])
+            operands = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            stack.append(VECTOR[name](b, ins.imm, *operands))
+        elif name in VECTOR_LOADS:
+            nbytes, widen = VECTOR_LOADS[name]
+            addr, oob = effective(b, stack.pop(), ins.imm[1], nbytes, self.mem_size)
+            self._trap(st, oob)
+            self.accesses.append((addr, nbytes))
+            stack.append(widen(b, load(b, st.mem, addr, Access(nbytes, 8 * nbytes))))
         elif name in STORES or name in _FLOAT_STORES:
             acc = STORES.get(name) or _FLOAT_STORES[name]
             value = stack.pop()
