@@ -19,7 +19,6 @@ VectorRule = Callable[..., Term]
 VECTOR: dict[str, VectorRule] = {}
 VECTOR_LOADS: dict[str, tuple[int, Callable[[Builder, Term], Term]]] = {}
 SHAPES = {"i8x16": 8, "i16x8": 16, "i32x4": 32, "i64x2": 64}
-_SCALAR = {8: 32, 16: 32, 32: 32, 64: 64}  # the scalar type a lane is read into and written from
 
 
 def lanes(b: Builder, v: Term, w: int) -> list[Term]:
@@ -81,7 +80,6 @@ def _define() -> None:
     V["i8x16.swizzle"] = _swizzle
     V["i8x16.popcnt"] = _lanewise(8, popcnt)
     for shape, w in SHAPES.items():
-        s = _SCALAR[w]
         V[f"{shape}.splat"] = (lambda w: lambda b, imm, x: pack(b, [b.extract(x, w - 1, 0)] * (128 // w)))(w)
         if w < 32:
             for suffix, signed in (("_s", True), ("_u", False)):
@@ -93,10 +91,11 @@ def _define() -> None:
             b, [b.extract(x, w - 1, 0) if i == imm[0] else y for i, y in enumerate(lanes(b, v, w))]))(w)
         relations = ("eq", "ne", "lt_s", "gt_s", "le_s", "ge_s") if w == 64 else tuple(_RELATIONS)
         for rel in relations:
-            V[f"{shape}.{rel}"] = _lanewise(w, (lambda f, w: lambda b, x, y: _mask(b, f(b, x, y), w))(_RELATIONS[rel], w))
-        V[f"{shape}.abs"] = _lanewise(w, lambda b, x: b.ite(b.cmp("slt", x, b.const(0, x.w)), b.bin("sub", b.const(0, x.w), x), x))
+            V[f"{shape}.{rel}"] = _lanewise(w, _compare(_RELATIONS[rel]))
+        V[f"{shape}.abs"] = _lanewise(w, _abs)
         V[f"{shape}.neg"] = _lanewise(w, lambda b, x: b.bin("sub", b.const(0, x.w), x))
-        V[f"{shape}.all_true"] = (lambda w: lambda b, imm, v: b.bv(b.and_(*(b.truth(x) for x in lanes(b, v, w))), 32))(w)
+        V[f"{shape}.all_true"] = (lambda w: lambda b, imm, v: b.bv(
+            b.and_(*(b.truth(x) for x in lanes(b, v, w))), 32))(w)
         V[f"{shape}.bitmask"] = (lambda w: lambda b, imm, v: b.zext(
             pack(b, [b.extract(x, w - 1, w - 1) for x in lanes(b, v, w)]), 32))(w)
         for kind, op in (("shl", "shl"), ("shr_s", "ashr"), ("shr_u", "lshr")):
@@ -111,12 +110,11 @@ def _define() -> None:
                 V[f"{shape}.{kind}"] = _lanewise(w, (lambda rel, first: lambda b, x, y: b.ite(
                     b.cmp(rel, x, y), x if first else y, y if first else x))(rel, first))
         if w <= 16:
-            V[f"{shape}.avgr_u"] = _lanewise(w, lambda b, x, y: b.extract(b.bin("lshr", b.bin(
-                "add", b.bin("add", b.zext(x, x.w + 1), b.zext(y, x.w + 1)), b.const(1, x.w + 1)), b.const(1, x.w + 1)),
-                x.w - 1, 0))
+            V[f"{shape}.avgr_u"] = _lanewise(w, _avgr_u)
             for kind in ("add", "sub"):
                 V[f"{shape}.{kind}_sat_s"] = _lanewise(w, (lambda kind, w: lambda b, x, y: _clamp(
-                    b, b.bin(kind, b.sext(x, w + 1), b.sext(y, w + 1)), -(1 << (w - 1)), (1 << (w - 1)) - 1, w))(kind, w))
+                    b, b.bin(kind, b.sext(x, w + 1), b.sext(y, w + 1)), -(1 << (w - 1)), (1 << (w - 1)) - 1, w)
+                )(kind, w))
                 V[f"{shape}.{kind}_sat_u"] = _lanewise(w, (lambda kind, w: lambda b, x, y: _clamp(
                     b, b.bin(kind, b.zext(x, w + 2), b.zext(y, w + 2)), 0, (1 << w) - 1, w))(kind, w))
         if w >= 16:  # ops that widen from (or narrow to) the half-width shape
@@ -144,6 +142,22 @@ def _define() -> None:
                                   lanes(b, y, 16)[1::2])])
     V["i16x8.q15mulr_sat_s"] = _lanewise(16, lambda b, x, y: _clamp(b, b.bin("ashr", b.bin(
         "add", b.bin("mul", b.sext(x, 34), b.sext(y, 34)), b.const(0x4000, 34)), b.const(15, 34)), -0x8000, 0x7FFF, 16))
+
+
+def _compare(relation: Callable[[Builder, Term, Term], Term]) -> Callable[[Builder, Term, Term], Term]:
+    return lambda b, x, y: _mask(b, relation(b, x, y), x.w)
+
+
+def _abs(b: Builder, x: Term) -> Term:
+    zero = b.const(0, x.w)
+    return b.ite(b.cmp("slt", x, zero), b.bin("sub", zero, x), x)
+
+
+def _avgr_u(b: Builder, x: Term, y: Term) -> Term:
+    """(x + y + 1) / 2, rounding up, without overflow."""
+    one = b.const(1, x.w + 1)
+    total = b.bin("add", b.bin("add", b.zext(x, x.w + 1), b.zext(y, x.w + 1)), one)
+    return b.extract(b.bin("lshr", total, one), x.w - 1, 0)
 
 
 def _swizzle(b: Builder, imm: tuple, x: Term, s: Term) -> Term:
