@@ -73,8 +73,8 @@ def random_calls(params: tuple[str, ...], pages: int, n: int, rng: random.Random
                  scratch: tuple[int, int] = (0, 0)) -> list[Case]:
     """Calls with the buffer anywhere (aligned or not) but in the `scratch` region (the free shadow stack,
     where no caller keeps data: the function's own frame would overwrite it), of any length up to 600
-    bytes, inside a block of random bytes; the third argument (a byte, a polynomial) mostly a byte,
-    sometimes any value."""
+    bytes (one call in twenty passes a negative length, as a signed `int n` may be), inside a block of
+    random bytes; the third argument (a byte, a polynomial) mostly a byte, sometimes any value."""
     size = pages * 65536
     lo, hi = scratch
     cases = []
@@ -86,7 +86,8 @@ def random_calls(params: tuple[str, ...], pages: int, n: int, rng: random.Random
         if start < hi and lo < start + block:
             continue
         ptr = start + pad
-        args = [ptr, length] + [rng.randrange(256) if rng.random() < 0.8 else rng.getrandbits(32)
+        passed = -rng.choice((1, 2, 16, length + 1, 1 << 31)) & 0xFFFFFFFF if rng.random() < 0.05 else length
+        args = [ptr, passed] + [rng.randrange(256) if rng.random() < 0.8 else rng.getrandbits(32)
                                 for _ in params[2:]]
         memory = ((start, rng.randbytes(block)),)
         cases.append(Case(tuple(args), None, memory, False, ((start, bytes(block)),)))
