@@ -520,7 +520,10 @@ def test_without_a_restored_stack_pointer_no_byte_is_scratch():
     assert v.result == "refuted" and v.counterexample.watch
 
 
-def test_simd_is_unknown_with_the_instruction_named():
-    f = wat("local.get 0 i32x4.splat i32x4.extract_lane 1")
+def test_integer_simd_is_proved_and_float_lanes_are_unknown_with_the_instruction_named():
+    assert check(wat("local.get 0 i32x4.splat i32x4.extract_lane 1"), wat("local.get 0")).result == "proved"
+    v = check(wat("local.get 0 i32x4.splat i32.const 1 i32x4.replace_lane 2 i32x4.extract_lane 2"), wat("local.get 0"))
+    assert v.result == "refuted"
+    f = wat("local.get 0 f32.reinterpret_i32 f32x4.splat f32x4.extract_lane 1 i32.reinterpret_f32")
     v = check(f, f)
-    assert v.result == "unknown" and "i32x4.splat" in v.reason
+    assert v.result == "unknown" and "f32x4.splat" in v.reason
