@@ -79,18 +79,20 @@ def test_the_formula_computes_what_wasmtime_computes(name):
                 assert formula.memory == real.memory[0][1], (name, args, data.hex())
 
 
-SCALAR_COUNT = """(module (memory (export "memory") 1)
-  (func (export "count") (param $p i32) (param $n i32) (param $c i32) (result i32) (local $k i32)
-    (block $done (loop $next
-      (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
+# counts the bytes equal to c, one at a time: the whole original, and the vector version's tail
+BYTE_LOOP = """(block $end (loop $tail
+      (br_if $end (i32.le_s (local.get $n) (i32.const 0)))
       (local.set $k (i32.add (local.get $k)
         (i32.eq (i32.load8_u (local.get $p)) (i32.and (local.get $c) (i32.const 255)))))
       (local.set $p (i32.add (local.get $p) (i32.const 1)))
       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br $next)))
+      (br $tail)))"""
+SCALAR_COUNT = f"""(module (memory (export "memory") 1)
+  (func (export "count") (param $p i32) (param $n i32) (param $c i32) (result i32) (local $k i32)
+    {BYTE_LOOP}
     (local.get $k)))"""
 # 16 bytes a trip (compare, subtract the all-ones lanes, widen and add), then the scalar loop for the rest
-VECTOR_COUNT = """(module (memory (export "memory") 1)
+VECTOR_COUNT = f"""(module (memory (export "memory") 1)
   (func (export "count") (param $p i32) (param $n i32) (param $c i32) (result i32) (local $k i32) (local $acc v128)
     (block $done (loop $next
       (br_if $done (i32.lt_s (local.get $n) (i32.const 16)))
@@ -101,13 +103,7 @@ VECTOR_COUNT = """(module (memory (export "memory") 1)
       (br $next)))
     (local.set $k (i32.add (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc)))
                           (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
-    (block $end (loop $tail
-      (br_if $end (i32.le_s (local.get $n) (i32.const 0)))
-      (local.set $k (i32.add (local.get $k)
-        (i32.eq (i32.load8_u (local.get $p)) (i32.and (local.get $c) (i32.const 255)))))
-      (local.set $p (i32.add (local.get $p) (i32.const 1)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br $tail)))
+    {BYTE_LOOP}
     (local.get $k)))"""
 
 

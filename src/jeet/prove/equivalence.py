@@ -168,7 +168,7 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         doubt = next((x for x in (steps, found) if x is not None and x.result == "differs"), None)
     # Counterexamples with short loops are found fastest on small unrollings: try those first, briefly.
     vectors = loops and (uses_vectors(ma, fa) or uses_vectors(mb, fb))
-    searched = [k for k in (2, 4) if k < bound] + ([bound] if vectors else []) if loops else []
+    searched = ([k for k in (2, 4) if k < bound] if loops else []) + ([bound] if vectors else [])
     for k in searched:
         quick = _attempt(ma, mb, fa, fb, method, k, min(1.0, timeout_s), solver, max_depth, sandbox, quick=True)
         spent += quick.solver_s

@@ -357,10 +357,7 @@ class Translator:
         name = ins.name
         rule = NUMERIC.get(name)
         if rule is not None:
-            n = len(_POPS[name])
-            operands = stack[len(stack) - n:]
-            del stack[len(stack) - n:]
-            value, trap = rule(b, *operands)
+            value, trap = rule(b, *_pop(stack, name))
             if trap is not None:
                 self._trap(st, trap)
             stack.append(value)
@@ -383,10 +380,7 @@ class Translator:
             self.accesses.append((addr, acc.nbytes))
             stack.append(load(b, st.mem, addr, acc))
         elif name in VECTOR:
-            n = len(_POPS[name])
-            operands = stack[len(stack) - n:]
-            del stack[len(stack) - n:]
-            stack.append(VECTOR[name](b, ins.imm, *operands))
+            stack.append(VECTOR[name](b, ins.imm, *_pop(stack, name)))
         elif name in VECTOR_LOADS:
             nbytes, widen = VECTOR_LOADS[name]
             addr, oob = effective(b, stack.pop(), ins.imm[1], nbytes, self.mem_size)
@@ -454,6 +448,14 @@ def _pops() -> dict[str, tuple]:
 
 
 _POPS = _pops()
+
+
+def _pop(stack: list, name: str) -> list:
+    """The operands instruction `name` takes off the stack, bottom first."""
+    n = len(_POPS[name])
+    operands = stack[len(stack) - n:]
+    del stack[len(stack) - n:]
+    return operands
 
 
 def translate(b: Builder, m: Module, func: int, inputs: Inputs, *, bound: int = 16, max_depth: int = 8) -> Outcome:
