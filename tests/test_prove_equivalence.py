@@ -264,14 +264,14 @@ def test_lockstep_keeps_only_the_invariants_the_solver_shows_inductive(monkeypat
     would have justified is then not proved."""
     from jeet.prove import lockstep
     from jeet.wasm import decode
-    real = lockstep._Side.candidates
-    monkeypatch.setattr(lockstep._Side, "candidates", lambda self: {**real(self), 3: 100})  # the index: false
+    real = lockstep.Side.candidates
+    monkeypatch.setattr(lockstep.Side, "candidates", lambda self: {**real(self), 3: 100})  # the index: false
     a, b = wat(CHECKSUM, "(param i32 i32)"), checksum(SUBTRACT)
     ma, mb = decode(a), decode(b)
-    side = lockstep._Side(ma, 0, a)
-    kept, _ = lockstep._houdini(side, "bitwuzla", 5.0, float("inf"))
+    side = lockstep.Side(ma, 0, a)
+    kept, _ = lockstep.houdini(side, "bitwuzla", 5.0, float("inf"))
     assert 3 not in kept and kept.get(2) == 65520
-    monkeypatch.setattr(lockstep._Side, "candidates", lambda self: {})  # no invariant: the subtract is unproved
+    monkeypatch.setattr(lockstep.Side, "candidates", lambda self: {})  # no invariant: the subtract is unproved
     p = lockstep.lockstep(ma, mb, 0, 0, a, b, timeout_s=5.0)
     assert p is not None and p.result == "differs"
 

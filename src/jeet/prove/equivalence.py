@@ -32,6 +32,7 @@ from .coverage import loop_free, recursive, uncovered, uses_vectors
 from .candidates import ConcreteModel, search
 from ..errors import ProveError, Unprovable
 from .evaluate import Evaluator
+from .frame import frame_lockstep
 from .lockstep import LockstepProof, lockstep
 from .replay import differs, run_side
 from .semantics import Inputs, Outcome, make_inputs, translate
@@ -156,12 +157,19 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
     loops = not (loop_free(ma, fa) and loop_free(mb, fb))
     spent = 0.0
     doubt = None  # a lockstep check that found a difference (an answer it could not give decides nothing)
-    if loops and _context_difference(ma, mb) is None:  # unrolling is bounded; lockstep proofs are not
-        steps = lockstep(ma, mb, fa, fb, original, variant, solver=solver, timeout_s=timeout_s)
-        spent = steps.solver_s if steps is not None else 0.0
-        if steps is not None and steps.result == "proved":
-            return Verification(f"{method}+lockstep", "proved", None, spent, None, steps.reason)
-        found, inherited = _via(mb, fb, variant, via, solver, timeout_s)
+    if loops:  # unrolling is bounded; lockstep proofs are not
+        steps, same_context = None, _context_difference(ma, mb) is None
+        if same_context:
+            steps = lockstep(ma, mb, fa, fb, original, variant, solver=solver, timeout_s=timeout_s)
+            spent = steps.solver_s if steps is not None else 0.0
+            if steps is not None and steps.result == "proved":
+                return Verification(f"{method}+lockstep", "proved", None, spent, None, steps.reason)
+        framed = _frame_lockstep(ma, mb, fa, fb, original, variant, solver, timeout_s)
+        if framed is not None:
+            spent += framed.solver_s
+            if framed.result == "proved":
+                return Verification(f"{method}+lockstep", "proved", None, spent, None, framed.reason)
+        found, inherited = _via(mb, fb, variant, via, solver, timeout_s) if same_context else (None, None)
         if inherited is not None:
             return inherited
         spent += found.solver_s if found is not None else 0.0
@@ -191,6 +199,16 @@ def prove(original: bytes, variant: bytes, function: str, *, bound: int = 16, ti
         # every input (no loop can run past twice the bound: a proof) or a counterexample settles it.
         return Verification(method, "unknown", None, spent + final.solver_s, None, doubt.reason)
     return dataclasses.replace(final, solver_s=final.solver_s + spent)
+
+
+def _frame_lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant: bytes, solver: str,
+                    timeout_s: float) -> LockstepProof | None:
+    """The lockstep check with the stack frames related (`jeet.prove.frame`), when the variant may differ
+    from the original in its frame and in dropping the stack pointer the original restores."""
+    scratch = abi.scratch(ma, fa)
+    if scratch is None or _context_difference(ma, mb, frozenset({scratch.sp_global})) is not None:
+        return None
+    return frame_lockstep(ma, mb, fa, fb, original, variant, solver=solver, timeout_s=timeout_s)
 
 
 def _via(mb: Module, fb: int, variant: bytes, via: Sequence[tuple[bytes, Verification]], solver: str,

@@ -4,7 +4,7 @@ Bounded unrolling says nothing past k iterations, and random tests rarely reach 
 makes; a checksum compare wrong only when a running sum meets its modulus exactly passed 830 held-out
 cases. Lockstep proofs cover every iteration count. Both functions are translated once with every loop
 cut at its header (`semantics.Cuts`): the header state is fresh variables, shared by the two versions
-for what either may read from there on (`_Side.carried_from`: another loop's temporaries are free; a
+for what either may read from there on (`Side.carried_from`: another loop's temporaries are free; a
 local the loop never writes keeps its entry value), and each body runs once from there. They are equal
 when the solver finds no input and header state on which they enter a loop in different states, leave
 an iteration along different back edges or in different states, or end the call differently. By induction
@@ -85,7 +85,7 @@ def _runs(instrs: tuple) -> tuple[list[tuple[int, int]], list]:
     return runs, skeleton
 
 
-class _Side:
+class Side:
     """One version's function: its body, typing, runs and checked invariants."""
 
     def __init__(self, m: Module, func: int, wasm: bytes) -> None:
@@ -163,13 +163,13 @@ class _Side:
 class _Run:
     """One straight-line run executed symbolically from a given state."""
 
-    def __init__(self, b: Builder, side: _Side, inputs, locals_: list[Term], stack: list[Term],
+    def __init__(self, b: Builder, side: Side, inputs, locals_: list[Term], stack: list[Term],
                  globals_: list[Term]) -> None:
         self.t = Translator(b, side.m, inputs, bound=1)
         self.state = _State(b.true, list(locals_), list(globals_), inputs.memory, list(stack))
         self.writes: list[tuple[int, Term, Term]] = []  # (local, value, live) of each local.set/tee
 
-    def execute(self, side: _Side, run: tuple[int, int]) -> "_Run":
+    def execute(self, side: Side, run: tuple[int, int]) -> "_Run":
         st = self.state
         for k in range(*run):
             ins = side.instrs[k]
@@ -182,7 +182,7 @@ class _Run:
 class _Context:
     """Fresh symbolic state for one query: locals, globals, memory and the frame's operand stack."""
 
-    def __init__(self, side: _Side, local_types: tuple, stack_types: tuple) -> None:
+    def __init__(self, side: Side, local_types: tuple, stack_types: tuple) -> None:
         b = self.b = Builder()
         self.inputs = make_inputs(b, side.m, side.func)
         self.locals = [b.var(f"local{i}", WIDTH[t]) for i, t in enumerate(local_types)]
@@ -196,7 +196,7 @@ class _Context:
                 if i < len(self.locals)]
 
 
-def _houdini(side: _Side, solver: str, timeout_s: float, deadline: float) -> tuple[dict[int, int], float]:
+def houdini(side: Side, solver: str, timeout_s: float, deadline: float) -> tuple[dict[int, int], float]:
     """The candidate bounds that are inductive: kept only while every write stays within them."""
     bounds = side.candidates()
     spent = 0.0
@@ -249,7 +249,7 @@ def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant:
         if i != d and (x.instrs != y.instrs or x.locals != y.locals or x.instrs is None):
             return None
     try:
-        a, v = _Side(ma, fa, original), _Side(mb, fb, variant)
+        a, v = Side(ma, fa, original), Side(mb, fb, variant)
     except (Unprovable, WasmError):
         return None
     if v.local_types[:len(a.local_types)] != a.local_types:
@@ -260,8 +260,8 @@ def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant:
     if cut is None:
         return None
     deadline = time.monotonic() + 4 * timeout_s
-    bounds_a, spent = _houdini(a, solver, timeout_s, deadline)
-    bounds_v, more = _houdini(v, solver, timeout_s, deadline)
+    bounds_a, spent = houdini(a, solver, timeout_s, deadline)
+    bounds_v, more = houdini(v, solver, timeout_s, deadline)
     spent += more
     invariants = len(bounds_a) + len(bounds_v)
     if a.skeleton == v.skeleton:
@@ -286,7 +286,7 @@ def _relax(mask: int, w: int) -> int:
     return next(((1 << k) - 1 for k in LOW_BITS if (1 << k) - 1 < mask and k < w), 0)
 
 
-def _by_runs(a: _Side, v: _Side, bounds_a: dict[int, int], bounds_v: dict[int, int], solver: str,
+def _by_runs(a: Side, v: Side, bounds_a: dict[int, int], bounds_v: dict[int, int], solver: str,
              timeout_s: float) -> tuple[int | None, float]:
     """The number of changed runs when each is shown equal (else None), and the solver time."""
     changed = [(ra, rv) for ra, rv in zip(a.runs, v.runs)
@@ -311,7 +311,7 @@ class _Cut:
         self.related = related  # local -> width: the locals with header variables of each version's own
 
     @classmethod
-    def translate(cls, a: _Side, v: _Side, related: bool = False) -> "_Cut | None":
+    def translate(cls, a: Side, v: Side, related: bool = False) -> "_Cut | None":
         """With `related`, the carried integer locals get header variables of each version's own, to be
         related by their low bits (`decide`), not shared."""
         n = len(a.local_types)
@@ -485,7 +485,7 @@ def _outcomes_differ(b: Builder, oa, ob) -> list[Term]:
     return parts
 
 
-def _same_run(a: _Side, v: _Side, ra: tuple[int, int], rv: tuple[int, int], bounds_a: dict[int, int],
+def _same_run(a: Side, v: Side, ra: tuple[int, int], rv: tuple[int, int], bounds_a: dict[int, int],
               bounds_v: dict[int, int], solver: str, timeout_s: float) -> tuple[str, float]:
     """Whether the two runs, from one state within both sides' invariants, end in the same state
     (same trap condition; when neither traps, the same operand stack, globals, memory and original locals

@@ -71,7 +71,7 @@ class Outcome:
     globals: tuple[Term, ...]
     memory: Term | None
     memory_size: int
-    accesses: list[tuple[Term, int]] = field(default_factory=list)   # (address, bytes) of every load/store
+    accesses: list[tuple[Term, int, Term]] = field(default_factory=list)  # (address, bytes, reached) of every load/store
     stores: list[tuple[Term, int]] = field(default_factory=list)
 
 
@@ -108,6 +108,7 @@ class CutPoint:
     entry: tuple
     back: tuple
     at: int = -1      # the loop instruction's index in its function's body
+    head: tuple = ()  # the whole header state, as (live, locals, globals, memory, loop parameters)
 
 
 @dataclass
@@ -116,11 +117,13 @@ class Cuts:
     the loop's order of translation, so two translations over one builder share them) and its body is
     translated once, from there. `shared(func, at, local)` says which locals two versions hold equal at
     the header of the loop at instruction `at` of `func` (the others get variables of this `side` alone:
-    their values there are never read)."""
+    their values there are never read). `own_bytes`, addresses: the header memory is the shared one with
+    these bytes this side's own variables (stack frames the versions keep apart)."""
 
     side: str
     shared: Callable[[int, int, int], bool]
     points: list[CutPoint] = field(default_factory=list)
+    own_bytes: tuple[int, ...] = ()
 
 
 class Translator:
@@ -136,7 +139,7 @@ class Translator:
         self.cuts = cuts
         self.trap = b.false
         self.exceeded = b.false
-        self.accesses: list[tuple[Term, int]] = []
+        self.accesses: list[tuple[Term, int, Term]] = []
         self.stores: list[tuple[Term, int]] = []
         self.mem_size = m.memory_types[0].limits.min * _WASM_PAGE if m.memory_types else 0
         self._structure: dict[int, tuple[dict, dict]] = {}
@@ -332,11 +335,19 @@ class Translator:
         written = {ins.imm[0] for ins in instrs[i + 1:e] if ins.op in (0x21, 0x22)}
         locals_ = [b.var(name(f"local{j}", cuts.shared(func, i, j)), x.w) if j in written else x
                    for j, x in enumerate(st.locals)]
-        globals_ = [g if g.is_const else b.var(name(f"global{k}", True), g.w) for k, g in enumerate(st.globals)]
+        # a constant global stays one at the header only when no iteration can change it: immutable, or
+        # neither set in the body nor reachable by a call from it
+        calls = any(ins.op in (0x10, 0x11) for ins in instrs[i + 1:e])
+        set_ = {ins.imm[0] for ins in instrs[i + 1:e] if ins.op == 0x24}
+        globals_ = [g if g.is_const and (not self.m.global_types[k].mutable or not (calls or k in set_))
+                    else b.var(name(f"global{k}", True), g.w) for k, g in enumerate(st.globals)]
         mem = b.array(name("memory", True)) if st.mem is not None else None
+        if mem is not None:
+            for a in cuts.own_bytes:
+                mem = b.store(mem, b.const(a, 32), b.var(name(f"byte{a}", False), 8))
         head = [b.var(name(f"param{j}", True), x.w) for j, x in enumerate(params)]
         point = CutPoint(lid, func, list(locals_), (st.live, list(st.locals), list(st.globals), st.mem, list(params)), (),
-                         i)
+                         i, (st.live, list(locals_), list(globals_), mem, list(head)))
         cuts.points.append(point)
         exits = _Frame(n_out)
         cur = _State(st.live, locals_, globals_, mem, list(head))
@@ -377,7 +388,7 @@ class Translator:
             acc = LOADS.get(name) or _FLOAT_LOADS[name]
             addr, oob = effective(b, stack.pop(), ins.imm[1], acc.nbytes, self.mem_size)
             self._trap(st, oob)
-            self.accesses.append((addr, acc.nbytes))
+            self.accesses.append((addr, acc.nbytes, st.live))
             stack.append(load(b, st.mem, addr, acc))
         elif name in VECTOR:
             stack.append(VECTOR[name](b, ins.imm, *_pop(stack, name)))
@@ -385,14 +396,14 @@ class Translator:
             nbytes, widen = VECTOR_LOADS[name]
             addr, oob = effective(b, stack.pop(), ins.imm[1], nbytes, self.mem_size)
             self._trap(st, oob)
-            self.accesses.append((addr, nbytes))
+            self.accesses.append((addr, nbytes, st.live))
             stack.append(widen(b, load(b, st.mem, addr, Access(nbytes, 8 * nbytes))))
         elif name in STORES or name in _FLOAT_STORES:
             acc = STORES.get(name) or _FLOAT_STORES[name]
             value = stack.pop()
             addr, oob = effective(b, stack.pop(), ins.imm[1], acc.nbytes, self.mem_size)
             self._trap(st, oob)
-            self.accesses.append((addr, acc.nbytes))
+            self.accesses.append((addr, acc.nbytes, st.live))
             self.stores.append((addr, acc.nbytes))
             st.mem = store(b, st.mem, addr, value, acc)
         elif op in (0x1B, 0x1C):

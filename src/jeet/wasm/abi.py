@@ -22,7 +22,7 @@ from .module import Module
 from .opcodes import OPCODES
 from .types import I32
 
-__all__ = ["Scratch", "stack_pointer", "frame_bytes", "scratch", "state_writes"]
+__all__ = ["Scratch", "stack_pointer", "constant_slots", "frame_bytes", "frame_slots", "scratch", "state_writes"]
 
 _GLOBAL_GET, _GLOBAL_SET = 0x23, 0x24
 _LOCAL_GET, _LOCAL_SET, _LOCAL_TEE = 0x20, 0x21, 0x22
@@ -74,17 +74,20 @@ def _body(module: Module, func_index: int) -> Body | None:
     return module.bodies[module.defined_index(func_index)]
 
 
-def _interpret(body: Body, nparams: int, sp: int) -> tuple[list[tuple[int, int, _Val]], list[_Val], list[int]]:
+def _interpret(body: Body, nparams: int, sp: int, escapes: list[int] | None = None
+               ) -> tuple[list[tuple[int, int, _Val]], list[_Val], list[int]]:
     """Abstract values at every `global.set`, store address and call of one body.
 
     Returns (stores as (instr index, offset, address value), values written to the `sp` global, direct callees).
     A local keeps its value only when every assignment in the body gives the same abstract value; parameters
-    are unknown.
+    are unknown. `escapes`, if given, receives the indices of instructions where a frame address leaves the
+    analysis' sight (stored, passed, compared, offset by a computed amount, kept in a local it cannot track).
     """
     instrs = body.instrs or ()
     first_set = _assigned_before_read(instrs)
     fixed: dict[int, _Val] = {}
     for _ in range(4):  # a few rounds reach the fixed point for the prologue chains compilers emit
+        lost: list[int] = []
         assigned: dict[int, set] = {}
         stack: list[_Val] = []
         stores: list[tuple[int, int, _Val]] = []
@@ -109,14 +112,16 @@ def _interpret(body: Body, nparams: int, sp: int) -> tuple[list[tuple[int, int, 
                 b = stack.pop() if stack else None
                 a = stack.pop() if stack else None
                 stack.append(_arith(op, a, b))
+                if stack[-1] is None and _frame(a, b):
+                    lost.append(idx)
             elif op == _GLOBAL_SET:
                 v = stack.pop() if stack else None
                 if ins.imm[0] == sp:
                     sp_sets.append(v)
                     current = v
             elif op in _STORES:
-                if stack:
-                    stack.pop()
+                if stack and _frame(stack.pop()):
+                    lost.append(idx)
                 addr = stack.pop() if stack else None
                 stores.append((idx, ins.imm[1], addr))
             elif op == _CALL:
@@ -128,15 +133,28 @@ def _interpret(body: Body, nparams: int, sp: int) -> tuple[list[tuple[int, int, 
                 info = OPCODES.get(op)
                 if info is not None and info.sig is not None:
                     pops, pushes = info.sig
+                    popped = stack[max(0, len(stack) - len(pops)):]
+                    if _frame(*popped) and not (0x28 <= op <= 0x35 and len(popped) == 1):  # a load's address
+                        lost.append(idx)
                     del stack[max(0, len(stack) - len(pops)):]
                     stack.extend([None] * len(pushes))
                 else:
+                    if _frame(*stack):
+                        lost.append(idx)
                     stack.clear()
         new = {i: next(iter(vals)) for i, vals in assigned.items() if len(vals) == 1 and i in first_set}
         if new == fixed:
             break
         fixed = new
+    if escapes is not None:
+        untracked = [i for i, vals in assigned.items() if i not in fixed and any(_frame(v) for v in vals)]
+        escapes.extend(lost + [-1] * len(untracked))
     return stores, sp_sets, callees
+
+
+def _frame(*values: _Val) -> bool:
+    """Whether any of the abstract values is an address in the frame (the stack pointer plus k)."""
+    return any(v is not None and v[0] == "sp" for v in values)
 
 
 def _assigned_before_read(instrs) -> set[int]:
@@ -239,6 +257,36 @@ def _own_frame(stores: list[tuple[int, int, _Val]], sets: list[_Val]) -> int | N
         if addr is not None and addr[0] == "sp" and addr[1] + offset < 0:
             deepest = max(deepest, -(addr[1] + offset))
     return deepest
+
+
+def frame_slots(module: Module, func_index: int) -> tuple[tuple[int, int], ...] | None:
+    """The slots a body stores into in its own frame, as (displacement from the entry stack pointer, bytes):
+    where clang -O0 keeps each C variable. None when a frame address escapes the analysis (an array in the
+    frame, a local's address passed on): then some access to the frame is not one of these slots. () without
+    a stack pointer."""
+    sp = stack_pointer(module)
+    body = _body(module, func_index)
+    if sp is None or body is None or body.instrs is None:
+        return None if body is None or body.instrs is None else ()
+    escapes: list[int] = []
+    stores, _, _ = _interpret(body, len(module.func_type(func_index).params), sp, escapes)
+    if escapes:
+        return None
+    slots = {(addr[1] + offset, _STORE_BYTES[body.instrs[k].op]) for k, offset, addr in stores
+             if addr is not None and addr[0] == "sp" and addr[1] + offset < 0}
+    return tuple(sorted(slots))
+
+
+def constant_slots(module: Module, func_index: int) -> tuple[tuple[int, int], ...]:
+    """The fixed addresses a body stores to, as (address, bytes): a frame placed at a constant address (the
+    stack pointer folded away) keeps its variables there."""
+    body = _body(module, func_index)
+    if body is None or body.instrs is None:
+        return ()
+    sp = stack_pointer(module)
+    stores, _, _ = _interpret(body, len(module.func_type(func_index).params), sp if sp is not None else -1)
+    return tuple(sorted({((addr[1] + offset) & 0xFFFFFFFF, _STORE_BYTES[body.instrs[k].op])
+                         for k, offset, addr in stores if addr is not None and addr[0] == "c"}))
 
 
 def _const_init(g) -> bool:
