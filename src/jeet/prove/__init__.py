@@ -17,6 +17,12 @@ What the answers mean, per kind of function:
   header, the two enter each loop, go round it and end the call in the same states from every header
   state within solver-checked invariants (`jeet.prove.lockstep`); when the solver finds a difference
   there, `unknown` with `DOUBT` and `DIFFERS` in the reason, and gates do not adopt.
+* Code with loops from clang -O0 whose variant keeps frame slots in locals (the frame pointer folded,
+  the stack pointer dropped): `proved` when the loops pair up and relations between the two header
+  states (a local equal to a frame slot, a slot kept since the loop's entry, a frame byte equal), guessed,
+  filtered on concrete runs and kept only while the solver shows them inductive, carry the same checks
+  (`jeet.prove.frame`). Such a proof assumes the ABI's contract: the caller keeps no data in the free
+  shadow stack (as the held-out cases never do).
 * Other code with loops or recursion: `bounded(k)` means the same on every input whose loops run at
   most k iterations per loop entry (and whose calls nest at most `max_depth` deep); `proved`
   when no input runs longer.

@@ -33,7 +33,7 @@ from typing import Callable
 
 from ..errors import Unprovable, WasmError
 from ..wasm import Module, abi
-from .lockstep import DOUBT, HOUDINI_ROUNDS, LockstepProof, Side, houdini
+from .lockstep import DOUBT, HOUDINI_ROUNDS, LockstepProof, Side, invariants_of
 from .evaluate import Evaluator
 from .memory import Access, load
 from .semantics import WIDTH, Cuts, Translator, make_inputs
@@ -303,9 +303,7 @@ def frame_lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, va
     if relations is None:
         return None
     deadline = time.monotonic() + 4 * timeout_s
-    bounds_a, spent = houdini(a, solver, timeout_s, deadline)
-    bounds_v, more = houdini(v, solver, timeout_s, deadline)
-    spent += more
+    bounds_a, bounds_v, spent = invariants_of(a, v, solver, timeout_s, deadline)
     invariants = len(bounds_a) + len(bounds_v)
 
     # The ABI contract: the caller keeps no data in the free shadow stack. The original reaches its frame only

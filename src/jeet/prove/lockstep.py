@@ -233,6 +233,14 @@ def houdini(side: Side, solver: str, timeout_s: float, deadline: float) -> tuple
     return {}, spent  # did not settle: assume nothing
 
 
+def invariants_of(a: Side, v: Side, solver: str, timeout_s: float, deadline: float
+                  ) -> tuple[dict[int, int], dict[int, int], float]:
+    """Each side's solver-checked bounds (`houdini`), and the solver time."""
+    bounds_a, spent = houdini(a, solver, timeout_s, deadline)
+    bounds_v, more = houdini(v, solver, timeout_s, deadline)
+    return bounds_a, bounds_v, spent + more
+
+
 def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant: bytes, *,
              solver: str = "bitwuzla", timeout_s: float = 10.0) -> LockstepProof | None:
     """Equivalence of `fa` in `ma` and `fb` in `mb` in lockstep, or None when that does not apply (loops
@@ -260,9 +268,7 @@ def lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, variant:
     if cut is None:
         return None
     deadline = time.monotonic() + 4 * timeout_s
-    bounds_a, spent = houdini(a, solver, timeout_s, deadline)
-    bounds_v, more = houdini(v, solver, timeout_s, deadline)
-    spent += more
+    bounds_a, bounds_v, spent = invariants_of(a, v, solver, timeout_s, deadline)
     invariants = len(bounds_a) + len(bounds_v)
     if a.skeleton == v.skeleton:
         runs = _by_runs(a, v, bounds_a, bounds_v, solver, timeout_s)
