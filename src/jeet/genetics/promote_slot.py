@@ -8,11 +8,14 @@ from the stack-pointer global, and accesses `local.get FP; T.load offset=K` and
   * every reachable read of FP is either the address operand of a load/store, or flows only into
     stack-pointer updates (`global.set`, possibly through add/sub and other locals) — the frame
     address never escapes into arithmetic, calls, or memory;
-  * every access overlapping bytes [K, K + width) is a full-width load/store of one type T at
-    exactly offset K.
+  * every access overlapping bytes [K, K + width) is a load/store of one type T and one width at
+    exactly offset K (full width, or narrow: `i32.store8` with `i32.load8_u` and `i32.load8_s`, say).
 Then each load becomes `local.get NEW` and each store `local.set NEW`, and the `local.get FP`
-that pushed the address is deleted. The result validates by construction; it means the same
-whenever the slot is not reached through another pointer, which the oracle checks.
+that pushed the address is deleted. A narrow slot's local holds what the memory would: the stored
+value masked to the slot's width (`T.const mask; T.and` before the set), zero-extended, so an
+unsigned load is the local itself and a signed one `local.get NEW; T.extendN_s`. The result
+validates by construction; it means the same whenever the slot is not reached through another
+pointer, which the oracle checks.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jeet.wasm.ir import Body, Instr
-from jeet.wasm.types import I32, ValType
+from jeet.wasm.types import I32, I64, ValType
 
 from ._ops import (DROP, GLOBAL_GET, GLOBAL_SET, I32_ADD, I32_SUB, LOADS, LOCAL_GET, LOCAL_SET,
                    LOCAL_TEE, MEMORY_ACCESS, STORES)
@@ -39,13 +42,21 @@ PROMOTE_ALL = 0.5
 @dataclass(frozen=True, slots=True)
 class Slot:
     """A promotable frame slot: base local `base`, byte offset `offset`, value type `vtype`, and its
-    accesses as (load or store index, index of the `local.get base` that pushed the address)."""
+    accesses as (load or store index, index of the `local.get base` that pushed the address); `width`
+    in bytes, narrower than the type's for a narrow slot."""
 
     base: int
     offset: int
     vtype: ValType
     loads: tuple[tuple[int, int], ...]
     stores: tuple[tuple[int, int], ...]
+    width: int = 0  # 0: the type's full width
+
+# how a narrow slot is kept in its local: the mask instructions of its type, and the sign extension a signed
+# load of it becomes (every narrow width of i32 and i64 has its extend instruction)
+_MASK_OPS = {I32: (0x41, 0x71), I64: (0x42, 0x83)}
+_EXTEND_S = {(I32, 1): 0xC0, (I32, 2): 0xC1, (I64, 1): 0xC2, (I64, 2): 0xC3, (I64, 4): 0xC4}
+_SIGNED_LOADS = frozenset((0x2C, 0x2E, 0x30, 0x32, 0x34))
 
 
 # Bound on the value-flow walk per body; a body that needs more is left alone.
@@ -68,16 +79,22 @@ def promote(body: Body, first_new_local: int, slots: Sequence[Slot]) -> Body:
     """`body` with each slot turned into a fresh local; `first_new_local` is the index the first one
     gets (the number of parameters plus declared locals)."""
     deleted: set[int] = set()
-    replaced: dict[int, Instr] = {}
+    replaced: dict[int, list[Instr]] = {}
     for n, slot in enumerate(slots):
         new = first_new_local + n
+        narrow = slot.width and (slot.vtype, slot.width) in _EXTEND_S
         for at, address in slot.loads:
             deleted.add(address)
-            replaced[at] = Instr(LOCAL_GET, (new,))
+            replaced[at] = [Instr(LOCAL_GET, (new,))]
+            if narrow and body.instrs[at].op in _SIGNED_LOADS:
+                replaced[at].append(Instr(_EXTEND_S[slot.vtype, slot.width], ()))
         for at, address in slot.stores:
             deleted.add(address)
-            replaced[at] = Instr(LOCAL_SET, (new,))
-    instrs = [replaced.get(k, ins) for k, ins in enumerate(body.instrs) if k not in deleted]
+            const, and_ = _MASK_OPS.get(slot.vtype, (0, 0))
+            mask = [Instr(const, ((1 << (8 * slot.width)) - 1,)), Instr(and_, ())] if narrow else []
+            replaced[at] = mask + [Instr(LOCAL_SET, (new,))]
+    instrs = [new_ins for k, ins in enumerate(body.instrs) if k not in deleted
+              for new_ins in replaced.get(k, (ins,))]
     return add_locals(body.with_instrs(instrs), [s.vtype for s in slots])
 
 
@@ -210,16 +227,16 @@ def _slots_of(base: int, accesses: list[tuple[int, int]], instrs: Sequence[Instr
     out = []
     for offset, group in sorted(by_offset.items()):
         vtype, width, full = MEMORY_ACCESS[group[0][2]]
-        if not full:
+        if not full and (vtype, width) not in _EXTEND_S:
             continue
         stop = offset + width
-        # Every access touching [offset, stop) must be exactly this slot, full width, same type.
-        if any(lo < stop and offset < hi and (lo, hi, t, fl) != (offset, stop, vtype, True)
+        # Every access touching [offset, stop) must be exactly this slot: same width, same type.
+        if any(lo < stop and offset < hi and (lo, hi, t, fl) != (offset, stop, vtype, full)
                for lo, hi, t, fl in spans):
             continue
         loads = tuple((at, p) for at, p, op in group if op in LOADS)
         stores = tuple((at, p) for at, p, op in group if op in STORES)
-        out.append(Slot(base, offset, vtype, loads, stores))
+        out.append(Slot(base, offset, vtype, loads, stores, 0 if full else width))
     return out
 
 
