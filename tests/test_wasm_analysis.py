@@ -248,3 +248,10 @@ def test_validate_accepts_a_well_formed_module():
         (func $f (export "f") (param i32) (result i32) (local.get 0))
         (elem (global.get 0) $f) (data (i32.const 8) "x") (start $g) (func $g))
     """)))
+
+
+def test_loop_count_counts_the_exported_functions_loops():
+    from jeet.wasm.analysis import loop_count
+    two = wat('(module (func (export "f") (loop (loop)) (block)))')
+    assert loop_count(two, "f") == 2
+    assert loop_count(two, "g") is None and loop_count(b"not wasm", "f") is None

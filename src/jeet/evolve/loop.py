@@ -38,10 +38,12 @@ from .seeding import wasm_opt_seeds
 from .state import RunState
 from .evaluation import Status
 from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
+from ..wasm.analysis import loop_count
 
 __all__ = ["Evolution", "RunState", "Verification"]
 
 CONTENDERS = 4  # members offered to the gate per promotion round, best first
+LOOP_SHAPE_ODDS = 0.25  # a member whose loops do not pair up with the input's: its proof's odds, scaled
 OFFERED_CAP = 64  # members offered lately, remembered until their proof is in
 MAIN_MODULE_CACHE = 128  # compiled contenders and champions in this process (re-checked across rounds)
 # How many judged specimens a run remembers as "seen" (tens of MB in each process); a long run (a node, a
@@ -91,6 +93,7 @@ class Evolution:
         self._offered: dict[str, Member] = {}
         self._tallied: set[str] = set()  # offered members whose proof answer is counted in _proof_tally
         self._proof_tally: dict[str, tuple[int, int]] = {}  # operator -> (accepted, answered)
+        self._loops: dict[str, int | None] = {}  # sha256 -> loops in the function (None: undecodable)
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
@@ -450,7 +453,19 @@ class Evolution:
         proof runs at a time, so a lineage whose proofs keep failing (constant tweaks of a loop) should not
         keep the prover from an operator whose rewrites prove (a remainder turned into a compare)."""
         accepted, answered = self._proof_tally.get(m.operator or "?", (0, 0))
-        return (accepted + 1) / (answered + 2)
+        odds = (accepted + 1) / (answered + 2)
+        # loops that pair up with the input's can be proved for every iteration count (lockstep); others only
+        # by unrolling, which on a loop of remainders or multiplies seldom finishes within a check
+        if self._loop_count(self.problem.sha256, self.problem.wasm) != self._loop_count(m.sha256, m.wasm):
+            odds *= LOOP_SHAPE_ODDS
+        return odds
+
+    def _loop_count(self, key: str, wasm: bytes) -> int | None:
+        if key not in self._loops:
+            if len(self._loops) > SEEN_CAP // 100:
+                self._loops.clear()
+            self._loops[key] = loop_count(wasm, self.problem.function)
+        return self._loops[key]
 
     def promote(self, force: bool = False) -> None:
         """Make the best training-correct specimen champion if it passes the gate.

@@ -46,6 +46,7 @@ MAX_CANDIDATES = 600  # relation candidates per function pair; more (a huge fram
 TRACES = 4            # concrete runs that filter the candidates before the solver sees them
 MAX_VISITS = 160      # loop header visits followed per run and side
 MAX_OWN_BYTES = 256   # frame bytes a side may keep apart (each is a variable at every loop header)
+HOUDINI_QUERY_S = 1.0  # per query while the relations are refined (the final checks get the full limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +314,8 @@ def frame_lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, va
                       b.cmp("ule", b.const(sp0, 32), addr))
                 for addr, n, live in oa.accesses if not addr.is_const]
 
-    def solver_with(kept: list[Relation]) -> Portfolio:
-        s = Portfolio(solver, timeout_s)
+    def solver_with(kept: list[Relation], limit_s: float = timeout_s) -> Portfolio:
+        s = Portfolio(solver, limit_s)
         for f in contract:
             s.add(f)
         for bounds, points in ((bounds_a, ca.points), (bounds_v, cv.points)):
@@ -337,7 +338,7 @@ def frame_lockstep(ma: Module, mb: Module, fa: int, fb: int, original: bytes, va
         breaks = [(r, t) for r, t in breaks if t is not b.false]
         if not breaks:
             break
-        s = solver_with(kept)
+        s = solver_with(kept, min(timeout_s, HOUDINI_QUERY_S))  # a guess to refine: short queries
         status = s.check([b.or_(*(t for _, t in breaks))])
         spent += s.seconds
         if status == "unsat":

@@ -40,13 +40,13 @@ from ..errors import WasmError
 from .ir import Body, Instr
 from .module import FUNC, ConstExpr, Module
 from .opcodes import OPCODES
-from .decode import MAX_LOCALS
+from .decode import MAX_LOCALS, decode
 from .reader import read_u32
 from .types import (
     BOT, EMPTY_BLOCK, EXTERNREF, F32, F64, FUNCREF, I32, I64, V128, VALTYPES, FuncType, ValType,
 )
 
-__all__ = ["InstrInfo", "analyze", "validate", "block_ends", "else_of", "MAX_PAGES"]
+__all__ = ["InstrInfo", "analyze", "validate", "block_ends", "else_of", "loop_count", "MAX_PAGES"]
 
 MAX_PAGES = 65536
 
@@ -77,6 +77,20 @@ def block_ends(instrs: tuple[Instr, ...] | list[Instr]) -> dict[int, int]:
         elif op == 0x0B and open_:
             out[open_.pop()] = i
     return out
+
+
+def loop_count(wasm: bytes, function: str) -> int | None:
+    """How many `loop` instructions the exported function's body holds (None: not decodable, no such
+    export, an imported or opaque body): whether two versions' loops can pair up."""
+    try:
+        m = decode(bytes(wasm))
+    except WasmError:
+        return None
+    f = m.export_func(function)
+    if f is None or f < m.num_imported_funcs:
+        return None
+    instrs = m.bodies[f - m.num_imported_funcs].instrs
+    return None if instrs is None else sum(1 for ins in instrs if ins.op == 0x03)
 
 
 def else_of(instrs: tuple[Instr, ...] | list[Instr]) -> dict[int, int]:
