@@ -7,20 +7,26 @@ the same quantity lives in a memory slot on one side and in a local on the other
 part. `frame_lockstep` proves such pairs for every iteration count, as `lockstep` does, with the
 "equal header states" hypothesis replaced by relations between the two states:
 
-* memory outside the original's frame `[sp0 - frame, sp0)` is equal (the header memory is one array,
-  the variant's frame bytes its own variables on top of it);
+* memory outside the frames is equal (the header memory is one array; the variant's frame bytes, the
+  original's frame `[sp0 - frame, sp0)` and any fixed slots it moved elsewhere in the free stack, are its
+  own variables on top of it);
 * candidate relations, per loop: a local of one side equal to a local of the other, a local (or its low
-  bytes) equal to a slot of the other side's frame, a frame byte equal on both sides.
+  bytes) equal to a slot of the other side's frame, a slot holding what it held when the loop was
+  entered, a frame byte equal on both sides, a moved slot equal to the original's.
 
-The candidates are kept only while the solver shows them inductive (Houdini): they hold on entering
+The candidates are first filtered on a few concrete runs of both cut translations (`_Tracer`: each header
+state bound to the cut's variables, the body's terms evaluated from there), then kept only while the
+solver shows them inductive (Houdini): they hold on entering
 every loop, and every back edge keeps them from any header state that satisfies them; a model that
 breaks some drops exactly those, and the rest are checked again. Then, from every header state the
 surviving relations allow, both versions must reach each loop and back edge under the same conditions
 with equal memory outside the frame, equal globals and loop parameters, and end the call alike (same
 trap, results and globals, memory equal outside the free shadow stack, which is dead once it returns).
 The stack pointer is held at its initial value, which the original restores (checked), as in
-`jeet.prove.equivalence`. The relations are guessed, so failing to find them is "not shown", never a
-difference.
+`jeet.prove.equivalence`, and the ABI's contract is assumed: the caller keeps no data in the free shadow
+stack, so the original's accesses at computed addresses lie outside it (sound only because the original
+reaches its frame at fixed slots alone: `abi.frame_slots` is None otherwise, and it calls nothing). The
+relations are guessed, so failing to find them is "not shown", never a difference.
 """
 
 from __future__ import annotations
@@ -53,8 +59,9 @@ HOUDINI_QUERY_S = 1.0  # per query while the relations are refined (the final ch
 class Relation:
     """A candidate relation between the two versions' states at one loop header: `kind` is "locals"
     (original local i = variant local j), "slot" (a local's low `n` bytes = the other side's `n`-byte
-    slot at `addr`), "byte" (a frame byte equal on both sides) or "kept" (one side's slot holds what it
-    held when the loop was entered: an outer loop's variable, seen from an inner one)."""
+    slot at `addr`), "byte" (a frame byte equal on both sides), "kept" (one side's slot holds what it
+    held when the loop was entered: an outer loop's variable, seen from an inner one) or "moved" (the
+    original's slot equals the variant's slot elsewhere)."""
 
     loop: int
     kind: str
