@@ -39,6 +39,7 @@ from typing import Callable
 
 from ..errors import Unprovable, WasmError
 from ..wasm import Module, abi
+from ..wasm.analysis import block_ends
 from .lockstep import DOUBT, HOUDINI_ROUNDS, LockstepProof, Side, invariants_of
 from .evaluate import Evaluator
 from .memory import Access, load
@@ -150,12 +151,7 @@ def _candidates(a: Side, v: Side, pa, pv, k: int, slots: list[tuple[int, int]], 
 
 def _nesting(side: Side, points: list) -> list[int | None]:
     """For each cut point, the index of the cut point of the innermost loop around it (None: outermost)."""
-    ends, open_ = {}, []
-    for k, ins in enumerate(side.instrs):
-        if ins.op in (0x02, 0x03, 0x04):
-            open_.append(k)
-        elif ins.op == 0x0B and open_:
-            ends[open_.pop()] = k
+    ends = block_ends(side.instrs)
     where = {p.at: n for n, p in enumerate(points)}
     return [max((where[q.at] for q in points if q.at < p.at < ends.get(q.at, -1)), default=None) for p in points]
 
