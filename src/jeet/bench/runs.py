@@ -1,6 +1,7 @@
 """One evolve run of a kernel from one starting point, and the figures the bench reads from it.
 
-The run is the Evolution API as `jeet evolve` uses it. The bench reads what the result offers
+The run is the Evolution API as `jeet evolve` uses it, in a fresh process of its own as `jeet evolve` has
+(so its memory is the run's, not what the bench itself holds after timing and earlier runs). The bench reads what the result offers
 (evaluations, held-out evidence, and, once the loop carries them, `improved`, `time_ratio`,
 `distinct_candidates` and the time spent timing) and measures the rest itself: distinct evaluated
 candidates by content hash at the evaluator, and the peak resident memory of jeet and its workers.
@@ -8,9 +9,10 @@ candidates by content hash at the evaluator, and the peak resident memory of jee
 
 from __future__ import annotations
 
-import gc
+import multiprocessing
 import random
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,6 @@ import psutil
 from ..evolve import EvolveConfig, Evolution, Problem, load_problem
 from ..evolve.result import summarize
 from ..kernels import Kernel
-from ..memory import give_back
 from ..sandbox import Limits
 from .results import STARTS
 
@@ -116,11 +117,15 @@ def load_start(k: Kernel, start: str, seed: int, limits: Limits, cfg: EvolveConf
 
 
 def evolve_from(k: Kernel, start: str, budget_s: float, seed: int, workers: int) -> StartRun:
-    """Evolve kernel `k` from `start` for `budget_s` seconds on `workers` processes."""
+    """Evolve kernel `k` from `start` for `budget_s` seconds on `workers` processes, in a fresh process."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+        return fresh.submit(evolve_here, k, start, budget_s, seed, workers).result()
+
+
+def evolve_here(k: Kernel, start: str, budget_s: float, seed: int, workers: int) -> StartRun:
+    """`evolve_from` in this process (its memory figure then includes whatever this process holds)."""
     cfg = EvolveConfig(budget_s=budget_s, generations=None, stagnation=None, seed=seed, workers=workers)
     problem = load_start(k, start, seed, Limits(), cfg)
-    gc.collect()  # what earlier runs left in this process is not this run's memory (`jeet evolve` starts fresh)
-    give_back()
     rss = RssProbe()
     t0 = time.monotonic()
     with Evolution(problem, cfg) as evo:
