@@ -18,6 +18,7 @@ from jeet.evolve.race import NativeTimeRace, decide_output, final_judgement, pro
 from jeet.kernels import get_kernel
 from jeet.oracle import Case
 from jeet.timing import FEATURES
+from jeet.wasm import decode
 
 FEATURES_INDEX = {name: i for i, name in enumerate(FEATURES)}
 
@@ -204,3 +205,35 @@ def test_a_run_interrupted_during_a_race_resumes_from_its_checkpoint(tmp_path: P
             evo.run()  # steps to the end and finishes (the final check and do no harm)
             assert evo.state.generation == 20 and evo.champion_evidence.failures == 0
             assert evo.improved is not None and evo.race.races >= 1
+
+
+CLAMP_BRANCHY = """(module (func (export "clamp") (param i32 i32 i32) (result i32)
+  block
+    local.get 0 local.get 1 i32.lt_s
+    if local.get 1 local.set 0 br 1 end
+    local.get 0 local.get 2 i32.gt_s
+    if local.get 2 local.set 0 end
+  end
+  local.get 0))"""
+
+
+def test_a_branchy_champion_races_its_branch_free_form_whatever_the_predictor_says(tmp_path) -> None:
+    """The predictor cannot see mispredictions, so the select form of a branchy champion is offered to the
+    race even with a lower predicted fitness; once it has lost to that champion it is not offered again."""
+    path = tmp_path / "clamp.wasm"
+    path.write_bytes(wasmtime.wat2wasm(CLAMP_BRANCHY))
+    problem = load_problem(path, "clamp", seed=1)
+    cfg = EvolveConfig(population=8, generations=1, budget_s=None, workers=1, use_wasm_opt=False, prove=False)
+    with Evolution(problem, cfg) as evo:
+        evo.start()
+        alt = evo._branch_free_contender(evo.champion)
+        assert alt is not None and alt.operator == "if_convert" and alt.evaluation.correct
+        body = [i.name for i in decode(alt.wasm).bodies[0].instrs]
+        assert "if" not in body and body.count("select") == 2
+        evo.race._lost.add((evo.champion.sha256, alt.sha256))
+        assert evo._branch_free_contender(evo.champion) is None
+    k = get_kernel("popcount")
+    problem = load_problem(k.wasm_path("O2opt"), k.function, seed=1)
+    with Evolution(problem, cfg) as evo:  # nothing to convert
+        evo.start()
+        assert evo._branch_free_contender(evo.champion) is None

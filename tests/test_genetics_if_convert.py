@@ -8,7 +8,8 @@ import pytest
 from genetics_support import assert_becomes, assert_same_behaviour, random_args, wat
 
 from jeet.genetics import Genome
-from jeet.genetics.if_convert import IfConvert
+from jeet.genetics.if_convert import IfConvert, branch_free
+from jeet.wasm import decode
 from jeet.genetics.select_to_if import SelectToIf
 
 IC = IfConvert()
@@ -67,8 +68,37 @@ O0_ONE_ARM_AFTER = """(module (func (export "f") (param i32 i32) (result i32) (l
   local.get 0 local.get 1 local.get 3 select local.set 0
   local.get 0))"""
 
+# wasm-opt's early exit: `if (x < lo) x = lo; else if ... ` with the first arm leaving the block
+EARLY_EXIT = """(module (func (export "f") (param i32 i32) (result i32)
+  block
+    local.get 0 local.get 1 i32.lt_s
+    if local.get 1 local.set 0 br 1 end
+    local.get 0 i32.const 100 i32.add local.set 0
+  end
+  local.get 0))"""
+
+EARLY_EXIT_AFTER = """(module (func (export "f") (param i32 i32) (result i32) (local i32)
+  local.get 0 local.get 1 i32.lt_s local.set 2
+  local.get 1 local.get 0 i32.const 100 i32.add local.get 2 select local.set 0
+  local.get 0))"""
+
+# wasm-opt's chain of early returns, `return x > 0 ? 1 : x ? -1 : 0`: its last link becomes a select, in place
+VALUE_CHAIN = """(module (func (export "f") (param i32 i32) (result i32)
+  block (result i32)
+    i32.const 1 local.get 0 i32.const 0 i32.gt_s br_if 0 drop
+    i32.const -1 local.get 0 br_if 0 drop
+    local.get 0
+  end))"""
+
+VALUE_CHAIN_AFTER = """(module (func (export "f") (param i32 i32) (result i32) (local i32)
+  block (result i32)
+    i32.const 1 local.get 0 i32.const 0 i32.gt_s br_if 0 drop
+    i32.const -1 local.get 0 local.set 2 local.get 0 local.get 2 select
+  end))"""
+
 DIAMONDS = {"value": (VALUE_DIAMOND, VALUE_DIAMOND_AFTER), "one-armed if": (ASSIGNMENT, ASSIGNMENT_AFTER),
-            "O0 diamond": (O0_DIAMOND, O0_DIAMOND_AFTER), "O0 one-armed": (O0_ONE_ARM, O0_ONE_ARM_AFTER)}
+            "O0 diamond": (O0_DIAMOND, O0_DIAMOND_AFTER), "O0 one-armed": (O0_ONE_ARM, O0_ONE_ARM_AFTER),
+            "early exit": (EARLY_EXIT, EARLY_EXIT_AFTER), "value chain": (VALUE_CHAIN, VALUE_CHAIN_AFTER)}
 
 
 @pytest.mark.parametrize("shape", DIAMONDS)
@@ -138,3 +168,28 @@ def test_if_convert_then_select_to_if_keeps_the_meaning(sandbox):
     back = SI.apply(random.Random(0), [once])
     assert back is not None
     assert_same_behaviour(sandbox, g.wasm, back.wasm, random_args(random.Random(3), (32, 32), 200))
+
+
+def test_branch_free_turns_a_whole_chain_of_early_returns_into_selects(sandbox):
+    """Innermost link first, until no diamond is left: no branch remains, and it computes the same."""
+    g = branch_free(Genome.from_bytes(wat(VALUE_CHAIN), "f"))
+    assert g is not None
+    names = [i.name for i in decode(g.wasm).bodies[0].instrs]
+    assert "br_if" not in names and names.count("select") == 2
+    assert_same_behaviour(sandbox, wat(VALUE_CHAIN), g.wasm, random_args(random.Random(4), (32, 32), 300)
+                          + [(0, 0), (1, 0), (-1 & 0xFFFFFFFF, 0)])
+    assert branch_free(g) is None  # nothing left to convert
+
+
+@pytest.mark.parametrize("text", [
+    # the early exit's arm may trap: after the rewrite it would run on both paths
+    EARLY_EXIT.replace("local.get 1 local.set 0 br 1", "local.get 1 local.get 0 i32.div_s local.set 0 br 1"),
+    # the link's value is computed by a call (an effect)
+    """(module (func $g (result i32) i32.const 1) (func (export "f") (param i32 i32) (result i32)
+      block (result i32) call $g local.get 0 br_if 0 drop local.get 1 end))""",
+    # the br_if leaves an outer block: it is no link of the block it sits in
+    """(module (func (export "f") (param i32 i32) (result i32)
+      block (result i32) block (result i32) i32.const 1 local.get 0 br_if 1 drop local.get 1 end end))""",
+])
+def test_shapes_that_stay_branches(text):
+    assert_becomes(IC, 0, text, None)

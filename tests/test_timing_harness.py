@@ -34,7 +34,7 @@ FIRST_BYTE = bytes(wasmtime.wat2wasm("""
 def run_harness(wasm: bytes, function: str, cases: list[Case], reps: int) -> int:
     h = build_harness(wasm, function, cases)
     with Clock() as clock:
-        return clock.load(h).run(reps)[1]
+        return clock.load(h)[0].run(reps)[1]
 
 
 def sandbox_results(sandbox, wasm: bytes, function: str, cases: list[Case]) -> list[tuple[int, ...]]:

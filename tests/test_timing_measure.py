@@ -14,7 +14,7 @@ from jeet.kernels import get_kernel
 from jeet.oracle import Case, load_tests
 from jeet.timing import (TimingError, UntimeableError, judge, measure, pausing, pick_cases, ratio, suspended)
 
-QUICK = dict(min_time_s=0.0, min_rounds=5, sample_s=0.0005)
+QUICK = dict(min_time_s=0.0, min_rounds=5, sample_s=0.0005, layouts=1)
 
 POPCNT = bytes(wasmtime.wat2wasm('(module (func (export "f") (param i32) (result i32) (i32.popcnt (local.get 0))))'))
 LOOP = bytes(wasmtime.wat2wasm("""
@@ -142,3 +142,12 @@ def test_the_clock_can_be_the_wall_clock_and_nothing_else() -> None:
     assert measure([POPCNT], "f", CASES, **QUICK).method["clock"] == "calling thread's CPU time"
     with pytest.raises(TimingError, match="clock"):
         measure([POPCNT], "f", CASES, clock="sundial", **QUICK)
+
+
+def test_each_variant_is_placed_several_times_and_every_copy_timed_alike() -> None:
+    k, cases = kernel_cases("popcount", 16)
+    report = measure([k.wasm("O2opt")], k.function, cases, seed=1, min_time_s=0.0, min_rounds=5,
+                     sample_s=0.0005, layouts=4)
+    assert report.layouts == 4 and report.rounds == 8  # whole cycles of 4 copies, at least two
+    assert len(report.variants[0].samples_ns) == 8 and report.ns_per_call(0) > 0
+    assert "4 placed copies" in report.method["layouts"] and report.to_dict()["layouts"] == 4

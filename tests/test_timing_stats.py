@@ -121,3 +121,49 @@ def test_an_a_a_control_that_disagrees_with_the_baseline_raises_the_margin() -> 
     j = judge_report(fair, 0, 2, control=1)
     assert j.improved and j.margin == pytest.approx(0.03, abs=0.02)
     assert j.to_dict(samples=False)["control_ratio"]["estimate"] == pytest.approx(1.0, abs=0.02)
+
+
+def placed(rng: np.random.Generator, layouts: int, per_layout: int, ns: list[float], empty_ns: float = 2.5) -> TimingReport:
+    """A report of `layouts` placed copies per variant (round r on copy r mod layouts), each copy of each
+    variant (and of the empty function) placed at random: 8 % spread, and a fifth of the copies in a slow
+    mode 1.3 times the fast one (about what clamp's copies show on the shared machine), with 2 % noise
+    per sample."""
+    rounds = layouts * per_layout
+
+    def samples(true_ns: float) -> tuple[float, ...]:
+        mode = rng.lognormal(0, 0.08, layouts) * np.where(rng.random(layouts) < 0.2, 1.3, 1.0)
+        gross = (true_ns + empty_ns) * mode[np.arange(rounds) % layouts]
+        return tuple(float(v) for v in gross * rng.lognormal(0, 0.02, rounds))
+
+    variants = tuple(VariantTiming("ok", samples(t), 100, 0) for t in ns)
+    return TimingReport("f", 64, int(rng.integers(1 << 31)), variants, VariantTiming("ok", samples(0.0), 1000, 0),
+                        rounds, 1.0, layouts=layouts)
+
+
+def test_identical_code_placed_at_random_is_not_faster() -> None:
+    """Identical copies whose placements differ: the interval, which resamples copies, covers 1 about as
+    often as it says, and with the A/A control (as `judge` times it) a tie never wins."""
+    rng = np.random.default_rng(11)
+    covered = wins = 0
+    for _ in range(200):
+        report = placed(rng, 16, 3, [3.0, 3.0, 3.0])
+        r = ratio(report, 2, 0, resamples=1000)
+        covered += r.ci_low <= 1.0 <= r.ci_high
+        wins += judge_report(report, 0, 2, control=1, resamples=1000).improved
+    assert covered >= 0.85 * 200 and wins == 0
+
+
+def test_a_faster_variant_is_seen_through_the_placements() -> None:
+    """Twice as fast net (3 ns a call against 1.5, on a harness costing 2.5), every copy placed at random:
+    judged faster, against the control too."""
+    rng = np.random.default_rng(12)
+    wins = sum(judge_report(placed(rng, 16, 3, [3.0, 3.0, 1.5]), 0, 2, control=1, resamples=1000).improved
+               for _ in range(50))
+    assert wins >= 40
+
+
+def test_one_copy_reduces_to_the_median_and_a_round_bootstrap() -> None:
+    a, b, e = [10.0, 11.0, 9.5, 10.2], [20.0, 19.0, 21.0, 20.5], [1.0, 1.1, 0.9, 1.0]
+    assert net_median(a, e, 1) == pytest.approx(10.1 - 1.0)
+    two = net_median(a, e, 2)  # copies: rounds 0, 2 -> 9.75; rounds 1, 3 -> 10.6; empty 0.95 and 1.05
+    assert two == pytest.approx((9.75 + 10.6) / 2 - 1.0)

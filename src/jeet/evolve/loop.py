@@ -18,7 +18,8 @@ from typing import Callable, Mapping
 
 from ..errors import JeetError
 from ..fitness import Measurement, hypervolume
-from ..genetics import OperatorLedger
+from ..genetics import Genome, OperatorLedger
+from ..genetics.if_convert import branch_free
 from ..oracle import Case, Oracle
 from ..sandbox import Sandbox
 from ..store import Store
@@ -94,6 +95,7 @@ class Evolution:
         self._tallied: set[str] = set()  # offered members whose proof answer is counted in _proof_tally
         self._proof_tally: dict[str, tuple[int, int]] = {}  # operator -> (accepted, answered)
         self._loops: dict[str, int | None] = {}  # sha256 -> loops in the function (None: undecodable)
+        self._branch_free: dict[str, Member | None] = {}  # champion sha256 -> its branch-free form (None: none)
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
@@ -480,8 +482,11 @@ class Evolution:
         champ = self.champion
         if self.proof is not None:
             self.proof.next_round()
-        contenders = takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
-                               self._contenders())
+        contenders = list(takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
+                                    self._contenders()))
+        alternative = self._branch_free_contender(champ)
+        if alternative is not None and all(m.sha256 != alternative.sha256 for m in contenders):
+            contenders.insert(0, alternative)
         promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
         for v in promotion.rejected:  # condemned: never adopt it (the gate blacklisted it)
             if v.rejection.blacklist:
@@ -495,6 +500,37 @@ class Evolution:
         if any(v.rejection.counterexample is not None for v in promotion.rejected):
             self._retrain()  # the gate taught the search the case it got wrong
         self.state.stagnant = 0 if promotion.champion is not None else self.state.stagnant + 1
+
+    def _branch_free_contender(self, champ: Member) -> Member | None:
+        """The champion with its small branch diamonds as selects, offered to every race until it has raced
+        the champion, whatever its predicted fitness: the predictor prices a branch by how often it runs,
+        not by how often it is mispredicted, so only the machine can say which form is faster. None when
+        there is no race, no diamond, or the form is wrong, rejected or has already lost to this champion."""
+        if self.race is None:
+            return None
+        if champ.sha256 not in self._branch_free:
+            if len(self._branch_free) > OFFERED_CAP:
+                self._branch_free.clear()
+            self._branch_free[champ.sha256] = self._measure_branch_free(champ)
+        alt = self._branch_free[champ.sha256]
+        if alt is None or alt.sha256 in self.gate.blacklist or self.race.lost(champ.sha256, alt.sha256):
+            return None
+        if self.proof is not None and self.proof.answer(alt.sha256) is not None and not self.proof.accepted(alt.sha256):
+            return None
+        return alt
+
+    def _measure_branch_free(self, champ: Member) -> Member | None:
+        p = self.problem
+        try:
+            form = branch_free(Genome.from_bytes(champ.wasm, p.function))
+        except JeetError:
+            return None
+        if form is None:
+            return None
+        ev = evaluate_candidate(self.sandbox, p.function, form.wasm, self.training_oracle(), self.baseline,
+                                costs=self.costs)
+        return Member(sha256(form.wasm), form.wasm, ev, (champ.sha256,), "if_convert", self.state.generation) \
+            if ev.correct else None
 
     def _credit_native_win(self, champion: Member) -> None:
         """A race made `champion` champion: its operator gets the measured ratio (what it did in native time)."""
@@ -517,6 +553,7 @@ class Evolution:
                 self.gate.blacklist.add(r.sha256, r.evaluation.status.value)
         self.population = self.algorithm.rank(keep)
         self.algorithm.forget_archive()
+        self._branch_free.clear()  # measured on the old training set
         champ = next((m for m in self.population if m.sha256 == self.champion.sha256), None)
         self.champion = champ or original
         self._best_seen = max(m.fitness for m in self.population)

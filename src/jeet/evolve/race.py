@@ -70,9 +70,13 @@ class NativeTimeRace:
         """Whether a race would run now (the gate then checks every contender it wants, see `Selector`)."""
         return self.within_budget()
 
+    def lost(self, incumbent: Hashable, contender: Hashable) -> bool:
+        """Whether `contender` already raced `incumbent` and lost."""
+        return (incumbent, contender) in self._lost
+
     def choose(self, incumbent: Candidate, accepted: Sequence[Candidate]) -> Candidate:
         self.last_winner = None
-        fresh = [c for c in accepted if c.key != incumbent.key and (incumbent.key, c.key) not in self._lost]
+        fresh = [c for c in accepted if c.key != incumbent.key and not self.lost(incumbent.key, c.key)]
         if not fresh:
             return incumbent
         if not self.within_budget():

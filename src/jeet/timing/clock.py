@@ -63,20 +63,27 @@ class Clock:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def load(self, harness: Harness, index: int | None = None) -> "Timed":
-        """Compile and instantiate a harness in its own store; UntimeableError("invalid") if it cannot."""
+    def load(self, harness: Harness, index: int | None = None, copies: int = 1) -> list["Timed"]:
+        """Compile a harness once and place `copies` instances of it, each from its own copy of the
+        compiled code (deserialized afresh, so code and data sit at addresses of their own) in its own
+        store; UntimeableError("invalid") if it cannot be compiled, ("trap") if it traps while starting."""
         try:
             module = wasmtime.Module(self.engine, harness.wasm)
-            store = wasmtime.Store(self.engine)
-            store.set_epoch_deadline(self.ticks)
-            instance = wasmtime.Instance(store, module, [])
-            func = instance.exports(store)[harness.export]
+            image = module.serialize() if copies > 1 else None
+            placed = []
+            for n in range(copies):
+                if n:
+                    module = wasmtime.Module.deserialize(self.engine, image)
+                store = wasmtime.Store(self.engine)
+                store.set_epoch_deadline(self.ticks)
+                instance = wasmtime.Instance(store, module, [])
+                placed.append(Timed(self, store, instance.exports(store)[harness.export], index))
         except wasmtime.Trap as exc:
             raise UntimeableError(f"the module traps while starting: {_trap_reason(exc)}", index, "trap") from None
         except Exception as exc:  # WasmtimeError for invalid modules, imports it cannot satisfy
             raise UntimeableError(f"the module cannot be run natively: {_first_line(exc)}", index,
                                   "invalid") from None
-        return Timed(self, store, func, index)
+        return placed
 
 
 class Timed:

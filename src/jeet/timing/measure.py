@@ -35,6 +35,7 @@ from .harness import build_harness, empty_variant, timing_cases
 from .report import OK, TimingReport, VariantTiming
 
 MAX_REPS = 10_000_000
+LAYOUTS = 16  # placed copies of each variant (see the module docstring)
 
 
 def pick_cases(cases: Sequence[Case], max_cases: int) -> tuple[Case, ...]:
@@ -63,17 +64,17 @@ def _calibrate(timed: Timed, sample_ns: float) -> tuple[int, int]:
 
 def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, seed: int = 0,
             min_time_s: float = 0.5, sample_s: float = 0.002, min_rounds: int = 15, max_rounds: int = 1000,
-            max_cases: int = 256, deadline_s: float = 2.0, clock: str = "thread", layouts: int = 3,
+            max_cases: int = 256, deadline_s: float = 2.0, clock: str = "thread", layouts: int = LAYOUTS,
             quiet: ContextManager | None = None) -> TimingReport:
     """Native ns per call of each variant of `function` on `cases` (see the module docstring).
 
     `cases` are the oracle's (held-out) cases, memory blocks included; trap cases are skipped.
     `seed` fixes the order of each round and the bootstrap of `ratio`. `clock` is "thread" (this
     thread's CPU time, the default: robust to other processes on the core) or "wall". `layouts`
-    compiles each variant that many times, so its code and data sit at several addresses, and times
-    a randomly chosen copy each round: whatever bias comes with one placement (aliasing in branch
-    predictors and caches) is spread over the rounds as noise the interval sees, instead of sticking
-    to one variant. `quiet` is entered for the whole measurement, to pause the caller's evaluation
+    places each variant that many times, so its code and data sit at several addresses, and round r
+    times copy r mod layouts: whatever bias comes with one placement (aliasing in branch predictors and
+    caches) becomes variance the interval sees, instead of sticking to one variant; rounds go on to a
+    whole number of cycles, at least two. `quiet` is entered for the whole measurement, to pause the caller's evaluation
     workers (see `jeet.timing.quiet`)."""
     if not variants:
         raise TimingError("nothing to time: no variants given")
@@ -101,7 +102,7 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
         sinks: dict[int, int] = {}
         for i, h in [(-1, empty), *harnesses.items()]:
             try:
-                timed[i] = [engine_clock.load(h, i) for _ in range(layouts)]
+                timed[i] = engine_clock.load(h, i, layouts)
                 reps[i], sinks[i] = _calibrate(timed[i][0], sample_s * 1e9)
                 for other in timed[i][1:]:
                     other.run(1)  # warm each copy once, and check it runs
@@ -111,7 +112,7 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
                 timed.pop(i, None)
                 results[i] = VariantTiming(exc.status, message=str(exc))
         samples = _rounds(timed, reps, len(chosen), results, np.random.default_rng(seed),
-                          min_time_s, min_rounds, max_rounds)
+                          min_time_s, max(min_rounds, 2 * layouts), max(max_rounds, 2 * layouts), layouts)
     seconds = time.perf_counter() - t0
     for i in timed:
         if i >= 0 and results[i] is None:
@@ -123,31 +124,33 @@ def measure(variants: Sequence[bytes], function: str, cases: Sequence[Case], *, 
         "harness": "call loop inside wasm over the cases, memory blocks copied in before each call, "
                    "results summed into a returned sink",
         "interleaving": "round-robin, order shuffled every round",
-        "layouts": f"{layouts} compiled copies per variant, one drawn at random each round",
+        "layouts": f"{layouts} placed copies per variant (one compilation, deserialized afresh), copy r mod "
+                   f"{layouts} timed in round r",
         "subtracted": "median of an empty function of the same signature in the same harness",
         "sample_s": sample_s, "cases": len(chosen), "rounds": rounds,
         "reps": {("empty" if i < 0 else str(i)): r for i, r in reps.items() if i in timed},
-        "statistic": "median per variant; ratio interval by paired bootstrap over rounds",
+        "statistic": "per variant the mean over its copies of each copy's median; ratio interval by a paired "
+                     "bootstrap over copies, then rounds within each copy",
     }
     return TimingReport(function, len(chosen), seed, tuple(results),  # type: ignore[arg-type]
                         VariantTiming(OK, tuple(samples[-1]), reps[-1], sinks[-1]), rounds, round(seconds, 4),
-                        method)
+                        method, layouts)
 
 
 def _rounds(timed: dict[int, list[Timed]], reps: dict[int, int], ncases: int, results: list, rng: np.random.Generator,
-            min_time_s: float, min_rounds: int, max_rounds: int) -> dict[int, list[float]]:
+            min_time_s: float, min_rounds: int, max_rounds: int, layouts: int) -> dict[int, list[float]]:
     samples: dict[int, list[float]] = {i: [] for i in timed}
     gc_enabled = gc.isenabled()
     gc.disable()  # a collection inside a sample would land on one variant only
     try:
         start, rounds = time.perf_counter(), 0
-        while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < min_time_s):
+        while rounds < max_rounds and (rounds < min_rounds or rounds % layouts
+                                       or time.perf_counter() - start < min_time_s):
             order = list(timed)
             for j in rng.permutation(len(order)):
                 i = order[j]
                 try:
-                    copies = timed[i]
-                    elapsed, _ = copies[int(rng.integers(len(copies)))].run(reps[i])
+                    elapsed, _ = timed[i][rounds % layouts].run(reps[i])
                 except UntimeableError as exc:
                     if i == -1:
                         raise TimingError(f"the empty function stopped running ({exc})") from None

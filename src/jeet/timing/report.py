@@ -41,9 +41,10 @@ class VariantTiming:
 class TimingReport:
     """Interleaved timings of several variants of one function and of the empty function.
 
-    `ns_per_call(i)` is variant i's median net of the empty function's median: the time the function
-    itself takes per call, averaged over the cases. `method` records how it was measured (engine,
-    cases, rounds, repetitions, ...) for evidence files."""
+    `ns_per_call(i)` is variant i's median net of the empty function's median (with several `layouts`,
+    the mean over copies of each copy's median, see `jeet.timing.stats`): the time the function itself
+    takes per call, averaged over the cases. `method` records how it was measured (engine, cases,
+    rounds, repetitions, ...) for evidence files."""
 
     function: str
     cases: int
@@ -53,6 +54,7 @@ class TimingReport:
     rounds: int
     seconds: float
     method: dict = field(default_factory=dict)
+    layouts: int = 1  # round r timed every variant's copy r mod layouts
 
     def variant(self, i: int) -> VariantTiming:
         """Variant i; UntimeableError when it could not be timed."""
@@ -63,7 +65,7 @@ class TimingReport:
         return v
 
     def ns_per_call(self, i: int) -> float:
-        return net_median(self.variant(i).samples_ns, self.empty.samples_ns)
+        return net_median(self.variant(i).samples_ns, self.empty.samples_ns, self.layouts)
 
     def ranking(self) -> list[int]:
         """Indices of the timeable variants, fastest first (by ns per call): a race's standings."""
@@ -84,6 +86,7 @@ class TimingReport:
             return d
 
         return {"function": self.function, "cases": self.cases, "seed": self.seed, "rounds": self.rounds,
+                "layouts": self.layouts,
                 "seconds": self.seconds, "method": self.method, "agree": self.agree,
                 "empty": one(self.empty, None),
                 "variants": [one(v, self.ns_per_call(i) if v.ok else None) for i, v in enumerate(self.variants)]}
@@ -96,5 +99,5 @@ def ratio(report: TimingReport, a: int, b: int, *, confidence: float = 0.95, res
     UntimeableError when either variant could not be timed."""
     va, vb = report.variant(a), report.variant(b)
     rng = np.random.default_rng([report.seed & 0xFFFFFFFF, a, b])
-    return bootstrap_ratio(va.samples_ns, vb.samples_ns, report.empty.samples_ns, confidence=confidence,
-                           resamples=resamples, rng=rng)
+    return bootstrap_ratio(va.samples_ns, vb.samples_ns, report.empty.samples_ns, layouts=report.layouts,
+                           confidence=confidence, resamples=resamples, rng=rng)
