@@ -162,8 +162,10 @@ def test_a_faster_variant_is_seen_through_the_placements() -> None:
     assert wins >= 40
 
 
-def test_one_copy_reduces_to_the_median_and_a_round_bootstrap() -> None:
+def test_one_copy_is_the_median_and_several_copies_average_their_medians() -> None:
     a, b, e = [10.0, 11.0, 9.5, 10.2], [20.0, 19.0, 21.0, 20.5], [1.0, 1.1, 0.9, 1.0]
     assert net_median(a, e, 1) == pytest.approx(10.1 - 1.0)
     two = net_median(a, e, 2)  # copies: rounds 0, 2 -> 9.75; rounds 1, 3 -> 10.6; empty 0.95 and 1.05
     assert two == pytest.approx((9.75 + 10.6) / 2 - 1.0)
+    r = bootstrap_ratio(a, b, e, layouts=2, rng=np.random.default_rng(1))
+    assert r.estimate == pytest.approx(two / ((20.5 + 19.75) / 2 - 1.0)) and r.ci_low <= r.estimate <= r.ci_high
