@@ -1,10 +1,11 @@
 """One evolve run of a kernel from one starting point, and the figures the bench reads from it.
 
-The run is the Evolution API as `jeet evolve` uses it, in a fresh process of its own as `jeet evolve` has
-(so its memory is the run's, not what the bench itself holds after timing and earlier runs). The bench reads what the result offers
-(evaluations, held-out evidence, and, once the loop carries them, `improved`, `time_ratio`,
-`distinct_candidates` and the time spent timing) and measures the rest itself: distinct evaluated
-candidates by content hash at the evaluator, and the peak resident memory of jeet and its workers.
+The run is the Evolution API as `jeet evolve` uses it, in a fresh process of its own as `jeet evolve`
+has (so its memory is the run's, not what the bench itself holds after timing and earlier runs). The
+bench reads what the result offers (evaluations, held-out evidence, and, once the loop carries them,
+`improved`, `time_ratio`, `distinct_candidates` and the time spent timing) and measures the rest
+itself: distinct evaluated candidates by content hash at the evaluator, and the peak resident memory
+of jeet and its workers.
 """
 
 from __future__ import annotations
