@@ -219,21 +219,22 @@ CLAMP_BRANCHY = """(module (func (export "clamp") (param i32 i32 i32) (result i3
 
 def test_a_branchy_champion_races_its_branch_free_form_whatever_the_predictor_says(tmp_path) -> None:
     """The predictor cannot see mispredictions, so the select form of a branchy champion is offered to the
-    race even with a lower predicted fitness; once it has lost to that champion it is not offered again."""
+    race even with a lower predicted fitness; once it has lost to that champion it is not offered again.
+    A champion with neither branches nor selects nor divisions has no form."""
     path = tmp_path / "clamp.wasm"
     path.write_bytes(wasmtime.wat2wasm(CLAMP_BRANCHY))
     problem = load_problem(path, "clamp", seed=1)
     cfg = EvolveConfig(population=8, generations=1, budget_s=None, workers=1, use_wasm_opt=False, prove=False)
     with Evolution(problem, cfg) as evo:
         evo.start()
-        alt = evo._branch_free_contender(evo.champion)
-        assert alt is not None and alt.operator == "if_convert" and alt.evaluation.correct
+        alt = evo._form_contenders(evo.champion)[0]
+        assert alt.operator == "if_convert" and alt.evaluation.correct
         body = [i.name for i in decode(alt.wasm).bodies[0].instrs]
         assert "if" not in body and body.count("select") == 2
         evo.race._lost.add((evo.champion.sha256, alt.sha256))
-        assert evo._branch_free_contender(evo.champion) is None
+        assert all(m.sha256 != alt.sha256 for m in evo._form_contenders(evo.champion))
     k = get_kernel("popcount")
     problem = load_problem(k.wasm_path("O2opt"), k.function, seed=1)
     with Evolution(problem, cfg) as evo:  # nothing to convert
         evo.start()
-        assert evo._branch_free_contender(evo.champion) is None
+        assert evo._form_contenders(evo.champion) == []

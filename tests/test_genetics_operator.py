@@ -15,7 +15,7 @@ from jeet.genetics.raw_xor import RawXor, xor_byte
 from jeet.wasm.ir import Body, Instr
 from jeet.wasm.opcodes import BY_NAME
 
-MACHINE = {"strength_reduce", "range_reduce", "if_convert", "select_to_if", "licm", "idiom_bits", "idiom_rotate", "unroll",
+MACHINE = {"strength_reduce", "range_reduce", "small_quotient", "if_convert", "select_to_if", "licm", "idiom_bits", "idiom_rotate", "unroll",
            "vectorize_bytes", "word_at_a_time", "closed_form", "bit_permute", "while_loop", "stoke"}
 STRUCTURAL = {"const_perturb", "opcode_swap", "delete_run", "copy_run", "swap_runs", "replace_expr",
               "promote_slot", "crossover_function", "crossover_splice"} | MACHINE

@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 from ..errors import JeetError
 from ..fitness import Measurement, hypervolume
 from ..genetics import Genome, OperatorLedger
-from ..genetics.if_convert import branch_free
+from ..genetics.forms import forms
 from ..oracle import Case, Oracle
 from ..sandbox import Sandbox
 from ..store import Store
@@ -95,7 +95,7 @@ class Evolution:
         self._tallied: set[str] = set()  # offered members whose proof answer is counted in _proof_tally
         self._proof_tally: dict[str, tuple[int, int]] = {}  # operator -> (accepted, answered)
         self._loops: dict[str, int | None] = {}  # sha256 -> loops in the function (None: undecodable)
-        self._branch_free: dict[str, Member | None] = {}  # champion sha256 -> its branch-free form (None: none)
+        self._forms: dict[str, list[Member]] = {}  # champion sha256 -> its correct forms (jeet.genetics.forms)
         self.gate.learned = self.state.extra_train
         self.gate.settle = self.pipeline.settle
         self.logbook = Logbook()
@@ -484,9 +484,8 @@ class Evolution:
             self.proof.next_round()
         contenders = list(takewhile(lambda m: m.fitness > champ.fitness and m.sha256 != champ.sha256,
                                     self._contenders()))
-        alternative = self._branch_free_contender(champ)
-        if alternative is not None and all(m.sha256 != alternative.sha256 for m in contenders):
-            contenders.insert(0, alternative)
+        offered = {m.sha256 for m in contenders}
+        contenders[:0] = [m for m in self._form_contenders(champ) if m.sha256 not in offered]
         promotion = self.gate.promote(_candidate(champ), (_candidate(m) for m in contenders))
         for v in promotion.rejected:  # condemned: never adopt it (the gate blacklisted it)
             if v.rejection.blacklist:
@@ -501,36 +500,40 @@ class Evolution:
             self._retrain()  # the gate taught the search the case it got wrong
         self.state.stagnant = 0 if promotion.champion is not None else self.state.stagnant + 1
 
-    def _branch_free_contender(self, champ: Member) -> Member | None:
-        """The champion with its small branch diamonds as selects, offered to every race until it has raced
-        the champion, whatever its predicted fitness: the predictor prices a branch by how often it runs,
-        not by how often it is mispredicted, so only the machine can say which form is faster. None when
-        there is no race, no diamond, or the form is wrong, rejected or has already lost to this champion."""
+    def _form_contenders(self, champ: Member) -> list[Member]:
+        """The champion's forms (its branches as selects, its selects as branches, its divisions behind
+        small-quotient tests, ...: `jeet.genetics.forms`), offered to every race until each has raced the
+        champion, whatever their predicted fitness: the predictor prices an instruction by how often it
+        runs, not by a misprediction or a divide skipped, so only the machine can say which form is faster.
+        Empty when there is no race; a form that is wrong, rejected or has lost to this champion is left out."""
         if self.race is None:
-            return None
-        if champ.sha256 not in self._branch_free:
-            if len(self._branch_free) > OFFERED_CAP:
-                self._branch_free.clear()
-            self._branch_free[champ.sha256] = self._measure_branch_free(champ)
-        alt = self._branch_free[champ.sha256]
-        if alt is None or alt.sha256 in self.gate.blacklist or self.race.lost(champ.sha256, alt.sha256):
-            return None
-        if self.proof is not None and self.proof.answer(alt.sha256) is not None and not self.proof.accepted(alt.sha256):
-            return None
-        return alt
+            return []
+        if champ.sha256 not in self._forms:
+            if len(self._forms) > OFFERED_CAP:
+                self._forms.clear()
+            self._forms[champ.sha256] = self._measure_forms(champ)
+        out = []
+        for alt in self._forms[champ.sha256]:
+            if alt.sha256 in self.gate.blacklist or self.race.lost(champ.sha256, alt.sha256):
+                continue
+            if self.proof is not None and self.proof.answer(alt.sha256) is not None and not self.proof.accepted(alt.sha256):
+                continue
+            out.append(alt)
+        return out
 
-    def _measure_branch_free(self, champ: Member) -> Member | None:
+    def _measure_forms(self, champ: Member) -> list[Member]:
         p = self.problem
         try:
-            form = branch_free(Genome.from_bytes(champ.wasm, p.function))
+            found = forms(Genome.from_bytes(champ.wasm, p.function))
         except JeetError:
-            return None
-        if form is None:
-            return None
-        ev = evaluate_candidate(self.sandbox, p.function, form.wasm, self.training_oracle(), self.baseline,
-                                costs=self.costs)
-        return Member(sha256(form.wasm), form.wasm, ev, (champ.sha256,), "if_convert", self.state.generation) \
-            if ev.correct else None
+            return []
+        out = []
+        for operator, form in found:
+            ev = evaluate_candidate(self.sandbox, p.function, form.wasm, self.training_oracle(), self.baseline,
+                                    costs=self.costs)
+            if ev.correct:
+                out.append(Member(sha256(form.wasm), form.wasm, ev, (champ.sha256,), operator, self.state.generation))
+        return out
 
     def _credit_native_win(self, champion: Member) -> None:
         """A race made `champion` champion: its operator gets the measured ratio (what it did in native time)."""
@@ -553,7 +556,7 @@ class Evolution:
                 self.gate.blacklist.add(r.sha256, r.evaluation.status.value)
         self.population = self.algorithm.rank(keep)
         self.algorithm.forget_archive()
-        self._branch_free.clear()  # measured on the old training set
+        self._forms.clear()  # measured on the old training set
         champ = next((m for m in self.population if m.sha256 == self.champion.sha256), None)
         self.champion = champ or original
         self._best_seen = max(m.fitness for m in self.population)

@@ -23,12 +23,13 @@ from ._ops import (BLOCK_STARTS, BRANCHES, CONST_TYPE, ELSE, END, LOCAL_GET, LOC
 from .operator import Genome
 from .sites import Facts, facts, pick_target
 
-__all__ = ["CONTROL", "PURE", "WIDTH", "I", "block_local", "checked_child", "const_of",
+__all__ = ["CONTROL", "PURE", "WIDTH", "I", "block_local", "checked_child", "const_of", "everywhere",
            "expression_start", "local_writes", "rewrite_one_site", "signed", "unsigned"]
 
 S = TypeVar("S")
 # how many targets a site-based rewrite draws before it answers "not applicable"
 TARGET_TRIES = 4
+MAX_REWRITES = 32  # sites `everywhere` rewrites in one function
 
 WIDTH = {I32: 32, I64: 64}
 CONTROL = BLOCK_STARTS | BRANCHES | {ELSE, END, RETURN, UNREACHABLE}
@@ -96,6 +97,26 @@ def rewrite_one_site(parent: Genome, rng: random.Random, memo: str, find: Callab
             body = rewrite(f, found[rng.randrange(len(found))])
             return checked_child(parent, t, body) if body is not None else None
     return None
+
+
+def everywhere(genome: Genome, find: Callable[[Facts], Sequence[S]], rewrite: Callable[[Facts, S], Body | None],
+               pick: Callable[[Sequence[S]], S]) -> Genome | None:
+    """`genome` with `rewrite` applied at every site `find` reports in every target, one `pick`ed site at a
+    time (the facts found afresh after each), or None when there is no site. `find` must stop reporting a
+    site once it is rewritten; at most `MAX_REWRITES` rewrites per function."""
+    child = genome
+    for t in genome.targets:
+        for _ in range(MAX_REWRITES):
+            f = facts(child, t)
+            found = find(f)
+            if not found:
+                break
+            body = rewrite(f, pick(found))
+            nxt = checked_child(child, t, body) if body is not None else None
+            if nxt is None:
+                break
+            child = nxt
+    return None if child is genome else child
 
 
 def local_writes(instrs: Sequence[Instr], start: int = 0, stop: int | None = None) -> set[int]:

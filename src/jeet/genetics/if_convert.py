@@ -30,11 +30,9 @@ from jeet.wasm.opcodes import OPCODES
 from jeet.wasm.types import EMPTY_BLOCK, I32, ValType, valtype_of_blocktype
 
 from ._ops import BLOCK, BR, BR_IF, DROP, ELSE, IF, LOCAL_SET, LOCAL_TEE
-from ._rewrite import CONTROL, PURE, I, block_local, checked_child, rewrite_one_site
+from ._rewrite import CONTROL, PURE, I, block_local, everywhere, rewrite_one_site
 from .operator import Genome, Operator
-from .sites import Facts, add_locals, facts
-
-MAX_CONVERSIONS = 32  # diamonds `branch_free` turns into selects in one function
+from .sites import Facts, add_locals
 
 __all__ = ["IfConvert", "Diamond", "find_diamonds", "convert", "branch_free"]
 
@@ -205,16 +203,4 @@ def branch_free(genome: Genome) -> Genome | None:
     """`genome` with every diamond of every target function turned into a select (innermost first, so
     a chain of early returns becomes a chain of selects), or None when there is none. Whether that is
     faster is the machine's call: a select costs both arms, a branch costs a misprediction."""
-    child = genome
-    for t in genome.targets:
-        for _ in range(MAX_CONVERSIONS):
-            f = facts(child, t)
-            found = find_diamonds(f)
-            if not found:
-                break
-            body = convert(f, max(found, key=lambda d: d.start))
-            nxt = checked_child(child, t, body) if body is not None else None
-            if nxt is None:
-                break
-            child = nxt
-    return None if child is genome else child
+    return everywhere(genome, find_diamonds, convert, lambda found: max(found, key=lambda d: d.start))

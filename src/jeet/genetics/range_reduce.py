@@ -24,12 +24,12 @@ from jeet.wasm.opcodes import BY_NAME
 from jeet.wasm.types import I32, I64
 
 from ._bounds import Bounds
-from ._rewrite import I, const_of, rewrite_one_site, signed, unsigned
+from ._rewrite import I, const_of, everywhere, rewrite_one_site, signed, unsigned
 from .operator import Genome, Operator
 from .sites import Facts, add_locals
 from .strength_reduce import Site
 
-__all__ = ["RangeReduce", "find_small_dividends", "reduce_small_dividends"]
+__all__ = ["RangeReduce", "find_small_dividends", "reduce_small_dividends", "range_reduced"]
 
 _KINDS = {BY_NAME[f"{t}.{k}"]: (vt, k) for t, vt in (("i32", I32), ("i64", I64)) for k in ("div_u", "rem_u")}
 
@@ -80,6 +80,11 @@ def _form(site: Site, bound: int, temp_of) -> list:
     if bound < d:
         return [I("drop"), I(f"{t}.const", 0)]
     return [c, I(f"{t}.ge_u")] + ([I("i64.extend_i32_u")] if t == "i64" else [])
+
+
+def range_reduced(genome: Genome) -> Genome | None:
+    """`genome` with every small dividend's division replaced, or None when there is none."""
+    return everywhere(genome, find_small_dividends, reduce_small_dividends, lambda plans: plans[0])
 
 
 class RangeReduce(Operator):

@@ -27,6 +27,7 @@ from .raw_xor import RawXor
 from .stoke import Stoke
 from .replace_expr import ReplaceExpr
 from .select_to_if import SelectToIf
+from .small_quotient import SmallQuotient
 from .strength_reduce import StrengthReduce
 from .swap_runs import SwapRuns
 from .unroll import Unroll
@@ -39,16 +40,16 @@ __all__ = ["DEFAULT_WEIGHTS", "EXPENSIVE", "MACHINE", "OPERATORS", "SETS", "oper
 _ALL: tuple[type[Operator], ...] = (
     ConstPerturb, OpcodeSwap, DeleteRun, CopyRun, SwapRuns, ReplaceExpr, PromoteSlot,
     CrossoverFunction, CrossoverSplice, RawXor, RawSplice,
-    StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll, WhileLoop,
-    VectorizeBytes, WordAtATime, ClosedForm, BitPermute, Stoke,
+    StrengthReduce, RangeReduce, SmallQuotient, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll,
+    WhileLoop, VectorizeBytes, WordAtATime, ClosedForm, BitPermute, Stoke,
 )
 
 # Rewrites that change what the machine does rather than trimming instructions. Each applies only where
 # its pattern occurs ("not applicable" is their usual answer, and a draw that yields nothing costs the
 # loop an offspring), so they start with small weights; stoke's call runs a whole search.
 MACHINE: tuple[str, ...] = tuple(cls.name for cls in (
-    StrengthReduce, RangeReduce, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll, WhileLoop, VectorizeBytes,
-    WordAtATime, ClosedForm, BitPermute, Stoke))
+    StrengthReduce, RangeReduce, SmallQuotient, IfConvert, SelectToIf, Licm, IdiomBits, IdiomRotate, Unroll, WhileLoop,
+    VectorizeBytes, WordAtATime, ClosedForm, BitPermute, Stoke))
 
 # Structural, but a call costs a search (a tenth of a second or more, not microseconds): never in a
 # default set, only when asked for (`--operators structural,stoke` or `machine`).

@@ -3,8 +3,11 @@
     A B c select   ->   c if (result t) A else B end
 
 A and B must be straight-line and free of effects and traps (after the rewrite only one of them
-runs); c must not write anything (it now runs before them). A select is worth a branch only when
-an arm costs more than a mispredicted branch would; `COST_THRESHOLD` says how much that is.
+runs; a division by a constant other than 0 and -1 cannot trap); c must not write anything (it now runs
+before them). A select is worth a branch only when an arm costs more than a mispredicted branch would;
+`COST_THRESHOLD` says how much that is for the operator's proposals. `branchy` turns every select into a
+branch whatever its arms cost, for the native-time race to judge: a branch the machine predicts well
+costs less than the cheapest arm.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from jeet.wasm.opcodes import OPCODES
 from jeet.wasm.types import blocktype_of_valtype
 
 from ._ops import LOCAL_SET, LOCAL_TEE
-from ._rewrite import CONTROL, PURE, I, expression_start, rewrite_one_site
+from ._rewrite import CONTROL, PURE, I, const_of, everywhere, expression_start, rewrite_one_site, signed
 from .operator import Genome, Operator
 from .sites import Facts
 
-__all__ = ["SelectToIf", "Choice", "find_choices", "arm_cost", "to_branch"]
+__all__ = ["SelectToIf", "Choice", "find_choices", "arm_cost", "to_branch", "branchy"]
 
 SELECT = 0x1B
 # A select of `c ? 3n + 1 : n / 2` (cost 4) measured 1.9x slower as a branch under Cranelift: the
@@ -62,7 +65,19 @@ def _no_writes(instrs, start: int, stop: int) -> bool:
     return True
 
 
-def find_choices(f: Facts) -> tuple[Choice, ...]:
+def _pure(f: Facts, k: int) -> bool:
+    """Whether instrs[k] may run or not with nothing observable: a pure instruction, or a division by a
+    constant that cannot trap (not 0; not -1, which overflows a signed division of the minimum)."""
+    ins = f.instrs[k]
+    if ins.op in PURE:
+        return True
+    if OPCODES[ins.op].cls != "int_div" or k == 0:
+        return False
+    known = const_of(f.instrs, k - 1, len(f.params))
+    return known is not None and signed(known[1], known[0]) not in (0, -1)
+
+
+def find_choices(f: Facts, threshold: int = COST_THRESHOLD) -> tuple[Choice, ...]:
     instrs, infos = f.instrs, f.infos
     out = []
     for k, ins in enumerate(instrs):
@@ -74,9 +89,9 @@ def find_choices(f: Facts) -> tuple[Choice, ...]:
         a = expression_start(instrs, infos, b, h - 3) if b is not None else None
         if a is None:
             continue
-        if not all(instrs[j].op in PURE for j in range(a, c)) or not _no_writes(instrs, c, k):
+        if not all(_pure(f, j) for j in range(a, c)) or not _no_writes(instrs, c, k):
             continue
-        if max(arm_cost(instrs, a, b), arm_cost(instrs, b, c)) >= COST_THRESHOLD:
+        if max(arm_cost(instrs, a, b), arm_cost(instrs, b, c)) >= threshold:
             out.append(Choice(a, b, c, k))
     return tuple(out)
 
@@ -96,3 +111,11 @@ class SelectToIf(Operator):
     def propose(self, rng: random.Random, parents: Sequence[Genome]) -> Genome | None:
         return rewrite_one_site(parents[0], rng, "costly_selects", find_choices, to_branch)
 
+
+
+def branchy(genome: Genome) -> Genome | None:
+    """`genome` with every select whose arms may be skipped turned into a branch (the last first, so the
+    outer choice of a nested pair is converted while its inner one is still a select), or None when there
+    is none: the inverse of `if_convert.branch_free`."""
+    return everywhere(genome, lambda f: find_choices(f, threshold=0), to_branch,
+                      lambda found: max(found, key=lambda ch: ch.at))
