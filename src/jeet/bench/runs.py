@@ -31,10 +31,17 @@ class RssProbe:
     set sizes (a page shared by n processes counts 1/n in each, so forked workers' shared pages count once),
     or of their resident sets where the system gives no PSS."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float = 0.5) -> None:
         self.peak = 0
+        self.every_s = every_s  # `maybe_sample` reads at most this often: a reading costs milliseconds a process
+        self._last = float("-inf")
+
+    def maybe_sample(self) -> None:
+        if time.monotonic() - self._last >= self.every_s:
+            self.sample()
 
     def sample(self) -> None:
+        self._last = time.monotonic()
         me = psutil.Process()
         total = 0
         for p in (me, *me.children(recursive=True)):
@@ -133,7 +140,7 @@ def evolve_here(k: Kernel, start: str, budget_s: float, seed: int, workers: int)
         counter = DistinctCounter(evo.evaluator)
         evo.evaluator = counter
         evo.start()
-        reason = evo.run(lambda e, row: rss.sample() if row.generation % 5 == 0 else None)
+        reason = evo.run(lambda e, row: rss.maybe_sample())
         rss.sample()
         seconds = time.monotonic() - t0
         result = summarize(evo, reason, seconds, None).to_dict()

@@ -430,7 +430,8 @@ class Evolution:
         champ = self.champion.fitness if self.champion is not None else 0.0
         proved = sorted((m for m in ranked + dropped if self.proof.accepted(m.sha256) and m.fitness > champ),
                         key=lambda m: -m.fitness)[:CONTENDERS - 1]
-        waiting = sorted((m for m in ranked if self.proof.answer(m.sha256) is None),
+        # only members better than the champion can take over: the odds (a decode each) are not needed for others
+        waiting = sorted((m for m in ranked if m.fitness > champ and self.proof.answer(m.sha256) is None),
                          key=lambda m: -(m.fitness - champ) * self._proof_odds(m))[:CONTENDERS - len(proved)]
         for m in waiting:
             self._offered[m.sha256] = m
