@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -169,3 +171,32 @@ def test_one_copy_is_the_median_and_several_copies_average_their_medians() -> No
     assert two == pytest.approx((9.75 + 10.6) / 2 - 1.0)
     r = bootstrap_ratio(a, b, e, layouts=2, rng=np.random.default_rng(1))
     assert r.estimate == pytest.approx(two / ((20.5 + 19.75) / 2 - 1.0)) and r.ci_low <= r.estimate <= r.ci_high
+
+
+def test_replicated_judgements_must_all_find_the_variant_faster(monkeypatch) -> None:
+    """`judge(replicates=2)`: a gain that only one measurement shows (the machine's state moved) is no gain;
+    the least favourable judgement is the answer, and a first measurement that finds nothing settles it."""
+    judging = importlib.import_module("jeet.timing.judge")  # the module (the package exports the function)
+
+    rng = np.random.default_rng(12)
+    faster = synthetic(rng, 60, [50.0, 50.0, 40.0], noise=0.01)  # baseline, its copy, best
+    tie = synthetic(rng, 60, [50.0, 50.0, 50.0], noise=0.01)
+    measured: list[int] = []
+
+    def replay(reports):
+        def fake_measure(variants, function, cases, *, seed=0, **options):
+            measured.append(seed)
+            return reports[len(measured) - 1]
+        monkeypatch.setattr(judging, "measure", fake_measure)
+
+    replay([faster, faster])
+    j = judging.judge(b"a", b"b", "f", (), seed=5, replicates=2)
+    assert j.improved and j.replicates == 2 and measured == [5, 6] and j.to_dict(samples=False)["replicates"] == 2
+    measured.clear()
+    replay([faster, tie])
+    j = judging.judge(b"a", b"b", "f", (), replicates=2)
+    assert not j.improved and j.replicates == 2 and j.time_ratio == pytest.approx(1.0, abs=0.03)
+    measured.clear()
+    replay([tie, faster])
+    j = judging.judge(b"a", b"b", "f", (), replicates=2)
+    assert not j.improved and j.replicates == 1 and len(measured) == 1

@@ -10,7 +10,7 @@ never shares the cores with evaluation. Races are skipped while the time spent t
 `share` of the run, so the overhead stays bounded; `seconds` records it.
 
 `final_judgement` is the do-no-harm rule for the output: the champion against the input with an A/A
-control (`jeet.timing.judge`: 95 % confidence, at least 3 % faster). `probe` tells at the start
+control (`jeet.timing.judge`: 95 % confidence, at least 3 % faster), in two measurements that must agree. `probe` tells at the start
 whether the input can be timed natively at all; when it cannot, the run keeps the fuel objective.
 
 Every race also teaches the fitness's predictor (`jeet.fitness.native`): with a `CostStore`, each
@@ -37,7 +37,8 @@ from .gate import Candidate
 
 RACE_WIDTH = 4          # contenders timed in one measurement; more go through successive halving
 RACE_MIN_TIME_S = 0.3   # per race measurement (calibration and at least 15 rounds come on top)
-FINAL_MIN_TIME_S = 0.5  # the do-no-harm judgement
+FINAL_MIN_TIME_S = 0.5  # the do-no-harm judgement, per measurement
+FINAL_REPLICATES = 2    # measurements that must all find the output faster (`jeet.timing.judge`)
 RACE_MIN_GAIN = 0.01    # a contender must beat the incumbent's interval by this much to take over
 
 
@@ -153,12 +154,13 @@ def probe(wasm: bytes, function: str, cases: Sequence[Case]) -> str | None:
 
 def final_judgement(input_wasm: bytes, best_wasm: bytes, function: str, cases: Sequence[Case], *,
                     seed: int = 0, min_time_s: float = FINAL_MIN_TIME_S) -> Judgement | None:
-    """Do no harm: the best against the input, with an A/A control (`jeet.timing.judge`). None when
-    the best is the input itself (nothing to time: a variant is never faster than itself). Raises
-    UntimeableError when either cannot be timed."""
+    """Do no harm: the best against the input, with an A/A control, in `FINAL_REPLICATES` measurements
+    that must all find it faster (`jeet.timing.judge`). None when the best is the input itself (nothing to
+    time: a variant is never faster than itself). Raises UntimeableError when either cannot be timed."""
     if best_wasm == input_wasm:
         return None
-    return judge(input_wasm, best_wasm, function, cases, seed=seed, min_time_s=min_time_s)
+    return judge(input_wasm, best_wasm, function, cases, seed=seed, min_time_s=min_time_s,
+                 replicates=FINAL_REPLICATES)
 
 
 @dataclass
