@@ -89,6 +89,10 @@ def test_a_race_over_its_timing_share_changes_nothing_and_times_nothing() -> Non
     incumbent = Candidate("loop", LOOP)
     assert race.choose(incumbent, [Candidate("popcnt", POPCNT)]) is incumbent
     assert race.skipped == 1 and race.races == 0
+    # the run's final promotion picks the output: it races whatever the share says
+    race.last_call = True
+    assert race.ready() and race.choose(incumbent, [Candidate("popcnt", POPCNT)]).key == "popcnt"
+    assert race.races == 1
 
 
 def test_the_output_itself_is_not_timed_against_the_input() -> None:

@@ -567,6 +567,8 @@ class Evolution:
         with the original as the fallback, and the run's summary in the store."""
         self._drain()
         t0 = time.monotonic()
+        if self.race is not None:
+            self.race.last_call = True
         if self.proof is None:
             self.promote(force=True)
         elif self.config.budget_s is None:  # bounded by generations: wait for every answer (reproducible)

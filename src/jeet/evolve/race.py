@@ -62,10 +62,13 @@ class NativeTimeRace:
         self.last: Judgement | None = None
         self.last_winner: Hashable | None = None  # the key `choose` last promoted by a race, judged by `last`
         self._lost: set[tuple[Hashable, Hashable]] = set()  # (incumbent, contender) already raced and lost
+        # the run's final promotion: it races whatever the budget says, since what it picks is the output (a
+        # short run whose early race lost would otherwise end without racing the contenders proved since)
+        self.last_call = False
 
     def within_budget(self) -> bool:
-        """Whether timing has so far taken at most `share` of the run."""
-        return self.seconds <= self.share * (time.monotonic() - self.started)
+        """Whether timing has so far taken at most `share` of the run (always, once `last_call` is set)."""
+        return self.last_call or self.seconds <= self.share * (time.monotonic() - self.started)
 
     def ready(self) -> bool:
         """Whether a race would run now (the gate then checks every contender it wants, see `Selector`)."""
