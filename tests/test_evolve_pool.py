@@ -58,3 +58,21 @@ def test_a_killed_worker_is_replaced_and_its_tasks_rerun():
         assert [o.sha256 for o in got] == [o.sha256 for o in expected]
         # and the pool keeps working afterwards
         assert len(pool.run(tasks[:10], ctx)) == 10
+
+
+def test_a_child_past_the_growth_cap_is_not_evaluated():
+    """Splicing a body's head onto another's whole body doubles it and can stay correct; past
+    `growth_cap(input)` such a child counts as not applicable and costs no evaluation."""
+    from jeet.evolve.worker import growth_cap
+
+    problem, setup, ctx = setup_and_context()
+    assert growth_cap(100) == 100 + 16384 and growth_cap(10_000) == 80_000
+    tasks = [Task("copy_run", (problem.wasm,), seed) for seed in range(40)]  # copy_run only grows the body
+    with Evaluator(setup, workers=1) as free:
+        grown = [o for o in free.run(tasks, ctx) if o.wasm is not None and len(o.wasm) > len(problem.wasm)]
+    assert grown, "copy_run made nothing larger"
+    capped = replace(setup, max_child_bytes=len(problem.wasm))
+    with Evaluator(capped, workers=1) as tight:
+        out = tight.run(tasks, ctx)
+    assert all(o.wasm is None or len(o.wasm) <= len(problem.wasm) for o in out)
+    assert all(o.evaluation is None for o in out if o.wasm is None)

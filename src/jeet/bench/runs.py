@@ -173,11 +173,12 @@ def pipeline_throughput(problem: Problem, parents: list[bytes], baseline, second
     the offspring are as varied as in a real search; repeats (cache hits) are not counted."""
     from dataclasses import replace as dc_replace
 
-    from ..evolve.worker import Context, Task, WorkerSetup, WorkerState
+    from ..evolve.worker import Context, Task, WorkerSetup, WorkerState, growth_cap
     from ..genetics import operator_set
 
     rng = random.Random(seed)
-    state = WorkerState(WorkerSetup(problem.function, problem.limits, operators))
+    state = WorkerState(WorkerSetup(problem.function, problem.limits, operators,
+                                    max_child_bytes=growth_cap(len(problem.wasm))))
     try:
         ctx = Context(dc_replace(problem.oracle, held_out=()), baseline)
         ops = [o.name for o in operator_set(operators)]

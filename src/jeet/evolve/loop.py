@@ -38,7 +38,7 @@ from .problem import Problem
 from .seeding import wasm_opt_seeds
 from .state import RunState
 from .evaluation import Status
-from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, seen_key, sha256
+from .worker import Context, Offspring, Task, WorkerSetup, evaluate_candidate, growth_cap, seen_key, sha256
 from ..wasm.analysis import loop_count
 
 __all__ = ["Evolution", "RunState", "Verification"]
@@ -78,7 +78,8 @@ class Evolution:
         self.usage = dict(usage or {})
         known_bad = KnownBad.of(store)
         setup = WorkerSetup(function=problem.function, limits=self.limits, operators=config.operators,
-                            known_bad=known_bad, novelty_retries=config.novelty_retries)
+                            known_bad=known_bad, novelty_retries=config.novelty_retries,
+                            max_child_bytes=growth_cap(len(problem.wasm)))
         self._own_evaluator = evaluator is None
         self.evaluator = evaluator or Evaluator(setup, config.workers)
         self.pipeline = Pipeline(self.evaluator)

@@ -50,6 +50,19 @@ class WorkerSetup:
     known_bad: KnownBad | frozenset[str] = frozenset()  # the store's blacklist as the run began
     novelty_retries: int = 0  # new tries when a child repeats a specimen the run has seen
     batch: int = BATCH  # children judged with one compile (see jeet.evolve.batch); 1: each alone
+    max_child_bytes: int | None = None  # a larger child counts as not applicable (see `growth_cap`)
+
+
+GROWTH_FACTOR = 8
+GROWTH_BYTES = 16384
+
+
+def growth_cap(input_bytes: int) -> int:
+    """The largest child a run on an input of `input_bytes` evaluates. Unrolling and vectorizing grow code a
+    few times over; splicing one body's head onto another's whole body doubles it and can stay correct,
+    and such children cost nothing under a predictor that counts only what runs: without a cap, gcd's
+    population grew to 400 KB modules in five generations, and each evaluation took seconds."""
+    return max(GROWTH_FACTOR * input_bytes, input_bytes + GROWTH_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +258,9 @@ class WorkerState:
                 if further is not None:
                     child, steps, sha = further[0], (*steps, further[1]), sha256(further[0].wasm)
             child_bytes, child_genome = child.wasm, child
+            cap = self.setup.max_child_bytes
+            if cap is not None and len(child_bytes) > cap:
+                return Offspring(operator, parent_shas, None, None, None, False, skipped=skipped)
         if sha in self.blacklist or sha in self.known_bad:
             ev = Evaluation(Status.BLACKLISTED, size=len(child_bytes))
             return Offspring(operator, parent_shas, child_bytes, sha, ev, False, steps=steps, skipped=skipped)
