@@ -21,30 +21,26 @@ def _binary(op: str, t: str = "i32") -> str:
       local.get 0 local.get 1 {t}.{op}))"""
 
 
-def test_a_remainder_by_a_variable_returns_the_dividend_or_one_subtraction_before_it_divides():
-    assert_becomes(SQ, 0, _binary("rem_u"), """(module (func (export "f") (param i32 i32) (result i32)
-      (local i32 i32 i32)
+def _fast_path(op: str, t: str, small: str, one: str) -> str:
+    """The function of `_binary(op, t)` after the rewrite: x and y in locals 2 and 3, x - y in local 4."""
+    return f"""(module (func (export "f") (param {t} {t}) (result {t})
+      (local {t} {t} {t})
       local.get 0 local.get 1
       local.set 3 local.set 2
-      local.get 2 local.get 3 i32.lt_u
-      if (result i32) local.get 2
+      local.get 2 local.get 3 {t}.lt_u
+      if (result {t}) {small}
       else
-        local.get 2 local.get 3 i32.sub local.tee 4 local.get 3 i32.lt_u
-        if (result i32) local.get 4 else local.get 2 local.get 3 i32.rem_u end
-      end))""")
+        local.get 2 local.get 3 {t}.sub local.tee 4 local.get 3 {t}.lt_u
+        if (result {t}) {one} else local.get 2 local.get 3 {t}.{op} end
+      end))"""
+
+
+def test_a_remainder_by_a_variable_returns_the_dividend_or_one_subtraction_before_it_divides():
+    assert_becomes(SQ, 0, _binary("rem_u"), _fast_path("rem_u", "i32", "local.get 2", "local.get 4"))
 
 
 def test_a_quotient_by_a_variable_is_zero_or_one_before_it_divides():
-    assert_becomes(SQ, 0, _binary("div_u", "i64"), """(module (func (export "f") (param i64 i64) (result i64)
-      (local i64 i64 i64)
-      local.get 0 local.get 1
-      local.set 3 local.set 2
-      local.get 2 local.get 3 i64.lt_u
-      if (result i64) i64.const 0
-      else
-        local.get 2 local.get 3 i64.sub local.tee 4 local.get 3 i64.lt_u
-        if (result i64) i64.const 1 else local.get 2 local.get 3 i64.div_u end
-      end))""")
+    assert_becomes(SQ, 0, _binary("div_u", "i64"), _fast_path("div_u", "i64", "i64.const 0", "i64.const 1"))
 
 
 def test_constant_divisors_and_signed_divisions_are_left_to_other_rewrites():

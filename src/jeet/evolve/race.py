@@ -10,8 +10,9 @@ never shares the cores with evaluation. Races are skipped while the time spent t
 `share` of the run, so the overhead stays bounded; `seconds` records it.
 
 `final_judgement` is the do-no-harm rule for the output: the champion against the input with an A/A
-control (`jeet.timing.judge`: 95 % confidence, at least 3 % faster), in two measurements that must agree. `probe` tells at the start
-whether the input can be timed natively at all; when it cannot, the run keeps the fuel objective.
+control (`jeet.timing.judge`: 95 % confidence, at least 3 % faster), in two measurements that must agree.
+`probe` tells at the start whether the input can be timed natively at all; when it cannot, the run keeps
+the fuel objective.
 
 Every race also teaches the fitness's predictor (`jeet.fitness.native`): with a `CostStore`, each
 timed variant's per-class execution counts (`jeet.timing.count_classes`) and measured ns per call

@@ -112,7 +112,6 @@ class SelectToIf(Operator):
         return rewrite_one_site(parents[0], rng, "costly_selects", find_choices, to_branch)
 
 
-
 def branchy(genome: Genome) -> Genome | None:
     """`genome` with every select whose arms may be skipped turned into a branch (the last first, so the
     outer choice of a nested pair is converted while its inner one is still a select), or None when there
